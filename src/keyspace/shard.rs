@@ -1,0 +1,336 @@
+//! One shard of one database: its keys, and the two expiry indexes that must agree with
+//! them. Only methods here touch both, so they cannot drift apart.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use hashbrown::HashTable;
+
+use super::hash::HashValue;
+
+/// "No deadline" for the key TTL and the earliest-field deadline of an entry.
+pub const NEVER: u64 = u64::MAX;
+
+/// One key of the keyspace.
+#[derive(Debug)]
+pub struct Entry {
+    pub key: Box<[u8]>,
+    /// Key-level TTL deadline (EXPIRE), unix ms, or [`NEVER`].
+    pub key_deadline: u64,
+    /// The deadline this hash is registered under in the field-expiry index, or [`NEVER`].
+    /// Always equals `value.min_expire()` once a command has finished with the key.
+    pub field_deadline: u64,
+    pub value: HashValue,
+}
+
+/// A client's WATCH flag: set when any key it watches is modified.
+#[derive(Debug, Default)]
+pub struct WatchFlag {
+    dirty: AtomicBool,
+}
+
+impl WatchFlag {
+    pub fn mark_dirty(&self) {
+        self.dirty.store(true, Ordering::Relaxed);
+    }
+    pub fn is_dirty(&self) -> bool {
+        self.dirty.load(Ordering::Relaxed)
+    }
+    pub fn reset(&self) {
+        self.dirty.store(false, Ordering::Relaxed);
+    }
+}
+
+/// The data of a shard: what SWAPDB exchanges between databases.
+#[derive(Debug, Default)]
+pub struct ShardData {
+    pub entries: HashTable<Entry>,
+    /// `(key deadline, key hash)` for every key with a TTL.
+    pub key_deadlines: BTreeSet<(u64, u64)>,
+    /// `(earliest field deadline, key hash)` for every hash with field TTLs.
+    pub field_deadlines: BTreeSet<(u64, u64)>,
+    /// Bumped when entry positions may move (a full table rehashes on insert); SCAN cursors
+    /// carry it so a scan across a move restarts the shard instead of skipping keys.
+    pub generation: u32,
+}
+
+/// One shard: data plus the keys clients WATCH in it.
+#[derive(Debug)]
+pub struct Shard {
+    pub data: ShardData,
+    /// Watched keys of this shard's database. Empty unless someone watches, so writes pay
+    /// one `is_empty` check for the feature.
+    pub watchers: HashMap<Box<[u8]>, Vec<Arc<WatchFlag>>, ahash::RandomState>,
+    hasher: ahash::RandomState,
+}
+
+/// Which deadline index a call is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deadline {
+    Key,
+    Field,
+}
+
+impl Entry {
+    fn deadline(&self, which: Deadline) -> u64 {
+        match which {
+            Deadline::Key => self.key_deadline,
+            Deadline::Field => self.field_deadline,
+        }
+    }
+}
+
+impl Shard {
+    pub fn new(hasher: ahash::RandomState) -> Self {
+        Shard {
+            data: ShardData::default(),
+            watchers: HashMap::with_hasher(hasher.clone()),
+            hasher,
+        }
+    }
+
+    pub fn hash_key(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.data.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.data.entries.is_empty()
+    }
+
+    pub fn bucket_of(&self, h: u64, key: &[u8]) -> Option<usize> {
+        self.data.entries.find_bucket_index(h, |e| &*e.key == key)
+    }
+
+    pub fn entry_at(&self, bucket: usize) -> Option<&Entry> {
+        self.data.entries.get_bucket(bucket)
+    }
+
+    pub fn entry_at_mut(&mut self, bucket: usize) -> Option<&mut Entry> {
+        self.data.entries.get_bucket_mut(bucket)
+    }
+
+    pub fn find(&self, h: u64, key: &[u8]) -> Option<&Entry> {
+        self.data.entries.find(h, |e| &*e.key == key)
+    }
+
+    /// Marks every client watching `key` dirty.
+    pub fn touch(&self, key: &[u8]) {
+        if self.watchers.is_empty() {
+            return;
+        }
+        if let Some(list) = self.watchers.get(key) {
+            list.iter().for_each(|w| w.mark_dirty());
+        }
+    }
+
+    /// Marks every watcher of this shard dirty if its key exists now (FLUSHDB, SWAPDB).
+    pub fn touch_all_existing(&self) {
+        for (key, list) in &self.watchers {
+            let h = self.hash_key(key);
+            if self.find(h, key).is_some() {
+                list.iter().for_each(|w| w.mark_dirty());
+            }
+        }
+    }
+
+    pub fn watch(&mut self, key: &[u8], flag: &Arc<WatchFlag>) {
+        let list = self.watchers.entry(key.into()).or_default();
+        if !list.iter().any(|w| Arc::ptr_eq(w, flag)) {
+            list.push(Arc::clone(flag));
+        }
+    }
+
+    pub fn unwatch(&mut self, key: &[u8], flag: &Arc<WatchFlag>) {
+        if let Some(list) = self.watchers.get_mut(key) {
+            list.retain(|w| !Arc::ptr_eq(w, flag));
+            if list.is_empty() {
+                self.watchers.remove(key);
+            }
+        }
+    }
+
+    /// Inserts a new entry (the key must be absent) and indexes its deadlines.
+    /// Returns its bucket.
+    pub fn insert(&mut self, h: u64, entry: Entry) -> usize {
+        let d = &mut self.data;
+        if d.entries.len() == d.entries.capacity() {
+            d.generation = d.generation.wrapping_add(1);
+        }
+        if entry.key_deadline != NEVER {
+            d.key_deadlines.insert((entry.key_deadline, h));
+        }
+        if entry.field_deadline != NEVER {
+            d.field_deadlines.insert((entry.field_deadline, h));
+        }
+        let hasher = &self.hasher;
+        let occupied = d
+            .entries
+            .insert_unique(h, entry, |e| hasher.hash_one(&*e.key));
+        occupied.bucket_index()
+    }
+
+    /// Removes the entry in `bucket` and its index entries.
+    pub fn remove_at(&mut self, h: u64, bucket: usize) -> Option<Entry> {
+        let occupied = self.data.entries.get_bucket_entry(bucket).ok()?;
+        let (entry, _) = occupied.remove();
+        if entry.key_deadline != NEVER {
+            self.unindex(Deadline::Key, entry.key_deadline, h);
+        }
+        if entry.field_deadline != NEVER {
+            self.unindex(Deadline::Field, entry.field_deadline, h);
+        }
+        Some(entry)
+    }
+
+    /// Removes `(t, h)` from an index unless another key with hash `h` still has deadline
+    /// `t` there (two keys sharing a 64-bit keyed hash and a deadline: rare, but handled).
+    fn unindex(&mut self, which: Deadline, t: u64, h: u64) {
+        let shared = self
+            .data
+            .entries
+            .iter_hash(h)
+            .any(|e| e.deadline(which) == t && self.hasher.hash_one(&*e.key) == h);
+        if !shared {
+            let index = match which {
+                Deadline::Key => &mut self.data.key_deadlines,
+                Deadline::Field => &mut self.data.field_deadlines,
+            };
+            index.remove(&(t, h));
+        }
+    }
+
+    /// Changes the deadline of the entry in `bucket` in one index, keeping the index true.
+    pub fn set_deadline(&mut self, which: Deadline, h: u64, bucket: usize, new: u64) {
+        let Some(e) = self.data.entries.get_bucket_mut(bucket) else {
+            return;
+        };
+        let old = e.deadline(which);
+        if old == new {
+            return;
+        }
+        match which {
+            Deadline::Key => e.key_deadline = new,
+            Deadline::Field => e.field_deadline = new,
+        }
+        if old != NEVER {
+            self.unindex(which, old, h);
+        }
+        if new != NEVER {
+            let index = match which {
+                Deadline::Key => &mut self.data.key_deadlines,
+                Deadline::Field => &mut self.data.field_deadlines,
+            };
+            index.insert((new, h));
+        }
+    }
+
+    /// The bucket of an entry registered under `(t, h)` in `which`, if any.
+    fn bucket_by_deadline(&self, which: Deadline, t: u64, h: u64) -> Option<usize> {
+        self.data.entries.find_bucket_index(h, |e| {
+            e.deadline(which) == t && self.hasher.hash_one(&*e.key) == h
+        })
+    }
+
+    /// Removes all entries (FLUSHDB). Watchers of keys that existed become dirty.
+    pub fn clear(&mut self) {
+        self.touch_all_existing();
+        self.data = ShardData::default();
+    }
+
+    /// Active expiry of this shard, oldest deadline first: whole keys whose TTL passed, then
+    /// fields. Does at most `budget` units of work (one per key or field reclaimed) so the
+    /// lock is held briefly. Returns what it reclaimed and whether due work remains.
+    pub fn expire_due(&mut self, now_ms: u64, budget: usize) -> SweepOutcome {
+        let mut out = SweepOutcome::default();
+        while out.work() < budget {
+            let Some(&(t, h)) = self.data.key_deadlines.first() else {
+                break;
+            };
+            if t >= now_ms {
+                break;
+            }
+            match self.bucket_by_deadline(Deadline::Key, t, h) {
+                Some(b) => {
+                    if let Some(e) = self.remove_at(h, b) {
+                        self.touch(&e.key);
+                        out.keys += 1;
+                    }
+                }
+                None => {
+                    // Stale index entry; cannot happen while the invariants hold.
+                    self.data.key_deadlines.remove(&(t, h));
+                }
+            }
+        }
+        while out.work() < budget {
+            let Some(&(t, h)) = self.data.field_deadlines.first() else {
+                break;
+            };
+            if t >= now_ms {
+                break;
+            }
+            let Some(b) = self.bucket_by_deadline(Deadline::Field, t, h) else {
+                self.data.field_deadlines.remove(&(t, h));
+                continue;
+            };
+            let room = budget - out.work();
+            let Some(e) = self.data.entries.get_bucket_mut(b) else {
+                break;
+            };
+            let removed = e.value.remove_expired(now_ms, room);
+            let empty = e.value.is_empty();
+            let next = e.value.min_expire().unwrap_or(NEVER);
+            out.fields += removed;
+            if let Some(e) = self.data.entries.get_bucket(b) {
+                self.touch(&e.key);
+            }
+            if empty {
+                self.remove_at(h, b);
+            } else {
+                self.set_deadline(Deadline::Field, h, b, next);
+            }
+            if removed == 0 {
+                // Nothing was due after all; the deadline above moved forward.
+                continue;
+            }
+        }
+        out.more_due = self
+            .data
+            .key_deadlines
+            .first()
+            .is_some_and(|&(t, _)| t < now_ms)
+            || self
+                .data
+                .field_deadlines
+                .first()
+                .is_some_and(|&(t, _)| t < now_ms);
+        out
+    }
+
+    /// The earliest deadline in either index that is already past at `now_ms`, if any
+    /// (how late the sweeper is running).
+    pub fn oldest_overdue(&self, now_ms: u64) -> Option<u64> {
+        let k = self.data.key_deadlines.first().map(|&(t, _)| t);
+        let f = self.data.field_deadlines.first().map(|&(t, _)| t);
+        [k, f].into_iter().flatten().filter(|&t| t < now_ms).min()
+    }
+}
+
+/// What one [`Shard::expire_due`] call reclaimed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SweepOutcome {
+    pub keys: usize,
+    pub fields: usize,
+    pub more_due: bool,
+}
+
+impl SweepOutcome {
+    fn work(&self) -> usize {
+        self.keys + self.fields
+    }
+}

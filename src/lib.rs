@@ -1,0 +1,4 @@
+pub mod clock;
+pub mod error;
+pub mod keyspace;
+pub mod protocol;

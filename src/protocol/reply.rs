@@ -1,0 +1,214 @@
+//! Reply encoding. Handlers describe replies through typed calls on [`Reply`] (`bulk`,
+//! `null`, `map`, …) and never write wire text themselves; this module alone knows how each
+//! shape looks in RESP2 and in RESP3 (spec §1).
+//!
+//! Replies are appended to the connection's output buffer as they are produced, so a
+//! pipelined batch of commands is answered with one write.
+
+use crate::error::{CmdError, ProtocolError};
+
+/// The protocol a connection speaks; switched by HELLO and RESET.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Protocol {
+    #[default]
+    Resp2,
+    Resp3,
+}
+
+impl Protocol {
+    pub fn version(self) -> i64 {
+        match self {
+            Protocol::Resp2 => 2,
+            Protocol::Resp3 => 3,
+        }
+    }
+}
+
+/// A typed reply sink over an output buffer.
+///
+/// Aggregates are written header-first: call `array(n)` and then write exactly `n` elements
+/// (`map(n)` takes `2n`: key, value, key, value …).
+pub struct Reply<'a> {
+    out: &'a mut Vec<u8>,
+    proto: Protocol,
+}
+
+impl<'a> Reply<'a> {
+    pub fn new(out: &'a mut Vec<u8>, proto: Protocol) -> Self {
+        Reply { out, proto }
+    }
+
+    pub fn protocol(&self) -> Protocol {
+        self.proto
+    }
+
+    /// Switches the encoding for the replies that follow (HELLO answers in the new protocol).
+    pub fn set_protocol(&mut self, proto: Protocol) {
+        self.proto = proto;
+    }
+
+    /// Bytes written so far; lets callers measure or roll back (`truncate`).
+    pub fn len(&self) -> usize {
+        self.out.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.out.is_empty()
+    }
+
+    /// Drops everything written after `len`.
+    pub fn truncate(&mut self, len: usize) {
+        self.out.truncate(len);
+    }
+
+    fn line(&mut self, prefix: u8, n: i64) {
+        self.out.push(prefix);
+        let mut b = itoa::Buffer::new();
+        self.out.extend_from_slice(b.format(n).as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    /// `+OK`.
+    pub fn ok(&mut self) {
+        self.out.extend_from_slice(b"+OK\r\n");
+    }
+
+    /// A status reply (`+PONG`). `s` must not contain CR or LF.
+    pub fn simple(&mut self, s: &str) {
+        self.out.push(b'+');
+        self.out.extend_from_slice(s.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    /// An error reply. CR and LF inside the message become spaces, as in Redis.
+    pub fn error(&mut self, e: &CmdError) {
+        self.error_text(e.to_string().as_bytes());
+    }
+
+    /// A protocol error reply (the connection closes after it).
+    pub fn protocol_error(&mut self, e: &ProtocolError) {
+        self.error_text(&e.reply_text());
+    }
+
+    fn error_text(&mut self, text: &[u8]) {
+        self.out.push(b'-');
+        self.out.extend(
+            text.iter()
+                .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+        );
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    pub fn int(&mut self, n: i64) {
+        self.line(b':', n);
+    }
+
+    pub fn bulk(&mut self, data: &[u8]) {
+        self.line(b'$', data.len() as i64);
+        self.out.extend_from_slice(data);
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    /// A bulk string holding the decimal form of `n` (cursors, CONFIG values).
+    pub fn bulk_u64(&mut self, n: u64) {
+        let mut b = itoa::Buffer::new();
+        let s = b.format(n);
+        self.bulk(s.as_bytes());
+    }
+
+    /// A missing value: `$-1` in RESP2, `_` in RESP3.
+    pub fn null(&mut self) {
+        match self.proto {
+            Protocol::Resp2 => self.out.extend_from_slice(b"$-1\r\n"),
+            Protocol::Resp3 => self.out.extend_from_slice(b"_\r\n"),
+        }
+    }
+
+    /// A missing aggregate (EXEC aborted by WATCH): `*-1` in RESP2, `_` in RESP3.
+    pub fn null_array(&mut self) {
+        match self.proto {
+            Protocol::Resp2 => self.out.extend_from_slice(b"*-1\r\n"),
+            Protocol::Resp3 => self.out.extend_from_slice(b"_\r\n"),
+        }
+    }
+
+    pub fn array(&mut self, n: usize) {
+        self.line(b'*', n as i64);
+    }
+
+    /// A map of `n` pairs: `%n` in RESP3, a flat `*2n` array in RESP2.
+    pub fn map(&mut self, n: usize) {
+        match self.proto {
+            Protocol::Resp2 => self.line(b'*', 2 * n as i64),
+            Protocol::Resp3 => self.line(b'%', n as i64),
+        }
+    }
+
+    /// A set of `n` elements: `~n` in RESP3, `*n` in RESP2.
+    pub fn set(&mut self, n: usize) {
+        match self.proto {
+            Protocol::Resp2 => self.line(b'*', n as i64),
+            Protocol::Resp3 => self.line(b'~', n as i64),
+        }
+    }
+
+    /// A push message header (pub/sub): `>n` in RESP3, `*n` in RESP2.
+    pub fn push(&mut self, n: usize) {
+        match self.proto {
+            Protocol::Resp2 => self.line(b'*', n as i64),
+            Protocol::Resp3 => self.line(b'>', n as i64),
+        }
+    }
+
+    /// Human-readable text (INFO, CLIENT LIST): a RESP2 bulk string, or a RESP3 verbatim
+    /// string of format `txt` (the length counts the 4 bytes of `txt:`).
+    pub fn verbatim(&mut self, text: &[u8]) {
+        match self.proto {
+            Protocol::Resp2 => self.bulk(text),
+            Protocol::Resp3 => {
+                self.line(b'=', text.len() as i64 + 4);
+                self.out.extend_from_slice(b"txt:");
+                self.out.extend_from_slice(text);
+                self.out.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn both(f: impl Fn(&mut Reply)) -> (String, String) {
+        let mut a = Vec::new();
+        f(&mut Reply::new(&mut a, Protocol::Resp2));
+        let mut b = Vec::new();
+        f(&mut Reply::new(&mut b, Protocol::Resp3));
+        (String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap())
+    }
+
+    #[test]
+    fn shapes_per_protocol() {
+        assert_eq!(both(|r| r.null()), ("$-1\r\n".into(), "_\r\n".into()));
+        assert_eq!(both(|r| r.null_array()), ("*-1\r\n".into(), "_\r\n".into()));
+        assert_eq!(both(|r| r.map(2)), ("*4\r\n".into(), "%2\r\n".into()));
+        assert_eq!(both(|r| r.set(3)), ("*3\r\n".into(), "~3\r\n".into()));
+        assert_eq!(both(|r| r.int(-2)), (":-2\r\n".into(), ":-2\r\n".into()));
+        assert_eq!(
+            both(|r| r.verbatim(b"a:1\r\n")),
+            ("$5\r\na:1\r\n\r\n".into(), "=9\r\ntxt:a:1\r\n\r\n".into())
+        );
+        assert_eq!(both(|r| r.bulk(b"")).0, "$0\r\n\r\n");
+        assert_eq!(both(|r| r.bulk_u64(0)).0, "$1\r\n0\r\n");
+    }
+
+    #[test]
+    fn errors_are_single_line() {
+        let (a, _) = both(|r| r.error(&CmdError::other("ERR a\r\nb")));
+        assert_eq!(a, "-ERR a  b\r\n");
+        let (a, _) = both(|r| r.error(&CmdError::WrongArity("hset".into())));
+        assert_eq!(a, "-ERR wrong number of arguments for 'hset' command\r\n");
+        let (a, _) = both(|r| r.protocol_error(&ProtocolError::ExpectedDollar(b'x')));
+        assert_eq!(a, "-ERR Protocol error: expected '$', got 'x'\r\n");
+    }
+}

@@ -1,0 +1,484 @@
+//! Request parsing: RESP multibulk and telnet-style inline commands, with Redis's exact
+//! protocol errors (networking.c `processMultibulkBuffer` / `processInlineBuffer`).
+//!
+//! The parser never copies multibulk arguments: it records byte spans into the connection's
+//! read buffer, and the command runs on slices of that buffer. Inline commands need quote
+//! processing, so their arguments are unescaped into a side buffer instead.
+//!
+//! We parse requests by hand rather than with the `redis-protocol` crate because Redis's
+//! observable behaviour is in the quirks: which limit is checked when, the exact error text,
+//! that the two bytes after a bulk payload are skipped unchecked, and `sdssplitargs` quoting.
+
+use crate::error::ProtocolError;
+
+/// Largest line (count or length header, or inline request) searched for its terminator.
+pub const PROTO_INLINE_MAX_SIZE: usize = 64 * 1024;
+/// Multibulk count accepted before authentication.
+pub const UNAUTH_MAX_MULTIBULK_LEN: i64 = 10;
+/// Bulk length accepted before authentication.
+pub const UNAUTH_MAX_BULK_LEN: i64 = 16384;
+
+/// Per-connection parsing limits.
+#[derive(Clone, Copy, Debug)]
+pub struct ParseLimits {
+    /// `proto-max-bulk-len`.
+    pub max_bulk_len: i64,
+    /// True while the client must still authenticate (tighter limits apply).
+    pub unauthenticated: bool,
+}
+
+/// Where a request's arguments live after a successful parse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgSource {
+    /// Spans index the read buffer that was parsed.
+    ReadBuffer,
+    /// Spans index [`RequestParser::inline_buf`].
+    InlineBuffer,
+}
+
+/// The outcome of one parse attempt at the front of the buffer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// Not enough bytes yet for a whole request.
+    Incomplete,
+    /// A request with at least one argument; `consumed` bytes may be dropped after it runs.
+    Request { consumed: usize, source: ArgSource },
+    /// Bytes that form no command (`*0`, `*-1`, a blank inline line): drop them, no reply.
+    Ignored { consumed: usize },
+}
+
+/// Reusable parse state for one connection: span and inline buffers are recycled between
+/// requests so that parsing allocates nothing in the steady state.
+#[derive(Default, Debug)]
+pub struct RequestParser {
+    pub spans: Vec<(usize, usize)>,
+    pub inline_buf: Vec<u8>,
+}
+
+impl RequestParser {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses the request at the front of `buf`.
+    pub fn parse(&mut self, buf: &[u8], limits: ParseLimits) -> Result<Parsed, ProtocolError> {
+        self.spans.clear();
+        match buf.first() {
+            None => Ok(Parsed::Incomplete),
+            Some(b'*') => self.parse_multibulk(buf, limits),
+            Some(_) => self.parse_inline(buf),
+        }
+    }
+
+    fn parse_multibulk(
+        &mut self,
+        buf: &[u8],
+        limits: ParseLimits,
+    ) -> Result<Parsed, ProtocolError> {
+        let Some(cr) = find_cr(buf, 1) else {
+            if buf.len() > PROTO_INLINE_MAX_SIZE {
+                return Err(ProtocolError::TooBigMbulkCount);
+            }
+            return Ok(Parsed::Incomplete);
+        };
+        // Redis wants the byte after '\r' to be buffered too before it trusts the line.
+        if cr + 1 >= buf.len() {
+            return Ok(Parsed::Incomplete);
+        }
+        let count = match parse_i64(&buf[1..cr]) {
+            Some(n) if n <= i32::MAX as i64 => n,
+            _ => return Err(ProtocolError::InvalidMultibulkLength),
+        };
+        if limits.unauthenticated && count > UNAUTH_MAX_MULTIBULK_LEN {
+            return Err(ProtocolError::UnauthenticatedMultibulkLength);
+        }
+        let mut pos = cr + 2;
+        if count <= 0 {
+            return Ok(Parsed::Ignored { consumed: pos });
+        }
+        // Cap the pre-allocation: a hostile count must not reserve gigabytes up front.
+        self.spans.reserve((count as usize).min(1024));
+        for _ in 0..count {
+            let Some(cr) = find_cr(buf, pos) else {
+                if buf.len() - pos > PROTO_INLINE_MAX_SIZE {
+                    return Err(ProtocolError::TooBigBulkCount);
+                }
+                return Ok(Parsed::Incomplete);
+            };
+            if cr + 1 >= buf.len() {
+                return Ok(Parsed::Incomplete);
+            }
+            if buf[pos] != b'$' {
+                return Err(ProtocolError::ExpectedDollar(buf[pos]));
+            }
+            let len = match parse_i64(&buf[pos + 1..cr]) {
+                Some(n) if n >= 0 && n <= limits.max_bulk_len => n,
+                _ => return Err(ProtocolError::InvalidBulkLength),
+            };
+            if limits.unauthenticated && len > UNAUTH_MAX_BULK_LEN {
+                return Err(ProtocolError::UnauthenticatedBulkLength);
+            }
+            let start = cr + 2;
+            let len = len as usize;
+            // Payload plus the two trailing bytes, which Redis skips without checking.
+            if buf.len() < start + len + 2 {
+                return Ok(Parsed::Incomplete);
+            }
+            self.spans.push((start, start + len));
+            pos = start + len + 2;
+        }
+        Ok(Parsed::Request {
+            consumed: pos,
+            source: ArgSource::ReadBuffer,
+        })
+    }
+
+    fn parse_inline(&mut self, buf: &[u8]) -> Result<Parsed, ProtocolError> {
+        let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
+            if buf.len() > PROTO_INLINE_MAX_SIZE {
+                return Err(ProtocolError::TooBigInline);
+            }
+            return Ok(Parsed::Incomplete);
+        };
+        let mut line = &buf[..nl];
+        if let Some(stripped) = line.strip_suffix(b"\r") {
+            line = stripped;
+        }
+        self.inline_buf.clear();
+        split_args(line, &mut self.inline_buf, &mut self.spans)
+            .map_err(|()| ProtocolError::UnbalancedQuotes)?;
+        let consumed = nl + 1;
+        if self.spans.is_empty() {
+            Ok(Parsed::Ignored { consumed })
+        } else {
+            Ok(Parsed::Request {
+                consumed,
+                source: ArgSource::InlineBuffer,
+            })
+        }
+    }
+}
+
+fn find_cr(buf: &[u8], from: usize) -> Option<usize> {
+    buf.get(from..)?
+        .iter()
+        .position(|&b| b == b'\r')
+        .map(|i| i + from)
+}
+
+/// Redis's `string2ll`: an optional `-`, then `0` alone or a non-zero digit followed by
+/// digits; must fit in i64. Rejects `+1`, `01`, `-0`, spaces, the empty string and any
+/// input of 21 bytes or more.
+pub fn parse_i64(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() >= 21 {
+        return None;
+    }
+    if s == b"0" {
+        return Some(0);
+    }
+    let (negative, digits) = match s[0] {
+        b'-' => (true, &s[1..]),
+        _ => (false, s),
+    };
+    match digits.first() {
+        Some(b'1'..=b'9') => {}
+        _ => return None,
+    }
+    let mut v: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    if negative {
+        if v > i64::MAX as u64 + 1 {
+            None
+        } else {
+            Some((v as i64).wrapping_neg())
+        }
+    } else {
+        i64::try_from(v).ok()
+    }
+}
+
+fn is_hex(b: u8) -> bool {
+    b.is_ascii_hexdigit()
+}
+
+fn hex_val(b: u8) -> u8 {
+    match b {
+        b'0'..=b'9' => b - b'0',
+        b'a'..=b'f' => b - b'a' + 10,
+        _ => b - b'A' + 10,
+    }
+}
+
+/// C's `isspace` in the "C" locale.
+fn is_c_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
+}
+
+/// Redis's `sdssplitargs`: whitespace-separated arguments with `"…"` (escapes
+/// `\n \r \t \b \a \\ \" \xHH`) and `'…'` (only `\'`) quoting. A closing quote must be
+/// followed by whitespace or the end. Arguments are written to `out`, spans into `spans`.
+/// The input is a C string to Redis, so a NUL byte ends it.
+pub fn split_args(
+    line: &[u8],
+    out: &mut Vec<u8>,
+    spans: &mut Vec<(usize, usize)>,
+) -> Result<(), ()> {
+    let line = match line.iter().position(|&b| b == 0) {
+        Some(nul) => &line[..nul],
+        None => line,
+    };
+    let at = |i: usize| line.get(i).copied();
+    let mut p = 0;
+    loop {
+        while at(p).is_some_and(is_c_space) {
+            p += 1;
+        }
+        if p >= line.len() {
+            return Ok(());
+        }
+        let start = out.len();
+        let (mut in_dq, mut in_sq) = (false, false);
+        loop {
+            let Some(c) = at(p) else {
+                if in_dq || in_sq {
+                    return Err(());
+                }
+                break;
+            };
+            if in_dq {
+                if c == b'\\'
+                    && at(p + 1) == Some(b'x')
+                    && at(p + 2).is_some_and(is_hex)
+                    && at(p + 3).is_some_and(is_hex)
+                {
+                    out.push(hex_val(line[p + 2]) * 16 + hex_val(line[p + 3]));
+                    p += 3;
+                } else if c == b'\\' && at(p + 1).is_some() {
+                    p += 1;
+                    out.push(match line[p] {
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'b' => 0x08,
+                        b'a' => 0x07,
+                        other => other,
+                    });
+                } else if c == b'"' {
+                    if at(p + 1).is_some_and(|n| !is_c_space(n)) {
+                        return Err(());
+                    }
+                    p += 1;
+                    break;
+                } else {
+                    out.push(c);
+                }
+            } else if in_sq {
+                if c == b'\\' && at(p + 1) == Some(b'\'') {
+                    p += 1;
+                    out.push(b'\'');
+                } else if c == b'\'' {
+                    if at(p + 1).is_some_and(|n| !is_c_space(n)) {
+                        return Err(());
+                    }
+                    p += 1;
+                    break;
+                } else {
+                    out.push(c);
+                }
+            } else {
+                match c {
+                    b' ' | b'\n' | b'\r' | b'\t' => {
+                        p += 1;
+                        break;
+                    }
+                    b'"' => in_dq = true,
+                    b'\'' => in_sq = true,
+                    _ => out.push(c),
+                }
+            }
+            p += 1;
+        }
+        spans.push((start, out.len()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPEN: ParseLimits = ParseLimits {
+        max_bulk_len: 512 * 1024 * 1024,
+        unauthenticated: false,
+    };
+
+    fn args(p: &RequestParser, buf: &[u8], src: ArgSource) -> Vec<Vec<u8>> {
+        let base = match src {
+            ArgSource::ReadBuffer => buf,
+            ArgSource::InlineBuffer => &p.inline_buf[..],
+        };
+        p.spans.iter().map(|&(s, e)| base[s..e].to_vec()).collect()
+    }
+
+    fn parse_one(input: &[u8]) -> Result<(Parsed, Vec<Vec<u8>>), ProtocolError> {
+        let mut p = RequestParser::new();
+        let r = p.parse(input, OPEN)?;
+        let a = match r {
+            Parsed::Request { source, .. } => args(&p, input, source),
+            _ => vec![],
+        };
+        Ok((r, a))
+    }
+
+    #[test]
+    fn strict_integers() {
+        assert_eq!(parse_i64(b"0"), Some(0));
+        assert_eq!(parse_i64(b"-1"), Some(-1));
+        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        for bad in [
+            &b""[..],
+            b"+1",
+            b"01",
+            b"-0",
+            b" 1",
+            b"1 ",
+            b"9223372036854775808",
+            b"-",
+            b"1a",
+            b"000000000000000000001",
+        ] {
+            assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn multibulk_complete_and_partial() {
+        let full = b"*2\r\n$4\r\nHGET\r\n$1\r\nk\r\n";
+        let (r, a) = parse_one(full).unwrap();
+        assert_eq!(
+            r,
+            Parsed::Request {
+                consumed: full.len(),
+                source: ArgSource::ReadBuffer
+            }
+        );
+        assert_eq!(a, vec![b"HGET".to_vec(), b"k".to_vec()]);
+        for cut in 0..full.len() {
+            let mut p = RequestParser::new();
+            assert_eq!(
+                p.parse(&full[..cut], OPEN).unwrap(),
+                Parsed::Incomplete,
+                "cut {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn trailing_bytes_after_payload_are_not_checked() {
+        let (r, a) = parse_one(b"*1\r\n$4\r\nPINGxx").unwrap();
+        assert!(matches!(r, Parsed::Request { consumed: 14, .. }));
+        assert_eq!(a, vec![b"PING".to_vec()]);
+    }
+
+    #[test]
+    fn empty_and_negative_counts_are_ignored() {
+        assert_eq!(
+            parse_one(b"*0\r\n").unwrap().0,
+            Parsed::Ignored { consumed: 4 }
+        );
+        assert_eq!(
+            parse_one(b"*-1\r\n").unwrap().0,
+            Parsed::Ignored { consumed: 5 }
+        );
+    }
+
+    #[test]
+    fn multibulk_errors() {
+        let cases: &[(&[u8], ProtocolError)] = &[
+            (b"*x\r\n", ProtocolError::InvalidMultibulkLength),
+            (b"*2147483648\r\n", ProtocolError::InvalidMultibulkLength),
+            (b"*1\r\n$-1\r\n", ProtocolError::InvalidBulkLength),
+            (b"*1\r\n$abc\r\n", ProtocolError::InvalidBulkLength),
+            (b"*1\r\n$536870913\r\n", ProtocolError::InvalidBulkLength),
+            (b"*1\r\n:1\r\n", ProtocolError::ExpectedDollar(b':')),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_one(input).unwrap_err(), *want);
+        }
+        let long = [b"*".as_slice(), &[b'1'; PROTO_INLINE_MAX_SIZE + 1]].concat();
+        assert_eq!(
+            parse_one(&long).unwrap_err(),
+            ProtocolError::TooBigMbulkCount
+        );
+        let long = [b"*1\r\n$".as_slice(), &[b'1'; PROTO_INLINE_MAX_SIZE + 1]].concat();
+        assert_eq!(
+            parse_one(&long).unwrap_err(),
+            ProtocolError::TooBigBulkCount
+        );
+    }
+
+    #[test]
+    fn unauthenticated_limits() {
+        let mut p = RequestParser::new();
+        let lim = ParseLimits {
+            unauthenticated: true,
+            ..OPEN
+        };
+        assert_eq!(
+            p.parse(b"*11\r\n", lim).unwrap_err(),
+            ProtocolError::UnauthenticatedMultibulkLength
+        );
+        assert_eq!(
+            p.parse(b"*1\r\n$16385\r\n", lim).unwrap_err(),
+            ProtocolError::UnauthenticatedBulkLength
+        );
+        assert_eq!(
+            p.parse(b"*1\r\n$16384\r\n", lim).unwrap(),
+            Parsed::Incomplete
+        );
+    }
+
+    #[test]
+    fn inline_splitting() {
+        let (r, a) = parse_one(b"HSET k \"a b\" 'c\\'d'\r\n").unwrap();
+        assert!(matches!(r, Parsed::Request { consumed: 21, .. }));
+        assert_eq!(
+            a,
+            vec![
+                b"HSET".to_vec(),
+                b"k".to_vec(),
+                b"a b".to_vec(),
+                b"c'd".to_vec()
+            ]
+        );
+        let (_, a) = parse_one(b"set \"\\x41\\n\\t\\\\\" x\n").unwrap();
+        assert_eq!(a[1], b"A\n\t\\".to_vec());
+        assert_eq!(
+            parse_one(b"   \r\n").unwrap().0,
+            Parsed::Ignored { consumed: 5 }
+        );
+        assert_eq!(parse_one(b"\n").unwrap().0, Parsed::Ignored { consumed: 1 });
+        assert_eq!(parse_one(b"PING").unwrap().0, Parsed::Incomplete);
+        let (_, a) = parse_one(b"echo \"\"\n").unwrap();
+        assert_eq!(a, vec![b"echo".to_vec(), vec![]]);
+    }
+
+    #[test]
+    fn inline_errors() {
+        for bad in [
+            &b"HSET \"abc\n"[..],
+            b"HSET 'abc\n",
+            b"HSET \"a\"b\n",
+            b"HSET 'a'b\n",
+        ] {
+            assert_eq!(parse_one(bad).unwrap_err(), ProtocolError::UnbalancedQuotes);
+        }
+        let long = vec![b'a'; PROTO_INLINE_MAX_SIZE + 1];
+        assert_eq!(parse_one(&long).unwrap_err(), ProtocolError::TooBigInline);
+    }
+}
