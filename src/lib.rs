@@ -1,4 +1,14 @@
+pub mod client;
 pub mod clock;
+pub mod cmd;
+pub mod config;
+pub mod conn;
+pub mod context;
 pub mod error;
+pub mod glob;
 pub mod keyspace;
+pub mod longdouble;
 pub mod protocol;
+pub mod server;
+pub mod shutdown;
+pub mod sweeper;

@@ -198,6 +198,11 @@ impl<'a> Locked<'a> {
         self.ks
     }
 
+    /// Whether shard `shard` of database `db` is held.
+    pub fn holds(&self, db: usize, shard: usize) -> bool {
+        self.held.iter().any(|h| h.db == db && h.shard == shard)
+    }
+
     /// Exchanges the contents of two databases (SWAPDB); requires [`LockPlan::All`].
     /// Watchers stay with their database and see the swap as a change.
     pub fn swap_dbs(&mut self, a: usize, b: usize) {

@@ -1,0 +1,198 @@
+//! Per-client state. [`ClientState`] is owned by the connection task and handed to every
+//! command; [`ClientShared`] is the part other clients may read (CLIENT LIST, CLIENT KILL),
+//! kept in the [`ClientRegistry`].
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use crate::cmd::OwnedArgs;
+use crate::keyspace::WatchFlag;
+use crate::protocol::Protocol;
+
+/// Name and library attributes (CLIENT SETNAME / SETINFO).
+#[derive(Debug, Default, Clone)]
+pub struct ClientMeta {
+    pub name: Vec<u8>,
+    pub lib_name: Vec<u8>,
+    pub lib_ver: Vec<u8>,
+}
+
+/// What other connections can see of a client.
+#[derive(Debug)]
+pub struct ClientShared {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub created_ms: u64,
+    pub meta: Mutex<ClientMeta>,
+    pub db: AtomicUsize,
+    pub resp: AtomicUsize,
+    pub last_interaction_ms: AtomicU64,
+    /// Full name of the last command (`client|list`), as an index into the command list.
+    pub last_cmd: AtomicUsize,
+    /// Commands queued in MULTI, or -1 (as `usize::MAX`) outside MULTI.
+    pub multi_len: AtomicUsize,
+    pub watched: AtomicUsize,
+    killed: AtomicBool,
+    kill: Notify,
+}
+
+impl ClientShared {
+    pub fn new(id: u64, addr: Option<SocketAddr>, laddr: Option<SocketAddr>, now_ms: u64) -> Self {
+        let fmt = |a: Option<SocketAddr>| a.map(|a| a.to_string()).unwrap_or_default();
+        ClientShared {
+            id,
+            addr: fmt(addr),
+            laddr: fmt(laddr),
+            created_ms: now_ms,
+            meta: Mutex::new(ClientMeta::default()),
+            db: AtomicUsize::new(0),
+            resp: AtomicUsize::new(2),
+            last_interaction_ms: AtomicU64::new(now_ms),
+            last_cmd: AtomicUsize::new(usize::MAX),
+            multi_len: AtomicUsize::new(usize::MAX),
+            watched: AtomicUsize::new(0),
+            killed: AtomicBool::new(false),
+            kill: Notify::new(),
+        }
+    }
+
+    /// CLIENT KILL: asks the connection to close.
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Relaxed);
+        self.kill.notify_one();
+    }
+
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Relaxed)
+    }
+
+    /// Completes when the client is killed.
+    pub async fn killed(&self) {
+        if self.is_killed() {
+            return;
+        }
+        self.kill.notified().await;
+    }
+}
+
+/// All connected clients, by id.
+#[derive(Debug, Default)]
+pub struct ClientRegistry {
+    clients: Mutex<BTreeMap<u64, Arc<ClientShared>>>,
+    next_id: AtomicU64,
+}
+
+impl ClientRegistry {
+    /// A fresh id; ids only increase.
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub fn register(&self, c: Arc<ClientShared>) {
+        self.clients.lock().insert(c.id, c);
+    }
+
+    pub fn unregister(&self, id: u64) {
+        self.clients.lock().remove(&id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.clients.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A snapshot of every client, in id order.
+    pub fn snapshot(&self) -> Vec<Arc<ClientShared>> {
+        self.clients.lock().values().cloned().collect()
+    }
+
+    pub fn get(&self, id: u64) -> Option<Arc<ClientShared>> {
+        self.clients.lock().get(&id).cloned()
+    }
+}
+
+/// A command queued by MULTI: its table index and its arguments.
+#[derive(Debug)]
+pub struct QueuedCommand {
+    pub command: &'static crate::cmd::Command,
+    pub args: OwnedArgs,
+}
+
+/// The state of a MULTI block.
+#[derive(Debug, Default)]
+pub struct MultiState {
+    pub queue: Vec<QueuedCommand>,
+    /// A command failed to queue (unknown, wrong arity, NOAUTH): EXEC will abort.
+    pub aborted: bool,
+}
+
+/// The connection's own view of its client, passed to every command.
+#[derive(Debug)]
+pub struct ClientState {
+    pub id: u64,
+    pub db: usize,
+    pub protocol: Protocol,
+    pub authenticated: bool,
+    pub multi: Option<MultiState>,
+    /// Shared by every key this client WATCHes; set when any of them changes.
+    pub watch_flag: Arc<WatchFlag>,
+    /// `(db, key)` pairs this client WATCHes.
+    pub watched: Vec<(usize, Vec<u8>)>,
+    /// Watched keys that had a TTL when watched: EXEC fails if one has expired since.
+    pub watched_deadlines: Vec<(usize, Vec<u8>, u64)>,
+    /// Close the connection once the pending replies are written (QUIT, protocol errors).
+    pub close_after_reply: bool,
+    /// Close at once without a reply (cross-protocol guard: `POST`, `Host:`).
+    pub close_now: bool,
+    pub shared: Arc<ClientShared>,
+    pub rng: fastrand::Rng,
+}
+
+impl ClientState {
+    pub fn new(shared: Arc<ClientShared>, authenticated: bool) -> Self {
+        ClientState {
+            id: shared.id,
+            db: 0,
+            protocol: Protocol::Resp2,
+            authenticated,
+            multi: None,
+            watch_flag: Arc::new(WatchFlag::default()),
+            watched: Vec::new(),
+            watched_deadlines: Vec::new(),
+            close_after_reply: false,
+            close_now: false,
+            shared,
+            rng: fastrand::Rng::new(),
+        }
+    }
+
+    /// A client for unit tests: id 1, authenticated, RESP2, db 0.
+    pub fn for_tests() -> Self {
+        Self::new(Arc::new(ClientShared::new(1, None, None, 0)), true)
+    }
+
+    pub fn in_multi(&self) -> bool {
+        self.multi.is_some()
+    }
+
+    pub fn select(&mut self, db: usize) {
+        self.db = db;
+        self.shared.db.store(db, Ordering::Relaxed);
+    }
+
+    pub fn set_protocol(&mut self, p: Protocol) {
+        self.protocol = p;
+        self.shared
+            .resp
+            .store(p.version() as usize, Ordering::Relaxed);
+    }
+}

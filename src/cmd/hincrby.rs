@@ -1,0 +1,5 @@
+//! (not yet implemented)
+
+use super::Command;
+
+pub const COMMANDS: &[Command] = &[];

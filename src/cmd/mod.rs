@@ -1,0 +1,780 @@
+//! The command table and dispatch.
+//!
+//! Every command is a [`Command`] entry: name, arity, flags, key positions, documentation
+//! and a synchronous handler. Families live one per file and export `COMMANDS`; the table
+//! is their concatenation, and it alone answers COMMAND / COMMAND DOCS, so what the server
+//! reports can never drift from what it does.
+//!
+//! [`dispatch`] runs Redis's checks in Redis's order (unknown command, unknown subcommand,
+//! arity, authentication, MULTI queuing), then locks the shards the command's keys live in
+//! and runs the handler. Handlers never lock and never await.
+
+pub mod client;
+pub mod command;
+pub mod config;
+pub mod connection;
+pub mod db;
+pub mod debug;
+pub mod expire;
+pub mod hdel;
+pub mod hexpire;
+pub mod hget;
+pub mod hgetdel;
+pub mod hgetex;
+pub mod hincrby;
+pub mod hpersist;
+pub mod hrandfield;
+pub mod hscan;
+pub mod hset;
+pub mod hsetex;
+pub mod httl;
+pub mod info;
+pub mod keys;
+pub mod multi;
+pub mod parse;
+pub mod server;
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::OnceLock;
+
+use smallvec::SmallVec;
+
+use crate::client::{ClientState, QueuedCommand};
+use crate::context::ServerContext;
+use crate::error::CmdError;
+use crate::keyspace::{DbView, LockPlan, Locked};
+use crate::protocol::Reply;
+
+/// A command handler. It must validate before writing: on `Err` nothing may have been
+/// written to the reply, and the dispatcher writes the error instead.
+pub type Handler = fn(&mut Ctx<'_, '_>, Args<'_>, &mut Reply<'_>) -> Result<(), CmdError>;
+
+/// Command flags. The first group is reported by COMMAND under Redis's names; the second
+/// is hashd's own and steers dispatch.
+pub mod flags {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const PUBSUB: u32 = 1 << 4;
+    pub const NOSCRIPT: u32 = 1 << 5;
+    pub const LOADING: u32 = 1 << 6;
+    pub const STALE: u32 = 1 << 7;
+    pub const FAST: u32 = 1 << 8;
+    pub const NO_AUTH: u32 = 1 << 9;
+    pub const NO_MULTI: u32 = 1 << 10;
+    pub const ALLOW_BUSY: u32 = 1 << 11;
+    pub const SKIP_SLOWLOG: u32 = 1 << 12;
+    pub const SKIP_MONITOR: u32 = 1 << 13;
+
+    /// Runs at once even inside MULTI (EXEC, DISCARD, MULTI, WATCH, UNWATCH, QUIT, RESET).
+    pub const TXN_CONTROL: u32 = 1 << 24;
+    /// Locks every shard of the client's database.
+    pub const LOCK_DB: u32 = 1 << 25;
+    /// Locks every shard of every database.
+    pub const LOCK_ALL: u32 = 1 << 26;
+    /// Locks what the queued transaction needs (EXEC).
+    pub const LOCK_EXEC: u32 = 1 << 27;
+
+    /// Redis names of the reported flags, in COMMAND's order.
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (SKIP_MONITOR, "skip_monitor"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (NO_MULTI, "no_multi"),
+        (ALLOW_BUSY, "allow_busy"),
+    ];
+}
+
+/// One command (or subcommand) of the table.
+#[derive(Debug)]
+pub struct Command {
+    /// Lower-case full name: `hset`, or `client|setname` for a subcommand.
+    pub name: &'static str,
+    /// Redis convention: N > 0 exactly N arguments (name included), N < 0 at least |N|.
+    pub arity: i32,
+    pub flags: u32,
+    /// Key positions as COMMAND reports them: first, last (negative counts from the end),
+    /// step. (0, 0, 0) for commands without keys.
+    pub first_key: i32,
+    pub last_key: i32,
+    pub step: i32,
+    /// COMMAND DOCS: group (`hash`, `generic`, `connection`, `server`, `transactions`),
+    /// version introduced, summary, complexity.
+    pub group: &'static str,
+    pub since: &'static str,
+    pub summary: &'static str,
+    pub complexity: &'static str,
+    /// The argument synopsis after the name, Redis documentation style:
+    /// `key field value [field value ...]`. COMMAND DOCS derives its argument tree from it.
+    pub syntax: &'static str,
+    /// ACL categories besides the ones derived from group and flags.
+    pub acl: &'static [&'static str],
+    pub handler: Handler,
+    pub subcommands: &'static [Command],
+}
+
+fn no_handler(_: &mut Ctx<'_, '_>, _: Args<'_>, _: &mut Reply<'_>) -> Result<(), CmdError> {
+    Err(CmdError::Syntax)
+}
+
+impl Command {
+    /// A command with no keys and no flags; refine with the builder methods.
+    pub const fn new(name: &'static str, arity: i32, handler: Handler) -> Self {
+        Command {
+            name,
+            arity,
+            flags: 0,
+            first_key: 0,
+            last_key: 0,
+            step: 0,
+            group: "generic",
+            since: "1.0.0",
+            summary: "",
+            complexity: "O(1)",
+            syntax: "",
+            acl: &[],
+            handler,
+            subcommands: &[],
+        }
+    }
+
+    /// A container (CLIENT, CONFIG, …) whose subcommands do the work.
+    pub const fn container(name: &'static str, subcommands: &'static [Command]) -> Self {
+        let mut c = Command::new(name, -2, no_handler);
+        c.subcommands = subcommands;
+        c
+    }
+
+    pub const fn flags(mut self, flags: u32) -> Self {
+        self.flags = flags;
+        self
+    }
+
+    pub const fn keys(mut self, first: i32, last: i32, step: i32) -> Self {
+        self.first_key = first;
+        self.last_key = last;
+        self.step = step;
+        self
+    }
+
+    pub const fn doc(
+        mut self,
+        group: &'static str,
+        since: &'static str,
+        summary: &'static str,
+        complexity: &'static str,
+        syntax: &'static str,
+    ) -> Self {
+        self.group = group;
+        self.since = since;
+        self.summary = summary;
+        self.complexity = complexity;
+        self.syntax = syntax;
+        self
+    }
+
+    pub const fn acl(mut self, acl: &'static [&'static str]) -> Self {
+        self.acl = acl;
+        self
+    }
+
+    pub fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// The container name for a subcommand (`client` for `client|setname`).
+    pub fn container_name(&self) -> Option<&'static str> {
+        self.name.split_once('|').map(|(c, _)| c)
+    }
+
+    /// The subcommand part of the name (`setname` for `client|setname`), or the name.
+    pub fn short_name(&self) -> &'static str {
+        self.name.split_once('|').map_or(self.name, |(_, s)| s)
+    }
+
+    fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i64;
+        let arity = i64::from(self.arity);
+        if arity >= 0 {
+            argc == arity
+        } else {
+            argc >= -arity
+        }
+    }
+
+    /// Argument positions of this command's keys in `args`.
+    pub fn key_positions(&self, argc: usize) -> impl Iterator<Item = usize> {
+        let first = self.first_key.max(0) as usize;
+        let last = if self.last_key < 0 {
+            (argc as i64 + i64::from(self.last_key)).max(0) as usize
+        } else {
+            (self.last_key as usize).min(argc.saturating_sub(1))
+        };
+        let step = self.step.max(1) as usize;
+        let range = if first == 0 { 1..0 } else { first..last + 1 };
+        range.step_by(step)
+    }
+}
+
+/// The arguments of one request (the command name is `get(0)`), borrowed from the
+/// connection's read buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct Args<'a> {
+    data: &'a [u8],
+    spans: &'a [(usize, usize)],
+}
+
+impl<'a> Args<'a> {
+    pub fn new(data: &'a [u8], spans: &'a [(usize, usize)]) -> Self {
+        Args { data, spans }
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Argument `i`. The dispatcher has checked arity, so handlers index within it freely;
+    /// past the end this returns an empty slice rather than panicking.
+    pub fn get(&self, i: usize) -> &'a [u8] {
+        match self.spans.get(i) {
+            Some(&(s, e)) => &self.data[s..e],
+            None => &[],
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        self.spans.iter().map(|&(s, e)| &self.data[s..e])
+    }
+
+    /// Arguments from `from` on.
+    pub fn from(&self, from: usize) -> impl Iterator<Item = &'a [u8]> + '_ {
+        self.spans
+            .get(from..)
+            .unwrap_or(&[])
+            .iter()
+            .map(|&(s, e)| &self.data[s..e])
+    }
+
+    pub fn to_owned_args(&self) -> OwnedArgs {
+        let mut data = Vec::with_capacity(self.spans.iter().map(|&(s, e)| e - s).sum());
+        let mut spans = Vec::with_capacity(self.spans.len());
+        for a in self.iter() {
+            let start = data.len();
+            data.extend_from_slice(a);
+            spans.push((start, data.len()));
+        }
+        OwnedArgs { data, spans }
+    }
+}
+
+/// Arguments that own their bytes (queued in MULTI, built in tests).
+#[derive(Clone, Debug, Default)]
+pub struct OwnedArgs {
+    data: Vec<u8>,
+    spans: Vec<(usize, usize)>,
+}
+
+impl OwnedArgs {
+    pub fn as_args(&self) -> Args<'_> {
+        Args::new(&self.data, &self.spans)
+    }
+
+    pub fn from_slices<T: AsRef<[u8]>>(items: &[T]) -> Self {
+        let mut o = OwnedArgs::default();
+        for it in items {
+            let start = o.data.len();
+            o.data.extend_from_slice(it.as_ref());
+            o.spans.push((start, o.data.len()));
+        }
+        o
+    }
+}
+
+/// What a handler works with: the server, its client, the time, and its locked shards.
+pub struct Ctx<'c, 'k> {
+    pub server: &'k ServerContext,
+    pub client: &'c mut ClientState,
+    /// "Now" for the whole command (for the whole EXEC).
+    pub now_ms: u64,
+    pub locked: &'c mut Locked<'k>,
+}
+
+impl<'k> Ctx<'_, 'k> {
+    /// The client's selected database, through the shards this command holds.
+    pub fn db(&mut self) -> DbView<'_, 'k> {
+        self.locked.db(self.client.db)
+    }
+}
+
+/// The command table, built once from the families' `COMMANDS` lists.
+pub struct CommandTable {
+    by_name: HashMap<&'static [u8], &'static Command, ahash::RandomState>,
+    /// Top-level commands in table order (COMMAND, COMMAND DOCS).
+    pub commands: Vec<&'static Command>,
+    /// Every command and subcommand; indexes are stable (CLIENT LIST's `cmd=`).
+    pub all: Vec<&'static Command>,
+}
+
+const FAMILIES: &[&[Command]] = &[
+    hset::COMMANDS,
+    hget::COMMANDS,
+    hdel::COMMANDS,
+    hincrby::COMMANDS,
+    hrandfield::COMMANDS,
+    hscan::COMMANDS,
+    hexpire::COMMANDS,
+    httl::COMMANDS,
+    hpersist::COMMANDS,
+    hgetex::COMMANDS,
+    hsetex::COMMANDS,
+    hgetdel::COMMANDS,
+    keys::COMMANDS,
+    expire::COMMANDS,
+    db::COMMANDS,
+    connection::COMMANDS,
+    client::COMMANDS,
+    multi::COMMANDS,
+    info::COMMANDS,
+    config::COMMANDS,
+    command::COMMANDS,
+    debug::COMMANDS,
+    server::COMMANDS,
+];
+
+/// Longest command name we look up; anything longer is unknown.
+const MAX_NAME_LEN: usize = 32;
+
+impl CommandTable {
+    fn build() -> Self {
+        let mut by_name = HashMap::with_hasher(ahash::RandomState::new());
+        let mut commands = Vec::new();
+        let mut all = Vec::new();
+        for family in FAMILIES {
+            for c in family.iter() {
+                by_name.insert(c.name.as_bytes(), c);
+                commands.push(c);
+                all.push(c);
+                all.extend(c.subcommands.iter());
+            }
+        }
+        CommandTable {
+            by_name,
+            commands,
+            all,
+        }
+    }
+
+    /// Case-insensitive lookup of a top-level command.
+    pub fn lookup(&self, name: &[u8]) -> Option<&'static Command> {
+        if name.len() > MAX_NAME_LEN {
+            return None;
+        }
+        let mut buf = [0u8; MAX_NAME_LEN];
+        let lower = &mut buf[..name.len()];
+        lower.copy_from_slice(name);
+        lower.make_ascii_lowercase();
+        self.by_name.get(&*lower).copied()
+    }
+
+    /// Case-insensitive lookup of a subcommand of `container`.
+    pub fn lookup_sub(container: &'static Command, sub: &[u8]) -> Option<&'static Command> {
+        container
+            .subcommands
+            .iter()
+            .find(|s| s.short_name().as_bytes().eq_ignore_ascii_case(sub))
+    }
+
+    /// Position of `cmd` in [`CommandTable::all`].
+    pub fn index_of(&self, cmd: &Command) -> usize {
+        self.all
+            .iter()
+            .position(|c| std::ptr::eq(*c, cmd))
+            .unwrap_or(usize::MAX)
+    }
+}
+
+/// The command table.
+pub fn table() -> &'static CommandTable {
+    static TABLE: OnceLock<CommandTable> = OnceLock::new();
+    TABLE.get_or_init(CommandTable::build)
+}
+
+/// At most this many bytes of a name or argument are quoted in an error, as in Redis.
+const ERR_QUOTE_MAX: usize = 128;
+
+/// C's `%.*s`: at most `max` bytes, stopping at a NUL.
+fn c_str_prefix(s: &[u8], max: usize) -> &[u8] {
+    let s = &s[..s.len().min(max)];
+    match s.iter().position(|&b| b == 0) {
+        Some(n) => &s[..n],
+        None => s,
+    }
+}
+
+fn unknown_command(args: Args<'_>) -> CmdError {
+    let mut listed: Vec<u8> = Vec::new();
+    for a in args.from(1) {
+        if listed.len() >= ERR_QUOTE_MAX {
+            break;
+        }
+        let room = ERR_QUOTE_MAX - listed.len();
+        listed.push(b'\'');
+        listed.extend_from_slice(c_str_prefix(a, room));
+        listed.extend_from_slice(b"' ");
+    }
+    let mut text = b"ERR unknown command '".to_vec();
+    text.extend_from_slice(c_str_prefix(args.get(0), ERR_QUOTE_MAX));
+    text.extend_from_slice(b"', with args beginning with: ");
+    text.extend_from_slice(&listed);
+    CmdError::Other(String::from_utf8_lossy(&text).into_owned())
+}
+
+/// `ERR unknown subcommand '<sub>'. Try <CONTAINER> HELP.`
+pub fn unknown_subcommand(container: &[u8], sub: &[u8]) -> CmdError {
+    CmdError::Other(format!(
+        "ERR unknown subcommand '{}'. Try {} HELP.",
+        String::from_utf8_lossy(c_str_prefix(sub, ERR_QUOTE_MAX)),
+        String::from_utf8_lossy(container).to_ascii_uppercase()
+    ))
+}
+
+/// Resolves `args` to a command, or the error Redis gives for it (checks 1–3 of spec §3).
+fn resolve(args: Args<'_>) -> Result<&'static Command, CmdError> {
+    let Some(cmd) = table().lookup(args.get(0)) else {
+        return Err(unknown_command(args));
+    };
+    let cmd = if cmd.subcommands.is_empty() {
+        cmd
+    } else if args.len() < 2 {
+        return Err(CmdError::WrongArity(cmd.name.into()));
+    } else {
+        match CommandTable::lookup_sub(cmd, args.get(1)) {
+            Some(sub) => sub,
+            None => return Err(unknown_subcommand(args.get(0), args.get(1))),
+        }
+    };
+    if !cmd.arity_ok(args.len()) {
+        return Err(CmdError::WrongArity(cmd.name.into()));
+    }
+    Ok(cmd)
+}
+
+/// Runs one request and appends its reply to `out`.
+pub fn dispatch(
+    server: &ServerContext,
+    client: &mut ClientState,
+    args: Args<'_>,
+    out: &mut Vec<u8>,
+) {
+    let mut reply = Reply::new(out, client.protocol);
+    let name = args.get(0);
+    // Cross-protocol scripting guard: an HTTP request is dropped without a reply.
+    if name.eq_ignore_ascii_case(b"post") || name.eq_ignore_ascii_case(b"host:") {
+        client.close_now = true;
+        return;
+    }
+    let cmd = match resolve(args) {
+        Ok(cmd) => cmd,
+        Err(e) => {
+            if let Some(m) = client.multi.as_mut() {
+                m.aborted = true;
+            }
+            reply.error(&e);
+            return;
+        }
+    };
+    if !client.authenticated && !cmd.has(flags::NO_AUTH) {
+        if let Some(m) = client.multi.as_mut() {
+            m.aborted = true;
+        }
+        reply.error(&CmdError::NoAuth);
+        return;
+    }
+    client
+        .shared
+        .last_cmd
+        .store(table().index_of(cmd), Ordering::Relaxed);
+    if let Some(m) = client.multi.as_mut() {
+        if !cmd.has(flags::TXN_CONTROL) {
+            m.queue.push(QueuedCommand {
+                command: cmd,
+                args: args.to_owned_args(),
+            });
+            client
+                .shared
+                .multi_len
+                .store(m.queue.len(), Ordering::Relaxed);
+            reply.simple("QUEUED");
+            return;
+        }
+    }
+    execute(server, client, cmd, args, &mut reply);
+}
+
+/// Locks what `cmd` needs and runs it.
+fn execute(
+    server: &ServerContext,
+    client: &mut ClientState,
+    cmd: &'static Command,
+    args: Args<'_>,
+    reply: &mut Reply<'_>,
+) {
+    server
+        .stats
+        .total_commands_processed
+        .fetch_add(1, Ordering::Relaxed);
+    let plan = lock_plan(server, client, cmd, args);
+    let mut locked = server.keyspace.lock(&plan);
+    let mut ctx = Ctx {
+        server,
+        client,
+        now_ms: server.clock.now_ms(),
+        locked: &mut locked,
+    };
+    run_locked(&mut ctx, cmd, args, reply);
+}
+
+/// Runs a handler whose shards are already held (directly, or inside EXEC).
+pub fn run_locked(
+    ctx: &mut Ctx<'_, '_>,
+    cmd: &'static Command,
+    args: Args<'_>,
+    reply: &mut Reply<'_>,
+) {
+    let mark = reply.len();
+    if let Err(e) = (cmd.handler)(ctx, args, reply) {
+        // A handler must not write before failing; if one did, its partial reply goes.
+        reply.truncate(mark);
+        reply.error(&e);
+    }
+}
+
+/// Which shards a command needs.
+fn lock_plan(
+    server: &ServerContext,
+    client: &ClientState,
+    cmd: &Command,
+    args: Args<'_>,
+) -> LockPlan {
+    if cmd.has(flags::LOCK_ALL) {
+        return LockPlan::All;
+    }
+    if cmd.has(flags::LOCK_DB) {
+        return LockPlan::Db(client.db);
+    }
+    if cmd.has(flags::LOCK_EXEC) {
+        return exec_lock_plan(server, client);
+    }
+    let mut shards: SmallVec<[usize; 4]> = cmd
+        .key_positions(args.len())
+        .map(|i| server.keyspace.shard_of(args.get(i)))
+        .collect();
+    if shards.is_empty() {
+        return LockPlan::Nothing;
+    }
+    shards.sort_unstable();
+    shards.dedup();
+    LockPlan::Shards {
+        db: client.db,
+        shards,
+    }
+}
+
+/// EXEC holds the union of what its queued commands and the client's watched keys need,
+/// so that no other client's command interleaves with the transaction.
+fn exec_lock_plan(server: &ServerContext, client: &ClientState) -> LockPlan {
+    let Some(multi) = &client.multi else {
+        return LockPlan::Nothing;
+    };
+    if client.watched.iter().any(|(db, _)| *db != client.db) {
+        return LockPlan::All;
+    }
+    let mut shards: SmallVec<[usize; 4]> = SmallVec::new();
+    for q in &multi.queue {
+        let c = q.command;
+        if c.has(flags::LOCK_ALL) {
+            return LockPlan::All;
+        }
+        if c.has(flags::LOCK_DB) {
+            return LockPlan::Db(client.db);
+        }
+        let a = q.args.as_args();
+        shards.extend(
+            c.key_positions(a.len())
+                .map(|i| server.keyspace.shard_of(a.get(i))),
+        );
+    }
+    shards.extend(
+        client
+            .watched
+            .iter()
+            .map(|(_, k)| server.keyspace.shard_of(k)),
+    );
+    if shards.is_empty() {
+        return LockPlan::Nothing;
+    }
+    shards.sort_unstable();
+    shards.dedup();
+    LockPlan::Shards {
+        db: client.db,
+        shards,
+    }
+}
+
+/// Unit-test support: a server context with a manual clock and one client, driven with
+/// inline-syntax commands and answering raw RESP.
+#[cfg(test)]
+pub mod testing {
+    use super::*;
+    use crate::protocol::Protocol;
+
+    /// Start of the manual clock in unit tests (2024-01-01T00:00:00Z).
+    pub const T0_MS: u64 = 1_704_067_200_000;
+
+    pub struct TestEnv {
+        pub server: ServerContext,
+        pub client: ClientState,
+    }
+
+    impl Default for TestEnv {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    impl TestEnv {
+        pub fn new() -> Self {
+            TestEnv {
+                server: ServerContext::for_tests(T0_MS),
+                client: ClientState::for_tests(),
+            }
+        }
+
+        /// Runs one command given in redis-cli inline syntax (quotes allowed); returns the
+        /// raw reply.
+        pub fn run(&mut self, line: &str) -> String {
+            let mut data = Vec::new();
+            let mut spans = Vec::new();
+            crate::protocol::request::split_args(line.as_bytes(), &mut data, &mut spans)
+                .expect("balanced quotes in test command");
+            let mut out = Vec::new();
+            dispatch(
+                &self.server,
+                &mut self.client,
+                Args::new(&data, &spans),
+                &mut out,
+            );
+            String::from_utf8_lossy(&out).into_owned()
+        }
+
+        /// Runs one command given as raw arguments.
+        pub fn run_args<T: AsRef<[u8]>>(&mut self, args: &[T]) -> Vec<u8> {
+            let owned = OwnedArgs::from_slices(args);
+            let mut out = Vec::new();
+            dispatch(&self.server, &mut self.client, owned.as_args(), &mut out);
+            out
+        }
+
+        pub fn resp3(&mut self) {
+            self.client.set_protocol(Protocol::Resp3);
+        }
+
+        pub fn advance_ms(&self, ms: u64) {
+            self.server.clock.advance_ms(ms);
+        }
+
+        pub fn now_ms(&self) -> u64 {
+            self.server.clock.now_ms()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::TestEnv;
+    use super::*;
+
+    #[test]
+    fn names_are_unique_lowercase_and_arities_sane() {
+        let t = table();
+        let mut seen = std::collections::HashSet::new();
+        for c in &t.all {
+            assert!(seen.insert(c.name), "duplicate command {}", c.name);
+            assert_eq!(c.name, c.name.to_ascii_lowercase());
+            assert!(c.arity != 0, "{} has arity 0", c.name);
+            assert!(
+                !c.summary.is_empty() || !c.subcommands.is_empty(),
+                "{} lacks a summary",
+                c.name
+            );
+            if c.has(flags::WRITE) {
+                assert!(
+                    !c.has(flags::READONLY),
+                    "{} is both write and readonly",
+                    c.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn dispatch_errors_in_redis_order() {
+        let mut env = TestEnv::new();
+        assert_eq!(
+            env.run("FOO a b"),
+            "-ERR unknown command 'FOO', with args beginning with: 'a' 'b' \r\n"
+        );
+        assert_eq!(
+            env.run("FOO"),
+            "-ERR unknown command 'FOO', with args beginning with: \r\n"
+        );
+        assert_eq!(
+            env.run("hset k"),
+            "-ERR wrong number of arguments for 'hset' command\r\n"
+        );
+    }
+
+    #[test]
+    fn unknown_command_quotes_at_most_128_bytes() {
+        let mut env = TestEnv::new();
+        let long = "x".repeat(200);
+        let reply = env.run(&format!("nosuch {long} b"));
+        let quoted = format!("'{}' ", "x".repeat(128));
+        assert_eq!(
+            reply,
+            format!("-ERR unknown command 'nosuch', with args beginning with: {quoted}\r\n")
+        );
+    }
+
+    #[test]
+    fn cross_protocol_guard_closes_silently() {
+        let mut env = TestEnv::new();
+        assert_eq!(env.run("POST / HTTP/1.1"), "");
+        assert!(env.client.close_now);
+    }
+
+    #[test]
+    fn key_positions_follow_the_spec() {
+        let c = Command::new("x", -2, no_handler).keys(1, -1, 1);
+        assert_eq!(c.key_positions(4).collect::<Vec<_>>(), vec![1, 2, 3]);
+        let c = Command::new("x", 3, no_handler).keys(1, 2, 1);
+        assert_eq!(c.key_positions(3).collect::<Vec<_>>(), vec![1, 2]);
+        let c = Command::new("x", 1, no_handler);
+        assert_eq!(c.key_positions(1).count(), 0);
+    }
+}

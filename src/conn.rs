@@ -1,0 +1,156 @@
+//! One client connection: read → parse every complete request already buffered → run each →
+//! append each reply to one output buffer → one write. Pipelined input is answered with one
+//! write per batch, never one syscall per reply.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tracing::debug;
+
+use crate::client::{ClientShared, ClientState};
+use crate::cmd::{self, Args};
+use crate::context::ServerContext;
+use crate::protocol::{ArgSource, ParseLimits, Parsed, Reply, RequestParser};
+use crate::shutdown::ShutdownSignal;
+
+/// Read buffer size we start with and keep between requests.
+const READ_CHUNK_BYTES: usize = 16 * 1024;
+/// Flush replies early once this much is pending, so a long pipeline of large replies does
+/// not buffer without bound (and a client that does not read stalls only itself).
+const FLUSH_THRESHOLD_BYTES: usize = 64 * 1024;
+/// Output buffers that grew past this are released after a flush.
+const KEEP_OUTPUT_CAPACITY_BYTES: usize = 1024 * 1024;
+/// Query buffer limit while unauthenticated (spec §2.3).
+const UNAUTH_QUERY_BUFFER_LIMIT_BYTES: usize = 1024 * 1024;
+
+/// Serves one client until it quits, errs, is killed, or the server shuts down.
+pub async fn serve(
+    mut stream: TcpStream,
+    server: Arc<ServerContext>,
+    mut shutdown: ShutdownSignal,
+) {
+    let _ = stream.set_nodelay(true);
+    let id = server.clients.next_id();
+    let shared = Arc::new(ClientShared::new(
+        id,
+        stream.peer_addr().ok(),
+        stream.local_addr().ok(),
+        server.clock.now_ms(),
+    ));
+    server.clients.register(Arc::clone(&shared));
+    let span = tracing::debug_span!("conn", id, addr = %shared.addr);
+    let _enter = span.enter();
+    debug!("accepted");
+
+    let mut client = ClientState::new(Arc::clone(&shared), !server.config.requires_auth());
+    let result = run(&mut stream, &server, &mut client, &mut shutdown).await;
+    if let Err(e) = result {
+        debug!(error = %e, "connection error");
+    }
+    cmd::multi::forget_watches(&server, &mut client);
+    server.clients.unregister(id);
+    debug!("closed");
+}
+
+async fn run(
+    stream: &mut TcpStream,
+    server: &ServerContext,
+    client: &mut ClientState,
+    shutdown: &mut ShutdownSignal,
+) -> std::io::Result<()> {
+    let mut rbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
+    let mut parser = RequestParser::new();
+    let shared = Arc::clone(&client.shared);
+    loop {
+        if rbuf.capacity() - rbuf.len() < READ_CHUNK_BYTES / 4 {
+            rbuf.reserve(READ_CHUNK_BYTES);
+        }
+        let n = tokio::select! {
+            r = stream.read_buf(&mut rbuf) => r?,
+            _ = shutdown.wait() => return Ok(()),
+            _ = shared.killed() => return Ok(()),
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        shared
+            .last_interaction_ms
+            .store(server.clock.now_ms(), Ordering::Relaxed);
+
+        let limit = if client.authenticated {
+            server
+                .config
+                .client_query_buffer_limit
+                .load(Ordering::Relaxed) as usize
+        } else {
+            UNAUTH_QUERY_BUFFER_LIMIT_BYTES
+        };
+        if rbuf.len() > limit {
+            debug!(bytes = rbuf.len(), "query buffer limit exceeded; closing");
+            return Ok(());
+        }
+
+        let close =
+            process_buffer(server, client, &mut parser, &mut rbuf, &mut out, stream).await?;
+        if !out.is_empty() {
+            stream.write_all(&out).await?;
+            out.clear();
+            if out.capacity() > KEEP_OUTPUT_CAPACITY_BYTES {
+                out = Vec::with_capacity(READ_CHUNK_BYTES);
+            }
+        }
+        if close || shared.is_killed() {
+            return Ok(());
+        }
+    }
+}
+
+/// Runs every complete request in `rbuf`. Returns true if the connection must close after
+/// the pending replies are written.
+async fn process_buffer(
+    server: &ServerContext,
+    client: &mut ClientState,
+    parser: &mut RequestParser,
+    rbuf: &mut BytesMut,
+    out: &mut Vec<u8>,
+    stream: &mut TcpStream,
+) -> std::io::Result<bool> {
+    loop {
+        let limits = ParseLimits {
+            max_bulk_len: server.config.proto_max_bulk_len.load(Ordering::Relaxed) as i64,
+            unauthenticated: !client.authenticated,
+        };
+        match parser.parse(rbuf, limits) {
+            Ok(Parsed::Incomplete) => return Ok(false),
+            Ok(Parsed::Ignored { consumed }) => rbuf.advance(consumed),
+            Ok(Parsed::Request { consumed, source }) => {
+                let data: &[u8] = match source {
+                    ArgSource::ReadBuffer => &rbuf[..],
+                    ArgSource::InlineBuffer => &parser.inline_buf,
+                };
+                cmd::dispatch(server, client, Args::new(data, &parser.spans), out);
+                rbuf.advance(consumed);
+                if client.close_now {
+                    out.clear();
+                    return Ok(true);
+                }
+                if client.close_after_reply {
+                    return Ok(true);
+                }
+                if out.len() >= FLUSH_THRESHOLD_BYTES {
+                    stream.write_all(out).await?;
+                    out.clear();
+                }
+            }
+            Err(e) => {
+                debug!(error = %e, "protocol error; closing");
+                Reply::new(out, client.protocol).protocol_error(&e);
+                return Ok(true);
+            }
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! [`ServerContext`]: everything the server shares between connections, handed to every
+//! command. There are no global singletons; tests build as many contexts as they like.
+
+use std::sync::atomic::AtomicU64;
+
+use crate::client::ClientRegistry;
+use crate::clock::Clock;
+use crate::config::{Config, LiveConfig};
+use crate::keyspace::{EncodingLimits, Keyspace};
+use crate::shutdown::Shutdown;
+
+/// Server-wide counters for INFO stats.
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    pub total_connections_received: AtomicU64,
+    pub total_commands_processed: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub keyspace_hits: AtomicU64,
+    pub keyspace_misses: AtomicU64,
+    /// Sweeper: cycles run, time spent (µs), and how late it ran at worst (ms).
+    pub sweeper_cycles: AtomicU64,
+    pub sweeper_busy_us: AtomicU64,
+    pub sweeper_max_lag_ms: AtomicU64,
+    /// The age (ms) of the oldest overdue deadline seen by the last sweep.
+    pub sweeper_last_lag_ms: AtomicU64,
+}
+
+pub struct ServerContext {
+    pub config: LiveConfig,
+    pub keyspace: Keyspace,
+    pub clients: ClientRegistry,
+    pub stats: ServerStats,
+    pub clock: Clock,
+    pub shutdown: Shutdown,
+    /// Unix ms at start-up.
+    pub started_ms: u64,
+    /// 40 hex characters, random per start (INFO run_id).
+    pub run_id: String,
+    /// The port actually bound (differs from the config when it asked for port 0).
+    pub port: AtomicU64,
+}
+
+impl ServerContext {
+    pub fn new(config: &Config, clock: Clock) -> Self {
+        let keyspace = Keyspace::new(config.databases, config.shards);
+        keyspace.set_limits(EncodingLimits {
+            max_compact_entries: config.hash_max_listpack_entries,
+            max_compact_value: config.hash_max_listpack_value,
+        });
+        let mut rng = fastrand::Rng::new();
+        let run_id = (0..40)
+            .map(|_| char::from_digit(rng.u32(..16), 16).unwrap_or('0'))
+            .collect();
+        let started_ms = clock.now_ms();
+        ServerContext {
+            config: LiveConfig::new(config),
+            keyspace,
+            clients: ClientRegistry::default(),
+            stats: ServerStats::default(),
+            clock,
+            shutdown: Shutdown::new(),
+            started_ms,
+            run_id,
+            port: AtomicU64::new(u64::from(config.port)),
+        }
+    }
+
+    /// A context for unit tests: defaults and a manual clock at `now_ms`.
+    pub fn for_tests(now_ms: u64) -> Self {
+        Self::new(&Config::default(), Clock::manual(now_ms))
+    }
+}

@@ -1,0 +1,77 @@
+//! One shutdown signal for the whole server. SIGINT, SIGTERM and the SHUTDOWN command all
+//! trigger it; the listener, every connection and the sweeper watch it.
+
+use tokio::sync::watch;
+
+/// The trigger side, held by the server context.
+#[derive(Debug)]
+pub struct Shutdown {
+    tx: watch::Sender<bool>,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Shutdown {
+    pub fn new() -> Self {
+        let (tx, _) = watch::channel(false);
+        Shutdown { tx }
+    }
+
+    /// Starts a graceful shutdown. Safe to call from synchronous code and more than once.
+    pub fn trigger(&self) {
+        self.tx.send_replace(true);
+    }
+
+    pub fn is_triggered(&self) -> bool {
+        *self.tx.borrow()
+    }
+
+    /// A receiver whose `wait` completes once shutdown is triggered.
+    pub fn subscribe(&self) -> ShutdownSignal {
+        ShutdownSignal {
+            rx: self.tx.subscribe(),
+        }
+    }
+}
+
+/// The watching side.
+#[derive(Debug, Clone)]
+pub struct ShutdownSignal {
+    rx: watch::Receiver<bool>,
+}
+
+impl ShutdownSignal {
+    /// Completes when shutdown has been triggered (at once if it already was).
+    pub async fn wait(&mut self) {
+        // An error means the sender is gone, which only happens as the server exits.
+        let _ = self.rx.wait_for(|&v| v).await;
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn os_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
