@@ -1,3 +1,25 @@
+//! hashd: a Redis-protocol server for hashes with per-field expiration.
+//!
+//! ```text
+//!  TCP ──► server (accept, maxclients) ──► conn (one task per client)
+//!                                           │ read into a buffer
+//!                                           │ protocol::request: parse every complete frame
+//!                                           ▼
+//!                                      cmd::dispatch  (table lookup, arity, auth, MULTI)
+//!                                           │ lock the command's shards, in order
+//!                                           ▼
+//!                                      cmd::<family> handler (synchronous)
+//!                                           │ DbView / HashMut
+//!                                           ▼
+//!                                      keyspace: dbs → shards → HashValue
+//!                                           ▲ expiry indexes
+//!                           sweeper ────────┘ (reclaims expired keys/fields under a CPU budget)
+//!
+//!  replies: handler ──► protocol::reply (RESP2/RESP3) ──► one output buffer ──► one write
+//! ```
+//!
+//! The module list below is the architecture; `docs/ARCHITECTURE.md` walks through it.
+
 pub mod client;
 pub mod clock;
 pub mod cmd;
