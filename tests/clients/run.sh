@@ -99,7 +99,7 @@ run_suite() {
   local p f
   p=$(grep -c '^PASS ' "$out")
   f=$(grep -c '^FAIL ' "$out")
-  grep -E '^(FAIL|SKIP) ' "$out" | sed 's/^/   /'
+  grep -E '^(FAIL|INFO) ' "$out" | sed 's/^/   /'
   while IFS= read -r line; do failures+=("$line"); done < <(grep '^FAIL ' "$out")
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
     f=1
