@@ -166,7 +166,7 @@ impl Conditions {
         if self.xx && current.is_none() {
             return false;
         }
-        if self.gt && current.is_none_or(|c| when <= c) {
+        if self.gt && !current.is_some_and(|c| when > c) {
             return false;
         }
         if self.lt && current.is_some_and(|c| when >= c) {
@@ -233,11 +233,7 @@ fn expireat(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Res
     expire_generic(ctx, args, reply, "expireat", MS_PER_SECOND, false)
 }
 
-fn pexpireat(
-    ctx: &mut Ctx<'_, '_>,
-    args: Args<'_>,
-    reply: &mut Reply<'_>,
-) -> Result<(), CmdError> {
+fn pexpireat(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
     expire_generic(ctx, args, reply, "pexpireat", 1, false)
 }
 
@@ -303,8 +299,8 @@ fn persist(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Resu
     let now = ctx.now_ms;
     let key = args.get(1);
     let mut db = ctx.db();
-    let removed = matches!(db.key_deadline(key, now), Some(Some(_)))
-        && db.set_key_deadline(key, None, now);
+    let removed =
+        matches!(db.key_deadline(key, now), Some(Some(_))) && db.set_key_deadline(key, None, now);
     reply.int(i64::from(removed));
     Ok(())
 }

@@ -615,10 +615,7 @@ mod tests {
             env.run("SCAN 0 NOVALUES COUNT 0"),
             "-ERR NOVALUES option can only be used in HSCAN\r\n"
         );
-        assert_eq!(
-            env.run("SCAN 0 COUNT 0 NOVALUES"),
-            "-ERR syntax error\r\n"
-        );
+        assert_eq!(env.run("SCAN 0 COUNT 0 NOVALUES"), "-ERR syntax error\r\n");
         assert_eq!(
             env.run("SCAN 0 TYPE bad COUNT 0"),
             "-ERR unknown type name 'bad'\r\n"
@@ -666,8 +663,9 @@ mod tests {
             seen.insert(env.run("RANDOMKEY"));
         }
         assert!(seen.len() > 1);
-        assert!(seen.iter().all(|r| ["$1\r\na\r\n", "$1\r\nb\r\n", "$1\r\nc\r\n"]
-            .contains(&r.as_str())));
+        assert!(seen
+            .iter()
+            .all(|r| ["$1\r\na\r\n", "$1\r\nb\r\n", "$1\r\nc\r\n"].contains(&r.as_str())));
     }
 
     #[test]
