@@ -599,12 +599,14 @@ fn exec_lock_plan(server: &ServerContext, client: &ClientState) -> LockPlan {
     if client.watched.iter().any(|(db, _)| *db != client.db) {
         return LockPlan::All;
     }
+    // Checked before any LOCK_DB command can return early: a SELECT queued after DBSIZE
+    // moves the later commands to a database `Db(client.db)` would not hold.
+    if multi.queue.iter().any(|q| q.command.has(flags::LOCK_ALL)) {
+        return LockPlan::All;
+    }
     let mut shards: SmallVec<[usize; 4]> = SmallVec::new();
     for q in &multi.queue {
         let c = q.command;
-        if c.has(flags::LOCK_ALL) {
-            return LockPlan::All;
-        }
         if c.has(flags::LOCK_DB) {
             return LockPlan::Db(client.db);
         }
