@@ -222,7 +222,7 @@ impl Command {
             (self.last_key as usize).min(argc.saturating_sub(1))
         };
         let step = self.step.max(1) as usize;
-        let range = if first == 0 { 1..0 } else { first..last + 1 };
+        let range = if first == 0 { 0..0 } else { first..last + 1 };
         range.step_by(step)
     }
 }
