@@ -4,7 +4,7 @@
 //! * [`LongDouble::parse`] is Redis's `string2ld` (a strict wrapper around `strtold`):
 //!   correctly rounded to a 64-bit mantissa, decimal or hex (`0x1p3`), `inf`/`infinity`
 //!   accepted (callers reject them), NaN, overflow and underflow-to-zero rejected.
-//! * [`LongDouble::add`] rounds to nearest-even at 64 mantissa bits, as the FPU does.
+//! * `+` rounds to nearest-even at 64 mantissa bits, as the FPU does.
 //! * [`LongDouble::to_human`] is `ld2string(.., LD_STR_HUMAN)`: `%.17Lf` (exact value,
 //!   rounded half-to-even at 17 decimals), trailing zeros and a trailing '.' trimmed,
 //!   `-0` written `0`, never an exponent.
@@ -80,11 +80,6 @@ impl LongDouble {
         self.0.is_finite()
     }
 
-    /// `self + rhs`, rounded to nearest-even; overflow gives ±infinity.
-    pub fn add(self, rhs: LongDouble) -> LongDouble {
-        LongDouble(self.0.add_r(rhs.0, Round::NearestTiesToEven).value)
-    }
-
     /// Redis's human-readable form (`ld2string` with `LD_STR_HUMAN`). `self` must be
     /// finite; callers reject infinities and NaN first.
     pub fn to_human(self) -> String {
@@ -116,11 +111,20 @@ impl LongDouble {
     }
 }
 
+impl std::ops::Add for LongDouble {
+    type Output = LongDouble;
+
+    /// Rounded to nearest-even; overflow gives ±infinity.
+    fn add(self, rhs: LongDouble) -> LongDouble {
+        LongDouble(self.0.add_r(rhs.0, Round::NearestTiesToEven).value)
+    }
+}
+
 /// round(significand * 2^exp2 * 10^17) in decimal, ties to even (glibc's printf rounding).
 fn scaled_decimal(significand: u64, exp2: i64) -> String {
     let scale = 10u128.pow(HUMAN_DECIMALS);
     if exp2 >= 0 {
-        let n = BigUint::from(significand) * BigUint::from(scale) << (exp2 as u64);
+        let n = (BigUint::from(significand) * BigUint::from(scale)) << (exp2 as u64);
         return n.to_string();
     }
     // significand * 10^17 < 2^64 * 2^57 = 2^121: fits, and any shift of 122 or more
@@ -240,7 +244,7 @@ mod tests {
         let base = before.map_or(LongDouble::ZERO, |b| {
             LongDouble::parse(b.as_bytes()).unwrap()
         });
-        let sum = base.add(LongDouble::parse(by.as_bytes()).unwrap());
+        let sum = base + LongDouble::parse(by.as_bytes()).unwrap();
         assert!(sum.is_finite());
         let out = sum.to_human();
         // What is stored must parse back to the same text.
@@ -379,9 +383,8 @@ mod tests {
         assert_eq!(max.len(), 4933);
         assert!(max.starts_with("118973149535723176"));
         assert!(LongDouble::parse(max.as_bytes()).is_some());
-        let sum = LongDouble::parse(max.as_bytes())
-            .unwrap()
-            .add(LongDouble::parse(max.as_bytes()).unwrap());
+        let max = LongDouble::parse(max.as_bytes()).unwrap();
+        let sum = max + max;
         assert!(!sum.is_finite());
     }
 
