@@ -18,6 +18,11 @@ pub const COMMANDS: &[Command] = &[Command::new("hrandfield", -2, hrandfield)
         "key [count [WITHVALUES]]",
     )];
 
+/// Largest negative count served. Redis has no limit and would build the reply until
+/// memory runs out (`HRANDFIELD k -9223372036854775807`); hashd refuses past this with
+/// Redis's own "value is out of range" rather than let one request exhaust the server.
+const MAX_REPEATED_PICKS: u64 = 16 * 1024 * 1024;
+
 /// With WITHVALUES, |count| may not exceed `LONG_MAX / 2` (the reply holds 2 × count).
 const MAX_COUNT_WITH_VALUES: i64 = i64::MAX / 2;
 
@@ -71,6 +76,9 @@ fn hrandfield(
                 nested: reply.protocol() == Protocol::Resp3,
             };
             if count < 0 {
+                if count.unsigned_abs() > MAX_REPEATED_PICKS {
+                    return Err(CmdError::OutOfRange);
+                }
                 with_repeats(hash, count.unsigned_abs(), shape, rng, reply);
             } else {
                 distinct(hash, count as u64, shape, rng, reply);
@@ -290,6 +298,17 @@ mod tests {
         }
         env.resp3();
         assert!(env.run("HRANDFIELD h").starts_with("$2\r\nf"));
+    }
+
+    #[test]
+    fn absurd_negative_count_is_refused() {
+        let mut env = TestEnv::new();
+        env.run("HSET h a 1");
+        assert_eq!(
+            env.run("HRANDFIELD h -9223372036854775807"),
+            "-ERR value is out of range\r\n"
+        );
+        assert!(env.run("HRANDFIELD h -3").starts_with("*3\r\n"));
     }
 
     #[test]
