@@ -112,10 +112,15 @@ enum Cond {
 
 impl Cond {
     fn parse(arg: &[u8]) -> Option<Cond> {
-        [("NX", Cond::Nx), ("XX", Cond::Xx), ("GT", Cond::Gt), ("LT", Cond::Lt)]
-            .into_iter()
-            .find(|(kw, _)| is(arg, kw))
-            .map(|(_, c)| c)
+        [
+            ("NX", Cond::Nx),
+            ("XX", Cond::Xx),
+            ("GT", Cond::Gt),
+            ("LT", Cond::Lt),
+        ]
+        .into_iter()
+        .find(|(kw, _)| is(arg, kw))
+        .map(|(_, c)| c)
     }
 
     /// Whether a field whose current deadline is `cur` (None: no TTL, i.e. infinite) may
@@ -186,11 +191,7 @@ fn hpexpire(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Res
     hexpire_generic(ctx, args, reply, "hpexpire", Unit::Millis, true)
 }
 
-fn hexpireat(
-    ctx: &mut Ctx<'_, '_>,
-    args: Args<'_>,
-    reply: &mut Reply<'_>,
-) -> Result<(), CmdError> {
+fn hexpireat(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
     hexpire_generic(ctx, args, reply, "hexpireat", Unit::Seconds, false)
 }
 
@@ -205,7 +206,9 @@ fn hpexpireat(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmd::httl::test_util::{encoding, exists, expired_subkeys, ints, stored, table_after};
+    use crate::cmd::httl::test_util::{
+        encoding, exists, expired_subkeys, ints, stored, table_after,
+    };
     use crate::cmd::testing::{TestEnv, T0_MS};
 
     const NOT_INT: &str = "-ERR value is not an integer or out of range\r\n";
@@ -244,7 +247,10 @@ mod tests {
     fn missing_key_answers_minus_two_per_field() {
         let mut env = TestEnv::new();
         // Spec #16: not an empty array.
-        assert_eq!(env.run("HEXPIRE nokey 10 FIELDS 2 a b"), "*2\r\n:-2\r\n:-2\r\n");
+        assert_eq!(
+            env.run("HEXPIRE nokey 10 FIELDS 2 a b"),
+            "*2\r\n:-2\r\n:-2\r\n"
+        );
         assert_eq!(env.run("HPEXPIREAT nokey 1 NX FIELDS 1 a"), ints(&[-2]));
         assert!(!exists(&env, "nokey"));
         env.resp3();
@@ -275,15 +281,24 @@ mod tests {
             too_big("hexpireat")
         );
         assert_eq!(env.run("HEXPIREAT k 70368744177 FIELDS 1 f"), ints(&[1]));
-        assert_eq!(env.run("HEXPIRE k 70368744178 FIELDS 1 f"), too_big("hexpire"));
+        assert_eq!(
+            env.run("HEXPIRE k 70368744178 FIELDS 1 f"),
+            too_big("hexpire")
+        );
         // Relative times may not push the deadline past 2^46-1 ms either.
-        assert_eq!(env.run("HEXPIRE k 70368744177 FIELDS 1 f"), too_big("hexpire"));
+        assert_eq!(
+            env.run("HEXPIRE k 70368744177 FIELDS 1 f"),
+            too_big("hexpire")
+        );
         let room = MAX_FIELD_EXPIRE_MS - T0_MS;
         assert_eq!(
             env.run(&format!("HPEXPIRE k {} FIELDS 1 f", room + 1)),
             too_big("hpexpire")
         );
-        assert_eq!(env.run(&format!("HPEXPIRE k {room} FIELDS 1 f")), ints(&[1]));
+        assert_eq!(
+            env.run(&format!("HPEXPIRE k {room} FIELDS 1 f")),
+            ints(&[1])
+        );
         assert_eq!(
             env.run("HPEXPIRETIME k FIELDS 1 f"),
             ints(&[MAX_FIELD_EXPIRE_MS as i64])
@@ -293,9 +308,15 @@ mod tests {
             env.run("HPEXPIREAT k 70368744177664 FIELDS 1 f"),
             too_big("hpexpireat")
         );
-        assert_eq!(env.run("HPEXPIREAT k 70368744177663 FIELDS 1 f"), ints(&[1]));
+        assert_eq!(
+            env.run("HPEXPIREAT k 70368744177663 FIELDS 1 f"),
+            ints(&[1])
+        );
         // Validation does not depend on the key existing.
-        assert_eq!(env.run("HPEXPIREAT nokey 70368744177664 FIELDS 1 f"), too_big("hpexpireat"));
+        assert_eq!(
+            env.run("HPEXPIREAT nokey 70368744177664 FIELDS 1 f"),
+            too_big("hpexpireat")
+        );
     }
 
     #[test]
@@ -308,7 +329,11 @@ mod tests {
         assert_eq!(env.run("HEXPIRE k 10 1 f FIELDS 1"), FIELDS_MISSING);
         // Spec #22: the HEXPIRE wording, for every unusable numfields.
         for n in ["0", "-1", "abc", "9223372036854775808"] {
-            assert_eq!(env.run(&format!("HEXPIRE k 10 FIELDS {n} f")), NUMFIELDS, "{n}");
+            assert_eq!(
+                env.run(&format!("HEXPIRE k 10 FIELDS {n} f")),
+                NUMFIELDS,
+                "{n}"
+            );
             assert_eq!(env.run(&format!("HEXPIRE k 10 GT FIELDS {n} f")), NUMFIELDS);
         }
         assert_eq!(env.run("HEXPIRE k 10 FIELDS 2 f"), MISMATCH);
@@ -328,21 +353,33 @@ mod tests {
         let mut env = TestEnv::new();
         env.run("HSET h f1 v1 f2 v2");
         // Appendix B.
-        assert_eq!(env.run("HEXPIRE h 100 FIELDS 3 f1 f2 zz"), "*3\r\n:1\r\n:1\r\n:-2\r\n");
+        assert_eq!(
+            env.run("HEXPIRE h 100 FIELDS 3 f1 f2 zz"),
+            "*3\r\n:1\r\n:1\r\n:-2\r\n"
+        );
         assert_eq!(env.run("HTTL h FIELDS 1 f1"), "*1\r\n:100\r\n");
         assert_eq!(env.run("HPEXPIRE h 1500 FIELDS 1 f1"), ints(&[1]));
         assert_eq!(env.run("HPTTL h FIELDS 2 f1 f2"), ints(&[1500, 100_000]));
         let at_s = T0_MS / 1000 + 3600;
-        assert_eq!(env.run(&format!("HEXPIREAT h {at_s} FIELDS 1 f1")), ints(&[1]));
+        assert_eq!(
+            env.run(&format!("HEXPIREAT h {at_s} FIELDS 1 f1")),
+            ints(&[1])
+        );
         assert_eq!(
             env.run("HPEXPIRETIME h FIELDS 1 f1"),
             ints(&[(at_s * 1000) as i64])
         );
         let at_ms = T0_MS + 12_345;
-        assert_eq!(env.run(&format!("HPEXPIREAT h {at_ms} FIELDS 1 f2")), ints(&[1]));
+        assert_eq!(
+            env.run(&format!("HPEXPIREAT h {at_ms} FIELDS 1 f2")),
+            ints(&[1])
+        );
         assert_eq!(env.run("HPTTL h FIELDS 1 f2"), ints(&[12_345]));
         // Setting the same deadline again still answers 1.
-        assert_eq!(env.run(&format!("HPEXPIREAT h {at_ms} FIELDS 2 f2 f2")), ints(&[1, 1]));
+        assert_eq!(
+            env.run(&format!("HPEXPIREAT h {at_ms} FIELDS 2 f2 f2")),
+            ints(&[1, 1])
+        );
         assert_eq!(encoding(&env, "h"), Some("listpackex"));
     }
 
@@ -359,10 +396,16 @@ mod tests {
         assert_eq!(stored(&env, "k"), Some(1));
         // "now" itself counts as the past for setting.
         let now = env.now_ms();
-        assert_eq!(env.run(&format!("HPEXPIREAT k {now} FIELDS 1 g")), ints(&[2]));
+        assert_eq!(
+            env.run(&format!("HPEXPIREAT k {now} FIELDS 1 g")),
+            ints(&[2])
+        );
         assert!(!exists(&env, "k"));
         env.run("HSET k a 1 b 2");
-        assert_eq!(env.run(&format!("HPEXPIREAT k {} FIELDS 1 a", now + 1)), ints(&[1]));
+        assert_eq!(
+            env.run(&format!("HPEXPIREAT k {} FIELDS 1 a", now + 1)),
+            ints(&[1])
+        );
         assert_eq!(env.run("HPEXPIRE k 0 FIELDS 1 b"), ints(&[2]));
         assert_eq!(env.run("HEXPIREAT k 1 FIELDS 1 a"), ints(&[2]));
         assert!(!exists(&env, "k"));
@@ -376,7 +419,10 @@ mod tests {
         // f1, f2 without TTL; f3 missing; f4 with a TTL (the spec's example).
         env.run("HSET k f1 v f2 v f4 v");
         env.run("HEXPIRE k 100 FIELDS 1 f4");
-        assert_eq!(env.run("HPEXPIREAT k 1 NX FIELDS 4 f1 f2 f3 f4"), ints(&[2, 2, -2, 0]));
+        assert_eq!(
+            env.run("HPEXPIREAT k 1 NX FIELDS 4 f1 f2 f3 f4"),
+            ints(&[2, 2, -2, 0])
+        );
         // Spec #18: the failed condition wins over the past time.
         assert_eq!(env.run("HPEXPIREAT k 1 NX FIELDS 1 f4"), ints(&[0]));
         assert_eq!(env.run("HTTL k FIELDS 1 f4"), ints(&[100]));
@@ -388,8 +434,16 @@ mod tests {
         assert_eq!(env.run("HEXPIRE k 100 GT FIELDS 1 none"), ints(&[0]));
         assert_eq!(env.run("HEXPIRE k 100 XX FIELDS 1 none"), ints(&[0]));
         assert_eq!(env.run("HEXPIRE k 100 NX FIELDS 1 ttl"), ints(&[0]));
-        assert_eq!(env.run("HEXPIRE k 100 GT FIELDS 1 ttl"), ints(&[0]), "equal is not greater");
-        assert_eq!(env.run("HEXPIRE k 100 LT FIELDS 1 ttl"), ints(&[0]), "equal is not less");
+        assert_eq!(
+            env.run("HEXPIRE k 100 GT FIELDS 1 ttl"),
+            ints(&[0]),
+            "equal is not greater"
+        );
+        assert_eq!(
+            env.run("HEXPIRE k 100 LT FIELDS 1 ttl"),
+            ints(&[0]),
+            "equal is not less"
+        );
         assert_eq!(env.run("HEXPIRE k 101 GT FIELDS 1 ttl"), ints(&[1]));
         assert_eq!(env.run("HEXPIRE k 100 GT FIELDS 1 ttl"), ints(&[0]));
         assert_eq!(env.run("HEXPIRE k 50 LT FIELDS 1 ttl"), ints(&[1]));
@@ -398,7 +452,10 @@ mod tests {
         assert_eq!(env.run("HEXPIRE k 100 LT FIELDS 1 none"), ints(&[1]));
         assert_eq!(env.run("HTTL k FIELDS 1 none"), ints(&[100]));
         env.run("HSET k fresh v");
-        assert_eq!(env.run("HEXPIRE k 30 NX FIELDS 2 fresh fresh"), ints(&[1, 0]));
+        assert_eq!(
+            env.run("HEXPIRE k 30 NX FIELDS 2 fresh fresh"),
+            ints(&[1, 0])
+        );
         // Past times with a passing condition delete.
         assert_eq!(env.run("HEXPIRE k 0 XX FIELDS 1 fresh"), ints(&[2]));
         assert_eq!(env.run("HEXPIRE k 0 LT FIELDS 2 ttl nope"), ints(&[2, -2]));
@@ -460,7 +517,12 @@ mod tests {
         env.advance_ms(51);
         assert_eq!(env.run("HPEXPIRE big 10 FIELDS 2 f0 f3"), ints(&[-2, 1]));
         assert_eq!(stored(&env, "big"), Some(47));
-        assert_eq!(env.run(&format!("HEXPIRE big 0 FIELDS 50 {list}")).matches(":2\r\n").count(), 47);
+        assert_eq!(
+            env.run(&format!("HEXPIRE big 0 FIELDS 50 {list}"))
+                .matches(":2\r\n")
+                .count(),
+            47
+        );
         assert!(!exists(&env, "big"));
     }
 
@@ -541,7 +603,9 @@ mod tests {
         // r.hexpireat('sensor:sensor1', now + 24h, 'air_quality'); r.hexpiretime(...)
         let at = env.now_ms() / 1000 + 86_400;
         assert_eq!(
-            env.run(&format!("HEXPIREAT sensor:sensor1 {at} FIELDS 1 air_quality")),
+            env.run(&format!(
+                "HEXPIREAT sensor:sensor1 {at} FIELDS 1 air_quality"
+            )),
             "*1\r\n:1\r\n"
         );
         assert_eq!(

@@ -89,7 +89,10 @@ mod tests {
     #[test]
     fn missing_key_and_binary_values() {
         let mut env = TestEnv::new();
-        assert_eq!(env.run("HGETDEL nokey FIELDS 2 a b"), "*2\r\n$-1\r\n$-1\r\n");
+        assert_eq!(
+            env.run("HGETDEL nokey FIELDS 2 a b"),
+            "*2\r\n$-1\r\n$-1\r\n"
+        );
         assert!(!exists(&env, "nokey"));
         env.run_args(&[&b"HSET"[..], b"k", b"\0f", b"\r\n", b"g", b""]);
         assert_eq!(

@@ -48,7 +48,12 @@ fn hgetex(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Resul
         None if is(opt, "PERSIST") => (Then::Persist, 3),
         None => (Then::Nothing, 2),
     };
-    let first = fields_block(args, fields_at, CmdError::NumFieldsNotPositiveInteger, "hgetex")?;
+    let first = fields_block(
+        args,
+        fields_at,
+        CmdError::NumFieldsNotPositiveInteger,
+        "hgetex",
+    )?;
     reply.array(args.len() - first);
 
     let mut db = ctx.db();
@@ -108,7 +113,12 @@ mod tests {
     #[test]
     fn input_validation() {
         let mut env = TestEnv::new();
-        for cmd in ["HGETEX", "HGETEX h1", "HGETEX h1 FIELDS", "HGETEX h1 FIELDS 0"] {
+        for cmd in [
+            "HGETEX",
+            "HGETEX h1",
+            "HGETEX h1 FIELDS",
+            "HGETEX h1 FIELDS 0",
+        ] {
             assert_eq!(env.run(cmd), ARITY, "{cmd}");
         }
         // Spec §8.2 #7.
@@ -163,7 +173,10 @@ mod tests {
         assert_eq!(env.run("HGETEX h1 EXAT 70368744178 FIELDS 1 a"), too_big);
         assert_eq!(env.run("HGETEX h1 PXAT 70368744177664 FIELDS 1 a"), too_big);
         let room = crate::keyspace::MAX_FIELD_EXPIRE_MS - T0_MS;
-        assert_eq!(env.run(&format!("HGETEX h1 PX {} FIELDS 1 a", room + 1)), too_big);
+        assert_eq!(
+            env.run(&format!("HGETEX h1 PX {} FIELDS 1 a", room + 1)),
+            too_big
+        );
         assert_eq!(
             env.run(&format!("HGETEX h1 PX {room} FIELDS 1 a")),
             bulks(&[Some("1")], false)
@@ -199,17 +212,26 @@ mod tests {
             env.run("HGETEX h PX 5000 FIELDS 3 a zz a"),
             bulks(&[Some("1"), None, Some("1")], false)
         );
-        assert_eq!(env.run("HGETEX h EX 60 FIELDS 1 b"), bulks(&[Some("2")], false));
+        assert_eq!(
+            env.run("HGETEX h EX 60 FIELDS 1 b"),
+            bulks(&[Some("2")], false)
+        );
         let at_s = T0_MS / 1000 + 100;
         env.run(&format!("HGETEX h EXAT {at_s} FIELDS 1 c"));
         env.run(&format!("HGETEX h PXAT {} FIELDS 1 d", T0_MS + 7));
-        assert_eq!(env.run("HPTTL h FIELDS 5 a b c d zz"), ints(&[5000, 60_000, 100_000, 7, -2]));
+        assert_eq!(
+            env.run("HPTTL h FIELDS 5 a b c d zz"),
+            ints(&[5000, 60_000, 100_000, 7, -2])
+        );
         // Missing fields are not created.
         assert_eq!(stored(&env, "h"), Some(4));
         env.run("HGETEX h persist FIELDS 2 a b");
         assert_eq!(env.run("HTTL h FIELDS 2 a b"), ints(&[-1, -1]));
         // PERSIST on a field without a TTL is a no-op.
-        assert_eq!(env.run("HGETEX h PERSIST FIELDS 1 a"), bulks(&[Some("1")], false));
+        assert_eq!(
+            env.run("HGETEX h PERSIST FIELDS 1 a"),
+            bulks(&[Some("1")], false)
+        );
     }
 
     #[test]
@@ -217,7 +239,10 @@ mod tests {
         let mut env = TestEnv::new();
         env.run("HSET h a 1 b 2");
         // Spec bonus check: the value, then the field is gone.
-        assert_eq!(env.run("HGETEX h PXAT 1 FIELDS 1 a"), bulks(&[Some("1")], false));
+        assert_eq!(
+            env.run("HGETEX h PXAT 1 FIELDS 1 a"),
+            bulks(&[Some("1")], false)
+        );
         assert_eq!(env.run("HGET h a"), "$-1\r\n");
         // A repeated field: the value, then null.
         assert_eq!(
@@ -234,7 +259,10 @@ mod tests {
         );
         assert!(!exists(&env, "h"));
         env.run("HSET h e 5");
-        assert_eq!(env.run("HGETEX h EX 0 FIELDS 1 e"), bulks(&[Some("5")], false));
+        assert_eq!(
+            env.run("HGETEX h EX 0 FIELDS 1 e"),
+            bulks(&[Some("5")], false)
+        );
         assert!(!exists(&env, "h"));
         assert_eq!(expired_subkeys(&env), 0);
     }
@@ -266,7 +294,10 @@ mod tests {
             env.run("HGETEX h PX 100 FIELDS 2 a b"),
             bulks(&[Some("1"), Some("2")], false)
         );
-        assert_eq!(env.run("HGETEX h PX 0 FIELDS 1 b"), bulks(&[Some("2")], false));
+        assert_eq!(
+            env.run("HGETEX h PX 0 FIELDS 1 b"),
+            bulks(&[Some("2")], false)
+        );
         assert_eq!(env.run("HPTTL h FIELDS 3 a b c"), ints(&[100, -2, -1]));
     }
 

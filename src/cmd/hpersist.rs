@@ -82,12 +82,18 @@ mod tests {
     fn removes_ttls() {
         let mut env = TestEnv::new();
         env.run("HSET h f1 v1 f2 v2 nottl v");
-        assert_eq!(env.run("HEXPIRE h 100 FIELDS 3 f1 f2 zz"), ints(&[1, 1, -2]));
+        assert_eq!(
+            env.run("HEXPIRE h 100 FIELDS 3 f1 f2 zz"),
+            ints(&[1, 1, -2])
+        );
         // Appendix B: the second f1 has no TTL left.
         assert_eq!(env.run("HPERSIST h FIELDS 2 f1 f1"), "*2\r\n:1\r\n:-1\r\n");
         assert_eq!(env.run("HTTL h FIELDS 2 f1 f2"), ints(&[-1, 100]));
         // Bonus check from the spec.
-        assert_eq!(env.run("HPERSIST h FIELDS 2 nottl missing"), "*2\r\n:-1\r\n:-2\r\n");
+        assert_eq!(
+            env.run("HPERSIST h FIELDS 2 nottl missing"),
+            "*2\r\n:-1\r\n:-2\r\n"
+        );
         env.resp3();
         assert_eq!(env.run("HPERSIST h FIELDS 3 f2 f2 f1"), ints(&[1, -1, -1]));
         // The fields really are persistent: they survive any amount of time.
@@ -98,7 +104,10 @@ mod tests {
     #[test]
     fn missing_key() {
         let mut env = TestEnv::new();
-        assert_eq!(env.run("HPERSIST nokey FIELDS 2 a b"), "*2\r\n:-2\r\n:-2\r\n");
+        assert_eq!(
+            env.run("HPERSIST nokey FIELDS 2 a b"),
+            "*2\r\n:-2\r\n:-2\r\n"
+        );
         assert!(!exists(&env, "nokey"));
     }
 

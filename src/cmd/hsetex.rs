@@ -6,8 +6,8 @@ use super::parse::is;
 use super::{flags, Args, Command, Ctx};
 use crate::error::CmdError;
 use crate::keyspace::TtlUpdate;
-use crate::protocol::Reply;
 use crate::protocol::parse_i64;
+use crate::protocol::Reply;
 
 pub const COMMANDS: &[Command] = &[Command::new("hsetex", -6, hsetex)
     .flags(flags::WRITE | flags::DENYOOM | flags::FAST)
@@ -180,25 +180,52 @@ mod tests {
     #[test]
     fn option_errors() {
         let mut env = TestEnv::new();
-        assert_eq!(env.run("HSETEX k NX FIELDS 1 a b"), "-ERR unknown argument: NX\r\n");
-        assert_eq!(env.run("HSETEX k nx FIELDS 1 a b"), "-ERR unknown argument: nx\r\n");
-        assert_eq!(env.run("HSETEX k 1 FIELDS 1 a b"), "-ERR unknown argument: 1\r\n");
+        assert_eq!(
+            env.run("HSETEX k NX FIELDS 1 a b"),
+            "-ERR unknown argument: NX\r\n"
+        );
+        assert_eq!(
+            env.run("HSETEX k nx FIELDS 1 a b"),
+            "-ERR unknown argument: nx\r\n"
+        );
+        assert_eq!(
+            env.run("HSETEX k 1 FIELDS 1 a b"),
+            "-ERR unknown argument: 1\r\n"
+        );
         assert_eq!(env.run("HSETEX k FNX FXX FIELDS 1 a b"), ONE_COND_ERR);
         assert_eq!(env.run("HSETEX k FXX FXX FIELDS 1 a b"), ONE_COND_ERR);
         assert_eq!(env.run("HSETEX k EX 10 PX 10 FIELDS 1 a b"), ONE_EXPIRY_ERR);
         assert_eq!(env.run("HSETEX k EX 10 EX 10 FIELDS 1 a b"), ONE_EXPIRY_ERR);
-        assert_eq!(env.run("HSETEX k KEEPTTL KEEPTTL FIELDS 1 a b"), ONE_EXPIRY_ERR);
-        assert_eq!(env.run("HSETEX k EX 60 KEEPTTL FIELDS 1 a b"), ONE_EXPIRY_ERR);
-        assert_eq!(env.run("HSETEX k KEEPTTL PXAT 1 FIELDS 1 a b"), ONE_EXPIRY_ERR);
+        assert_eq!(
+            env.run("HSETEX k KEEPTTL KEEPTTL FIELDS 1 a b"),
+            ONE_EXPIRY_ERR
+        );
+        assert_eq!(
+            env.run("HSETEX k EX 60 KEEPTTL FIELDS 1 a b"),
+            ONE_EXPIRY_ERR
+        );
+        assert_eq!(
+            env.run("HSETEX k KEEPTTL PXAT 1 FIELDS 1 a b"),
+            ONE_EXPIRY_ERR
+        );
         // The word after EX is taken as the time, whatever it is.
         assert_eq!(
             env.run("HSETEX k EX FIELDS 1 a b"),
             "-ERR value is not an integer or out of range\r\n"
         );
         // Errors come in argument order.
-        assert_eq!(env.run("HSETEX k EX abc FNX FXX FIELDS 1 a b"), "-ERR value is not an integer or out of range\r\n");
-        assert_eq!(env.run("HSETEX k FNX FXX EX abc FIELDS 1 a b"), ONE_COND_ERR);
-        assert_eq!(env.run("HSETEX k bogus EX abc FIELDS 1 a b"), "-ERR unknown argument: bogus\r\n");
+        assert_eq!(
+            env.run("HSETEX k EX abc FNX FXX FIELDS 1 a b"),
+            "-ERR value is not an integer or out of range\r\n"
+        );
+        assert_eq!(
+            env.run("HSETEX k FNX FXX EX abc FIELDS 1 a b"),
+            ONE_COND_ERR
+        );
+        assert_eq!(
+            env.run("HSETEX k bogus EX abc FIELDS 1 a b"),
+            "-ERR unknown argument: bogus\r\n"
+        );
         for opt in ["EX", "PX", "EXAT", "PXAT"] {
             assert_eq!(
                 env.run(&format!("HSETEX k {opt} -1 FIELDS 1 a b")),
@@ -208,11 +235,20 @@ mod tests {
         let too_big = "-ERR invalid expire time in 'hsetex' command\r\n";
         assert_eq!(env.run("HSETEX k EX 70368744178 FIELDS 1 a b"), too_big);
         assert_eq!(env.run("HSETEX k EXAT 70368744178 FIELDS 1 a b"), too_big);
-        assert_eq!(env.run("HSETEX k PXAT 70368744177664 FIELDS 1 a b"), too_big);
+        assert_eq!(
+            env.run("HSETEX k PXAT 70368744177664 FIELDS 1 a b"),
+            too_big
+        );
         let room = crate::keyspace::MAX_FIELD_EXPIRE_MS - T0_MS;
-        assert_eq!(env.run(&format!("HSETEX k PX {} FIELDS 1 a b", room + 1)), too_big);
+        assert_eq!(
+            env.run(&format!("HSETEX k PX {} FIELDS 1 a b", room + 1)),
+            too_big
+        );
         assert!(!exists(&env, "k"), "no error created the key");
-        assert_eq!(env.run(&format!("HSETEX k PX {room} FIELDS 1 a b")), ":1\r\n");
+        assert_eq!(
+            env.run(&format!("HSETEX k PX {room} FIELDS 1 a b")),
+            ":1\r\n"
+        );
     }
 
     #[test]
@@ -233,14 +269,22 @@ mod tests {
         // Spec #22 and #23.
         assert_eq!(env.run("HSETEX k FIELDS 0 f v"), BAD_COUNT);
         for n in ["-1", "abc", "2147483648", "9223372036854775808"] {
-            assert_eq!(env.run(&format!("HSETEX k FIELDS {n} f v")), BAD_COUNT, "{n}");
+            assert_eq!(
+                env.run(&format!("HSETEX k FIELDS {n} f v")),
+                BAD_COUNT,
+                "{n}"
+            );
         }
         assert_eq!(env.run("HSETEX k FIELDS 2 a b c"), ARITY);
         assert_eq!(env.run("hsetex k fields 1 a b unknown"), ARITY);
         assert_eq!(env.run("HSETEX k FIELDS 2 a b"), ARITY);
         assert_eq!(env.run("HSETEX k FIELDS 1 a"), ARITY);
         assert_eq!(env.run("HSETEX k EX 10 FIELDS 1 a"), ARITY);
-        assert_eq!(env.run("HSETEX k FXX FIELDS 0 a"), ARITY, "too short is checked first");
+        assert_eq!(
+            env.run("HSETEX k FXX FIELDS 0 a"),
+            ARITY,
+            "too short is checked first"
+        );
         assert!(!exists(&env, "k"));
     }
 
@@ -267,7 +311,10 @@ mod tests {
         let at_s = T0_MS / 1000 + 100;
         env.run(&format!("HSETEX k EXAT {at_s} FIELDS 1 c 3"));
         env.run(&format!("HSETEX k PXAT {} FIELDS 1 d 4", T0_MS + 7));
-        assert_eq!(env.run("HPTTL k FIELDS 4 a b c d"), ints(&[60_000, 1500, 100_000, 7]));
+        assert_eq!(
+            env.run("HPTTL k FIELDS 4 a b c d"),
+            ints(&[60_000, 1500, 100_000, 7])
+        );
         // KEEPTTL keeps existing TTLs; new fields get none.
         assert_eq!(env.run("HSETEX k KEEPTTL FIELDS 2 a x e 5"), ":1\r\n");
         assert_eq!(env.run("HPTTL k FIELDS 2 a e"), ints(&[60_000, -1]));
@@ -291,7 +338,10 @@ mod tests {
         assert!(!exists(&env, "k"), "a new key is not left behind");
         env.run("HSET k b 2");
         let now = env.now_ms();
-        assert_eq!(env.run(&format!("HSETEX k PXAT {now} FIELDS 1 a 1")), ":1\r\n");
+        assert_eq!(
+            env.run(&format!("HSETEX k PXAT {now} FIELDS 1 a 1")),
+            ":1\r\n"
+        );
         assert_eq!(stored(&env, "k"), Some(1));
         assert_eq!(env.run("HGET k a"), "$-1\r\n");
         assert_eq!(expired_subkeys(&env), 0);
@@ -319,7 +369,10 @@ mod tests {
         // Expired fields do not exist for FNX/FXX.
         env.advance_ms(101);
         assert_eq!(env.run("HSETEX k FXX FIELDS 1 a 1"), ":0\r\n");
-        assert!(!exists(&env, "k"), "FXX reclaimed the expired fields and the empty key");
+        assert!(
+            !exists(&env, "k"),
+            "FXX reclaimed the expired fields and the empty key"
+        );
         env.run("HSETEX k PX 10 FIELDS 1 a 1");
         env.run("HSET k b 2");
         env.advance_ms(11);
@@ -344,14 +397,20 @@ mod tests {
         table_after(&env, 2);
         assert_eq!(env.run("HSETEX k PX 100 FIELDS 3 a 1 b 2 c 3"), ":1\r\n");
         assert_eq!(env.run("HSETEX k KEEPTTL FIELDS 2 a 9 d 4"), ":1\r\n");
-        assert_eq!(env.run("HPTTL k FIELDS 4 a b c d"), ints(&[100, 100, 100, -1]));
+        assert_eq!(
+            env.run("HPTTL k FIELDS 4 a b c d"),
+            ints(&[100, 100, 100, -1])
+        );
         assert_eq!(env.run("HSETEX k PX 0 FIELDS 1 b 1"), ":1\r\n");
         assert_eq!(stored(&env, "k"), Some(3));
         // A long value converts a compact hash; that path must keep TTLs too.
         table_after(&env, 512);
         let long = "x".repeat(100);
         env.run("HSETEX s PX 50 FIELDS 1 a 1");
-        assert_eq!(env.run(&format!("HSETEX s KEEPTTL FIELDS 1 a {long}")), ":1\r\n");
+        assert_eq!(
+            env.run(&format!("HSETEX s KEEPTTL FIELDS 1 a {long}")),
+            ":1\r\n"
+        );
         assert_eq!(env.run("HPTTL s FIELDS 1 a"), ints(&[50]));
     }
 

@@ -239,7 +239,10 @@ mod tests {
     fn missing_key_answers_minus_two_per_field() {
         let mut env = TestEnv::new();
         for cmd in ["HTTL", "HPTTL", "HEXPIRETIME", "HPEXPIRETIME"] {
-            assert_eq!(env.run(&format!("{cmd} nokey FIELDS 2 a b")), ints(&[-2, -2]));
+            assert_eq!(
+                env.run(&format!("{cmd} nokey FIELDS 2 a b")),
+                ints(&[-2, -2])
+            );
         }
         env.resp3();
         assert_eq!(env.run("HTTL nokey FIELDS 1 a"), ints(&[-2]));
@@ -261,17 +264,16 @@ mod tests {
     fn httl_rounds_up_and_hpttl_is_exact() {
         let mut env = TestEnv::new();
         env.run("HSET k a 1 b 1 c 1 d 1");
-        assert_eq!(
-            env.run("HPEXPIRE k 1400 FIELDS 1 a"),
-            ints(&[1]),
-            "setup"
-        );
+        assert_eq!(env.run("HPEXPIRE k 1400 FIELDS 1 a"), ints(&[1]), "setup");
         env.run("HPEXPIRE k 1 FIELDS 1 b");
         env.run("HPEXPIRE k 1000 FIELDS 1 c");
         env.run("HPEXPIRE k 1001 FIELDS 1 d");
         // Spec #26: 1400 ms left is 2 seconds for HTTL (ceil), 1 ms left is 1.
         assert_eq!(env.run("HTTL k FIELDS 4 a b c d"), ints(&[2, 1, 1, 2]));
-        assert_eq!(env.run("HPTTL k FIELDS 4 a b c d"), ints(&[1400, 1, 1000, 1001]));
+        assert_eq!(
+            env.run("HPTTL k FIELDS 4 a b c d"),
+            ints(&[1400, 1, 1000, 1001])
+        );
         env.advance_ms(1);
         // b expires exactly now: still readable (expired means deadline < now).
         assert_eq!(env.run("HTTL k FIELDS 2 b a"), ints(&[0, 2]));
@@ -298,10 +300,7 @@ mod tests {
         );
         // The reply does not move with the clock.
         env.advance_ms(1500);
-        assert_eq!(
-            env.run("HPEXPIRETIME k FIELDS 1 a"),
-            ints(&[at as i64])
-        );
+        assert_eq!(env.run("HPEXPIRETIME k FIELDS 1 a"), ints(&[at as i64]));
     }
 
     #[test]
