@@ -225,7 +225,7 @@ mod tests {
     #[test]
     fn table_entries() {
         for name in ["hexpire", "hpexpire", "hexpireat", "hpexpireat"] {
-            let c = crate::cmd::table().lookup(name.as_bytes()).expect(name);
+            let c = crate::cmd::table().get(name.as_bytes()).expect(name);
             assert_eq!(c.arity, -6, "{name}");
             assert_eq!(c.flags, WRITE_FAST, "{name}");
             assert_eq!((c.first_key, c.last_key, c.step), (1, 1, 1));

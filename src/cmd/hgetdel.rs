@@ -47,7 +47,7 @@ mod tests {
 
     #[test]
     fn table_entry() {
-        let c = crate::cmd::table().lookup(b"hgetdel").expect("hgetdel");
+        let c = crate::cmd::table().get(b"hgetdel").expect("hgetdel");
         assert_eq!(c.arity, -5);
         assert_eq!(c.flags, crate::cmd::flags::WRITE | crate::cmd::flags::FAST);
         assert_eq!((c.first_key, c.last_key, c.step), (1, 1, 1));

@@ -103,7 +103,7 @@ mod tests {
 
     #[test]
     fn table_entry() {
-        let c = crate::cmd::table().lookup(b"hgetex").expect("hgetex");
+        let c = crate::cmd::table().get(b"hgetex").expect("hgetex");
         assert_eq!(c.arity, -5);
         assert_eq!(c.flags, crate::cmd::flags::WRITE | crate::cmd::flags::FAST);
         assert_eq!((c.first_key, c.last_key, c.step), (1, 1, 1));

@@ -72,7 +72,7 @@ mod tests {
 
     #[test]
     fn table_entry() {
-        let c = crate::cmd::table().lookup(b"hpersist").expect("hpersist");
+        let c = crate::cmd::table().get(b"hpersist").expect("hpersist");
         assert_eq!(c.arity, -5);
         assert_eq!(c.flags, crate::cmd::flags::WRITE | crate::cmd::flags::FAST);
         assert_eq!((c.first_key, c.last_key, c.step), (1, 1, 1));

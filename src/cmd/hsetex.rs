@@ -168,7 +168,7 @@ mod tests {
 
     #[test]
     fn table_entry() {
-        let c = crate::cmd::table().lookup(b"hsetex").expect("hsetex");
+        let c = crate::cmd::table().get(b"hsetex").expect("hsetex");
         assert_eq!(c.arity, -6);
         assert_eq!(
             c.flags,

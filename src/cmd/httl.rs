@@ -377,12 +377,12 @@ mod tests {
 
     #[test]
     fn table_flags() {
-        let c = crate::cmd::table().lookup(b"httl").expect("httl");
+        let c = crate::cmd::table().get(b"httl").expect("httl");
         assert_eq!(c.arity, -5);
         assert!(c.has(crate::cmd::flags::READONLY) && c.has(crate::cmd::flags::FAST));
         assert_eq!((c.first_key, c.last_key, c.step), (1, 1, 1));
         for name in ["hpttl", "hexpiretime", "hpexpiretime"] {
-            let c = crate::cmd::table().lookup(name.as_bytes()).expect(name);
+            let c = crate::cmd::table().get(name.as_bytes()).expect(name);
             assert_eq!((c.arity, c.flags), (-5, super::READ_FAST));
         }
     }

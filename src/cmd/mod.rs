@@ -393,6 +393,11 @@ impl CommandTable {
         Some((i, self.all[i]))
     }
 
+    /// Case-insensitive lookup of a top-level command by name.
+    pub fn get(&self, name: &[u8]) -> Option<&'static Command> {
+        self.lookup(name).map(|(_, c)| c)
+    }
+
     /// Case-insensitive lookup of a subcommand of the container at index `container`;
     /// returns it with its index in `all` (subcommands follow their container there).
     pub fn lookup_sub(&self, container: usize, sub: &[u8]) -> Option<(usize, &'static Command)> {
