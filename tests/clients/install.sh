@@ -8,7 +8,7 @@
 #
 #   Debian:  redis-tools (redis-cli 7.x), php-cli, php-redis (phpredis 5.3.x),
 #            php-nrk-predis (Predis 1.1.x)
-#   PyPI:    redis==8.1.0, hiredis==3.5.0   (venv: tests/clients/.venv)
+#   PyPI:    redis==8.1.0, hiredis==3.5.0, PyYAML==6.0.3   (venv: tests/clients/.venv)
 #   npm:     redis@6.3.1, ioredis@6.0.0     (tests/clients/node, npm ci from package-lock.json)
 #            redis@6.3.1                    (examples/node, npm ci from package-lock.json)
 set -euo pipefail
@@ -18,6 +18,8 @@ root="$(cd "$here/../.." && pwd)"
 
 REDIS_PY_VERSION=8.1.0
 HIREDIS_VERSION=3.5.0
+# Only for reading docker-compose.yml in the container-configuration test.
+PYYAML_VERSION=6.0.3
 
 export DEBIAN_FRONTEND=noninteractive
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -60,13 +62,13 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
   fi
 fi
-want="redis==$REDIS_PY_VERSION hiredis==$HIREDIS_VERSION"
-have="$("$venv/bin/python" -m pip freeze 2>/dev/null | grep -Ei '^(redis|hiredis)==' | sort | tr '\n' ' ' | tr 'A-Z' 'a-z' || true)"
-if [ "$have" != "hiredis==$HIREDIS_VERSION redis==$REDIS_PY_VERSION " ]; then
+want="redis==$REDIS_PY_VERSION hiredis==$HIREDIS_VERSION PyYAML==$PYYAML_VERSION"
+have="$("$venv/bin/python" -m pip freeze 2>/dev/null | grep -Ei '^(redis|hiredis|pyyaml)==' | tr 'A-Z' 'a-z' | LC_ALL=C sort | tr '\n' ' ' || true)"
+if [ "$have" != "hiredis==$HIREDIS_VERSION pyyaml==$PYYAML_VERSION redis==$REDIS_PY_VERSION " ]; then
   say "pip install $want"
   "$venv/bin/python" -m pip install -q --disable-pip-version-check $want
 fi
-"$venv/bin/python" -c 'import redis, hiredis; print("redis-py", redis.__version__, "hiredis", hiredis.__version__)'
+"$venv/bin/python" -c 'import redis, hiredis, yaml; print("redis-py", redis.__version__, "hiredis", hiredis.__version__, "PyYAML", yaml.__version__)'
 
 # --- Node.js: node-redis 6 and ioredis 6 -------------------------------------------------------
 node_major="$(node -p 'process.versions.node.split(".")[0]')"

@@ -144,7 +144,7 @@ run_suite "handshakes go/java/csharp" python3 "$here/handshakes/handshakes.py"
 run_suite "examples" bash "$here/examples.sh"
 
 # --- the container's command line, run without a container engine -------------------------------
-run_suite "docker-config" bash "$here/docker_config.sh"
+run_suite "docker-config" "$py" "$here/docker_config.py"
 
 echo
 if [ "${#failures[@]}" -gt 0 ]; then
