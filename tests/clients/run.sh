@@ -31,6 +31,8 @@ if [ -z "${HASHD_BIN:-}" ]; then
   HASHD_BIN="$root/target/release/hashd"
 fi
 HASHD_BIN="$(command -v "$HASHD_BIN" || echo "$HASHD_BIN")"
+# Absolute, because servers start inside the state directory.
+HASHD_BIN="$(cd "$(dirname "$HASHD_BIN")" && pwd)/$(basename "$HASHD_BIN")"
 export HASHD_BIN
 
 HASHD_STATE="$(mktemp -d "${TMPDIR:-/tmp}/hashd-clients.XXXXXX")"

@@ -16,6 +16,19 @@ const env = {
 
 // How long a poll for a field to expire may take before it counts as a failure.
 const EXPIRY_POLL_MS = 3000;
+// Longest time one check may take (a client stuck in a reconnect loop must not hang the suite).
+const CHECK_TIMEOUT_MS = 30000;
+
+// Resolves like `promise`, or rejects after `ms`.
+function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
 
 class Suite {
   constructor(name) {
@@ -27,7 +40,7 @@ class Suite {
   async check(name, fn) {
     const t0 = Date.now();
     try {
-      await fn();
+      await withTimeout(Promise.resolve().then(fn), CHECK_TIMEOUT_MS, 'check');
       const took = (Date.now() - t0) / 1000;
       this.passed++;
       console.log(`PASS ${this.name} ${name}${took >= 1 ? ` (${took.toFixed(1)}s)` : ''}`);
@@ -40,7 +53,8 @@ class Suite {
   }
 
   finish() {
-    process.exitCode = this.failed ? 1 : 0;
+    // Exit explicitly: a client still in a reconnect loop would keep Node running.
+    process.exit(this.failed ? 1 : 0);
   }
 }
 
@@ -95,4 +109,4 @@ function argResp() {
 
 const nowS = () => Math.floor(Date.now() / 1000);
 
-module.exports = { assert, env, Suite, poll, near, rejects, restartServer, oneMiB, argResp, nowS };
+module.exports = { withTimeout, assert, env, Suite, poll, near, rejects, restartServer, oneMiB, argResp, nowS };

@@ -5,7 +5,7 @@
 
 const Redis = require('ioredis');
 const { version } = require('ioredis/package.json');
-const { assert, env, Suite, poll, near, rejects, restartServer, oneMiB, argResp, nowS } = require('./harness');
+const { withTimeout, assert, env, Suite, poll, near, rejects, restartServer, oneMiB, argResp, nowS } = require('./harness');
 
 const RESP = argResp();
 const suite = new Suite(`ioredis${version}[resp${RESP}]`);
@@ -16,7 +16,7 @@ async function client(opts = {}) {
   const c = new Redis({ host: env.host, port: env.port, protocol: RESP, lazyConnect: true, ...opts });
   c.on('error', () => {}); // reconnects are expected (restart test); failures surface on commands
   opened.push(c);
-  await c.connect();
+  await withTimeout(c.connect(), 10000, 'connect');
   return c;
 }
 const clientInfo = async (c) =>

@@ -5,7 +5,7 @@
 
 const { createClient, WatchError, RESP_TYPES } = require('redis');
 const { version } = require('redis/package.json');
-const { assert, env, Suite, poll, near, rejects, restartServer, oneMiB, argResp, nowS } = require('./harness');
+const { withTimeout, assert, env, Suite, poll, near, rejects, restartServer, oneMiB, argResp, nowS } = require('./harness');
 
 const RESP = argResp();
 const suite = new Suite(`node-redis${version}[resp${RESP}]`);
@@ -17,7 +17,8 @@ async function client(opts = {}) {
   const c = createClient({ RESP, socket: { host: env.host, port, connectTimeout: 5000 }, ...rest });
   c.on('error', () => {}); // reconnects are expected (restart test); failures surface on commands
   opened.push(c);
-  await c.connect();
+  // node-redis retries a failed handshake forever; give up after a while instead.
+  await withTimeout(c.connect(), 10000, 'connect');
   return c;
 }
 const plain = (o) => Object.fromEntries(Object.entries(o));
