@@ -461,7 +461,11 @@ fn resolve(args: Args<'_>) -> Result<&'static Command, CmdError> {
     let cmd = if cmd.subcommands.is_empty() {
         cmd
     } else if args.len() < 2 {
-        return Err(CmdError::WrongArity(cmd.name.into()));
+        // A container runs itself when its arity allows no subcommand (plain `COMMAND`).
+        if !cmd.arity_ok(args.len()) {
+            return Err(CmdError::WrongArity(cmd.name.into()));
+        }
+        cmd
     } else {
         match CommandTable::lookup_sub(cmd, args.get(1)) {
             Some(sub) => sub,
