@@ -403,15 +403,11 @@ fn docs(_ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result
 
 fn write_doc(reply: &mut Reply<'_>, cmd: &Command) {
     let args = doc_args(cmd);
-    let len = 3
-        + usize::from(!cmd.summary.is_empty())
-        + usize::from(!args.is_empty())
-        + usize::from(!cmd.subcommands.is_empty());
+    let len = 4 + usize::from(!args.is_empty()) + usize::from(!cmd.subcommands.is_empty());
     reply.map(len);
-    if !cmd.summary.is_empty() {
-        reply.bulk(b"summary");
-        reply.bulk(cmd.summary.as_bytes());
-    }
+    // Always present: redis-cli prints the summary of every entry without checking it.
+    reply.bulk(b"summary");
+    reply.bulk(cmd.summary.as_bytes());
     reply.bulk(b"since");
     reply.bulk(cmd.since.as_bytes());
     reply.bulk(b"group");
@@ -977,6 +973,8 @@ mod tests {
         let V::Map(fields) = doc else {
             panic!("doc must be a map: {doc:?}")
         };
+        // redis-cli reads `summary` unconditionally when printing help.
+        assert!(fields.iter().any(|(k, _)| bulk(k) == "summary"), "{doc:?}");
         for (k, v) in fields {
             match bulk(k) {
                 "summary" | "since" | "group" | "complexity" => {
