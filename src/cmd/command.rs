@@ -59,7 +59,7 @@ const SUBCOMMANDS: &[Command] = &[
             "O(N) where N is the number of commands to look up",
             "[command-name [command-name ...]]",
         ),
-    Command::new("command|getkeys", -3, getkeys)
+    Command::new("command|getkeys", -4, getkeys)
         .flags(INTROSPECTION)
         .acl(&["connection"])
         .doc(
@@ -171,11 +171,19 @@ pub fn categories(cmd: &Command) -> Vec<&'static str> {
         .collect()
 }
 
-/// The key-spec flags Redis gives commands of this kind.
+/// The key-spec flags Redis gives a command: what it does to its key (RW/RO/RM) and
+/// whether it reads, inserts, updates or deletes user data.
 fn key_spec_flags(cmd: &Command) -> &'static [&'static str] {
     match cmd.name {
         "del" | "unlink" => &["RM", "delete"],
-        "hdel" | "hgetdel" => &["RW", "access", "delete"],
+        "hdel" => &["RW", "delete"],
+        "hgetdel" => &["RW", "access", "delete"],
+        "hsetnx" => &["RW", "insert"],
+        "hincrby" | "hincrbyfloat" | "hgetex" => &["RW", "access", "update"],
+        // Metadata only: no user data is returned.
+        "exists" | "type" | "touch" | "watch" | "hexists" | "hlen" | "hstrlen" | "httl"
+        | "hpttl" | "hexpiretime" | "hpexpiretime" | "memory|usage" => &["RO"],
+        name if name.starts_with("object|") => &["RO"],
         _ if cmd.has(flags::WRITE) => &["RW", "update"],
         _ if cmd.has(flags::READONLY) => &["RO", "access"],
         _ => &["RO"],
@@ -1340,7 +1348,7 @@ mod tests {
             env.run("COMMAND INFO object|encoding"),
             "*1\r\n*10\r\n$15\r\nobject|encoding\r\n:3\r\n~1\r\n+readonly\r\n\
              :2\r\n:2\r\n:1\r\n~3\r\n+@keyspace\r\n+@read\r\n+@slow\r\n*0\r\n\
-             *1\r\n%3\r\n$5\r\nflags\r\n~2\r\n+RO\r\n+access\r\n\
+             *1\r\n%3\r\n$5\r\nflags\r\n~1\r\n+RO\r\n\
              $12\r\nbegin_search\r\n%2\r\n$4\r\ntype\r\n$5\r\nindex\r\n$4\r\nspec\r\n\
              %1\r\n$5\r\nindex\r\n:2\r\n\
              $9\r\nfind_keys\r\n%2\r\n$4\r\ntype\r\n$5\r\nrange\r\n$4\r\nspec\r\n\
@@ -1443,8 +1451,12 @@ mod tests {
             "-ERR The command has no key arguments\r\n"
         );
         assert_eq!(
-            env.run("COMMAND GETKEYS watch"),
+            env.run("COMMAND GETKEYS object encoding"),
             "-ERR Invalid number of arguments specified for command\r\n"
+        );
+        assert_eq!(
+            env.run("COMMAND GETKEYS watch"),
+            "-ERR wrong number of arguments for 'command|getkeys' command\r\n"
         );
     }
 
