@@ -727,11 +727,25 @@ fn leaf(name: &str, hints: Hints) -> DocArg {
     DocArg::new(name.to_string(), kind)
 }
 
-fn joined_name(args: &[DocArg]) -> String {
-    args.iter()
+/// Longest generated group name; past it a generic name reads better.
+const MAX_JOINED_NAME: usize = 32;
+
+/// A name for a group the synopsis does not name: its members' names joined
+/// (`nx-xx-gt-lt`, `count-withvalues`) when they are plain and few, else `fallback`.
+fn joined_name(args: &[DocArg], fallback: &str) -> String {
+    let plain = args
+        .iter()
+        .all(|a| !matches!(a.kind, ArgType::OneOf | ArgType::Block));
+    let joined = args
+        .iter()
         .map(|a| a.name.as_str())
         .collect::<Vec<_>>()
-        .join("-")
+        .join("-");
+    if plain && joined.len() <= MAX_JOINED_NAME {
+        joined
+    } else {
+        fallback.to_string()
+    }
 }
 
 /// Several arguments as one: itself if there is one, a block otherwise.
@@ -739,7 +753,11 @@ fn single(mut args: Vec<DocArg>) -> Option<DocArg> {
     match args.len() {
         0 => None,
         1 => args.pop(),
-        _ => Some(DocArg::group(joined_name(&args), ArgType::Block, args)),
+        _ => Some(DocArg::group(
+            joined_name(&args, "options"),
+            ArgType::Block,
+            args,
+        )),
     }
 }
 
@@ -771,7 +789,7 @@ fn node_item(node: Node, hints: Hints) -> Option<Item> {
                     .filter_map(|alt| single(seq_args(alt, hints)))
                     .collect();
                 if choices.len() > 1 {
-                    DocArg::group(joined_name(&choices), ArgType::OneOf, choices)
+                    DocArg::group(joined_name(&choices, "choice"), ArgType::OneOf, choices)
                 } else {
                     single(choices)?
                 }
@@ -1169,7 +1187,7 @@ mod tests {
         assert_eq!(
             args[2],
             opt(DocArg::group(
-                "seconds-milliseconds-unix-time-seconds-unix-time-milliseconds-keepttl".into(),
+                "choice".into(),
                 ArgType::OneOf,
                 vec![
                     with_token(arg("seconds", ArgType::Integer), "EX"),
@@ -1233,6 +1251,8 @@ mod tests {
         );
         assert_eq!(hello.len(), 1);
         assert_eq!(hello[0].kind, ArgType::Block);
+        // Groups of groups get a generic name rather than a long joined one.
+        assert_eq!(hello[0].name, "options");
         assert!(hello[0].optional);
         assert_eq!(hello[0].args[0], arg("protover", ArgType::Integer));
         assert_eq!(
