@@ -464,7 +464,11 @@ fn resolve(args: Args<'_>) -> Result<(usize, &'static Command), CmdError> {
     let (index, cmd) = if cmd.subcommands.is_empty() {
         (index, cmd)
     } else if args.len() < 2 {
-        return Err(CmdError::WrongArity(cmd.name.into()));
+        // A container runs itself when its arity allows no subcommand (plain `COMMAND`).
+        if !cmd.arity_ok(args.len()) {
+            return Err(CmdError::WrongArity(cmd.name.into()));
+        }
+        cmd
     } else {
         match t.lookup_sub(index, args.get(1)) {
             Some(found) => found,
