@@ -258,10 +258,10 @@ fn write_entry(reply: &mut Reply<'_>, cmd: &Command) {
 /// A command by full name, case-insensitively: `hset`, or `client|list` for a subcommand.
 fn lookup_path(name: &[u8]) -> Option<&'static Command> {
     let mut parts = name.split(|&b| b == b'|');
-    let base = table().lookup(parts.next()?)?;
+    let base = table().get(parts.next()?)?;
     match (parts.next(), parts.next()) {
         (None, _) => Some(base),
-        (Some(sub), None) if !base.subcommands.is_empty() => CommandTable::lookup_sub(base, sub),
+        (Some(sub), None) if !base.subcommands.is_empty() => CommandTable::subcommand(base, sub),
         _ => None,
     }
 }
@@ -341,13 +341,13 @@ fn list(_ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result
 /// COMMAND GETKEYS command [arg ...]
 fn getkeys(_ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
     let argv: Vec<&[u8]> = args.from(2).collect();
-    let Some(base) = table().lookup(argv[0]) else {
+    let Some(base) = table().get(argv[0]) else {
         return Err(CmdError::other("ERR Invalid command specified"));
     };
     let cmd = if base.subcommands.is_empty() || argv.len() == 1 {
         base
     } else {
-        CommandTable::lookup_sub(base, argv[1])
+        CommandTable::subcommand(base, argv[1])
             .ok_or_else(|| CmdError::other("ERR Invalid command specified"))?
     };
     if cmd.first_key <= 0 {
@@ -1385,7 +1385,7 @@ mod tests {
         let V::Array(subs) = &e[9] else { panic!() };
         assert_eq!(
             subs.len(),
-            table().lookup(b"client").unwrap().subcommands.len()
+            table().get(b"client").unwrap().subcommands.len()
         );
         let V::Array(kill) = subs
             .iter()
