@@ -8,6 +8,7 @@
 //! has no fields, and mark WATCHers dirty on every change ([`HashMut`] does this on drop).
 
 pub mod hash;
+pub mod key;
 pub mod packed;
 pub mod shard;
 
@@ -19,6 +20,7 @@ use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 
 pub use hash::{Encoding, EncodingLimits, HashValue, TtlUpdate};
+pub use key::Key;
 pub use packed::{FieldRef, MAX_FIELD_EXPIRE_MS};
 pub use shard::{Deadline, Entry, Shard, SweepOutcome, WatchFlag, NEVER};
 
@@ -339,7 +341,7 @@ impl<'l, 'a> DbView<'l, 'a> {
             None => shard.insert(
                 h,
                 Entry {
-                    key: key.into(),
+                    key: Key::new(key),
                     key_deadline: NEVER,
                     field_deadline: NEVER,
                     value: HashValue::new(),
@@ -392,7 +394,7 @@ impl<'l, 'a> DbView<'l, 'a> {
         shard.insert(
             h,
             Entry {
-                key: key.into(),
+                key: Key::new(key),
                 key_deadline: stored.key_deadline,
                 field_deadline,
                 value: stored.value,
@@ -671,14 +673,13 @@ impl Drop for HashMut<'_> {
             return;
         };
         let empty = e.value.is_empty();
-        let next = e.value.min_expire().unwrap_or(NEVER);
         if self.modified {
-            let key = e.key.clone();
-            self.shard.touch(&key);
+            self.shard.touch(&e.key);
         }
         if empty {
             self.shard.remove_at(h, b);
         } else if self.modified {
+            let next = e.value.min_expire().unwrap_or(NEVER);
             self.shard.set_deadline(Deadline::Field, h, b, next);
         }
     }
