@@ -222,7 +222,7 @@ impl Command {
             (self.last_key as usize).min(argc.saturating_sub(1))
         };
         let step = self.step.max(1) as usize;
-        let range = if first == 0 { 1..0 } else { first..last + 1 };
+        let range = if first == 0 { 0..0 } else { first..last + 1 };
         range.step_by(step)
     }
 }
@@ -391,6 +391,11 @@ impl CommandTable {
         lower.make_ascii_lowercase();
         let &i = self.by_name.get(&*lower)?;
         Some((i, self.all[i]))
+    }
+
+    /// Case-insensitive lookup of a top-level command by name.
+    pub fn get(&self, name: &[u8]) -> Option<&'static Command> {
+        self.lookup(name).map(|(_, c)| c)
     }
 
     /// Case-insensitive lookup of a subcommand of the container at index `container`;
