@@ -144,7 +144,7 @@ fn sync_pipelines(con: &mut redis::Connection) -> RedisResult<()> {
     assert_eq!(s, "abc");
 
     // WATCH-based optimistic transaction.
-    let n: i64 = redis::transaction(con, &["p"], |con, pipe| {
+    let (n,): (i64,) = redis::transaction(con, &["p"], |con, pipe| {
         let n: i64 = con.hget("p", "n")?;
         pipe.hset("p", "n", n * 10)
             .ignore()
