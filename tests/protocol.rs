@@ -591,3 +591,29 @@ fn client_helper_reads_exactly_one_reply() {
     assert_bytes(&c.read_reply(), b"+QUEUED\r\n", "queued 2");
     assert_bytes(&c.read_reply(), b"*2\r\n$1\r\nv\r\n$-1\r\n", "EXEC");
 }
+
+/// Spec §2.3: arguments queued by MULTI count toward the query-buffer limit too.
+#[test]
+fn queued_multi_arguments_count_toward_the_query_buffer_limit() {
+    const LIMIT: u64 = 1024 * 1024;
+    let srv = TestServer::builder()
+        .config(|c| c.client_query_buffer_limit = LIMIT)
+        .start();
+    let mut c = srv.client();
+    c.expect("MULTI", b"+OK\r\n");
+    let value = vec![b'q'; 400_000];
+    for field in ["a", "b"] {
+        assert_bytes(
+            &c.cmd(&[&b"HSET"[..], b"k", field.as_bytes(), &value]),
+            b"+QUEUED\r\n",
+            "queued under the limit",
+        );
+    }
+    // 800 KB queued plus 400 KB buffered passes 1 MiB: closed with no reply.
+    c.timeout = std::time::Duration::from_secs(2);
+    let _ = c.try_send(&common::encode_command(&[&b"HSET"[..], b"k", b"c", &value]));
+    let got = c.read_until_closed();
+    assert!(got.is_empty(), "closed without a reply; got {}", show(&got));
+    let mut other = srv.client();
+    other.expect("HGET k a", b"$-1\r\n");
+}
