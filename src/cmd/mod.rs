@@ -398,6 +398,14 @@ impl CommandTable {
         self.lookup(name).map(|(_, c)| c)
     }
 
+    /// Case-insensitive lookup of a subcommand of `container`.
+    pub fn subcommand(container: &'static Command, sub: &[u8]) -> Option<&'static Command> {
+        container
+            .subcommands
+            .iter()
+            .find(|s| s.short_name().as_bytes().eq_ignore_ascii_case(sub))
+    }
+
     /// Case-insensitive lookup of a subcommand of the container at index `container`;
     /// returns it with its index in `all` (subcommands follow their container there).
     pub fn lookup_sub(&self, container: usize, sub: &[u8]) -> Option<(usize, &'static Command)> {
@@ -464,7 +472,11 @@ fn resolve(args: Args<'_>) -> Result<(usize, &'static Command), CmdError> {
     let (index, cmd) = if cmd.subcommands.is_empty() {
         (index, cmd)
     } else if args.len() < 2 {
-        return Err(CmdError::WrongArity(cmd.name.into()));
+        // A container runs itself when its arity allows no subcommand (plain `COMMAND`).
+        if !cmd.arity_ok(args.len()) {
+            return Err(CmdError::WrongArity(cmd.name.into()));
+        }
+        (index, cmd)
     } else {
         match t.lookup_sub(index, args.get(1)) {
             Some(found) => found,
@@ -510,6 +522,13 @@ pub fn dispatch(
     }
     client.shared.last_cmd.store(index, Ordering::Relaxed);
     if let Some(m) = client.multi.as_mut() {
+        if cmd.has(flags::NO_MULTI) && !cmd.has(flags::TXN_CONTROL) {
+            m.aborted = true;
+            reply.error(&CmdError::other(
+                "ERR Command not allowed inside a transaction",
+            ));
+            return;
+        }
         if !cmd.has(flags::TXN_CONTROL) {
             m.queue.push(QueuedCommand {
                 command: cmd,
@@ -761,6 +780,21 @@ mod tests {
             reply,
             format!("-ERR unknown command 'nosuch', with args beginning with: {quoted}\r\n")
         );
+    }
+
+    #[test]
+    fn no_multi_commands_are_refused_inside_multi() {
+        let mut env = TestEnv::new();
+        env.run("MULTI");
+        assert_eq!(
+            env.run("SHUTDOWN"),
+            "-ERR Command not allowed inside a transaction\r\n"
+        );
+        assert_eq!(
+            env.run("EXEC"),
+            "-EXECABORT Transaction discarded because of previous errors.\r\n"
+        );
+        assert!(!env.server.shutdown.is_triggered());
     }
 
     #[test]

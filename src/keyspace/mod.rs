@@ -449,6 +449,18 @@ impl<'l, 'a> DbView<'l, 'a> {
         self.len() == 0
     }
 
+    /// INFO keyspace through held shards: (keys, keys with a TTL, hashes with field TTLs),
+    /// the same counts as [`Keyspace::db_summary`] for a command that holds the database.
+    pub fn summary(&mut self) -> (usize, usize, usize) {
+        self.shards().fold((0, 0, 0), |sum, s| {
+            (
+                sum.0 + s.data.entries.len(),
+                sum.1 + s.data.key_deadlines.len(),
+                sum.2 + s.data.field_deadlines.len(),
+            )
+        })
+    }
+
     /// Deletes every key of this database (FLUSHDB).
     pub fn clear(&mut self) {
         self.shards().for_each(|s| s.clear());
