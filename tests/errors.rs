@@ -535,6 +535,9 @@ fn auth_errors_with_requirepass() {
         rows![
             "command before AUTH": ["HGET k f" => "-NOAUTH Authentication required."],
             "MULTI before AUTH": ["MULTI" => "-NOAUTH Authentication required."],
+        // EXEC is rejected through execCommandAbort even outside MULTI (server.c).
+        "EXEC before AUTH": [
+            "EXEC" => "-EXECABORT Transaction discarded because of: NOAUTH Authentication required."],
             "unknown command before AUTH is still unknown": [
                 "FOO" => "-ERR unknown command 'FOO', with args beginning with: "],
             "wrong password": ["AUTH wrong" => "-WRONGPASS invalid username-password pair or user is disabled."],
