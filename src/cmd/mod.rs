@@ -538,6 +538,7 @@ pub fn dispatch(
             return;
         }
         if !cmd.has(flags::TXN_CONTROL) {
+            m.queued_bytes += args.iter().map(<[u8]>::len).sum::<usize>();
             m.queue.push(QueuedCommand {
                 command: cmd,
                 args: args.to_owned_args(),
