@@ -505,6 +505,10 @@ pub fn dispatch(
     }
     let (index, cmd) = match resolve(args) {
         Ok(found) => found,
+        Err(e) if name.eq_ignore_ascii_case(b"exec") => {
+            abort_exec(server, client, &e, &mut reply);
+            return;
+        }
         Err(e) => {
             if let Some(m) = client.multi.as_mut() {
                 m.aborted = true;
@@ -514,6 +518,10 @@ pub fn dispatch(
         }
     };
     if !client.authenticated && !cmd.has(flags::NO_AUTH) {
+        if cmd.name == "exec" {
+            abort_exec(server, client, &CmdError::NoAuth, &mut reply);
+            return;
+        }
         if let Some(m) = client.multi.as_mut() {
             m.aborted = true;
         }
@@ -530,6 +538,7 @@ pub fn dispatch(
             return;
         }
         if !cmd.has(flags::TXN_CONTROL) {
+            m.queued_bytes += args.iter().map(<[u8]>::len).sum::<usize>();
             m.queue.push(QueuedCommand {
                 command: cmd,
                 args: args.to_owned_args(),
@@ -543,6 +552,26 @@ pub fn dispatch(
         }
     }
     execute(server, client, cmd, args, &mut reply);
+}
+
+/// Redis rejects EXEC itself (wrong arity, NOAUTH) through `execCommandAbort`, in or out of
+/// MULTI: the transaction and the watches are dropped and the error comes back wrapped in
+/// EXECABORT, without its `ERR` prefix.
+fn abort_exec(
+    server: &ServerContext,
+    client: &mut ClientState,
+    e: &CmdError,
+    reply: &mut Reply<'_>,
+) {
+    multi::end_multi(client);
+    multi::forget_watches(server, client);
+    client.watch_flag.reset();
+    client.shared.watched.store(0, Ordering::Relaxed);
+    let text = e.to_string();
+    let why = text.strip_prefix("ERR ").unwrap_or(&text);
+    reply.error(&CmdError::other(format!(
+        "EXECABORT Transaction discarded because of: {why}"
+    )));
 }
 
 /// Locks what `cmd` needs and runs it.
@@ -751,6 +780,19 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn rejected_exec_is_an_execabort_and_discards() {
+        let mut env = TestEnv::new();
+        assert_eq!(
+            env.run("EXEC extra"),
+            "-EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command\r\n"
+        );
+        assert_eq!(env.run("MULTI"), "+OK\r\n");
+        assert_eq!(env.run("HSET k f v"), "+QUEUED\r\n");
+        assert!(env.run("EXEC extra").starts_with("-EXECABORT"));
+        assert_eq!(env.run("EXEC"), "-ERR EXEC without MULTI\r\n");
     }
 
     #[test]
