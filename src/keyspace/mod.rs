@@ -311,18 +311,9 @@ impl<'l, 'a> DbView<'l, 'a> {
     /// field expiry). None if the key is missing, or vanished because every field expired.
     pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<HashMut<'_>> {
         let ks = self.ks;
-        let limits = ks.limits();
         let (shard, h) = self.shard_for(key);
         let b = Self::live_bucket(ks, shard, h, key, now_ms)?;
-        let mut hm = HashMut {
-            shard,
-            bucket: b,
-            key_hash: h,
-            modified: false,
-            limits,
-            stats: &ks.stats,
-        };
-        hm.reap_expired(now_ms);
+        let hm = HashMut::open(ks, shard, b, h, now_ms);
         if hm.is_empty() {
             drop(hm);
             return None;
@@ -334,7 +325,6 @@ impl<'l, 'a> DbView<'l, 'a> {
     /// hash is deleted again when the [`HashMut`] drops, so failed writes leave no key.
     pub fn get_or_create(&mut self, key: &[u8], now_ms: u64) -> HashMut<'_> {
         let ks = self.ks;
-        let limits = ks.limits();
         let (shard, h) = self.shard_for(key);
         let b = match Self::live_bucket(ks, shard, h, key, now_ms) {
             Some(b) => b,
@@ -348,16 +338,7 @@ impl<'l, 'a> DbView<'l, 'a> {
                 },
             ),
         };
-        let mut hm = HashMut {
-            shard,
-            bucket: b,
-            key_hash: h,
-            modified: false,
-            limits,
-            stats: &ks.stats,
-        };
-        hm.reap_expired(now_ms);
-        hm
+        HashMut::open(ks, shard, b, h, now_ms)
     }
 
     /// True if `key` exists (a hash whose fields all expired but are not yet reclaimed
@@ -594,7 +575,27 @@ pub struct HashMut<'s> {
     stats: &'s KeyspaceStats,
 }
 
-impl HashMut<'_> {
+impl<'s> HashMut<'s> {
+    /// Write access to the entry in `bucket`, with its expired fields reclaimed.
+    fn open(
+        ks: &'s Keyspace,
+        shard: &'s mut Shard,
+        bucket: usize,
+        key_hash: u64,
+        now_ms: u64,
+    ) -> Self {
+        let mut hm = HashMut {
+            shard,
+            bucket,
+            key_hash,
+            modified: false,
+            limits: ks.limits(),
+            stats: &ks.stats,
+        };
+        hm.reap_expired(now_ms);
+        hm
+    }
+
     fn entry(&self) -> &Entry {
         // The bucket cannot change while we hold the shard exclusively.
         self.shard
