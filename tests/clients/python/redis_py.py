@@ -330,7 +330,7 @@ def t_hpexpireat():
     at_ms = int(time.time() * 1000) + 500000
     eq(r.hpexpireat(E, at_ms, "a", "b"), [1, 1])
     eq(r.hpexpiretime(E, "a", "b"), [at_ms, at_ms])
-    eq(r.hexpiretime(E, "a"), [(at_ms + 500) // 1000])
+    eq(r.hexpiretime(E, "a"), [(at_ms + 999) // 1000], "HEXPIRETIME rounds up")
 
 
 def t_hpersist():

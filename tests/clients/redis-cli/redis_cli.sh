@@ -166,7 +166,25 @@ if printf '%s\n' "$got" | grep -q '^redis_version:'; then pass resp3/info-verbat
 # ---- field expiration -----------------------------------------------------------------------
 now=$(date +%s)
 at=$((now + 1000))
-session hfe/commands "4
+# Replies as redis-cli prints them, with the "(integer)", "1)" and quote decorations removed.
+got="$(redis-cli -p "$P" --no-raw 2>&1 <<EOF | sed 's/^(integer) //;s/^[0-9]*) (integer) //;s/^[0-9]*) //;s/^"\(.*\)"$/\1/'
+hset ${K}e a 1 b 2 c 3 d 4
+hexpire ${K}e 100 FIELDS 3 a b nope
+hexpire ${K}e 200 NX FIELDS 1 a
+httl ${K}e FIELDS 3 a c nope
+hpersist ${K}e FIELDS 3 b c nope
+hexpireat ${K}e $at FIELDS 1 c
+hexpiretime ${K}e FIELDS 1 c
+hpexpire ${K}e 0 FIELDS 1 d
+hsetex ${K}e FNX EX 50 FIELDS 1 a x
+hsetex ${K}e EX 50 FIELDS 1 z 7
+httl ${K}e FIELDS 1 z
+hgetex ${K}e PERSIST FIELDS 3 c d zz
+hgetdel ${K}e FIELDS 1 z
+hlen ${K}e
+EOF
+)"
+want="4
 1
 1
 -2
@@ -187,22 +205,8 @@ $at
 (nil)
 (nil)
 7
-3" -p "$P" --no-raw <<EOF | sed 's/^(integer) //;s/^[0-9]*) (integer) //;s/^[0-9]*) //;s/^"\(.*\)"$/\1/'
-hset ${K}e a 1 b 2 c 3 d 4
-hexpire ${K}e 100 FIELDS 3 a b nope
-hexpire ${K}e 200 NX FIELDS 1 a
-httl ${K}e FIELDS 3 a c nope
-hpersist ${K}e FIELDS 3 b c nope
-hexpireat ${K}e $at FIELDS 1 c
-hexpiretime ${K}e FIELDS 1 c
-hpexpire ${K}e 0 FIELDS 1 d
-hsetex ${K}e FNX EX 50 FIELDS 1 a x
-hsetex ${K}e EX 50 FIELDS 1 z 7
-httl ${K}e FIELDS 1 z
-hgetex ${K}e PERSIST FIELDS 3 c d zz
-hgetdel ${K}e FIELDS 1 z
-hlen ${K}e
-EOF
+3"
+if [ "$got" == "$want" ]; then pass hfe/commands; else fail hfe/commands "expected [$want] got [$got]"; fi
 got="$(cli hpttl "${K}e" FIELDS 1 a)"
 if [ "$got" -gt 98000 ] 2>/dev/null && [ "$got" -le 100000 ]; then pass hfe/hpttl; else fail hfe/hpttl "$got"; fi
 
