@@ -4,6 +4,7 @@
 #   (no arguments)            → hashd --bind 0.0.0.0
 #   --requirepass pw ...      → hashd --requirepass pw ... --bind 0.0.0.0
 #   redis-server --port 6380  → hashd --port 6380 --bind 0.0.0.0
+#   /etc/redis.conf ...       → hashd /etc/redis.conf ... --bind 0.0.0.0 (redis.conf syntax)
 #   hashd --bind 127.0.0.1    → unchanged (an explicit --bind wins)
 #   redis-cli ... / sh        → run as given
 set -e
@@ -11,11 +12,7 @@ set -e
 case "${1:-}" in
   -*) set -- hashd "$@" ;;
   redis-server) shift; set -- hashd "$@" ;;
-  *.conf)
-    echo "docker-entrypoint: hashd reads a TOML config file (see config/hashd.toml), not redis.conf;" \
-      "pass redis.conf directives as --flags instead" >&2
-    set -- hashd "$@"
-    ;;
+  *.conf | *.toml) set -- hashd "$@" ;;
 esac
 
 if [ "${1:-}" = hashd ]; then

@@ -59,11 +59,11 @@ pub struct Cli {
     /// Background expiry cycles per second.
     #[arg(long)]
     pub hz: Option<u64>,
-    /// Largest bulk string a client may send, in bytes.
-    #[arg(long = "proto-max-bulk-len")]
+    /// Largest bulk string a client may send, in bytes (units like 512mb allowed).
+    #[arg(long = "proto-max-bulk-len", value_parser = parse_memory)]
     pub proto_max_bulk_len: Option<u64>,
-    /// Largest query buffer per client, in bytes.
-    #[arg(long = "client-query-buffer-limit")]
+    /// Largest query buffer per client, in bytes (units like 1gb allowed).
+    #[arg(long = "client-query-buffer-limit", value_parser = parse_memory)]
     pub client_query_buffer_limit: Option<u64>,
     /// Hashes with more fields than this use the table encoding.
     #[arg(long = "hash-max-listpack-entries")]
@@ -71,59 +71,175 @@ pub struct Cli {
     /// Hashes with a field or value longer than this use the table encoding.
     #[arg(long = "hash-max-listpack-value")]
     pub hash_max_listpack_value: Option<usize>,
-    /// Redis directives hashd accepts and ignores, so that redis-server command lines in
-    /// docker-compose files keep working (`--save ''`, `--appendonly yes`, …).
-    #[arg(long = "save", num_args = 0.., allow_hyphen_values = false, hide = true)]
-    pub ignored_save: Option<Vec<String>>,
-    #[arg(long = "appendonly", hide = true)]
-    pub ignored_appendonly: Option<String>,
-    #[arg(long = "protected-mode", hide = true)]
-    pub ignored_protected_mode: Option<String>,
-    #[arg(long = "dir", hide = true)]
-    pub ignored_dir: Option<String>,
-    #[arg(long = "daemonize", hide = true)]
-    pub ignored_daemonize: Option<String>,
-    #[arg(long = "maxmemory", hide = true)]
-    pub ignored_maxmemory: Option<String>,
-    #[arg(long = "maxmemory-policy", hide = true)]
-    pub ignored_maxmemory_policy: Option<String>,
-    #[arg(long = "logfile", hide = true)]
-    pub ignored_logfile: Option<String>,
-    #[arg(long = "timeout", hide = true)]
-    pub ignored_timeout: Option<String>,
-    #[arg(long = "tcp-keepalive", hide = true)]
-    pub ignored_tcp_keepalive: Option<String>,
-    #[arg(long = "io-threads", hide = true)]
-    pub ignored_io_threads: Option<String>,
-    #[arg(long = "loadmodule", hide = true)]
-    pub ignored_loadmodule: Option<Vec<String>>,
 }
 
-impl Cli {
-    /// Names of the Redis directives given on the command line that hashd ignores.
-    pub fn ignored_directives(&self) -> Vec<&'static str> {
-        let mut v = Vec::new();
-        let pairs: [(&'static str, bool); 12] = [
-            ("save", self.ignored_save.is_some()),
-            ("appendonly", self.ignored_appendonly.is_some()),
-            ("protected-mode", self.ignored_protected_mode.is_some()),
-            ("dir", self.ignored_dir.is_some()),
-            ("daemonize", self.ignored_daemonize.is_some()),
-            ("maxmemory", self.ignored_maxmemory.is_some()),
-            ("maxmemory-policy", self.ignored_maxmemory_policy.is_some()),
-            ("logfile", self.ignored_logfile.is_some()),
-            ("timeout", self.ignored_timeout.is_some()),
-            ("tcp-keepalive", self.ignored_tcp_keepalive.is_some()),
-            ("io-threads", self.ignored_io_threads.is_some()),
-            ("loadmodule", self.ignored_loadmodule.is_some()),
-        ];
-        for (name, given) in pairs {
-            if given {
-                v.push(name);
+/// redis.conf directives hashd accepts and ignores (persistence, memory policy, logging,
+/// daemon and module settings…), so that redis-server command lines and config files from
+/// dev stacks keep working. A directive not here and not one of hashd's own is an error.
+const IGNORED_DIRECTIVES: &[&str] = &[
+    "save",
+    "appendonly",
+    "appendfsync",
+    "appendfilename",
+    "appenddirname",
+    "dir",
+    "dbfilename",
+    "protected-mode",
+    "daemonize",
+    "supervised",
+    "pidfile",
+    "logfile",
+    "syslog-enabled",
+    "syslog-ident",
+    "syslog-facility",
+    "timeout",
+    "tcp-keepalive",
+    "tcp-backlog",
+    "maxmemory",
+    "maxmemory-policy",
+    "maxmemory-samples",
+    "maxmemory-eviction-tenacity",
+    "io-threads",
+    "io-threads-do-reads",
+    "always-show-logo",
+    "set-proc-title",
+    "proc-title-template",
+    "stop-writes-on-bgsave-error",
+    "rdbcompression",
+    "rdbchecksum",
+    "rdb-del-sync-files",
+    "rdb-save-incremental-fsync",
+    "replica-serve-stale-data",
+    "replica-read-only",
+    "slave-read-only",
+    "replica-priority",
+    "notify-keyspace-events",
+    "activerehashing",
+    "activedefrag",
+    "lua-time-limit",
+    "busy-reply-threshold",
+    "latency-monitor-threshold",
+    "latency-tracking",
+    "unixsocket",
+    "unixsocketperm",
+    "enable-debug-command",
+    "enable-protected-configs",
+    "enable-module-command",
+    "jemalloc-bg-thread",
+    "dynamic-hz",
+    "active-expire-effort",
+    "loadmodule",
+    "rename-command",
+    "user",
+    "aclfile",
+    "acllog-max-len",
+    "oom-score-adj",
+    "oom-score-adj-values",
+    "disable-thp",
+    "crash-log-enabled",
+    "crash-memcheck-enabled",
+    "locale-collate",
+    "ignore-warnings",
+    "client-output-buffer-limit",
+    "no-appendfsync-on-rewrite",
+    "hide-user-data-from-log",
+    "propagation-error-behavior",
+    "sanitize-dump-payload",
+    "shutdown-timeout",
+    "shutdown-on-sigint",
+    "shutdown-on-sigterm",
+    "databases-offset",
+    "include",
+];
+
+/// Families of ignored directives (`lazyfree-lazy-eviction`, `list-max-listpack-size`…).
+const IGNORED_PREFIXES: &[&str] = &[
+    "lazyfree-",
+    "replica-lazy-",
+    "list-",
+    "set-max-",
+    "zset-",
+    "hll-",
+    "stream-",
+    "aof-",
+    "auto-aof-",
+    "repl-",
+    "tls-",
+    "slowlog-",
+    "lfu-",
+    "active-defrag-",
+    "min-replicas-",
+    "min-slaves-",
+    "cluster-",
+    "masterauth",
+    "masteruser",
+    "replicaof",
+    "slaveof",
+    "tracking-",
+    "bind-source-addr",
+    "max-new-",
+];
+
+/// True for a Redis directive hashd accepts and ignores.
+pub fn is_ignored_directive(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    IGNORED_DIRECTIVES.contains(&name.as_str())
+        || IGNORED_PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+/// Splits `--directive value…` pairs that hashd ignores out of a redis-server-style command
+/// line. Returns the arguments to parse and the names of the directives removed.
+pub fn strip_ignored_flags(
+    args: Vec<std::ffi::OsString>,
+) -> (Vec<std::ffi::OsString>, Vec<String>) {
+    let mut kept = Vec::with_capacity(args.len());
+    let mut ignored = Vec::new();
+    let mut skipping = false;
+    for (i, arg) in args.into_iter().enumerate() {
+        let flag = arg
+            .to_str()
+            .filter(|a| i > 0 && a.starts_with("--") && a.len() > 2)
+            .map(|a| a[2..].split('=').next().unwrap_or_default().to_string());
+        match flag {
+            Some(name) if is_ignored_directive(&name) => {
+                ignored.push(name);
+                skipping = true;
             }
+            Some(_) => {
+                skipping = false;
+                kept.push(arg);
+            }
+            // A directive's values (`--save 60 1`) go with it.
+            None if skipping => {}
+            None => kept.push(arg),
         }
-        v
     }
+    (kept, ignored)
+}
+
+/// Redis's memory notation: a number with an optional unit `b`, `k` (1000), `kb` (1024),
+/// `m`, `mb`, `g`, `gb`, any case.
+pub fn parse_memory(text: &str) -> Result<u64, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let split = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(split);
+    let mul: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return Err(format!("'{text}' is not a memory size (like 512mb)")),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mul))
+        .ok_or_else(|| format!("'{text}' is not a memory size (like 512mb)"))
 }
 
 /// The start-up configuration. Field names follow redis.conf with `-` as `_` in TOML,
@@ -151,6 +267,9 @@ pub struct Config {
     /// Where the configuration came from, for the start-up banner.
     #[serde(skip)]
     pub source: String,
+    /// Redis directives that were given and are ignored (logged at start-up).
+    #[serde(skip)]
+    pub ignored: Vec<String>,
 }
 
 impl Default for Config {
@@ -171,6 +290,7 @@ impl Default for Config {
             hash_max_listpack_entries: 512,
             hash_max_listpack_value: 64,
             source: "built-in defaults".into(),
+            ignored: Vec::new(),
         }
     }
 }
@@ -200,7 +320,13 @@ impl Config {
             path: display.clone(),
             source,
         })?;
-        let mut cfg = Self::from_toml(&text).map_err(|message| StartupError::ConfigParse {
+        let is_redis_conf = path.extension().is_some_and(|e| e == "conf");
+        let parsed = if is_redis_conf {
+            Self::from_redis_conf(&text)
+        } else {
+            Self::from_toml(&text)
+        };
+        let mut cfg = parsed.map_err(|message| StartupError::ConfigParse {
             path: display.clone(),
             message,
         })?;
@@ -216,6 +342,69 @@ impl Config {
             .map(|(k, v)| (k.replace('_', "-"), v))
             .collect();
         Config::deserialize(toml::Value::Table(normalized)).map_err(|e| e.message().to_string())
+    }
+
+    /// Parses redis.conf syntax (`name arg…` per line, `#` comments, Redis quoting). hashd's
+    /// own options map by name; ignored Redis directives are skipped; anything else is an
+    /// error naming the line, as Redis's "FATAL CONFIG FILE ERROR" does.
+    pub fn from_redis_conf(text: &str) -> Result<Config, String> {
+        let mut cfg = Config::default();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut data = Vec::new();
+            let mut spans = Vec::new();
+            let bad = |why: &str| format!("line {}: '{line}': {why}", n + 1);
+            crate::protocol::request::split_args(line.as_bytes(), &mut data, &mut spans)
+                .map_err(|_| bad("unbalanced quotes"))?;
+            let words: Vec<String> = spans
+                .iter()
+                .map(|&(a, b)| String::from_utf8_lossy(&data[a..b]).into_owned())
+                .collect();
+            let Some((name, args)) = words.split_first() else {
+                continue;
+            };
+            let name = name.to_ascii_lowercase();
+            let one = || match args {
+                [v] => Ok(v.as_str()),
+                _ => Err(bad("wrong number of arguments")),
+            };
+            let num = |v: &str| v.parse::<u64>().map_err(|_| bad("not a number"));
+            match name.as_str() {
+                "port" => cfg.port = one()?.parse().map_err(|_| bad("not a port"))?,
+                "bind" => {
+                    if args.is_empty() {
+                        return Err(bad("wrong number of arguments"));
+                    }
+                    cfg.bind = args.to_vec();
+                }
+                "requirepass" => {
+                    let v = one()?;
+                    cfg.requirepass = (!v.is_empty()).then(|| v.to_string());
+                }
+                "databases" => cfg.databases = num(one()?)? as usize,
+                "maxclients" => cfg.maxclients = num(one()?)?,
+                "loglevel" => cfg.loglevel = one()?.to_string(),
+                "hz" => cfg.hz = num(one()?)?,
+                "proto-max-bulk-len" => {
+                    cfg.proto_max_bulk_len = parse_memory(one()?).map_err(|e| bad(&e))?
+                }
+                "client-query-buffer-limit" => {
+                    cfg.client_query_buffer_limit = parse_memory(one()?).map_err(|e| bad(&e))?
+                }
+                "hash-max-listpack-entries" | "hash-max-ziplist-entries" => {
+                    cfg.hash_max_listpack_entries = num(one()?)? as usize
+                }
+                "hash-max-listpack-value" | "hash-max-ziplist-value" => {
+                    cfg.hash_max_listpack_value = num(one()?)? as usize
+                }
+                other if is_ignored_directive(other) => cfg.ignored.push(other.to_string()),
+                _ => return Err(bad("Bad directive or wrong number of arguments")),
+            }
+        }
+        Ok(cfg)
     }
 
     fn apply_cli(&mut self, cli: &Cli) {
@@ -389,19 +578,64 @@ mod tests {
     }
 
     #[test]
-    fn redis_directives_are_accepted() {
-        let cli = Cli::try_parse_from([
+    fn redis_directives_are_stripped_from_the_command_line() {
+        let argv = [
             "hashd",
             "--save",
-            "",
+            "60",
+            "1",
             "--appendonly",
             "yes",
             "--port",
             "6380",
-        ])
-        .unwrap();
+            "--save",
+            "",
+        ];
+        let (kept, ignored) = strip_ignored_flags(argv.iter().map(Into::into).collect());
+        assert_eq!(ignored, vec!["save", "appendonly", "save"]);
+        let cli = Cli::try_parse_from(kept).unwrap();
         assert_eq!(cli.port, Some(6380));
-        assert_eq!(cli.ignored_directives(), vec!["save", "appendonly"]);
+        let (kept, _) =
+            strip_ignored_flags(["hashd", "--nosuch", "x"].iter().map(Into::into).collect());
+        assert!(
+            Cli::try_parse_from(kept).is_err(),
+            "unknown flags are still errors"
+        );
+    }
+
+    #[test]
+    fn redis_conf_files() {
+        let text = "# a comment\nport 7000\nbind 127.0.0.1 -::1\nrequirepass \"s3cret pw\"\n\
+                    save 900 1\nappendonly no\nmaxmemory 256mb\nproto-max-bulk-len 2mb\n\
+                    hash-max-ziplist-entries 128\nlazyfree-lazy-eviction no\n";
+        let cfg = Config::from_redis_conf(text).unwrap();
+        assert_eq!(cfg.port, 7000);
+        assert_eq!(cfg.bind, vec!["127.0.0.1".to_string(), "-::1".to_string()]);
+        assert_eq!(cfg.requirepass.as_deref(), Some("s3cret pw"));
+        assert_eq!(cfg.proto_max_bulk_len, 2 * 1024 * 1024);
+        assert_eq!(cfg.hash_max_listpack_entries, 128);
+        assert_eq!(
+            cfg.ignored,
+            vec!["save", "appendonly", "maxmemory", "lazyfree-lazy-eviction"]
+        );
+        let err = Config::from_redis_conf("port 1\nnosuchthing yes\n").unwrap_err();
+        assert!(
+            err.contains("line 2") && err.contains("nosuchthing"),
+            "{err}"
+        );
+        assert!(Config::from_redis_conf("port")
+            .unwrap_err()
+            .contains("wrong number"));
+    }
+
+    #[test]
+    fn memory_units() {
+        assert_eq!(parse_memory("512mb"), Ok(512 * 1024 * 1024));
+        assert_eq!(parse_memory("1GB"), Ok(1 << 30));
+        assert_eq!(parse_memory("1k"), Ok(1000));
+        assert_eq!(parse_memory("100"), Ok(100));
+        assert!(parse_memory("12xb").is_err());
+        assert!(parse_memory("").is_err());
     }
 
     #[test]

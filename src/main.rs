@@ -13,7 +13,8 @@ use hashd::context::ServerContext;
 use hashd::error::StartupError;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let (args, ignored_flags) = hashd::config::strip_ignored_flags(std::env::args_os().collect());
+    let cli = Cli::parse_from(args);
     let config = match Config::load(&cli) {
         Ok(c) => c,
         Err(e) => {
@@ -30,11 +31,8 @@ fn main() -> ExitCode {
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
-    for name in cli.ignored_directives() {
-        info!(
-            directive = name,
-            "accepted and ignored redis-server directive"
-        );
+    for name in ignored_flags.iter().chain(&config.ignored) {
+        info!(directive = %name, "accepted and ignored redis-server directive");
     }
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if config.threads > 0 {
@@ -60,14 +58,39 @@ fn main() -> ExitCode {
 async fn serve(config: Config) -> Result<(), StartupError> {
     let mut listeners = Vec::new();
     for addr in &config.bind {
-        let target = format!("{}:{}", addr, config.port);
-        let l = TcpListener::bind(&target)
-            .await
-            .map_err(|source| StartupError::Bind {
-                addr: target.clone(),
-                source,
-            })?;
-        listeners.push(l);
+        // redis.conf forms: "-addr" may fail quietly, "*" is every IPv4 address, "::*" IPv6.
+        let optional = addr.starts_with('-');
+        let host = match addr.trim_start_matches('-') {
+            "*" => "0.0.0.0",
+            "::*" => "::",
+            other => other,
+        };
+        let target = if host.contains(':') {
+            format!("[{}]:{}", host, config.port)
+        } else {
+            format!("{}:{}", host, config.port)
+        };
+        match TcpListener::bind(&target).await {
+            Ok(l) => listeners.push(l),
+            Err(e) if optional => {
+                info!(address = %target, error = %e, "optional bind address unavailable")
+            }
+            Err(source) => {
+                return Err(StartupError::Bind {
+                    addr: target.clone(),
+                    source,
+                })
+            }
+        }
+    }
+    if listeners.is_empty() {
+        return Err(StartupError::Bind {
+            addr: config.bind.join(" "),
+            source: std::io::Error::new(
+                std::io::ErrorKind::AddrNotAvailable,
+                "no address could be bound",
+            ),
+        });
     }
     let server = Arc::new(ServerContext::new(&config, Clock::system()));
     if let Some(port) = listeners
