@@ -85,8 +85,53 @@ fn hsetnx(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Resul
     Ok(())
 }
 
+/// Test helpers shared by the hash command tests: direct keyspace access for what the
+/// field-expiration commands (another family) would otherwise set up or reveal.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use crate::cmd::testing::TestEnv;
+    use crate::keyspace::{EncodingLimits, LockPlan, TtlUpdate};
+
+    /// Stores `field` = `value` with an absolute deadline (unix ms).
+    pub fn set_with_deadline(env: &TestEnv, key: &str, field: &str, value: &str, at_ms: u64) {
+        let mut locked = env.server.keyspace.lock(&LockPlan::Db(env.client.db));
+        let mut db = locked.db(env.client.db);
+        db.get_or_create(key.as_bytes(), env.now_ms()).set(
+            field.as_bytes(),
+            value.as_bytes(),
+            TtlUpdate::Set(at_ms),
+        );
+    }
+
+    /// The stored deadline of a field, expired or not: None if the key or field is not
+    /// stored, Some(None) if the field has no TTL. Never reclaims anything.
+    pub fn field_deadline(env: &TestEnv, key: &str, field: &str) -> Option<Option<u64>> {
+        let mut locked = env.server.keyspace.lock(&LockPlan::Db(env.client.db));
+        let mut db = locked.db(env.client.db);
+        db.get(key.as_bytes(), env.now_ms())
+            .and_then(|h| h.get(field.as_bytes()))
+            .map(|f| f.expire_at)
+    }
+
+    /// Stored fields of a key (expired ones included), or None if the key does not exist.
+    pub fn stored_len(env: &TestEnv, key: &str) -> Option<usize> {
+        let mut locked = env.server.keyspace.lock(&LockPlan::Db(env.client.db));
+        let mut db = locked.db(env.client.db);
+        db.get(key.as_bytes(), env.now_ms()).map(|h| h.len())
+    }
+
+    /// Makes every hash with at least one field use the table encoding.
+    pub fn force_table(env: &TestEnv) {
+        env.server.keyspace.set_limits(EncodingLimits {
+            max_compact_entries: 0,
+            max_compact_value: 0,
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::fixtures::{field_deadline, force_table, set_with_deadline, stored_len};
     use crate::cmd::testing::TestEnv;
 
     #[test]
@@ -147,5 +192,98 @@ mod tests {
             env.run_args(&[&b"HGET"[..], b"k\0\xff", b"f\r\n"]),
             b"$2\r\n\x00\x01\r\n"
         );
+    }
+
+    #[test]
+    fn resp3_replies_are_the_same() {
+        let mut env = TestEnv::new();
+        env.resp3();
+        assert_eq!(env.run("HSET k a 1 b 2"), ":2\r\n");
+        assert_eq!(env.run("HMSET k a 1"), "+OK\r\n");
+        assert_eq!(env.run("HSETNX k a 1"), ":0\r\n");
+        assert_eq!(env.run("HSETNX k c 1"), ":1\r\n");
+    }
+
+    #[test]
+    fn arity() {
+        let mut env = TestEnv::new();
+        assert_eq!(
+            env.run("HSETNX k f"),
+            "-ERR wrong number of arguments for 'hsetnx' command\r\n"
+        );
+        assert_eq!(
+            env.run("HSETNX k f v x"),
+            "-ERR wrong number of arguments for 'hsetnx' command\r\n"
+        );
+        assert_eq!(
+            env.run("HMSET k f"),
+            "-ERR wrong number of arguments for 'hmset' command\r\n"
+        );
+        assert_eq!(stored_len(&env, "k"), None);
+    }
+
+    #[test]
+    fn hset_clears_a_field_ttl_and_hsetnx_keeps_it() {
+        // Spec §15 #28 and §5.5.
+        let mut env = TestEnv::new();
+        let t = env.now_ms() + 100_000;
+        set_with_deadline(&env, "k", "f", "v", t);
+        set_with_deadline(&env, "k", "g", "v", t);
+        assert_eq!(env.run("HSETNX k f other"), ":0\r\n");
+        assert_eq!(field_deadline(&env, "k", "f"), Some(Some(t)));
+        assert_eq!(env.run("HSET k f v2"), ":0\r\n");
+        assert_eq!(field_deadline(&env, "k", "f"), Some(None));
+        assert_eq!(env.run("HMSET k g v2"), "+OK\r\n");
+        assert_eq!(field_deadline(&env, "k", "g"), Some(None));
+    }
+
+    #[test]
+    fn expired_fields_count_as_absent_for_writes() {
+        // Writers reclaim expired fields first, so an expired field is new again.
+        let mut env = TestEnv::new();
+        env.run("HSET k keep 1");
+        set_with_deadline(&env, "k", "f", "old", env.now_ms() + 1);
+        set_with_deadline(&env, "k", "g", "old", env.now_ms() + 1);
+        env.advance_ms(2);
+        assert_eq!(env.run("HSET k f new"), ":1\r\n");
+        assert_eq!(field_deadline(&env, "k", "f"), Some(None));
+        assert_eq!(field_deadline(&env, "k", "g"), None);
+        assert_eq!(env.run("HGET k f"), "$3\r\nnew\r\n");
+    }
+
+    #[test]
+    fn hsetnx_recreates_a_key_whose_fields_all_expired() {
+        let mut env = TestEnv::new();
+        set_with_deadline(&env, "k", "f", "old", env.now_ms() + 1);
+        env.advance_ms(2);
+        assert_eq!(stored_len(&env, "k"), Some(1));
+        assert_eq!(env.run("HSETNX k f new"), ":1\r\n");
+        assert_eq!(field_deadline(&env, "k", "f"), Some(None));
+        assert_eq!(env.run("HGETALL k"), "*2\r\n$1\r\nf\r\n$3\r\nnew\r\n");
+    }
+
+    #[test]
+    fn large_values_switch_encoding_transparently() {
+        let mut env = TestEnv::new();
+        let big = "x".repeat(100);
+        assert_eq!(env.run("HSET k a 1"), ":1\r\n");
+        assert_eq!(env.run(&format!("HSET k b {big}")), ":1\r\n");
+        assert_eq!(env.run("HGET k a"), "$1\r\n1\r\n");
+        assert_eq!(env.run("HGET k b"), format!("$100\r\n{big}\r\n"));
+        assert_eq!(env.run("HSET k a 2"), ":0\r\n");
+        assert_eq!(env.run("HLEN k"), ":2\r\n");
+    }
+
+    #[test]
+    fn many_fields_in_a_table() {
+        let mut env = TestEnv::new();
+        force_table(&env);
+        for i in 0..600 {
+            assert_eq!(env.run(&format!("HSET k f{i} v{i}")), ":1\r\n");
+        }
+        assert_eq!(env.run("HSET k f7 x f600 y"), ":1\r\n");
+        assert_eq!(env.run("HGET k f7"), "$1\r\nx\r\n");
+        assert_eq!(env.run("HSETNX k f8 z"), ":0\r\n");
+        assert_eq!(stored_len(&env, "k"), Some(601));
     }
 }

@@ -222,7 +222,7 @@ impl Command {
             (self.last_key as usize).min(argc.saturating_sub(1))
         };
         let step = self.step.max(1) as usize;
-        let range = if first == 0 { 1..0 } else { first..last + 1 };
+        let range = if first == 0 { 0..0 } else { first..last + 1 };
         range.step_by(step)
     }
 }
@@ -323,7 +323,8 @@ impl<'k> Ctx<'_, 'k> {
 
 /// The command table, built once from the families' `COMMANDS` lists.
 pub struct CommandTable {
-    by_name: HashMap<&'static [u8], &'static Command, ahash::RandomState>,
+    /// Lower-case name → position in `all`.
+    by_name: HashMap<&'static [u8], usize, ahash::RandomState>,
     /// Top-level commands in table order (COMMAND, COMMAND DOCS).
     pub commands: Vec<&'static Command>,
     /// Every command and subcommand; indexes are stable (CLIENT LIST's `cmd=`).
@@ -366,7 +367,7 @@ impl CommandTable {
         let mut all = Vec::new();
         for family in FAMILIES {
             for c in family.iter() {
-                by_name.insert(c.name.as_bytes(), c);
+                by_name.insert(c.name.as_bytes(), all.len());
                 commands.push(c);
                 all.push(c);
                 all.extend(c.subcommands.iter());
@@ -379,8 +380,8 @@ impl CommandTable {
         }
     }
 
-    /// Case-insensitive lookup of a top-level command.
-    pub fn lookup(&self, name: &[u8]) -> Option<&'static Command> {
+    /// Case-insensitive lookup of a top-level command; returns it with its index in `all`.
+    pub fn lookup(&self, name: &[u8]) -> Option<(usize, &'static Command)> {
         if name.len() > MAX_NAME_LEN {
             return None;
         }
@@ -388,23 +389,23 @@ impl CommandTable {
         let lower = &mut buf[..name.len()];
         lower.copy_from_slice(name);
         lower.make_ascii_lowercase();
-        self.by_name.get(&*lower).copied()
+        let &i = self.by_name.get(&*lower)?;
+        Some((i, self.all[i]))
     }
 
-    /// Case-insensitive lookup of a subcommand of `container`.
-    pub fn lookup_sub(container: &'static Command, sub: &[u8]) -> Option<&'static Command> {
-        container
-            .subcommands
-            .iter()
-            .find(|s| s.short_name().as_bytes().eq_ignore_ascii_case(sub))
+    /// Case-insensitive lookup of a top-level command by name.
+    pub fn get(&self, name: &[u8]) -> Option<&'static Command> {
+        self.lookup(name).map(|(_, c)| c)
     }
 
-    /// Position of `cmd` in [`CommandTable::all`].
-    pub fn index_of(&self, cmd: &Command) -> usize {
-        self.all
+    /// Case-insensitive lookup of a subcommand of the container at index `container`;
+    /// returns it with its index in `all` (subcommands follow their container there).
+    pub fn lookup_sub(&self, container: usize, sub: &[u8]) -> Option<(usize, &'static Command)> {
+        let c = self.all[container];
+        c.subcommands
             .iter()
-            .position(|c| std::ptr::eq(*c, cmd))
-            .unwrap_or(usize::MAX)
+            .position(|s| s.short_name().as_bytes().eq_ignore_ascii_case(sub))
+            .map(|p| (container + 1 + p, &c.subcommands[p]))
     }
 }
 
@@ -453,25 +454,27 @@ pub fn unknown_subcommand(container: &[u8], sub: &[u8]) -> CmdError {
     ))
 }
 
-/// Resolves `args` to a command, or the error Redis gives for it (checks 1–3 of spec §3).
-fn resolve(args: Args<'_>) -> Result<&'static Command, CmdError> {
-    let Some(cmd) = table().lookup(args.get(0)) else {
+/// Resolves `args` to a command and its index in the table, or the error Redis gives for
+/// it (checks 1–3 of spec §3).
+fn resolve(args: Args<'_>) -> Result<(usize, &'static Command), CmdError> {
+    let t = table();
+    let Some((index, cmd)) = t.lookup(args.get(0)) else {
         return Err(unknown_command(args));
     };
-    let cmd = if cmd.subcommands.is_empty() {
-        cmd
+    let (index, cmd) = if cmd.subcommands.is_empty() {
+        (index, cmd)
     } else if args.len() < 2 {
         return Err(CmdError::WrongArity(cmd.name.into()));
     } else {
-        match CommandTable::lookup_sub(cmd, args.get(1)) {
-            Some(sub) => sub,
+        match t.lookup_sub(index, args.get(1)) {
+            Some(found) => found,
             None => return Err(unknown_subcommand(args.get(0), args.get(1))),
         }
     };
     if !cmd.arity_ok(args.len()) {
         return Err(CmdError::WrongArity(cmd.name.into()));
     }
-    Ok(cmd)
+    Ok((index, cmd))
 }
 
 /// Runs one request and appends its reply to `out`.
@@ -488,8 +491,8 @@ pub fn dispatch(
         client.close_now = true;
         return;
     }
-    let cmd = match resolve(args) {
-        Ok(cmd) => cmd,
+    let (index, cmd) = match resolve(args) {
+        Ok(found) => found,
         Err(e) => {
             if let Some(m) = client.multi.as_mut() {
                 m.aborted = true;
@@ -505,10 +508,7 @@ pub fn dispatch(
         reply.error(&CmdError::NoAuth);
         return;
     }
-    client
-        .shared
-        .last_cmd
-        .store(table().index_of(cmd), Ordering::Relaxed);
+    client.shared.last_cmd.store(index, Ordering::Relaxed);
     if let Some(m) = client.multi.as_mut() {
         if !cmd.has(flags::TXN_CONTROL) {
             m.queue.push(QueuedCommand {
@@ -604,12 +604,14 @@ fn exec_lock_plan(server: &ServerContext, client: &ClientState) -> LockPlan {
     if client.watched.iter().any(|(db, _)| *db != client.db) {
         return LockPlan::All;
     }
+    // Checked before any LOCK_DB command can return early: a SELECT queued after DBSIZE
+    // moves the later commands to a database `Db(client.db)` would not hold.
+    if multi.queue.iter().any(|q| q.command.has(flags::LOCK_ALL)) {
+        return LockPlan::All;
+    }
     let mut shards: SmallVec<[usize; 4]> = SmallVec::new();
     for q in &multi.queue {
         let c = q.command;
-        if c.has(flags::LOCK_ALL) {
-            return LockPlan::All;
-        }
         if c.has(flags::LOCK_DB) {
             return LockPlan::Db(client.db);
         }

@@ -13,23 +13,42 @@ pub fn int(arg: &[u8]) -> Result<i64, CmdError> {
     parse_i64(arg).ok_or(CmdError::NotInteger)
 }
 
-/// A cursor for SCAN/HSCAN: an unsigned 64-bit decimal, else `ERR invalid cursor`.
-/// Redis tries `string2ll` first, then `strtoull` on the whole string; plain negative numbers
-/// fail (strtoull would wrap them, but Redis rejects a leading '-').
+/// A cursor for SCAN/HSCAN, parsed like Redis's `string2ull`: `string2ll` first (negative
+/// values rejected), then C's `strtoull` on the whole string, which also takes leading
+/// whitespace, a sign (`-` wraps around, as in C) and leading zeros. Else `ERR invalid cursor`.
 pub fn cursor(arg: &[u8]) -> Result<u64, CmdError> {
     if let Some(v) = parse_i64(arg) {
-        if v >= 0 {
-            return Ok(v as u64);
+        return u64::try_from(v).map_err(|_| CmdError::InvalidCursor);
+    }
+    strtoull(arg).ok_or(CmdError::InvalidCursor)
+}
+
+/// C's `strtoull(s, &end, 10)` requiring the whole (NUL-free) input to be consumed.
+fn strtoull(s: &[u8]) -> Option<u64> {
+    let mut i = s
+        .iter()
+        .take_while(|&&b| matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r'))
+        .count();
+    let negative = match s.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
         }
-        return Err(CmdError::InvalidCursor);
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
+    };
+    let digits = &s[i..];
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
     }
-    if arg.is_empty() || !arg.iter().all(u8::is_ascii_digit) {
-        return Err(CmdError::InvalidCursor);
+    let mut v: u64 = 0;
+    for &d in digits {
+        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
     }
-    std::str::from_utf8(arg)
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or(CmdError::InvalidCursor)
+    Some(if negative { v.wrapping_neg() } else { v })
 }
 
 /// `ERR value is out of range, value must between <min> and <max>`.

@@ -145,8 +145,7 @@ impl RequestParser {
             line = stripped;
         }
         self.inline_buf.clear();
-        split_args(line, &mut self.inline_buf, &mut self.spans)
-            .map_err(|()| ProtocolError::UnbalancedQuotes)?;
+        split_args(line, &mut self.inline_buf, &mut self.spans)?;
         let consumed = nl + 1;
         if self.spans.is_empty() {
             Ok(Parsed::Ignored { consumed })
@@ -227,7 +226,7 @@ pub fn split_args(
     line: &[u8],
     out: &mut Vec<u8>,
     spans: &mut Vec<(usize, usize)>,
-) -> Result<(), ()> {
+) -> Result<(), ProtocolError> {
     let line = match line.iter().position(|&b| b == 0) {
         Some(nul) => &line[..nul],
         None => line,
@@ -246,7 +245,7 @@ pub fn split_args(
         loop {
             let Some(c) = at(p) else {
                 if in_dq || in_sq {
-                    return Err(());
+                    return Err(ProtocolError::UnbalancedQuotes);
                 }
                 break;
             };
@@ -270,7 +269,7 @@ pub fn split_args(
                     });
                 } else if c == b'"' {
                     if at(p + 1).is_some_and(|n| !is_c_space(n)) {
-                        return Err(());
+                        return Err(ProtocolError::UnbalancedQuotes);
                     }
                     p += 1;
                     break;
@@ -283,7 +282,7 @@ pub fn split_args(
                     out.push(b'\'');
                 } else if c == b'\'' {
                     if at(p + 1).is_some_and(|n| !is_c_space(n)) {
-                        return Err(());
+                        return Err(ProtocolError::UnbalancedQuotes);
                     }
                     p += 1;
                     break;
