@@ -42,8 +42,7 @@ impl Env {
     fn run(&mut self, buf: &[u8]) -> usize {
         self.out.clear();
         let mut pos = 0;
-        while let Ok(Parsed::Request { consumed, source }) =
-            self.parser.parse(&buf[pos..], LIMITS)
+        while let Ok(Parsed::Request { consumed, source }) = self.parser.parse(&buf[pos..], LIMITS)
         {
             let data: &[u8] = match source {
                 ArgSource::ReadBuffer => &buf[pos..],

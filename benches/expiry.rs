@@ -33,7 +33,11 @@ fn table_with_ttls(n: usize) -> HashValue {
     let mut h = HashValue::new();
     h.convert_to_table();
     for i in 0..n {
-        h.set(format!("f{i}").as_bytes(), VALUE, TtlUpdate::Set(NOW_MS + (i % 1000) as u64));
+        h.set(
+            format!("f{i}").as_bytes(),
+            VALUE,
+            TtlUpdate::Set(NOW_MS + (i % 1000) as u64),
+        );
     }
     h
 }

@@ -50,7 +50,9 @@ fn ops(c: &mut Criterion) {
         let mid = field(n / 2);
         let last = field(n - 1);
         let id = |op: &str| BenchmarkId::new(format!("{op}/{enc}"), n);
-        g.bench_function(id("get_mid"), |b| b.iter(|| h.get(black_box(&mid)).is_some()));
+        g.bench_function(id("get_mid"), |b| {
+            b.iter(|| h.get(black_box(&mid)).is_some())
+        });
         g.bench_function(id("get_last"), |b| {
             b.iter(|| h.get(black_box(&last)).is_some())
         });

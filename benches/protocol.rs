@@ -67,7 +67,11 @@ fn encode(c: &mut Criterion) {
     let mut out = Vec::with_capacity(4096);
     let value = b"0123456789abcdef";
     for proto in [Protocol::Resp2, Protocol::Resp3] {
-        let tag = if proto == Protocol::Resp2 { "resp2" } else { "resp3" };
+        let tag = if proto == Protocol::Resp2 {
+            "resp2"
+        } else {
+            "resp3"
+        };
         g.bench_function(format!("int/{tag}"), |b| {
             b.iter(|| {
                 out.clear();
