@@ -131,6 +131,8 @@ pub struct QueuedCommand {
 #[derive(Debug, Default)]
 pub struct MultiState {
     pub queue: Vec<QueuedCommand>,
+    /// Total bytes of the queued arguments; counts toward the query-buffer limit.
+    pub queued_bytes: usize,
     /// A command failed to queue (unknown, wrong arity, NOAUTH): EXEC will abort.
     pub aborted: bool,
 }

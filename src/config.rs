@@ -53,6 +53,9 @@ pub struct Cli {
     /// Shards per database (rounded up to a power of two, at most 256).
     #[arg(long)]
     pub shards: Option<usize>,
+    /// Worker threads serving clients (0 = one per CPU core).
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Background expiry cycles per second.
     #[arg(long)]
     pub hz: Option<u64>,
@@ -136,6 +139,8 @@ pub struct Config {
     pub maxclients: u64,
     pub loglevel: String,
     pub shards: usize,
+    /// Worker threads serving clients; 0 means one per CPU core.
+    pub threads: usize,
     pub hz: u64,
     /// Share of one core the background sweeper may use, in percent (1–100).
     pub sweeper_cpu_percent: u64,
@@ -158,6 +163,7 @@ impl Default for Config {
             maxclients: DEFAULT_MAXCLIENTS,
             loglevel: "notice".into(),
             shards: 8,
+            threads: 0,
             hz: DEFAULT_HZ,
             sweeper_cpu_percent: DEFAULT_SWEEPER_CPU_PERCENT,
             proto_max_bulk_len: DEFAULT_PROTO_MAX_BULK_LEN,
@@ -228,6 +234,7 @@ impl Config {
         take!(maxclients);
         take!(loglevel);
         take!(shards);
+        take!(threads);
         take!(hz);
         take!(proto_max_bulk_len);
         take!(client_query_buffer_limit);
@@ -254,6 +261,12 @@ impl Config {
         }
         if !(1..=256).contains(&self.shards) {
             return Err(invalid("shards", "must be between 1 and 256"));
+        }
+        if self.threads > 1024 {
+            return Err(invalid(
+                "threads",
+                "must be between 0 (one per core) and 1024",
+            ));
         }
         if !(1..=500).contains(&self.hz) {
             return Err(invalid("hz", "must be between 1 and 500"));

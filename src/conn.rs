@@ -89,8 +89,13 @@ async fn run(
         } else {
             UNAUTH_QUERY_BUFFER_LIMIT_BYTES
         };
-        if rbuf.len() > limit {
-            debug!(bytes = rbuf.len(), "query buffer limit exceeded; closing");
+        // Arguments queued by MULTI count too (Redis's `argv_len_sums`).
+        let queued = client.multi.as_ref().map_or(0, |m| m.queued_bytes);
+        if rbuf.len() + queued > limit {
+            debug!(
+                bytes = rbuf.len(),
+                queued, "query buffer limit exceeded; closing"
+            );
             return Ok(());
         }
 

@@ -1,5 +1,804 @@
-//! (not yet implemented)
+//! CLIENT ID | SETNAME connection-name | GETNAME | SETINFO <LIB-NAME libname | LIB-VER libver>
+//! CLIENT INFO | LIST [TYPE type] [ID client-id [client-id ...]]
+//! CLIENT KILL <ip:port | <option value> [option value ...]>
+//! CLIENT NO-EVICT <ON | OFF> | NO-TOUCH <ON | OFF> | HELP
+//!
+//! What clients send while connecting (SETNAME, SETINFO, ID) and what operators use to look
+//! at and drop connections (INFO, LIST, KILL). Spec §12; clients.md §0, §5.
+//!
+//! CLIENT LIST lines keep Redis 8's field order. hashd does not track per-connection buffer
+//! sizes, so `qbuf`, `rbs`, `obl`, `omem`, `tot-mem` and friends are 0 and `fd` is -1; the
+//! fields stay so that parsers find every key they expect.
 
-use super::Command;
+use std::sync::atomic::Ordering;
 
-pub const COMMANDS: &[Command] = &[];
+use super::parse::{self, is};
+use super::{flags, table, Args, Command, Ctx};
+use crate::client::ClientShared;
+use crate::error::CmdError;
+use crate::protocol::Reply;
+
+const INFO_FLAGS: u32 = flags::NOSCRIPT | flags::LOADING | flags::STALE;
+
+const SUBCOMMANDS: &[Command] = &[
+    Command::new("client|id", 2, id).flags(INFO_FLAGS).doc(
+        "connection",
+        "5.0.0",
+        "Returns the unique client ID of the connection.",
+        "O(1)",
+        "",
+    ),
+    Command::new("client|setname", 3, setname)
+        .flags(INFO_FLAGS)
+        .doc(
+            "connection",
+            "2.6.9",
+            "Sets the connection name.",
+            "O(1)",
+            "connection-name",
+        ),
+    Command::new("client|getname", 2, getname)
+        .flags(INFO_FLAGS)
+        .doc(
+            "connection",
+            "2.6.9",
+            "Returns the name of the connection.",
+            "O(1)",
+            "",
+        ),
+    Command::new("client|setinfo", 4, setinfo)
+        .flags(INFO_FLAGS)
+        .doc(
+            "connection",
+            "7.2.0",
+            "Sets information specific to the client or connection.",
+            "O(1)",
+            "<LIB-NAME libname | LIB-VER libver>",
+        ),
+    Command::new("client|info", 2, info).flags(INFO_FLAGS).doc(
+        "connection",
+        "6.2.0",
+        "Returns information about the connection.",
+        "O(1)",
+        "",
+    ),
+    Command::new("client|list", -2, list)
+        .flags(flags::ADMIN | INFO_FLAGS)
+        .doc(
+            "connection",
+            "2.4.0",
+            "Lists open connections.",
+            "O(N) where N is the number of client connections",
+            "[TYPE <NORMAL | MASTER | REPLICA | PUBSUB>] [ID client-id [client-id ...]]",
+        ),
+    Command::new("client|kill", -3, kill)
+        .flags(flags::ADMIN | INFO_FLAGS)
+        .doc(
+            "connection",
+            "2.4.0",
+            "Terminates open connections.",
+            "O(N) where N is the number of client connections",
+            "<ip:port | [ID client-id] [TYPE <NORMAL | MASTER | SLAVE | REPLICA | PUBSUB>] \
+             [USER username] [ADDR ip:port] [LADDR ip:port] [SKIPME <YES | NO>] \
+             [MAXAGE maxage]>",
+        ),
+    Command::new("client|no-evict", 3, on_off)
+        .flags(flags::ADMIN | INFO_FLAGS)
+        .doc(
+            "connection",
+            "7.0.0",
+            "Sets the client eviction mode of the connection.",
+            "O(1)",
+            "<ON | OFF>",
+        ),
+    Command::new("client|no-touch", 3, on_off)
+        .flags(INFO_FLAGS)
+        .doc(
+            "connection",
+            "7.2.0",
+            "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.",
+            "O(1)",
+            "<ON | OFF>",
+        ),
+    Command::new("client|help", 2, help)
+        .flags(flags::LOADING | flags::STALE)
+        .doc(
+            "connection",
+            "5.0.0",
+            "Returns helpful text about the different subcommands.",
+            "O(1)",
+            "",
+        ),
+];
+
+pub const COMMANDS: &[Command] = &[Command::container("client", SUBCOMMANDS).doc(
+    "connection",
+    "2.4.0",
+    "A container for client connection commands.",
+    "Depends on subcommand.",
+    "",
+)];
+
+/// Redis's rule for names and library attributes: every byte in `!`..=`~`, so that a
+/// CLIENT LIST line can always be split on spaces. The empty string is allowed (it clears).
+pub fn valid_name(name: &[u8]) -> bool {
+    name.iter().all(|b| (b'!'..=b'~').contains(b))
+}
+
+pub fn bad_name() -> CmdError {
+    CmdError::other("ERR Client names cannot contain spaces, newlines or special characters.")
+}
+
+/// CLIENT ID
+fn id(ctx: &mut Ctx<'_, '_>, _args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
+    reply.int(ctx.client.id as i64);
+    Ok(())
+}
+
+/// CLIENT SETNAME connection-name
+fn setname(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
+    let name = args.get(2);
+    if !valid_name(name) {
+        return Err(bad_name());
+    }
+    ctx.client.shared.meta.lock().name = name.to_vec();
+    reply.ok();
+    Ok(())
+}
+
+/// CLIENT GETNAME
+fn getname(ctx: &mut Ctx<'_, '_>, _args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
+    let meta = ctx.client.shared.meta.lock();
+    if meta.name.is_empty() {
+        reply.null();
+    } else {
+        reply.bulk(&meta.name);
+    }
+    Ok(())
+}
+
+/// CLIENT SETINFO <LIB-NAME libname | LIB-VER libver>
+fn setinfo(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
+    let attr = args.get(2);
+    let value = args.get(3);
+    let lib_name = if is(attr, "lib-name") {
+        true
+    } else if is(attr, "lib-ver") {
+        false
+    } else {
+        return Err(CmdError::other(format!(
+            "ERR Unrecognized option '{}'",
+            String::from_utf8_lossy(attr)
+        )));
+    };
+    if !valid_name(value) {
+        return Err(CmdError::other(format!(
+            "ERR {} cannot contain spaces, newlines or special characters.",
+            String::from_utf8_lossy(attr)
+        )));
+    }
+    let mut meta = ctx.client.shared.meta.lock();
+    if lib_name {
+        meta.lib_name = value.to_vec();
+    } else {
+        meta.lib_ver = value.to_vec();
+    }
+    drop(meta);
+    reply.ok();
+    Ok(())
+}
+
+/// One CLIENT LIST line (without the trailing `\n`). `argv_mem` is the size of the command
+/// being run, for the client running it; idle clients hold no arguments.
+pub fn client_line(c: &ClientShared, now_ms: u64, argv_mem: usize) -> Vec<u8> {
+    let meta = c.meta.lock().clone();
+    let multi = c.multi_len.load(Ordering::Relaxed);
+    let (flags, multi) = if multi == usize::MAX {
+        ("N", -1)
+    } else {
+        ("x", multi as i64)
+    };
+    let cmd = table()
+        .all
+        .get(c.last_cmd.load(Ordering::Relaxed))
+        .map_or("NULL", |c| c.name);
+    let age_s = now_ms.saturating_sub(c.created_ms) / 1000;
+    let idle_s = now_ms.saturating_sub(c.last_interaction_ms.load(Ordering::Relaxed)) / 1000;
+    let mut line =
+        format!("id={} addr={} laddr={} fd=-1 name=", c.id, c.addr, c.laddr).into_bytes();
+    line.extend_from_slice(&meta.name);
+    line.extend_from_slice(
+        format!(
+            " age={age_s} idle={idle_s} flags={flags} db={} sub=0 psub=0 ssub=0 multi={multi} \
+             watch={} qbuf=0 qbuf-free=0 argv-mem={argv_mem} multi-mem=0 rbs=0 rbp=0 obl=0 \
+             oll=0 omem=0 tot-mem=0 events=r cmd={cmd} user=default redir=-1 resp={} lib-name=",
+            c.db.load(Ordering::Relaxed),
+            c.watched.load(Ordering::Relaxed),
+            c.resp.load(Ordering::Relaxed),
+        )
+        .as_bytes(),
+    );
+    line.extend_from_slice(&meta.lib_name);
+    line.extend_from_slice(b" lib-ver=");
+    line.extend_from_slice(&meta.lib_ver);
+    line.extend_from_slice(b" io-thread=0");
+    line
+}
+
+fn argv_mem(args: Args<'_>) -> usize {
+    args.iter().map(<[u8]>::len).sum()
+}
+
+/// CLIENT INFO
+fn info(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
+    let mut text = client_line(&ctx.client.shared, ctx.now_ms, argv_mem(args));
+    text.push(b'\n');
+    reply.verbatim(&text);
+    Ok(())
+}
+
+/// `normal`, `master`, `replica`/`slave`, `pubsub`; hashd's clients are all normal.
+fn parse_type(t: &[u8]) -> Result<bool, CmdError> {
+    if is(t, "normal") {
+        Ok(true)
+    } else if is(t, "master") || is(t, "replica") || is(t, "slave") || is(t, "pubsub") {
+        Ok(false)
+    } else {
+        Err(CmdError::other(format!(
+            "ERR Unknown client type '{}'",
+            String::from_utf8_lossy(t)
+        )))
+    }
+}
+
+/// CLIENT LIST [TYPE type] [ID client-id [client-id ...]]
+fn list(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
+    let clients: Vec<_> = if args.len() == 4 && is(args.get(2), "type") {
+        if parse_type(args.get(3))? {
+            ctx.server.clients.snapshot()
+        } else {
+            Vec::new()
+        }
+    } else if args.len() > 3 && is(args.get(2), "id") {
+        let mut ids = Vec::with_capacity(args.len() - 3);
+        for a in args.from(3) {
+            ids.push(parse::int(a).map_err(|_| CmdError::other("ERR Invalid client ID"))?);
+        }
+        ids.into_iter()
+            .filter_map(|id| u64::try_from(id).ok())
+            .filter_map(|id| ctx.server.clients.get(id))
+            .collect()
+    } else if args.len() == 2 {
+        ctx.server.clients.snapshot()
+    } else {
+        return Err(CmdError::Syntax);
+    };
+    let mut text = Vec::new();
+    for c in &clients {
+        let mem = if c.id == ctx.client.id {
+            argv_mem(args)
+        } else {
+            0
+        };
+        text.extend_from_slice(&client_line(c, ctx.now_ms, mem));
+        text.push(b'\n');
+    }
+    reply.verbatim(&text);
+    Ok(())
+}
+
+/// The filters of CLIENT KILL; every one given must match.
+#[derive(Default)]
+struct KillFilter<'a> {
+    id: Option<u64>,
+    /// false: a type no hashd client has (master, replica, pubsub).
+    type_matches: bool,
+    addr: Option<&'a [u8]>,
+    laddr: Option<&'a [u8]>,
+    skipme: bool,
+    max_age_s: Option<i64>,
+}
+
+impl KillFilter<'_> {
+    fn matches(&self, c: &ClientShared, me: u64, now_ms: u64) -> bool {
+        if !self.type_matches || (self.skipme && c.id == me) {
+            return false;
+        }
+        if self.id.is_some_and(|id| id != c.id)
+            || self.addr.is_some_and(|a| a != c.addr.as_bytes())
+            || self.laddr.is_some_and(|a| a != c.laddr.as_bytes())
+        {
+            return false;
+        }
+        let age_s = (now_ms.saturating_sub(c.created_ms) / 1000) as i64;
+        !self.max_age_s.is_some_and(|max| age_s <= max)
+    }
+}
+
+fn parse_kill_filter(args: Args<'_>) -> Result<KillFilter<'_>, CmdError> {
+    let mut f = KillFilter {
+        type_matches: true,
+        skipme: true,
+        ..KillFilter::default()
+    };
+    let mut i = 2;
+    while i < args.len() {
+        let opt = args.get(i);
+        if i + 1 >= args.len() {
+            return Err(CmdError::Syntax);
+        }
+        let value = args.get(i + 1);
+        if is(opt, "id") {
+            let id = parse::int(value)
+                .ok()
+                .filter(|&id| id >= 1)
+                .ok_or_else(|| CmdError::other("ERR client-id should be greater than 0"))?;
+            f.id = Some(id as u64);
+        } else if is(opt, "type") {
+            f.type_matches = parse_type(value)?;
+        } else if is(opt, "addr") {
+            f.addr = Some(value);
+        } else if is(opt, "laddr") {
+            f.laddr = Some(value);
+        } else if is(opt, "user") {
+            if value != b"default" {
+                return Err(CmdError::other(format!(
+                    "ERR No such user '{}'",
+                    String::from_utf8_lossy(value)
+                )));
+            }
+        } else if is(opt, "skipme") {
+            f.skipme = if is(value, "yes") {
+                true
+            } else if is(value, "no") {
+                false
+            } else {
+                return Err(CmdError::Syntax);
+            };
+        } else if is(opt, "maxage") {
+            f.max_age_s = Some(parse::int(value)?);
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 2;
+    }
+    Ok(f)
+}
+
+/// CLIENT KILL ip:port | CLIENT KILL <option value> [option value ...]
+fn kill(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
+    // The old form names one address and may kill the caller itself.
+    let old_form = args.len() == 3;
+    let filter = if old_form {
+        KillFilter {
+            type_matches: true,
+            addr: Some(args.get(2)),
+            ..KillFilter::default()
+        }
+    } else {
+        parse_kill_filter(args)?
+    };
+    let me = ctx.client.id;
+    let mut killed = 0i64;
+    let mut kill_me = false;
+    for c in ctx.server.clients.snapshot() {
+        if !filter.matches(&c, me, ctx.now_ms) {
+            continue;
+        }
+        if c.id == me {
+            kill_me = true;
+        } else {
+            c.kill();
+        }
+        killed += 1;
+    }
+    if old_form {
+        if killed == 0 {
+            return Err(CmdError::other("ERR No such client"));
+        }
+        reply.ok();
+    } else {
+        reply.int(killed);
+    }
+    // The caller goes only once its reply is out.
+    if kill_me {
+        ctx.client.close_after_reply = true;
+    }
+    Ok(())
+}
+
+/// CLIENT NO-EVICT <ON | OFF>, CLIENT NO-TOUCH <ON | OFF>. hashd neither evicts clients nor
+/// tracks key access times, so both modes are accepted and change nothing.
+fn on_off(_ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
+    if !is(args.get(2), "on") && !is(args.get(2), "off") {
+        return Err(CmdError::Syntax);
+    }
+    reply.ok();
+    Ok(())
+}
+
+/// Writes a HELP reply in Redis's layout: a header line naming the command, the given
+/// lines, and the closing HELP entry, all as status strings.
+pub fn help_reply(reply: &mut Reply<'_>, command: &[u8], lines: &[&str]) {
+    reply.array(lines.len() + 3);
+    reply.simple(&format!(
+        "{} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        String::from_utf8_lossy(command).to_ascii_uppercase()
+    ));
+    for l in lines {
+        reply.simple(l);
+    }
+    reply.simple("HELP");
+    reply.simple("    Print this help.");
+}
+
+const HELP: &[&str] = &[
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "ID",
+    "    Return the ID of the current connection.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "KILL <ip:port>",
+    "    Kill connection made from <ip:port>.",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "    Kill connections. Options are:",
+    "    * ADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made from the specified address",
+    "    * LADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made to specified local address",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Kill connections by type.",
+    "    * USER <username>",
+    "      Kill connections authenticated by <username>.",
+    "    * SKIPME (YES|NO)",
+    "      Skip killing current connection (default: yes).",
+    "    * ID <client-id>",
+    "      Kill connections by client id.",
+    "    * MAXAGE <maxage>",
+    "      Kill connections older than the specified age.",
+    "LIST [options ...]",
+    "    Return information about client connections. Options:",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Return clients of specified type.",
+    "    * ID <client-id> [<client-id> ...]",
+    "      Return clients with the specified IDs.",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "SETINFO <option> <value>",
+    "    Set client meta attr. Options are:",
+    "    * LIB-NAME: the client lib name.",
+    "    * LIB-VER: the client lib version.",
+    "NO-EVICT (ON|OFF)",
+    "    Protect current client connection from eviction.",
+    "NO-TOUCH (ON|OFF)",
+    "    Will not touch LRU/LFU stats when this mode is on.",
+];
+
+/// CLIENT HELP
+fn help(_ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
+    help_reply(reply, args.get(0), HELP);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::cmd::testing::{TestEnv, T0_MS};
+
+    /// A test env whose own client is registered, as the connection does.
+    fn registered() -> TestEnv {
+        let env = TestEnv::new();
+        env.server.clients.register(Arc::clone(&env.client.shared));
+        env
+    }
+
+    fn other_client(env: &TestEnv, id: u64, port: u16) -> Arc<ClientShared> {
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let laddr: SocketAddr = "127.0.0.1:6379".parse().unwrap();
+        let c = Arc::new(ClientShared::new(id, Some(addr), Some(laddr), T0_MS));
+        env.server.clients.register(Arc::clone(&c));
+        c
+    }
+
+    /// The payload of a RESP2 bulk reply.
+    fn bulk_payload(reply: &str) -> &str {
+        let (head, rest) = reply.split_once("\r\n").unwrap();
+        let len: usize = head[1..].parse().unwrap();
+        assert_eq!(rest.len(), len + 2, "{reply:?}");
+        &rest[..len]
+    }
+
+    #[test]
+    fn id_setname_getname() {
+        let mut env = TestEnv::new();
+        assert_eq!(env.run("CLIENT ID"), ":1\r\n");
+        assert_eq!(env.run("client getname"), "$-1\r\n");
+        assert_eq!(env.run("CLIENT SETNAME app-1"), "+OK\r\n");
+        assert_eq!(env.run("CLIENT GETNAME"), "$5\r\napp-1\r\n");
+        assert_eq!(env.run("CLIENT SETNAME \"\""), "+OK\r\n");
+        assert_eq!(env.run("CLIENT GETNAME"), "$-1\r\n");
+        env.resp3();
+        assert_eq!(env.run("CLIENT GETNAME"), "_\r\n");
+    }
+
+    #[test]
+    fn setname_rejects_special_characters() {
+        let mut env = TestEnv::new();
+        env.run("CLIENT SETNAME good");
+        for bad in [
+            "\"a b\"",
+            "\"a\\nb\"",
+            "\"\\x7f\"",
+            "\"\\xc3\\xa9\"",
+            "\"\\x00\"",
+        ] {
+            assert_eq!(
+                env.run(&format!("CLIENT SETNAME {bad}")),
+                "-ERR Client names cannot contain spaces, newlines or special characters.\r\n",
+                "{bad}"
+            );
+        }
+        assert_eq!(env.run("CLIENT GETNAME"), "$4\r\ngood\r\n");
+        assert_eq!(
+            env.run("CLIENT SETNAME a b"),
+            "-ERR wrong number of arguments for 'client|setname' command\r\n"
+        );
+    }
+
+    #[test]
+    fn setinfo() {
+        let mut env = TestEnv::new();
+        assert_eq!(env.run("CLIENT SETINFO LIB-NAME redis-py"), "+OK\r\n");
+        assert_eq!(env.run("client setinfo lib-ver 8.1.0"), "+OK\r\n");
+        {
+            let meta = env.client.shared.meta.lock();
+            assert_eq!(meta.lib_name, b"redis-py");
+            assert_eq!(meta.lib_ver, b"8.1.0");
+        }
+        assert_eq!(
+            env.run("CLIENT SETINFO lib-nam x"),
+            "-ERR Unrecognized option 'lib-nam'\r\n"
+        );
+        assert_eq!(
+            env.run("CLIENT SETINFO Lib-Name \"a b\""),
+            "-ERR Lib-Name cannot contain spaces, newlines or special characters.\r\n"
+        );
+        // The attribute is checked before the value.
+        assert_eq!(
+            env.run("CLIENT SETINFO nope \"a b\""),
+            "-ERR Unrecognized option 'nope'\r\n"
+        );
+        assert_eq!(
+            env.run("CLIENT SETINFO LIB-NAME"),
+            "-ERR wrong number of arguments for 'client|setinfo' command\r\n"
+        );
+        assert_eq!(env.run("CLIENT SETINFO LIB-NAME \"\""), "+OK\r\n");
+        assert!(env.client.shared.meta.lock().lib_name.is_empty());
+    }
+
+    #[test]
+    fn unknown_subcommand_and_bare_container() {
+        let mut env = TestEnv::new();
+        assert_eq!(
+            env.run("CLIENT MAINT_NOTIFICATIONS ON moving-endpoint-type internal-fqdn"),
+            "-ERR unknown subcommand 'MAINT_NOTIFICATIONS'. Try CLIENT HELP.\r\n"
+        );
+        assert_eq!(
+            env.run("client foo"),
+            "-ERR unknown subcommand 'foo'. Try CLIENT HELP.\r\n"
+        );
+        assert_eq!(
+            env.run("CLIENT"),
+            "-ERR wrong number of arguments for 'client' command\r\n"
+        );
+    }
+
+    #[test]
+    fn info_line_format() {
+        let mut env = registered();
+        env.run("CLIENT SETNAME app");
+        env.run("CLIENT SETINFO LIB-NAME redis-rs");
+        env.run("CLIENT SETINFO LIB-VER 1.8.1");
+        env.advance_ms(2500);
+        let reply = env.run("CLIENT INFO");
+        let expected = "id=1 addr= laddr= fd=-1 name=app age=1706 idle=1706 flags=N db=0 \
+            sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=10 multi-mem=0 \
+            rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=client|info user=default \
+            redir=-1 resp=2 lib-name=redis-rs lib-ver=1.8.1 io-thread=0\n";
+        // The test client was created at time 0 of the manual clock's epoch; only compare
+        // the fields after the timing ones exactly.
+        let line = bulk_payload(&reply);
+        assert!(line.ends_with('\n'));
+        let tail = |s: &str| s.split_once(" flags=").unwrap().1.to_string();
+        assert_eq!(tail(line), tail(expected));
+        assert!(line.starts_with("id=1 addr= laddr= fd=-1 name=app age="));
+    }
+
+    #[test]
+    fn info_is_verbatim_in_resp3_and_tracks_state() {
+        let mut env = registered();
+        env.resp3();
+        env.client.select(2);
+        env.run("WATCH a b");
+        env.run("MULTI");
+        env.run("PING");
+        // CLIENT INFO is queued inside MULTI; check the shared state directly instead.
+        env.run("DISCARD");
+        let reply = env.run("CLIENT INFO");
+        assert!(reply.starts_with('='), "{reply}");
+        let (head, rest) = reply.split_once("\r\n").unwrap();
+        let len: usize = head[1..].parse().unwrap();
+        assert_eq!(rest.len(), len + 2);
+        assert!(rest.starts_with("txt:id=1 "));
+        assert!(rest.contains(" db=2 "));
+        assert!(rest.contains(" multi=-1 watch=0 "));
+        assert!(rest.contains(" resp=3 "));
+
+        env.run("WATCH a b");
+        env.run("MULTI");
+        env.run("PING");
+        let line = String::from_utf8(client_line(&env.client.shared, env.now_ms(), 0)).unwrap();
+        assert!(line.contains(" flags=x db=2 "), "{line}");
+        assert!(line.contains(" multi=1 watch=2 "), "{line}");
+    }
+
+    #[test]
+    fn list_all_by_type_and_by_id() {
+        let mut env = registered();
+        let other = other_client(&env, 7, 50000);
+        other.meta.lock().name = b"worker".to_vec();
+        let reply = env.run("CLIENT LIST");
+        let text = bulk_payload(&reply);
+        let lines: Vec<&str> = text.split_terminator('\n').collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].starts_with("id=1 "));
+        assert!(lines[0].contains(" cmd=client|list "));
+        assert!(lines[1]
+            .starts_with("id=7 addr=127.0.0.1:50000 laddr=127.0.0.1:6379 fd=-1 name=worker age="));
+        assert!(lines[1].contains(" argv-mem=0 "));
+        assert!(lines[1].contains(" cmd=NULL "));
+        assert!(text.ends_with('\n'));
+
+        assert_eq!(
+            bulk_payload(&env.run("CLIENT LIST TYPE normal"))
+                .lines()
+                .count(),
+            2
+        );
+        assert_eq!(env.run("CLIENT LIST TYPE pubsub"), "$0\r\n\r\n");
+        assert_eq!(env.run("CLIENT LIST type REPLICA"), "$0\r\n\r\n");
+        assert_eq!(
+            env.run("CLIENT LIST TYPE bogus"),
+            "-ERR Unknown client type 'bogus'\r\n"
+        );
+
+        let reply = env.run("CLIENT LIST ID 7 99 -1");
+        let text = bulk_payload(&reply);
+        assert_eq!(text.lines().count(), 1);
+        assert!(text.starts_with("id=7 "));
+        assert_eq!(env.run("CLIENT LIST ID 7 x"), "-ERR Invalid client ID\r\n");
+        assert_eq!(env.run("CLIENT LIST ID"), "-ERR syntax error\r\n");
+        assert_eq!(
+            env.run("CLIENT LIST TYPE normal x"),
+            "-ERR syntax error\r\n"
+        );
+        assert_eq!(env.run("CLIENT LIST foo"), "-ERR syntax error\r\n");
+
+        env.resp3();
+        assert_eq!(env.run("CLIENT LIST TYPE master"), "=4\r\ntxt:\r\n");
+    }
+
+    #[test]
+    fn kill_new_form() {
+        let mut env = registered();
+        let a = other_client(&env, 7, 50000);
+        let b = other_client(&env, 8, 50001);
+        assert_eq!(env.run("CLIENT KILL ID 7"), ":1\r\n");
+        assert!(a.is_killed());
+        assert!(!b.is_killed());
+        assert_eq!(env.run("CLIENT KILL ID 99"), ":0\r\n");
+        assert_eq!(env.run("CLIENT KILL TYPE pubsub"), ":0\r\n");
+        assert_eq!(
+            env.run("CLIENT KILL ADDR 127.0.0.1:50001 TYPE normal"),
+            ":1\r\n"
+        );
+        assert!(b.is_killed());
+        // SKIPME defaults to yes: the caller survives a filter that matches everyone.
+        assert_eq!(
+            env.run("CLIENT KILL USER default LADDR 127.0.0.1:6379"),
+            ":2\r\n"
+        );
+        assert!(!env.client.close_after_reply);
+        assert_eq!(env.run("CLIENT KILL ID 1"), ":0\r\n");
+        assert_eq!(env.run("CLIENT KILL ID 1 SKIPME no"), ":1\r\n");
+        assert!(env.client.close_after_reply);
+    }
+
+    #[test]
+    fn kill_errors() {
+        let mut env = registered();
+        assert_eq!(
+            env.run("CLIENT KILL"),
+            "-ERR wrong number of arguments for 'client|kill' command\r\n"
+        );
+        assert_eq!(
+            env.run("CLIENT KILL ID 0"),
+            "-ERR client-id should be greater than 0\r\n"
+        );
+        assert_eq!(
+            env.run("CLIENT KILL ID x"),
+            "-ERR client-id should be greater than 0\r\n"
+        );
+        assert_eq!(
+            env.run("CLIENT KILL TYPE x"),
+            "-ERR Unknown client type 'x'\r\n"
+        );
+        assert_eq!(
+            env.run("CLIENT KILL USER bob"),
+            "-ERR No such user 'bob'\r\n"
+        );
+        assert_eq!(env.run("CLIENT KILL SKIPME maybe"), "-ERR syntax error\r\n");
+        assert_eq!(env.run("CLIENT KILL ID 1 SKIPME"), "-ERR syntax error\r\n");
+        assert_eq!(env.run("CLIENT KILL FOO bar"), "-ERR syntax error\r\n");
+        assert_eq!(
+            env.run("CLIENT KILL MAXAGE x"),
+            "-ERR value is not an integer or out of range\r\n"
+        );
+        assert!(!env.client.close_after_reply);
+    }
+
+    #[test]
+    fn kill_old_form() {
+        let mut env = registered();
+        let a = other_client(&env, 7, 50000);
+        assert_eq!(
+            env.run("CLIENT KILL 127.0.0.1:1"),
+            "-ERR No such client\r\n"
+        );
+        assert_eq!(env.run("CLIENT KILL 127.0.0.1:50000"), "+OK\r\n");
+        assert!(a.is_killed());
+        // The old form can kill the caller (whose address is empty in tests).
+        assert_eq!(env.run("CLIENT KILL \"\""), "+OK\r\n");
+        assert!(env.client.close_after_reply);
+    }
+
+    #[test]
+    fn kill_maxage() {
+        let mut env = registered();
+        let a = other_client(&env, 7, 50000);
+        env.advance_ms(10_000);
+        assert_eq!(env.run("CLIENT KILL MAXAGE 20"), ":0\r\n");
+        assert!(!a.is_killed());
+        assert_eq!(env.run("CLIENT KILL MAXAGE 5 ID 7"), ":1\r\n");
+        assert!(a.is_killed());
+    }
+
+    #[test]
+    fn no_evict_and_no_touch() {
+        let mut env = TestEnv::new();
+        assert_eq!(env.run("CLIENT NO-EVICT on"), "+OK\r\n");
+        assert_eq!(env.run("CLIENT NO-EVICT OFF"), "+OK\r\n");
+        assert_eq!(env.run("CLIENT NO-TOUCH ON"), "+OK\r\n");
+        assert_eq!(env.run("CLIENT NO-TOUCH maybe"), "-ERR syntax error\r\n");
+        assert_eq!(
+            env.run("CLIENT NO-EVICT"),
+            "-ERR wrong number of arguments for 'client|no-evict' command\r\n"
+        );
+    }
+
+    #[test]
+    fn help_lists_subcommands() {
+        let mut env = TestEnv::new();
+        let reply = env.run("client help");
+        assert!(reply.starts_with(&format!(
+            "*{}\r\n+CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n",
+            HELP.len() + 3
+        )));
+        assert!(reply.ends_with("+HELP\r\n+    Print this help.\r\n"));
+        assert!(reply.contains("+SETINFO <option> <value>\r\n"));
+    }
+}

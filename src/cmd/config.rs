@@ -1,5 +1,961 @@
-//! (not yet implemented)
+//! CONFIG GET parameter [parameter ...]
+//! CONFIG SET parameter value [parameter value ...]
+//! CONFIG RESETSTAT
+//! CONFIG HELP
+//!
+//! Spec §14. CONFIG GET answers for hashd's own parameters and for the Redis ones clients
+//! and tools read at start-up (`save`, `appendonly`, `databases`, `timeout`,
+//! `slave-read-only`, …), each with the value that describes what hashd actually does.
+//!
+//! CONFIG SET changes hashd's live parameters (`requirepass`, `maxclients`, `hz`,
+//! `proto-max-bulk-len`, `client-query-buffer-limit`, `hash-max-listpack-entries`/`-value`,
+//! `sweeper-cpu-percent`). The Redis parameters hashd has no machinery for (persistence,
+//! eviction, idle timeouts, keyspace events) accept only the value hashd already has: a
+//! test suite that sets `save ""` or `appendonly no` works, while `appendonly yes` fails
+//! loudly instead of silently promising durability that does not exist. Start-up-only
+//! parameters (`port`, `databases`, …) are immutable.
 
-use super::Command;
+use std::sync::atomic::Ordering;
 
-pub const COMMANDS: &[Command] = &[];
+use super::parse::is;
+use super::{flags, Args, Command, Ctx};
+use crate::config::MIN_PROTO_MAX_BULK_LEN;
+use crate::context::ServerContext;
+use crate::error::CmdError;
+use crate::glob;
+use crate::keyspace::EncodingLimits;
+use crate::protocol::{parse_i64, Reply};
+
+const ADMIN: u32 = flags::ADMIN | flags::NOSCRIPT | flags::LOADING | flags::STALE;
+
+const SUBCOMMANDS: &[Command] = &[
+    Command::new("config|get", -3, get).flags(ADMIN).doc(
+        "server",
+        "2.0.0",
+        "Returns the effective values of configuration parameters.",
+        "O(N) when N is the number of configuration parameters provided",
+        "parameter [parameter ...]",
+    ),
+    Command::new("config|set", -4, set).flags(ADMIN).doc(
+        "server",
+        "2.0.0",
+        "Sets configuration parameters in-flight.",
+        "O(N) when N is the number of configuration parameters provided",
+        "parameter value [parameter value ...]",
+    ),
+    Command::new("config|resetstat", 2, resetstat)
+        .flags(ADMIN)
+        .doc(
+            "server",
+            "2.0.0",
+            "Resets the server's statistics.",
+            "O(1)",
+            "",
+        ),
+    Command::new("config|help", 2, help)
+        .flags(flags::LOADING | flags::STALE)
+        .doc(
+            "server",
+            "5.0.0",
+            "Returns helpful text about the different subcommands.",
+            "O(1)",
+            "",
+        ),
+];
+
+pub const COMMANDS: &[Command] = &[Command::container("config", SUBCOMMANDS).doc(
+    "server",
+    "2.0.0",
+    "A container for server configuration commands.",
+    "Depends on subcommand.",
+    "",
+)];
+
+/// How CONFIG SET treats a parameter.
+#[derive(Clone, Copy)]
+enum Setter {
+    /// Fixed at start-up.
+    Immutable,
+    Requirepass,
+    /// An integer in `min..=max`; `unsigned` selects Redis's bound message for unsigned
+    /// types (a negative input wraps and is reported out of range), `memory` accepts unit
+    /// suffixes (`1mb`).
+    Int {
+        min: i64,
+        max: i64,
+        memory: bool,
+        apply: fn(&ServerContext, i64),
+    },
+    /// A Redis parameter hashd has no machinery for: only `value` is accepted.
+    Only {
+        check: Check,
+        value: &'static str,
+        why: &'static str,
+    },
+}
+
+/// How an `Only` parameter's value is validated before it is compared with the one
+/// accepted value (so that malformed input gets Redis's error).
+#[derive(Clone, Copy)]
+enum Check {
+    Text,
+    Bool,
+    Memory,
+    Int { min: i64, max: i64 },
+    Enum(&'static [&'static str]),
+}
+
+struct Param {
+    name: &'static str,
+    /// Parameters that are one setting under two names share `canonical`.
+    canonical: &'static str,
+    get: fn(&ServerContext) -> String,
+    set: Setter,
+}
+
+const fn param(name: &'static str, get: fn(&ServerContext) -> String, set: Setter) -> Param {
+    Param {
+        name,
+        canonical: name,
+        get,
+        set,
+    }
+}
+
+const fn alias(of: &Param, name: &'static str) -> Param {
+    Param {
+        name,
+        canonical: of.name,
+        get: of.get,
+        set: of.set,
+    }
+}
+
+const fn only(check: Check, value: &'static str, why: &'static str) -> Setter {
+    Setter::Only { check, value, why }
+}
+
+fn live(v: &std::sync::atomic::AtomicU64) -> String {
+    v.load(Ordering::Relaxed).to_string()
+}
+
+const INT_MAX: i64 = i32::MAX as i64;
+const UINT_MAX: i64 = u32::MAX as i64;
+
+const HASH_ENTRIES: Param = param(
+    "hash-max-listpack-entries",
+    |s| s.keyspace.limits().max_compact_entries.to_string(),
+    Setter::Int {
+        min: 0,
+        max: i64::MAX,
+        memory: false,
+        apply: |s, v| {
+            s.keyspace.set_limits(EncodingLimits {
+                max_compact_entries: v as usize,
+                ..s.keyspace.limits()
+            })
+        },
+    },
+);
+
+const HASH_VALUE: Param = param(
+    "hash-max-listpack-value",
+    |s| s.keyspace.limits().max_compact_value.to_string(),
+    Setter::Int {
+        min: 0,
+        max: i64::MAX,
+        memory: false,
+        apply: |s, v| {
+            s.keyspace.set_limits(EncodingLimits {
+                max_compact_value: v as usize,
+                ..s.keyspace.limits()
+            })
+        },
+    },
+);
+
+const REPLICA_READ_ONLY: Param = param(
+    "replica-read-only",
+    |_| "yes".into(),
+    only(
+        Check::Bool,
+        "yes",
+        "hashd has no replicas; only 'yes' is supported",
+    ),
+);
+
+const MAXMEMORY_POLICIES: &[&str] = &[
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
+];
+
+/// Every parameter, in the order CONFIG GET reports pattern matches.
+const PARAMS: &[Param] = &[
+    param(
+        "bind",
+        |s| s.config.startup.bind.join(" "),
+        Setter::Immutable,
+    ),
+    param(
+        "port",
+        |s| s.port.load(Ordering::Relaxed).to_string(),
+        Setter::Immutable,
+    ),
+    param(
+        "databases",
+        |s| s.config.startup.databases.to_string(),
+        Setter::Immutable,
+    ),
+    param(
+        "requirepass",
+        |s| s.config.requirepass.read().clone().unwrap_or_default(),
+        Setter::Requirepass,
+    ),
+    param(
+        "maxclients",
+        |s| live(&s.config.maxclients),
+        Setter::Int {
+            min: 1,
+            max: UINT_MAX,
+            memory: false,
+            apply: |s, v| s.config.maxclients.store(v as u64, Ordering::Relaxed),
+        },
+    ),
+    param(
+        "hz",
+        |s| live(&s.config.hz),
+        Setter::Int {
+            min: 0,
+            max: INT_MAX,
+            memory: false,
+            // Redis accepts any int and runs at 1..=500 of it.
+            apply: |s, v| s.config.hz.store(v.clamp(1, 500) as u64, Ordering::Relaxed),
+        },
+    ),
+    param(
+        "proto-max-bulk-len",
+        |s| live(&s.config.proto_max_bulk_len),
+        Setter::Int {
+            min: MIN_PROTO_MAX_BULK_LEN as i64,
+            max: i64::MAX,
+            memory: true,
+            apply: |s, v| {
+                s.config
+                    .proto_max_bulk_len
+                    .store(v as u64, Ordering::Relaxed)
+            },
+        },
+    ),
+    param(
+        "client-query-buffer-limit",
+        |s| live(&s.config.client_query_buffer_limit),
+        Setter::Int {
+            min: 1024 * 1024,
+            max: i64::MAX,
+            memory: true,
+            apply: |s, v| {
+                s.config
+                    .client_query_buffer_limit
+                    .store(v as u64, Ordering::Relaxed)
+            },
+        },
+    ),
+    HASH_ENTRIES,
+    alias(&HASH_ENTRIES, "hash-max-ziplist-entries"),
+    HASH_VALUE,
+    alias(&HASH_VALUE, "hash-max-ziplist-value"),
+    param(
+        "sweeper-cpu-percent",
+        |s| live(&s.config.sweeper_cpu_percent),
+        Setter::Int {
+            min: 1,
+            max: 100,
+            memory: false,
+            apply: |s, v| {
+                s.config
+                    .sweeper_cpu_percent
+                    .store(v as u64, Ordering::Relaxed)
+            },
+        },
+    ),
+    param(
+        "shards",
+        |s| s.keyspace.shards_per_db().to_string(),
+        Setter::Immutable,
+    ),
+    param(
+        "loglevel",
+        |s| s.config.startup.loglevel.clone(),
+        Setter::Immutable,
+    ),
+    param(
+        "dir",
+        |_| {
+            std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default()
+        },
+        Setter::Immutable,
+    ),
+    param(
+        "save",
+        |_| String::new(),
+        only(
+            Check::Text,
+            "",
+            "hashd keeps data in memory only; only '' is supported",
+        ),
+    ),
+    param(
+        "appendonly",
+        |_| "no".into(),
+        only(
+            Check::Bool,
+            "no",
+            "hashd keeps data in memory only; only 'no' is supported",
+        ),
+    ),
+    param(
+        "maxmemory",
+        |_| "0".into(),
+        only(
+            Check::Memory,
+            "0",
+            "hashd has no memory limit; only 0 is supported",
+        ),
+    ),
+    param(
+        "maxmemory-policy",
+        |_| "noeviction".into(),
+        only(
+            Check::Enum(MAXMEMORY_POLICIES),
+            "noeviction",
+            "hashd never evicts keys; only 'noeviction' is supported",
+        ),
+    ),
+    param(
+        "notify-keyspace-events",
+        |_| String::new(),
+        only(
+            Check::Text,
+            "",
+            "hashd does not publish keyspace events; only '' is supported",
+        ),
+    ),
+    param(
+        "timeout",
+        |_| "0".into(),
+        only(
+            Check::Int {
+                min: 0,
+                max: INT_MAX,
+            },
+            "0",
+            "hashd does not close idle clients; only 0 is supported",
+        ),
+    ),
+    REPLICA_READ_ONLY,
+    alias(&REPLICA_READ_ONLY, "slave-read-only"),
+    param("tcp-keepalive", |_| "0".into(), Setter::Immutable),
+    param("protected-mode", |_| "no".into(), Setter::Immutable),
+    param("daemonize", |_| "no".into(), Setter::Immutable),
+    param("cluster-enabled", |_| "no".into(), Setter::Immutable),
+    param("enable-debug-command", |_| "yes".into(), Setter::Immutable),
+];
+
+fn lookup(name: &[u8]) -> Option<&'static Param> {
+    PARAMS
+        .iter()
+        .find(|p| p.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// CONFIG GET parameter [parameter ...]
+fn get(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
+    // (name as it is reported, parameter)
+    let mut matches: Vec<(Vec<u8>, &Param)> = Vec::new();
+    let seen =
+        |m: &[(Vec<u8>, &Param)], name: &[u8]| m.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+    for pattern in args.from(2) {
+        if !pattern.iter().any(|b| matches!(b, b'[' | b'*' | b'?')) {
+            // An exact name comes back as typed.
+            if !seen(&matches, pattern) {
+                if let Some(p) = lookup(pattern) {
+                    matches.push((pattern.to_vec(), p));
+                }
+            }
+            continue;
+        }
+        // Aliases (`hash-max-ziplist-entries`) match patterns too, as in Redis.
+        for p in PARAMS {
+            if !seen(&matches, p.name.as_bytes()) && glob::matches(pattern, p.name.as_bytes(), true)
+            {
+                matches.push((p.name.as_bytes().to_vec(), p));
+            }
+        }
+    }
+    reply.map(matches.len());
+    for (name, p) in matches {
+        reply.bulk(&name);
+        reply.bulk((p.get)(ctx.server).as_bytes());
+    }
+    Ok(())
+}
+
+/// Redis's `memtoull`: digits with an optional unit (`b`, `k`, `kb`, `m`, `mb`, `g`, `gb`,
+/// any case). The result is reinterpreted as signed by the caller, as Redis does.
+fn parse_memory(v: &[u8]) -> Option<u64> {
+    if v.first() == Some(&b'-') {
+        return None;
+    }
+    let digits = v.iter().take_while(|b| b.is_ascii_digit()).count();
+    let unit = std::str::from_utf8(&v[digits..]).ok()?.to_ascii_lowercase();
+    let mul: u64 = match unit.as_str() {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    // strtoull: no digits is 0, and an overflow saturates.
+    let n = std::str::from_utf8(&v[..digits])
+        .ok()?
+        .parse::<u64>()
+        .unwrap_or(if digits == 0 { 0 } else { u64::MAX });
+    n.checked_mul(mul)
+}
+
+/// Parses and range-checks an integer parameter; the error is Redis's reason text.
+fn parse_int(v: &[u8], min: i64, max: i64, memory: bool) -> Result<i64, String> {
+    let n = if memory {
+        parse_memory(v)
+            .map(|n| n as i64)
+            .ok_or_else(|| "argument must be a memory value".to_string())?
+    } else {
+        parse_i64(v).ok_or_else(|| "argument couldn't be parsed into an integer".to_string())?
+    };
+    if n < min || n > max {
+        return Err(format!(
+            "argument must be between {min} and {max} inclusive"
+        ));
+    }
+    Ok(n)
+}
+
+/// A validated change, applied once every pair has validated.
+enum Change {
+    Requirepass(Option<String>),
+    Int(fn(&ServerContext, i64), i64),
+    Nothing,
+}
+
+fn validate(set: Setter, value: &[u8]) -> Result<Change, String> {
+    match set {
+        Setter::Immutable => Err("can't set immutable config".into()),
+        Setter::Requirepass => {
+            let pw = std::str::from_utf8(value)
+                .map_err(|_| "argument must be valid UTF-8".to_string())?;
+            Ok(Change::Requirepass(
+                (!pw.is_empty()).then(|| pw.to_string()),
+            ))
+        }
+        Setter::Int {
+            min,
+            max,
+            memory,
+            apply,
+        } => Ok(Change::Int(apply, parse_int(value, min, max, memory)?)),
+        Setter::Only {
+            check,
+            value: accepted,
+            why,
+        } => {
+            let same = match check {
+                Check::Text => value == accepted.as_bytes(),
+                Check::Bool => {
+                    if !is(value, "yes") && !is(value, "no") {
+                        return Err("argument must be 'yes' or 'no'".into());
+                    }
+                    is(value, accepted)
+                }
+                Check::Memory => parse_int(value, 0, i64::MAX, true)?.to_string() == accepted,
+                Check::Int { min, max } => {
+                    parse_int(value, min, max, false)?.to_string() == accepted
+                }
+                Check::Enum(allowed) => {
+                    if !allowed.iter().any(|a| is(value, a)) {
+                        return Err(format!(
+                            "argument(s) must be one of the following: {}",
+                            allowed.join(", ")
+                        ));
+                    }
+                    is(value, accepted)
+                }
+            };
+            if same {
+                Ok(Change::Nothing)
+            } else {
+                Err(why.into())
+            }
+        }
+    }
+}
+
+fn set_failed(name: &[u8], reason: &str) -> CmdError {
+    CmdError::other(format!(
+        "ERR CONFIG SET failed (possibly related to argument '{}') - {reason}",
+        String::from_utf8_lossy(name)
+    ))
+}
+
+/// CONFIG SET parameter value [parameter value ...]
+fn set(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
+    if args.len() % 2 != 0 {
+        return Err(CmdError::Syntax);
+    }
+    // Redis's order of checks: an unknown name anywhere wins; otherwise the first
+    // immutable or repeated parameter; then the values, in order.
+    let mut unknown: Option<&[u8]> = None;
+    let mut failed: Option<(&[u8], &str)> = None;
+    let mut chosen: Vec<(&[u8], &Param, &[u8])> = Vec::new();
+    let mut i = 2;
+    while i + 1 < args.len() {
+        let (name, value) = (args.get(i), args.get(i + 1));
+        i += 2;
+        let Some(p) = lookup(name) else {
+            unknown.get_or_insert(name);
+            continue;
+        };
+        if unknown.is_some() || failed.is_some() {
+            continue;
+        }
+        if matches!(p.set, Setter::Immutable) {
+            failed = Some((name, "can't set immutable config"));
+        } else if chosen.iter().any(|(_, q, _)| q.canonical == p.canonical) {
+            failed = Some((name, "duplicate parameter"));
+        } else {
+            chosen.push((name, p, value));
+        }
+    }
+    if let Some(name) = unknown {
+        return Err(CmdError::other(format!(
+            "ERR Unknown option or number of arguments for CONFIG SET - '{}'",
+            String::from_utf8_lossy(name)
+        )));
+    }
+    if let Some((name, reason)) = failed {
+        return Err(set_failed(name, reason));
+    }
+    let mut changes = Vec::with_capacity(chosen.len());
+    for (name, p, value) in chosen {
+        changes.push(validate(p.set, value).map_err(|reason| set_failed(name, &reason))?);
+    }
+    for change in changes {
+        match change {
+            Change::Requirepass(pw) => *ctx.server.config.requirepass.write() = pw,
+            Change::Int(apply, v) => apply(ctx.server, v),
+            Change::Nothing => {}
+        }
+    }
+    reply.ok();
+    Ok(())
+}
+
+/// CONFIG RESETSTAT
+fn resetstat(
+    ctx: &mut Ctx<'_, '_>,
+    _args: Args<'_>,
+    reply: &mut Reply<'_>,
+) -> Result<(), CmdError> {
+    super::info::reset_stats(ctx.server);
+    reply.ok();
+    Ok(())
+}
+
+const HELP: &[&str] = &[
+    "GET <pattern>",
+    "    Return parameters matching the glob-like <pattern> and their values.",
+    "SET <directive> <value>",
+    "    Set the configuration <directive> to <value>.",
+    "RESETSTAT",
+    "    Reset statistics reported by the INFO command.",
+];
+
+/// CONFIG HELP
+fn help(_ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
+    super::client::help_reply(reply, args.get(0), HELP);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::testing::TestEnv;
+
+    fn pairs(items: &[(&str, &str)]) -> String {
+        let mut s = format!("*{}\r\n", items.len() * 2);
+        for (k, v) in items {
+            s.push_str(&format!("${}\r\n{k}\r\n${}\r\n{v}\r\n", k.len(), v.len()));
+        }
+        s
+    }
+
+    #[test]
+    fn get_exact_names_as_typed() {
+        let mut env = TestEnv::new();
+        assert_eq!(
+            env.run("CONFIG GET databases"),
+            pairs(&[("databases", "16")])
+        );
+        assert_eq!(
+            env.run("config get DATABASES"),
+            pairs(&[("DATABASES", "16")])
+        );
+        assert_eq!(env.run("CONFIG GET nosuch"), "*0\r\n");
+        assert_eq!(
+            env.run("CONFIG GET save appendonly"),
+            pairs(&[("save", ""), ("appendonly", "no")])
+        );
+        assert_eq!(
+            env.run("CONFIG GET timeout slave-read-only replica-read-only"),
+            pairs(&[
+                ("timeout", "0"),
+                ("slave-read-only", "yes"),
+                ("replica-read-only", "yes")
+            ])
+        );
+        assert_eq!(
+            env.run("CONFIG GET maxmemory notify-keyspace-events hz"),
+            pairs(&[
+                ("maxmemory", "0"),
+                ("notify-keyspace-events", ""),
+                ("hz", "10")
+            ])
+        );
+        assert_eq!(
+            env.run("CONFIG GET proto-max-bulk-len client-query-buffer-limit"),
+            pairs(&[
+                ("proto-max-bulk-len", "536870912"),
+                ("client-query-buffer-limit", "1073741824")
+            ])
+        );
+        assert_eq!(
+            env.run("CONFIG GET hash-max-listpack-entries hash-max-ziplist-value"),
+            pairs(&[
+                ("hash-max-listpack-entries", "512"),
+                ("hash-max-ziplist-value", "64")
+            ])
+        );
+        assert_eq!(
+            env.run("CONFIG GET port bind requirepass maxclients"),
+            pairs(&[
+                ("port", "6379"),
+                ("bind", "127.0.0.1"),
+                ("requirepass", ""),
+                ("maxclients", "10000")
+            ])
+        );
+        // A name asked for twice is reported once.
+        assert_eq!(env.run("CONFIG GET hz HZ"), pairs(&[("hz", "10")]));
+    }
+
+    #[test]
+    fn get_resp3_map() {
+        let mut env = TestEnv::new();
+        env.resp3();
+        assert_eq!(
+            env.run("CONFIG GET databases"),
+            "%1\r\n$9\r\ndatabases\r\n$2\r\n16\r\n"
+        );
+        assert_eq!(env.run("CONFIG GET nosuch"), "%0\r\n");
+    }
+
+    #[test]
+    fn get_patterns_are_case_insensitive_and_include_aliases() {
+        let mut env = TestEnv::new();
+        assert_eq!(
+            env.run("CONFIG GET HASH-MAX-*"),
+            pairs(&[
+                ("hash-max-listpack-entries", "512"),
+                ("hash-max-ziplist-entries", "512"),
+                ("hash-max-listpack-value", "64"),
+                ("hash-max-ziplist-value", "64")
+            ])
+        );
+        assert_eq!(
+            env.run("CONFIG GET *read-only"),
+            pairs(&[("replica-read-only", "yes"), ("slave-read-only", "yes")])
+        );
+        assert_eq!(env.run("CONFIG GET h?"), pairs(&[("hz", "10")]));
+        // Exact names and patterns together, without repeats.
+        assert_eq!(env.run("CONFIG GET hz h[z]"), pairs(&[("hz", "10")]));
+        let all = env.run("CONFIG GET *");
+        let n: usize = all[1..all.find("\r\n").unwrap()].parse().unwrap();
+        assert_eq!(n, 2 * PARAMS.len());
+        assert_eq!(
+            env.run("CONFIG GET"),
+            "-ERR wrong number of arguments for 'config|get' command\r\n"
+        );
+    }
+
+    #[test]
+    fn set_live_parameters() {
+        let mut env = TestEnv::new();
+        assert_eq!(env.run("CONFIG SET hz 100"), "+OK\r\n");
+        assert_eq!(env.run("CONFIG GET hz"), pairs(&[("hz", "100")]));
+        assert_eq!(env.run("CONFIG SET hz 1000"), "+OK\r\n");
+        assert_eq!(env.run("CONFIG GET hz"), pairs(&[("hz", "500")]));
+        assert_eq!(env.run("CONFIG SET hz 0"), "+OK\r\n");
+        assert_eq!(env.run("CONFIG GET hz"), pairs(&[("hz", "1")]));
+        assert_eq!(
+            env.run("CONFIG SET maxclients 5 sweeper-cpu-percent 50"),
+            "+OK\r\n"
+        );
+        assert_eq!(env.server.config.maxclients.load(Ordering::Relaxed), 5);
+        assert_eq!(
+            env.server
+                .config
+                .sweeper_cpu_percent
+                .load(Ordering::Relaxed),
+            50
+        );
+        assert_eq!(env.run("CONFIG SET proto-max-bulk-len 2mb"), "+OK\r\n");
+        assert_eq!(
+            env.run("CONFIG GET proto-max-bulk-len"),
+            pairs(&[("proto-max-bulk-len", "2097152")])
+        );
+        assert_eq!(
+            env.run("CONFIG SET client-query-buffer-limit 1GB"),
+            "+OK\r\n"
+        );
+        assert_eq!(
+            env.server
+                .config
+                .client_query_buffer_limit
+                .load(Ordering::Relaxed),
+            1 << 30
+        );
+    }
+
+    #[test]
+    fn set_hash_limits_changes_the_keyspace() {
+        let mut env = TestEnv::new();
+        assert_eq!(env.run("CONFIG SET hash-max-listpack-entries 0"), "+OK\r\n");
+        assert_eq!(env.run("config set HASH-MAX-ZIPLIST-VALUE 8"), "+OK\r\n");
+        assert_eq!(
+            env.server.keyspace.limits(),
+            EncodingLimits {
+                max_compact_entries: 0,
+                max_compact_value: 8
+            }
+        );
+        assert_eq!(
+            env.run("CONFIG GET hash-max-ziplist-entries"),
+            pairs(&[("hash-max-ziplist-entries", "0")])
+        );
+    }
+
+    #[test]
+    fn set_requirepass() {
+        let mut env = TestEnv::new();
+        assert_eq!(env.run("CONFIG SET requirepass s3cret"), "+OK\r\n");
+        assert!(env.server.config.requires_auth());
+        // The connection that set it stays authenticated.
+        assert_eq!(env.run("PING"), "+PONG\r\n");
+        assert_eq!(
+            env.run("CONFIG GET requirepass"),
+            pairs(&[("requirepass", "s3cret")])
+        );
+        assert_eq!(env.run("CONFIG SET requirepass \"\""), "+OK\r\n");
+        assert!(!env.server.config.requires_auth());
+    }
+
+    #[test]
+    fn set_values_matching_hashd_are_accepted() {
+        let mut env = TestEnv::new();
+        for ok in [
+            "CONFIG SET save \"\"",
+            "CONFIG SET appendonly NO",
+            "CONFIG SET maxmemory 0mb",
+            "CONFIG SET maxmemory-policy noeviction",
+            "CONFIG SET notify-keyspace-events \"\"",
+            "CONFIG SET timeout 0",
+            "CONFIG SET slave-read-only yes",
+        ] {
+            assert_eq!(env.run(ok), "+OK\r\n", "{ok}");
+        }
+    }
+
+    #[test]
+    fn set_values_hashd_cannot_honour_fail() {
+        let mut env = TestEnv::new();
+        assert_eq!(
+            env.run("CONFIG SET appendonly yes"),
+            "-ERR CONFIG SET failed (possibly related to argument 'appendonly') - hashd keeps \
+             data in memory only; only 'no' is supported\r\n"
+        );
+        assert_eq!(
+            env.run("CONFIG SET appendonly maybe"),
+            "-ERR CONFIG SET failed (possibly related to argument 'appendonly') - argument \
+             must be 'yes' or 'no'\r\n"
+        );
+        assert_eq!(
+            env.run("CONFIG SET save \"900 1\""),
+            "-ERR CONFIG SET failed (possibly related to argument 'save') - hashd keeps data \
+             in memory only; only '' is supported\r\n"
+        );
+        assert_eq!(
+            env.run("CONFIG SET maxmemory 100mb"),
+            "-ERR CONFIG SET failed (possibly related to argument 'maxmemory') - hashd has no \
+             memory limit; only 0 is supported\r\n"
+        );
+        assert_eq!(
+            env.run("CONFIG SET maxmemory lots"),
+            "-ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument \
+             must be a memory value\r\n"
+        );
+        assert_eq!(
+            env.run("CONFIG SET maxmemory-policy sometimes"),
+            "-ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - \
+             argument(s) must be one of the following: volatile-lru, volatile-lfu, \
+             volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, \
+             noeviction\r\n"
+        );
+        assert_eq!(
+            env.run("CONFIG SET notify-keyspace-events KEA"),
+            "-ERR CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - \
+             hashd does not publish keyspace events; only '' is supported\r\n"
+        );
+    }
+
+    #[test]
+    fn set_errors_in_redis_order() {
+        let mut env = TestEnv::new();
+        assert_eq!(
+            env.run("CONFIG SET hz"),
+            "-ERR wrong number of arguments for 'config|set' command\r\n"
+        );
+        // An odd count that passes the arity check is a syntax error.
+        assert_eq!(
+            env.run("CONFIG SET hz 10 maxclients"),
+            "-ERR syntax error\r\n"
+        );
+        assert_eq!(
+            env.run("CONFIG SET nosuch 1"),
+            "-ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'\r\n"
+        );
+        // An unknown name anywhere wins over an earlier immutable one.
+        assert_eq!(
+            env.run("CONFIG SET port 1 nosuch 1 other 2"),
+            "-ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'\r\n"
+        );
+        assert_eq!(
+            env.run("CONFIG SET databases 4"),
+            "-ERR CONFIG SET failed (possibly related to argument 'databases') - can't set \
+             immutable config\r\n"
+        );
+        assert_eq!(
+            env.run("CONFIG SET hz 5 HZ 6"),
+            "-ERR CONFIG SET failed (possibly related to argument 'HZ') - duplicate \
+             parameter\r\n"
+        );
+        assert_eq!(
+            env.run("CONFIG SET hash-max-listpack-value 1 hash-max-ziplist-value 2"),
+            "-ERR CONFIG SET failed (possibly related to argument 'hash-max-ziplist-value') - \
+             duplicate parameter\r\n"
+        );
+        assert_eq!(
+            env.run("CONFIG SET hz abc"),
+            "-ERR CONFIG SET failed (possibly related to argument 'hz') - argument couldn't \
+             be parsed into an integer\r\n"
+        );
+        assert_eq!(
+            env.run("CONFIG SET hz -1"),
+            "-ERR CONFIG SET failed (possibly related to argument 'hz') - argument must be \
+             between 0 and 2147483647 inclusive\r\n"
+        );
+        assert_eq!(
+            env.run("CONFIG SET maxclients 0"),
+            "-ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument \
+             must be between 1 and 4294967295 inclusive\r\n"
+        );
+        assert_eq!(
+            env.run("CONFIG SET proto-max-bulk-len 1000"),
+            "-ERR CONFIG SET failed (possibly related to argument 'proto-max-bulk-len') - \
+             argument must be between 1048576 and 9223372036854775807 inclusive\r\n"
+        );
+        assert_eq!(
+            env.run("CONFIG SET proto-max-bulk-len 1xb"),
+            "-ERR CONFIG SET failed (possibly related to argument 'proto-max-bulk-len') - \
+             argument must be a memory value\r\n"
+        );
+        assert_eq!(
+            env.run("CONFIG SET hash-max-listpack-entries -1"),
+            "-ERR CONFIG SET failed (possibly related to argument 'hash-max-listpack-entries') \
+             - argument must be between 0 and 9223372036854775807 inclusive\r\n"
+        );
+        assert_eq!(
+            env.run("CONFIG SET sweeper-cpu-percent 101"),
+            "-ERR CONFIG SET failed (possibly related to argument 'sweeper-cpu-percent') - \
+             argument must be between 1 and 100 inclusive\r\n"
+        );
+        // Nothing is applied when any pair fails.
+        assert_eq!(
+            env.run("CONFIG SET hz 50 maxclients 0"),
+            "-ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument \
+             must be between 1 and 4294967295 inclusive\r\n"
+        );
+        assert_eq!(env.run("CONFIG GET hz"), pairs(&[("hz", "10")]));
+    }
+
+    #[test]
+    fn memory_values() {
+        assert_eq!(parse_memory(b"1mb"), Some(1 << 20));
+        assert_eq!(parse_memory(b"1M"), Some(1_000_000));
+        assert_eq!(parse_memory(b"2Kb"), Some(2048));
+        assert_eq!(parse_memory(b"7b"), Some(7));
+        assert_eq!(parse_memory(b""), Some(0));
+        assert_eq!(parse_memory(b"-1"), None);
+        assert_eq!(parse_memory(b"1 mb"), None);
+        assert_eq!(parse_memory(b"99999999999999999999gb"), None);
+    }
+
+    #[test]
+    fn resetstat_and_help() {
+        let mut env = TestEnv::new();
+        env.server
+            .keyspace
+            .stats
+            .expired_subkeys
+            .store(9, Ordering::Relaxed);
+        assert_eq!(env.run("CONFIG RESETSTAT"), "+OK\r\n");
+        assert_eq!(
+            env.server
+                .keyspace
+                .stats
+                .expired_subkeys
+                .load(Ordering::Relaxed),
+            0
+        );
+        assert_eq!(
+            env.run("CONFIG RESETSTAT now"),
+            "-ERR wrong number of arguments for 'config|resetstat' command\r\n"
+        );
+        let help = env.run("config help");
+        assert!(help.starts_with(
+            "*9\r\n+CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n"
+        ));
+        assert_eq!(
+            env.run("CONFIG REWRITE"),
+            "-ERR unknown subcommand 'REWRITE'. Try CONFIG HELP.\r\n"
+        );
+    }
+}

@@ -71,6 +71,20 @@ pub(super) enum Unit {
     Millis,
 }
 
+/// Recognises the expiry options HGETEX and HSETEX share (EX, PX, EXAT, PXAT, any case):
+/// the unit of the time that follows and its base (now for relative options, 0 for absolute).
+pub(super) fn expiry_option(token: &[u8], now_ms: u64) -> Option<(Unit, u64)> {
+    [
+        ("EX", Unit::Seconds, now_ms),
+        ("PX", Unit::Millis, now_ms),
+        ("EXAT", Unit::Seconds, 0),
+        ("PXAT", Unit::Millis, 0),
+    ]
+    .into_iter()
+    .find(|(kw, _, _)| is(token, kw))
+    .map(|(_, unit, base)| (unit, base))
+}
+
 /// Parses a field expire time the way every hash command does (Redis's `parseExpireTime`):
 /// a strict integer, not negative, at most 2^46−1 ms once converted and added to `base_ms`
 /// (now for relative times, 0 for absolute ones). Returns the absolute unix-ms deadline.

@@ -173,11 +173,13 @@ fn hvals(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result
 }
 
 /// Counts live fields only: a deliberate difference from Redis, whose HLEN also counts
-/// expired fields that are not yet reclaimed.
+/// expired fields that are not yet reclaimed. It reclaims them, like HGET does.
 fn hlen(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
     let now = ctx.now_ms;
     let mut db = ctx.db();
-    let n = db.get(args.get(1), now).map_or(0, |h| h.live_len(now));
+    // Reclaiming the expired fields first makes the count exact and O(1) afterwards, where
+    // skipping them would re-count a large hash on every call.
+    let n = db.get_mut(args.get(1), now).map_or(0, |h| h.len());
     reply.int(n as i64);
     Ok(())
 }
@@ -318,7 +320,6 @@ mod tests {
         set_with_deadline(&env, "k", "a", "1", env.now_ms() + 1);
         assert_eq!(env.run("HLEN k"), ":2\r\n");
         env.advance_ms(2);
-        assert_eq!(env.run("HLEN k"), ":1\r\n");
         assert_eq!(env.run("HGETALL k"), "*2\r\n$1\r\nb\r\n$1\r\n2\r\n");
         assert_eq!(env.run("HKEYS k"), "*1\r\n$1\r\nb\r\n");
         assert_eq!(env.run("HVALS k"), "*1\r\n$1\r\n2\r\n");
@@ -326,9 +327,10 @@ mod tests {
         assert_eq!(env.run("HGETALL k"), "%1\r\n$1\r\nb\r\n$1\r\n2\r\n");
         // None of those deleted the expired field.
         assert_eq!(stored_len(&env, "k"), Some(2));
-        // HGET does.
+        // HGET does, and so does HLEN, which then counts exactly.
         assert_eq!(env.run("HGET k a"), "_\r\n");
         assert_eq!(stored_len(&env, "k"), Some(1));
+        assert_eq!(env.run("HLEN k"), ":1\r\n");
     }
 
     #[test]
@@ -350,12 +352,21 @@ mod tests {
         env.advance_ms(5);
         assert_eq!(env.run("HGETALL k"), "*0\r\n");
         assert_eq!(env.run("HKEYS k"), "*0\r\n");
-        assert_eq!(env.run("HLEN k"), ":0\r\n");
         assert_eq!(stored_len(&env, "k"), Some(2));
         env.resp3();
         assert_eq!(env.run("HGETALL k"), "%0\r\n");
         // Spec §15 #30: the lazy delete of the last field deletes the key.
         assert_eq!(env.run("HGET k f"), "_\r\n");
+        assert_eq!(stored_len(&env, "k"), None);
+        assert_eq!(env.run("HLEN k"), ":0\r\n");
+    }
+
+    #[test]
+    fn hlen_reclaims_expired_fields_and_the_emptied_key() {
+        let mut env = TestEnv::new();
+        set_with_deadline(&env, "k", "f", "v", env.now_ms() + 1);
+        env.advance_ms(2);
+        assert_eq!(env.run("HLEN k"), ":0\r\n");
         assert_eq!(stored_len(&env, "k"), None);
     }
 

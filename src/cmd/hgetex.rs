@@ -1,7 +1,7 @@
 //! HGETEX key [EX seconds | PX milliseconds | EXAT unix-time-seconds |
 //!   PXAT unix-time-milliseconds | PERSIST] FIELDS numfields field [field ...]
 
-use super::hexpire::{parse_expire_time, Unit};
+use super::hexpire::{expiry_option, parse_expire_time};
 use super::httl::fields_block;
 use super::parse::is;
 use super::{flags, Args, Command, Ctx};
@@ -32,16 +32,9 @@ fn hgetex(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Resul
     let now = ctx.now_ms;
     // Only argv[2] may hold the option; an unknown word there is left for the FIELDS check.
     let opt = args.get(2);
-    let timed = [
-        ("EX", Unit::Seconds, now),
-        ("PX", Unit::Millis, now),
-        ("EXAT", Unit::Seconds, 0),
-        ("PXAT", Unit::Millis, 0),
-    ]
-    .into_iter()
-    .find(|(kw, _, _)| is(opt, kw));
+    let timed = expiry_option(opt, now);
     let (then, fields_at) = match timed {
-        Some((_, unit, base)) => {
+        Some((unit, base)) => {
             let t = parse_expire_time(args.get(3), unit, base, "hgetex")?;
             (Then::ExpireAt(t), 4)
         }

@@ -1,7 +1,7 @@
 //! HSETEX key [FNX | FXX] [EX seconds | PX milliseconds | EXAT unix-time-seconds |
 //!   PXAT unix-time-milliseconds | KEEPTTL] FIELDS numfields field value [field value ...]
 
-use super::hexpire::{parse_expire_time, Unit};
+use super::hexpire::{expiry_option, parse_expire_time};
 use super::parse::is;
 use super::{flags, Args, Command, Ctx};
 use crate::error::CmdError;
@@ -69,15 +69,8 @@ fn parse(args: Args<'_>, now: u64) -> Result<Request, CmdError> {
                 first: i + 2,
             });
         }
-        let timed = [
-            ("EX", Unit::Seconds, now),
-            ("PX", Unit::Millis, now),
-            ("EXAT", Unit::Seconds, 0),
-            ("PXAT", Unit::Millis, 0),
-        ]
-        .into_iter()
-        .find(|(kw, _, _)| is(tok, kw));
-        if let Some((_, unit, base)) = timed {
+        let timed = expiry_option(tok, now);
+        if let Some((unit, base)) = timed {
             if expiry_given {
                 return Err(CmdError::other(ONE_EXPIRY));
             }

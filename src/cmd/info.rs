@@ -1,5 +1,657 @@
-//! (not yet implemented)
+//! INFO [section [section ...]]
+//!
+//! Redis's `key:value` report (spec §14), which clients parse: ioredis reads `loading` on
+//! every connect, StackExchange.Redis reads `redis_version`, `redis_mode`, `role` and
+//! `run_id`, test suites read `redis_version`, `arch_bits`, `cluster_enabled` and the
+//! expiry counters. Lines hashd cannot measure are left out rather than made up, except
+//! where a fixed value is the truth (no persistence, no replicas, no modules).
+//!
+//! hashd adds three lines to `# Stats` about its background sweeper:
+//! `expired_subkeys_lag_ms` (how overdue the oldest deadline was at the last sweep),
+//! `expired_subkeys_max_lag_ms` (the worst seen) and `expire_cycles`.
 
-use super::Command;
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
 
-pub const COMMANDS: &[Command] = &[];
+use super::connection::REDIS_VERSION;
+use super::{flags, Args, Command, Ctx};
+use crate::context::ServerContext;
+use crate::error::CmdError;
+use crate::protocol::Reply;
+
+pub const COMMANDS: &[Command] = &[Command::new("info", -1, info)
+    // Every shard is held so that `# Keyspace` can count keys even inside EXEC.
+    .flags(flags::LOADING | flags::STALE | flags::LOCK_ALL)
+    .acl(&["dangerous"])
+    .doc(
+        "server",
+        "1.0.0",
+        "Returns information and statistics about the server.",
+        "O(1)",
+        "[section [section ...]]",
+    )];
+
+/// Sections in output order. `default` is every one but `modules`-generated ones, which
+/// hashd has none of; `all` and `everything` are therefore the same.
+const SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "module_list",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+
+/// Which sections a request asks for.
+struct Selection {
+    all: bool,
+    names: Vec<String>,
+}
+
+impl Selection {
+    fn parse(args: Args<'_>) -> Self {
+        if args.len() == 1 {
+            return Selection {
+                all: true,
+                names: Vec::new(),
+            };
+        }
+        let mut sel = Selection {
+            all: false,
+            names: Vec::new(),
+        };
+        for a in args.from(1) {
+            let name = String::from_utf8_lossy(a).to_ascii_lowercase();
+            match name.as_str() {
+                "all" | "everything" | "default" => sel.all = true,
+                // Redis lists loaded modules under either name.
+                "modules" => sel.names.push("module_list".into()),
+                _ => sel.names.push(name),
+            }
+        }
+        sel
+    }
+
+    fn wants(&self, section: &str) -> bool {
+        self.all || self.names.iter().any(|n| n == section)
+    }
+}
+
+/// INFO [section [section ...]]
+fn info(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
+    let sel = Selection::parse(args);
+    let mut out = String::new();
+    for &section in SECTIONS {
+        if !sel.wants(section) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        match section {
+            "server" => server(ctx, &mut out),
+            "clients" => clients(ctx, &mut out),
+            "memory" => memory(&mut out),
+            "persistence" => persistence(ctx, &mut out),
+            "stats" => stats(ctx.server, &mut out),
+            "replication" => replication(ctx, &mut out),
+            "cpu" => cpu(&mut out),
+            "module_list" => out.push_str("# Modules\r\n"),
+            "errorstats" => out.push_str("# Errorstats\r\n"),
+            "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
+            "keyspace" => keyspace(ctx, &mut out),
+            _ => {}
+        }
+    }
+    reply.verbatim(out.as_bytes());
+    Ok(())
+}
+
+/// Appends `key:value\r\n`.
+fn line(out: &mut String, key: &str, value: impl std::fmt::Display) {
+    let _ = write!(out, "{key}:{value}\r\n");
+}
+
+fn server(ctx: &Ctx<'_, '_>, out: &mut String) {
+    let s = ctx.server;
+    let uptime_s = ctx.now_ms.saturating_sub(s.started_ms) / 1000;
+    let hz = s.config.hz.load(Ordering::Relaxed);
+    out.push_str("# Server\r\n");
+    line(out, "redis_version", REDIS_VERSION);
+    line(out, "hashd_version", env!("CARGO_PKG_VERSION"));
+    line(out, "redis_git_sha1", "00000000");
+    line(out, "redis_git_dirty", 0);
+    line(out, "redis_mode", "standalone");
+    line(out, "os", os_name());
+    line(out, "arch_bits", usize::BITS);
+    line(out, "multiplexing_api", multiplexing_api());
+    line(out, "process_id", std::process::id());
+    line(out, "process_supervised", "no");
+    line(out, "run_id", &s.run_id);
+    line(out, "tcp_port", s.port.load(Ordering::Relaxed));
+    line(out, "server_time_usec", ctx.now_ms.saturating_mul(1000));
+    line(out, "uptime_in_seconds", uptime_s);
+    line(out, "uptime_in_days", uptime_s / 86_400);
+    line(out, "hz", hz);
+    line(out, "configured_hz", hz);
+    if let Ok(exe) = std::env::current_exe() {
+        line(out, "executable", exe.display());
+    }
+}
+
+/// `uname -srm`, as Redis prints it, from /proc where there is one.
+fn os_name() -> String {
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .ok()
+            .map(|s| s.trim().to_string())
+    };
+    match (
+        read("/proc/sys/kernel/ostype"),
+        read("/proc/sys/kernel/osrelease"),
+    ) {
+        (Some(t), Some(r)) => format!("{t} {r} {}", std::env::consts::ARCH),
+        _ => format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+    }
+}
+
+fn multiplexing_api() -> &'static str {
+    if cfg!(any(target_os = "linux", target_os = "android")) {
+        "epoll"
+    } else if cfg!(any(
+        target_os = "macos",
+        target_os = "freebsd",
+        target_os = "openbsd",
+        target_os = "netbsd"
+    )) {
+        "kqueue"
+    } else {
+        "iocp"
+    }
+}
+
+fn clients(ctx: &Ctx<'_, '_>, out: &mut String) {
+    let all = ctx.server.clients.snapshot();
+    let watched: Vec<usize> = all
+        .iter()
+        .map(|c| c.watched.load(Ordering::Relaxed))
+        .collect();
+    out.push_str("# Clients\r\n");
+    line(out, "connected_clients", all.len());
+    line(out, "cluster_connections", 0);
+    line(
+        out,
+        "maxclients",
+        ctx.server.config.maxclients.load(Ordering::Relaxed),
+    );
+    line(out, "blocked_clients", 0);
+    line(out, "tracking_clients", 0);
+    line(out, "pubsub_clients", 0);
+    line(
+        out,
+        "watching_clients",
+        watched.iter().filter(|&&w| w > 0).count(),
+    );
+    line(out, "clients_in_timeout_table", 0);
+    line(out, "total_watched_keys", watched.iter().sum::<usize>());
+    line(out, "total_blocking_keys", 0);
+    line(out, "total_blocking_keys_on_nokey", 0);
+}
+
+/// Redis's `bytesToHuman`: B below 1 KiB, then two decimals with K, M, G, T, P.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [(u64, &str); 5] = [
+        (1 << 50, "P"),
+        (1 << 40, "T"),
+        (1 << 30, "G"),
+        (1 << 20, "M"),
+        (1 << 10, "K"),
+    ];
+    if n >= 1 << 60 {
+        return format!("{n}B");
+    }
+    for (size, unit) in UNITS {
+        if n >= size {
+            return format!("{:.2}{unit}", n as f64 / size as f64);
+        }
+    }
+    format!("{n}B")
+}
+
+/// Resident and peak resident memory of this process in bytes (Linux /proc), else zeros.
+fn process_memory() -> (u64, u64) {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return (0, 0);
+    };
+    let kb = |key: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024
+    };
+    (kb("VmRSS:"), kb("VmHWM:"))
+}
+
+fn memory(out: &mut String) {
+    // hashd's allocations are the process's resident memory; there is no separate
+    // allocator accounting to report.
+    let (rss, peak) = process_memory();
+    out.push_str("# Memory\r\n");
+    line(out, "used_memory", rss);
+    line(out, "used_memory_human", human_bytes(rss));
+    line(out, "used_memory_rss", rss);
+    line(out, "used_memory_rss_human", human_bytes(rss));
+    line(out, "used_memory_peak", peak);
+    line(out, "used_memory_peak_human", human_bytes(peak));
+    line(out, "maxmemory", 0);
+    line(out, "maxmemory_human", "0B");
+    line(out, "maxmemory_policy", "noeviction");
+    line(out, "mem_allocator", "libc");
+}
+
+fn persistence(ctx: &Ctx<'_, '_>, out: &mut String) {
+    // hashd keeps data in memory only: nothing is ever loading or saving.
+    out.push_str("# Persistence\r\n");
+    line(out, "loading", 0);
+    line(out, "async_loading", 0);
+    line(out, "rdb_changes_since_last_save", 0);
+    line(out, "rdb_bgsave_in_progress", 0);
+    line(out, "rdb_last_save_time", ctx.server.started_ms / 1000);
+    line(out, "rdb_last_bgsave_status", "ok");
+    line(out, "rdb_saves", 0);
+    line(out, "aof_enabled", 0);
+    line(out, "aof_rewrite_in_progress", 0);
+    line(out, "aof_rewrite_scheduled", 0);
+    line(out, "aof_last_bgrewrite_status", "ok");
+    line(out, "aof_last_write_status", "ok");
+}
+
+fn stats(s: &ServerContext, out: &mut String) {
+    let st = &s.stats;
+    let ks = &s.keyspace.stats;
+    let get = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed);
+    out.push_str("# Stats\r\n");
+    line(
+        out,
+        "total_connections_received",
+        get(&st.total_connections_received),
+    );
+    line(
+        out,
+        "total_commands_processed",
+        get(&st.total_commands_processed),
+    );
+    line(out, "rejected_connections", get(&st.rejected_connections));
+    line(out, "expired_keys", get(&ks.expired_keys));
+    line(out, "expired_subkeys", get(&ks.expired_subkeys));
+    line(
+        out,
+        "expire_cycle_cpu_milliseconds",
+        get(&st.sweeper_busy_us) / 1000,
+    );
+    line(out, "expired_subkeys_lag_ms", get(&st.sweeper_last_lag_ms));
+    line(
+        out,
+        "expired_subkeys_max_lag_ms",
+        get(&st.sweeper_max_lag_ms),
+    );
+    line(out, "expire_cycles", get(&st.sweeper_cycles));
+    line(out, "evicted_keys", 0);
+    line(out, "evicted_clients", 0);
+    line(out, "keyspace_hits", get(&st.keyspace_hits));
+    line(out, "keyspace_misses", get(&st.keyspace_misses));
+    line(out, "pubsub_channels", 0);
+    line(out, "pubsub_patterns", 0);
+    line(out, "pubsubshard_channels", 0);
+}
+
+/// CONFIG RESETSTAT: zeroes the counters INFO stats reports.
+pub fn reset_stats(s: &ServerContext) {
+    let st = &s.stats;
+    for v in [
+        &st.total_connections_received,
+        &st.total_commands_processed,
+        &st.rejected_connections,
+        &st.keyspace_hits,
+        &st.keyspace_misses,
+        &st.sweeper_cycles,
+        &st.sweeper_busy_us,
+        &st.sweeper_max_lag_ms,
+        &s.keyspace.stats.expired_keys,
+        &s.keyspace.stats.expired_subkeys,
+    ] {
+        v.store(0, Ordering::Relaxed);
+    }
+}
+
+fn replication(ctx: &Ctx<'_, '_>, out: &mut String) {
+    out.push_str("# Replication\r\n");
+    line(out, "role", "master");
+    line(out, "connected_slaves", 0);
+    line(out, "master_failover_state", "no-failover");
+    // With no replication history the replication id only needs to be stable for this
+    // run, which the run id is.
+    line(out, "master_replid", &ctx.server.run_id);
+    line(
+        out,
+        "master_replid2",
+        "0000000000000000000000000000000000000000",
+    );
+    line(out, "master_repl_offset", 0);
+    line(out, "second_repl_offset", -1);
+    line(out, "repl_backlog_active", 0);
+    line(out, "repl_backlog_size", 1_048_576);
+    line(out, "repl_backlog_first_byte_offset", 0);
+    line(out, "repl_backlog_histlen", 0);
+}
+
+/// Clock ticks per second of /proc/<pid>/stat times (USER_HZ, fixed at 100 on Linux).
+const PROC_TICKS_PER_SECOND: u64 = 100;
+
+/// (user, system) CPU seconds of this process, from /proc/self/stat; zeros elsewhere.
+fn process_cpu() -> (f64, f64) {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return (0.0, 0.0);
+    };
+    // The command name is in parentheses and may contain spaces; fields follow the last ')'.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return (0.0, 0.0);
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After ')' come field 3 (state) onwards; utime and stime are fields 14 and 15.
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let secs = |t: u64| t as f64 / PROC_TICKS_PER_SECOND as f64;
+    (secs(ticks(11)), secs(ticks(12)))
+}
+
+fn cpu(out: &mut String) {
+    let (user, sys) = process_cpu();
+    out.push_str("# CPU\r\n");
+    line(out, "used_cpu_sys", format!("{sys:.6}"));
+    line(out, "used_cpu_user", format!("{user:.6}"));
+    line(out, "used_cpu_sys_children", "0.000000");
+    line(out, "used_cpu_user_children", "0.000000");
+}
+
+fn keyspace(ctx: &mut Ctx<'_, '_>, out: &mut String) {
+    out.push_str("# Keyspace\r\n");
+    for db in 0..ctx.server.keyspace.databases() {
+        let (keys, expires, subexpiry) = ctx.locked.db(db).summary();
+        if keys > 0 {
+            let _ = write!(
+                out,
+                "db{db}:keys={keys},expires={expires},avg_ttl=0,subexpiry={subexpiry}\r\n"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::testing::TestEnv;
+    use crate::keyspace::{LockPlan, TtlUpdate};
+
+    /// The text of a RESP2 bulk reply.
+    fn payload(reply: &str) -> String {
+        let (head, rest) = reply.split_once("\r\n").unwrap();
+        let len: usize = head[1..].parse().unwrap();
+        assert_eq!(rest.len(), len + 2, "{reply:?}");
+        assert!(rest.ends_with("\r\n"));
+        rest[..len].to_string()
+    }
+
+    fn headers(text: &str) -> Vec<&str> {
+        text.lines().filter(|l| l.starts_with("# ")).collect()
+    }
+
+    /// Writes a hash straight into the keyspace (hash commands live in other files).
+    fn put(env: &TestEnv, db: usize, key: &str, field_ttl: Option<u64>, key_ttl: Option<u64>) {
+        let now = env.now_ms();
+        let mut locked = env.server.keyspace.lock(&LockPlan::All);
+        let mut view = locked.db(db);
+        {
+            let mut h = view.get_or_create(key.as_bytes(), now);
+            let ttl = field_ttl.map_or(TtlUpdate::Clear, TtlUpdate::Set);
+            h.set(b"f", b"v", ttl);
+            h.set(b"g", b"v", TtlUpdate::Clear);
+        }
+        if let Some(t) = key_ttl {
+            view.set_key_deadline(key.as_bytes(), Some(t), now);
+        }
+    }
+
+    #[test]
+    fn keyspace_section_exact() {
+        let mut env = TestEnv::new();
+        assert_eq!(env.run("INFO keyspace"), "$12\r\n# Keyspace\r\n\r\n");
+        let now = env.now_ms();
+        put(&env, 0, "a", Some(now + 10_000), None);
+        put(&env, 0, "b", None, Some(now + 10_000));
+        put(&env, 0, "c", None, None);
+        put(&env, 3, "x", None, None);
+        let text = "# Keyspace\r\ndb0:keys=3,expires=1,avg_ttl=0,subexpiry=1\r\n\
+                    db3:keys=1,expires=0,avg_ttl=0,subexpiry=0\r\n";
+        assert_eq!(
+            env.run("INFO keyspace"),
+            format!("${}\r\n{text}\r\n", text.len())
+        );
+        env.resp3();
+        assert_eq!(
+            env.run("info KEYSPACE"),
+            format!("={}\r\ntxt:{text}\r\n", text.len() + 4)
+        );
+    }
+
+    #[test]
+    fn keyspace_inside_exec_does_not_deadlock() {
+        let mut env = TestEnv::new();
+        put(&env, 0, "k", None, None);
+        env.run("WATCH k");
+        env.run("MULTI");
+        env.run("INFO keyspace");
+        let reply = env.run("EXEC");
+        assert!(
+            reply.contains("db0:keys=1,expires=0,avg_ttl=0,subexpiry=0"),
+            "{reply}"
+        );
+    }
+
+    #[test]
+    fn fixed_sections_exact() {
+        let mut env = TestEnv::new();
+        assert_eq!(
+            payload(&env.run("INFO cluster")),
+            "# Cluster\r\ncluster_enabled:0\r\n"
+        );
+        assert_eq!(payload(&env.run("INFO errorstats")), "# Errorstats\r\n");
+        assert_eq!(payload(&env.run("INFO modules")), "# Modules\r\n");
+        assert_eq!(payload(&env.run("INFO module_list")), "# Modules\r\n");
+        let run_id = env.server.run_id.clone();
+        assert_eq!(
+            payload(&env.run("INFO replication")),
+            format!(
+                "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\
+                 master_failover_state:no-failover\r\nmaster_replid:{run_id}\r\n\
+                 master_replid2:0000000000000000000000000000000000000000\r\n\
+                 master_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\n\
+                 repl_backlog_size:1048576\r\nrepl_backlog_first_byte_offset:0\r\n\
+                 repl_backlog_histlen:0\r\n"
+            )
+        );
+        let started = env.server.started_ms / 1000;
+        assert_eq!(
+            payload(&env.run("INFO persistence")),
+            format!(
+                "# Persistence\r\nloading:0\r\nasync_loading:0\r\n\
+                 rdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\n\
+                 rdb_last_save_time:{started}\r\nrdb_last_bgsave_status:ok\r\nrdb_saves:0\r\n\
+                 aof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\n\
+                 aof_last_bgrewrite_status:ok\r\naof_last_write_status:ok\r\n"
+            )
+        );
+    }
+
+    #[test]
+    fn default_all_and_everything() {
+        let mut env = TestEnv::new();
+        let all_headers = vec![
+            "# Server",
+            "# Clients",
+            "# Memory",
+            "# Persistence",
+            "# Stats",
+            "# Replication",
+            "# CPU",
+            "# Modules",
+            "# Errorstats",
+            "# Cluster",
+            "# Keyspace",
+        ];
+        for cmd in ["INFO", "INFO default", "INFO all", "INFO EVERYTHING"] {
+            let text = payload(&env.run(cmd));
+            assert_eq!(headers(&text), all_headers, "{cmd}");
+            // Sections are separated by one blank line, and the text ends with a line.
+            assert_eq!(text.matches("\r\n\r\n").count(), all_headers.len() - 1);
+            assert!(text.starts_with("# Server\r\nredis_version:8.0.0\r\n"));
+            assert!(text.ends_with("# Keyspace\r\n"));
+        }
+    }
+
+    #[test]
+    fn sections_are_case_insensitive_ordered_and_unknown_ones_ignored() {
+        let mut env = TestEnv::new();
+        assert_eq!(env.run("INFO nosuch"), "$0\r\n\r\n");
+        env.resp3();
+        assert_eq!(env.run("INFO nosuch"), "=4\r\ntxt:\r\n");
+        env.client.set_protocol(crate::protocol::Protocol::Resp2);
+        let text = payload(&env.run("INFO Keyspace nosuch CLUSTER server"));
+        // Output follows Redis's section order, not the request's.
+        assert_eq!(headers(&text), vec!["# Server", "# Cluster", "# Keyspace"]);
+        // Asking twice prints once.
+        let text = payload(&env.run("INFO cluster cluster"));
+        assert_eq!(text, "# Cluster\r\ncluster_enabled:0\r\n");
+    }
+
+    #[test]
+    fn server_section_fields() {
+        let mut env = TestEnv::new();
+        env.advance_ms(90_061_000);
+        let text = payload(&env.run("INFO server"));
+        let get = |k: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{k}:")))
+                .unwrap_or_else(|| panic!("{k} missing in {text}"))
+                .to_string()
+        };
+        assert_eq!(get("redis_version"), "8.0.0");
+        assert_eq!(get("hashd_version"), env!("CARGO_PKG_VERSION"));
+        assert_eq!(get("redis_mode"), "standalone");
+        assert_eq!(get("arch_bits"), "64");
+        assert_eq!(get("run_id"), env.server.run_id);
+        assert_eq!(get("run_id").len(), 40);
+        assert_eq!(get("tcp_port"), "6379");
+        assert_eq!(get("uptime_in_seconds"), "90061");
+        assert_eq!(get("uptime_in_days"), "1");
+        assert_eq!(get("hz"), "10");
+        assert_eq!(get("process_id"), std::process::id().to_string());
+        assert_eq!(get("server_time_usec"), (env.now_ms() * 1000).to_string());
+        // Every line is key:value.
+        for l in text.lines().skip(1) {
+            assert!(l.contains(':'), "{l}");
+        }
+    }
+
+    #[test]
+    fn stats_counters_and_sweeper_lines() {
+        let mut env = TestEnv::new();
+        env.server
+            .keyspace
+            .stats
+            .expired_subkeys
+            .store(5, Ordering::Relaxed);
+        env.server
+            .keyspace
+            .stats
+            .expired_keys
+            .store(2, Ordering::Relaxed);
+        env.server
+            .stats
+            .sweeper_busy_us
+            .store(12_345, Ordering::Relaxed);
+        env.server
+            .stats
+            .sweeper_last_lag_ms
+            .store(7, Ordering::Relaxed);
+        let text = payload(&env.run("INFO stats"));
+        for expected in [
+            "expired_keys:2\r\n",
+            "expired_subkeys:5\r\n",
+            "expire_cycle_cpu_milliseconds:12\r\n",
+            "expired_subkeys_lag_ms:7\r\n",
+            "keyspace_hits:0\r\n",
+        ] {
+            assert!(text.contains(expected), "{expected} in {text}");
+        }
+        // INFO itself counts as processed.
+        assert!(text.contains("total_commands_processed:1\r\n"), "{text}");
+        reset_stats(&env.server);
+        let text = payload(&env.run("INFO stats"));
+        assert!(text.contains("expired_subkeys:0\r\n"));
+        assert!(text.contains("expired_keys:0\r\n"));
+    }
+
+    #[test]
+    fn clients_section_counts_registered_clients() {
+        let mut env = TestEnv::new();
+        env.server
+            .clients
+            .register(std::sync::Arc::clone(&env.client.shared));
+        env.run("WATCH a b");
+        let text = payload(&env.run("INFO clients"));
+        assert!(
+            text.starts_with("# Clients\r\nconnected_clients:1\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("maxclients:10000\r\n"));
+        assert!(text.contains("watching_clients:1\r\n"));
+        assert!(text.contains("total_watched_keys:2\r\n"));
+    }
+
+    #[test]
+    fn memory_and_cpu_have_redis_formats() {
+        let mut env = TestEnv::new();
+        let text = payload(&env.run("INFO memory cpu"));
+        assert!(text.contains("maxmemory:0\r\nmaxmemory_human:0B\r\n"));
+        assert!(text.contains("maxmemory_policy:noeviction\r\n"));
+        let cpu = text.split("# CPU\r\n").nth(1).unwrap();
+        for l in cpu.lines() {
+            let v = l.split_once(':').unwrap().1;
+            let (int, frac) = v.split_once('.').unwrap();
+            assert!(int.parse::<u64>().is_ok() && frac.len() == 6, "{l}");
+        }
+    }
+
+    #[test]
+    fn human_bytes_matches_redis() {
+        assert_eq!(human_bytes(0), "0B");
+        assert_eq!(human_bytes(1023), "1023B");
+        assert_eq!(human_bytes(1024), "1.00K");
+        assert_eq!(human_bytes(1_069_547), "1.02M");
+        assert_eq!(human_bytes(3 << 30), "3.00G");
+        assert_eq!(human_bytes(5 << 40), "5.00T");
+    }
+}

@@ -398,6 +398,14 @@ impl CommandTable {
         self.lookup(name).map(|(_, c)| c)
     }
 
+    /// Case-insensitive lookup of a subcommand of `container`.
+    pub fn subcommand(container: &'static Command, sub: &[u8]) -> Option<&'static Command> {
+        container
+            .subcommands
+            .iter()
+            .find(|s| s.short_name().as_bytes().eq_ignore_ascii_case(sub))
+    }
+
     /// Case-insensitive lookup of a subcommand of the container at index `container`;
     /// returns it with its index in `all` (subcommands follow their container there).
     pub fn lookup_sub(&self, container: usize, sub: &[u8]) -> Option<(usize, &'static Command)> {
@@ -464,7 +472,11 @@ fn resolve(args: Args<'_>) -> Result<(usize, &'static Command), CmdError> {
     let (index, cmd) = if cmd.subcommands.is_empty() {
         (index, cmd)
     } else if args.len() < 2 {
-        return Err(CmdError::WrongArity(cmd.name.into()));
+        // A container runs itself when its arity allows no subcommand (plain `COMMAND`).
+        if !cmd.arity_ok(args.len()) {
+            return Err(CmdError::WrongArity(cmd.name.into()));
+        }
+        (index, cmd)
     } else {
         match t.lookup_sub(index, args.get(1)) {
             Some(found) => found,
@@ -493,6 +505,10 @@ pub fn dispatch(
     }
     let (index, cmd) = match resolve(args) {
         Ok(found) => found,
+        Err(e) if name.eq_ignore_ascii_case(b"exec") => {
+            abort_exec(server, client, &e, &mut reply);
+            return;
+        }
         Err(e) => {
             if let Some(m) = client.multi.as_mut() {
                 m.aborted = true;
@@ -502,6 +518,10 @@ pub fn dispatch(
         }
     };
     if !client.authenticated && !cmd.has(flags::NO_AUTH) {
+        if cmd.name == "exec" {
+            abort_exec(server, client, &CmdError::NoAuth, &mut reply);
+            return;
+        }
         if let Some(m) = client.multi.as_mut() {
             m.aborted = true;
         }
@@ -510,7 +530,15 @@ pub fn dispatch(
     }
     client.shared.last_cmd.store(index, Ordering::Relaxed);
     if let Some(m) = client.multi.as_mut() {
+        if cmd.has(flags::NO_MULTI) && !cmd.has(flags::TXN_CONTROL) {
+            m.aborted = true;
+            reply.error(&CmdError::other(
+                "ERR Command not allowed inside a transaction",
+            ));
+            return;
+        }
         if !cmd.has(flags::TXN_CONTROL) {
+            m.queued_bytes += args.iter().map(<[u8]>::len).sum::<usize>();
             m.queue.push(QueuedCommand {
                 command: cmd,
                 args: args.to_owned_args(),
@@ -524,6 +552,26 @@ pub fn dispatch(
         }
     }
     execute(server, client, cmd, args, &mut reply);
+}
+
+/// Redis rejects EXEC itself (wrong arity, NOAUTH) through `execCommandAbort`, in or out of
+/// MULTI: the transaction and the watches are dropped and the error comes back wrapped in
+/// EXECABORT, without its `ERR` prefix.
+fn abort_exec(
+    server: &ServerContext,
+    client: &mut ClientState,
+    e: &CmdError,
+    reply: &mut Reply<'_>,
+) {
+    multi::end_multi(client);
+    multi::forget_watches(server, client);
+    client.watch_flag.reset();
+    client.shared.watched.store(0, Ordering::Relaxed);
+    let text = e.to_string();
+    let why = text.strip_prefix("ERR ").unwrap_or(&text);
+    reply.error(&CmdError::other(format!(
+        "EXECABORT Transaction discarded because of: {why}"
+    )));
 }
 
 /// Locks what `cmd` needs and runs it.
@@ -735,6 +783,19 @@ mod tests {
     }
 
     #[test]
+    fn rejected_exec_is_an_execabort_and_discards() {
+        let mut env = TestEnv::new();
+        assert_eq!(
+            env.run("EXEC extra"),
+            "-EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command\r\n"
+        );
+        assert_eq!(env.run("MULTI"), "+OK\r\n");
+        assert_eq!(env.run("HSET k f v"), "+QUEUED\r\n");
+        assert!(env.run("EXEC extra").starts_with("-EXECABORT"));
+        assert_eq!(env.run("EXEC"), "-ERR EXEC without MULTI\r\n");
+    }
+
+    #[test]
     fn dispatch_errors_in_redis_order() {
         let mut env = TestEnv::new();
         assert_eq!(
@@ -761,6 +822,21 @@ mod tests {
             reply,
             format!("-ERR unknown command 'nosuch', with args beginning with: {quoted}\r\n")
         );
+    }
+
+    #[test]
+    fn no_multi_commands_are_refused_inside_multi() {
+        let mut env = TestEnv::new();
+        env.run("MULTI");
+        assert_eq!(
+            env.run("SHUTDOWN"),
+            "-ERR Command not allowed inside a transaction\r\n"
+        );
+        assert_eq!(
+            env.run("EXEC"),
+            "-EXECABORT Transaction discarded because of previous errors.\r\n"
+        );
+        assert!(!env.server.shutdown.is_triggered());
     }
 
     #[test]

@@ -269,14 +269,12 @@ mod tests {
     fn exec_with_extra_argument() {
         let mut env = TestEnv::new();
         env.run("MULTI");
+        // Spec §13: rejecting EXEC itself aborts and discards the transaction.
         assert_eq!(
             env.run("EXEC extra"),
-            "-ERR wrong number of arguments for 'exec' command\r\n"
+            "-EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command\r\n"
         );
-        assert_eq!(
-            env.run("EXEC"),
-            "-EXECABORT Transaction discarded because of previous errors.\r\n"
-        );
+        assert_eq!(env.run("EXEC"), "-ERR EXEC without MULTI\r\n");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! has no fields, and mark WATCHers dirty on every change ([`HashMut`] does this on drop).
 
 pub mod hash;
+pub mod key;
 pub mod packed;
 pub mod shard;
 
@@ -19,6 +20,7 @@ use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 
 pub use hash::{Encoding, EncodingLimits, HashValue, TtlUpdate};
+pub use key::Key;
 pub use packed::{FieldRef, MAX_FIELD_EXPIRE_MS};
 pub use shard::{Deadline, Entry, Shard, SweepOutcome, WatchFlag, NEVER};
 
@@ -309,18 +311,9 @@ impl<'l, 'a> DbView<'l, 'a> {
     /// field expiry). None if the key is missing, or vanished because every field expired.
     pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<HashMut<'_>> {
         let ks = self.ks;
-        let limits = ks.limits();
         let (shard, h) = self.shard_for(key);
         let b = Self::live_bucket(ks, shard, h, key, now_ms)?;
-        let mut hm = HashMut {
-            shard,
-            bucket: b,
-            key_hash: h,
-            modified: false,
-            limits,
-            stats: &ks.stats,
-        };
-        hm.reap_expired(now_ms);
+        let hm = HashMut::open(ks, shard, b, h, now_ms);
         if hm.is_empty() {
             drop(hm);
             return None;
@@ -332,30 +325,20 @@ impl<'l, 'a> DbView<'l, 'a> {
     /// hash is deleted again when the [`HashMut`] drops, so failed writes leave no key.
     pub fn get_or_create(&mut self, key: &[u8], now_ms: u64) -> HashMut<'_> {
         let ks = self.ks;
-        let limits = ks.limits();
         let (shard, h) = self.shard_for(key);
         let b = match Self::live_bucket(ks, shard, h, key, now_ms) {
             Some(b) => b,
             None => shard.insert(
                 h,
                 Entry {
-                    key: key.into(),
+                    key: Key::new(key),
                     key_deadline: NEVER,
                     field_deadline: NEVER,
                     value: HashValue::new(),
                 },
             ),
         };
-        let mut hm = HashMut {
-            shard,
-            bucket: b,
-            key_hash: h,
-            modified: false,
-            limits,
-            stats: &ks.stats,
-        };
-        hm.reap_expired(now_ms);
-        hm
+        HashMut::open(ks, shard, b, h, now_ms)
     }
 
     /// True if `key` exists (a hash whose fields all expired but are not yet reclaimed
@@ -392,7 +375,7 @@ impl<'l, 'a> DbView<'l, 'a> {
         shard.insert(
             h,
             Entry {
-                key: key.into(),
+                key: Key::new(key),
                 key_deadline: stored.key_deadline,
                 field_deadline,
                 value: stored.value,
@@ -447,6 +430,18 @@ impl<'l, 'a> DbView<'l, 'a> {
 
     pub fn is_empty(&mut self) -> bool {
         self.len() == 0
+    }
+
+    /// INFO keyspace through held shards: (keys, keys with a TTL, hashes with field TTLs),
+    /// the same counts as [`Keyspace::db_summary`] for a command that holds the database.
+    pub fn summary(&mut self) -> (usize, usize, usize) {
+        self.shards().fold((0, 0, 0), |sum, s| {
+            (
+                sum.0 + s.data.entries.len(),
+                sum.1 + s.data.key_deadlines.len(),
+                sum.2 + s.data.field_deadlines.len(),
+            )
+        })
     }
 
     /// Deletes every key of this database (FLUSHDB).
@@ -580,7 +575,27 @@ pub struct HashMut<'s> {
     stats: &'s KeyspaceStats,
 }
 
-impl HashMut<'_> {
+impl<'s> HashMut<'s> {
+    /// Write access to the entry in `bucket`, with its expired fields reclaimed.
+    fn open(
+        ks: &'s Keyspace,
+        shard: &'s mut Shard,
+        bucket: usize,
+        key_hash: u64,
+        now_ms: u64,
+    ) -> Self {
+        let mut hm = HashMut {
+            shard,
+            bucket,
+            key_hash,
+            modified: false,
+            limits: ks.limits(),
+            stats: &ks.stats,
+        };
+        hm.reap_expired(now_ms);
+        hm
+    }
+
     fn entry(&self) -> &Entry {
         // The bucket cannot change while we hold the shard exclusively.
         self.shard
@@ -659,14 +674,13 @@ impl Drop for HashMut<'_> {
             return;
         };
         let empty = e.value.is_empty();
-        let next = e.value.min_expire().unwrap_or(NEVER);
         if self.modified {
-            let key = e.key.clone();
-            self.shard.touch(&key);
+            self.shard.touch(&e.key);
         }
         if empty {
             self.shard.remove_at(h, b);
         } else if self.modified {
+            let next = e.value.min_expire().unwrap_or(NEVER);
             self.shard.set_deadline(Deadline::Field, h, b, next);
         }
     }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use hashbrown::HashTable;
 
 use super::hash::HashValue;
+use super::key::Key;
 
 /// "No deadline" for the key TTL and the earliest-field deadline of an entry.
 pub const NEVER: u64 = u64::MAX;
@@ -15,7 +16,7 @@ pub const NEVER: u64 = u64::MAX;
 /// One key of the keyspace.
 #[derive(Debug)]
 pub struct Entry {
-    pub key: Box<[u8]>,
+    pub key: Key,
     /// Key-level TTL deadline (EXPIRE), unix ms, or [`NEVER`].
     pub key_deadline: u64,
     /// The deadline this hash is registered under in the field-expiry index, or [`NEVER`].
