@@ -88,6 +88,7 @@ fn start(extra: &[&str]) -> (std::process::Child, u16) {
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("hashd did not report its address");
 }
 
