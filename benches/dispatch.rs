@@ -1,0 +1,127 @@
+//! The request path without the network: parse → command lookup → shard lock → handler →
+//! reply, on a real `ServerContext` (manual clock). What a request costs the server apart
+//! from syscalls and the async runtime.
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use hashd::client::ClientState;
+use hashd::cmd::{self, Args};
+use hashd::context::ServerContext;
+use hashd::protocol::{ArgSource, ParseLimits, Parsed, RequestParser};
+
+const LIMITS: ParseLimits = ParseLimits {
+    max_bulk_len: 512 * 1024 * 1024,
+    unauthenticated: false,
+};
+
+fn multibulk(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+    }
+    out
+}
+
+struct Env {
+    server: ServerContext,
+    client: ClientState,
+    parser: RequestParser,
+    out: Vec<u8>,
+}
+
+impl Env {
+    fn new() -> Self {
+        Env {
+            server: ServerContext::for_tests(1_700_000_000_000),
+            client: ClientState::for_tests(),
+            parser: RequestParser::new(),
+            out: Vec::with_capacity(64 * 1024),
+        }
+    }
+
+    /// Runs every request in `buf` like the connection loop; returns the reply bytes.
+    fn run(&mut self, buf: &[u8]) -> usize {
+        self.out.clear();
+        let mut pos = 0;
+        while let Ok(Parsed::Request { consumed, source }) = self.parser.parse(&buf[pos..], LIMITS)
+        {
+            let data: &[u8] = match source {
+                ArgSource::ReadBuffer => &buf[pos..],
+                ArgSource::InlineBuffer => &self.parser.inline_buf,
+            };
+            cmd::dispatch(
+                &self.server,
+                &mut self.client,
+                Args::new(data, &self.parser.spans),
+                &mut self.out,
+            );
+            pos += consumed;
+        }
+        self.out.len()
+    }
+}
+
+fn preload(env: &mut Env) {
+    for i in 0..10_000 {
+        let key = format!("bh:{i:012}");
+        let mut args = vec!["HSET", &key];
+        let names: Vec<String> = (0..10).map(|f| format!("f{f}")).collect();
+        for n in &names {
+            args.push(n);
+            args.push("0123456789abcdef");
+        }
+        env.run(&multibulk(&args));
+    }
+}
+
+fn dispatch(c: &mut Criterion) {
+    let mut env = Env::new();
+    preload(&mut env);
+    let mut g = c.benchmark_group("dispatch");
+    g.throughput(Throughput::Elements(1));
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("ping", multibulk(&["PING"])),
+        ("hget_hit", multibulk(&["HGET", "bh:000000004242", "f5"])),
+        ("hget_miss_key", multibulk(&["HGET", "nokey", "f5"])),
+        (
+            "hset_overwrite",
+            multibulk(&["HSET", "bh:000000004242", "f5", "0123456789abcdef"]),
+        ),
+        (
+            "hset_new_key_then_gone",
+            // Creates a key, a field and the key goes again: HSET + HDEL.
+            [
+                multibulk(&["HSET", "churn", "f", "0123456789abcdef"]),
+                multibulk(&["HDEL", "churn", "f"]),
+            ]
+            .concat(),
+        ),
+        ("unknown_command", multibulk(&["GET", "x"])),
+        ("wrong_arity", multibulk(&["HGET", "x"])),
+    ];
+    for (name, buf) in &cases {
+        // A case whose command is not implemented yet still measures the error path.
+        g.bench_function(*name, |b| b.iter(|| env.run(black_box(buf))));
+    }
+    for (name, req) in [
+        ("hmget_10", {
+            let mut a = vec!["HMGET", "bh:000000004242"];
+            a.extend(["f0", "f1", "f2", "f3", "f4", "f5", "f6", "f7", "f8", "f9"]);
+            multibulk(&a)
+        }),
+        ("hgetall_10", multibulk(&["HGETALL", "bh:000000004242"])),
+        ("hincrby", multibulk(&["HINCRBY", "ctr", "n", "1"])),
+        (
+            "hexpire_1",
+            multibulk(&["HEXPIRE", "bh:000000004243", "100000", "FIELDS", "1", "f3"]),
+        ),
+    ] {
+        g.bench_function(name, |b| b.iter(|| env.run(black_box(&req))));
+    }
+    let p16 = multibulk(&["HGET", "bh:000000004242", "f5"]).repeat(16);
+    g.throughput(Throughput::Elements(16));
+    g.bench_function("pipeline_16_hget", |b| b.iter(|| env.run(black_box(&p16))));
+    g.finish();
+}
+
+criterion_group!(benches, dispatch);
+criterion_main!(benches);
