@@ -332,13 +332,15 @@ impl Table {
         let mut kept_min = u64::MAX;
         let mut finished = true;
         for bucket in due {
-            let Some(positions) = self.wheel.remove(&bucket) else {
+            let Some(mut positions) = self.wheel.remove(&bucket) else {
                 continue;
             };
+            // Work from the end so a batch that stops early puts the rest back without
+            // copying it (a bucket can hold a million fields, swept a batch at a time).
             let mut keep = Vec::new();
-            for (i, &pos) in positions.iter().enumerate() {
+            while let Some(pos) = positions.pop() {
                 if removed >= limit {
-                    keep.extend_from_slice(&positions[i..]);
+                    positions.push(pos);
                     finished = false;
                     break;
                 }
@@ -364,8 +366,9 @@ impl Table {
                     _ => self.wheel_entries -= 1,
                 }
             }
-            if !keep.is_empty() {
-                self.wheel.insert(bucket, keep);
+            positions.append(&mut keep);
+            if !positions.is_empty() {
+                self.wheel.insert(bucket, positions);
             }
             if !finished {
                 break;
