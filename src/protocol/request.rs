@@ -134,7 +134,7 @@ impl RequestParser {
     }
 
     fn parse_inline(&mut self, buf: &[u8]) -> Result<Parsed, ProtocolError> {
-        let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
+        let Some(nl) = memchr::memchr(b'\n', buf) else {
             if buf.len() > PROTO_INLINE_MAX_SIZE {
                 return Err(ProtocolError::TooBigInline);
             }
@@ -159,10 +159,7 @@ impl RequestParser {
 }
 
 fn find_cr(buf: &[u8], from: usize) -> Option<usize> {
-    buf.get(from..)?
-        .iter()
-        .position(|&b| b == b'\r')
-        .map(|i| i + from)
+    memchr::memchr(b'\r', buf.get(from..)?).map(|i| i + from)
 }
 
 /// Redis's `string2ll`: an optional `-`, then `0` alone or a non-zero digit followed by
