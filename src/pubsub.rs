@@ -122,6 +122,8 @@ fn remove(map: &mut ByName, name: &[u8], id: u64) {
 #[derive(Debug, Default)]
 pub struct PubSub {
     registry: RwLock<Registry>,
+    /// Clients subscribed to at least one channel or pattern.
+    clients: AtomicUsize,
 }
 
 impl PubSub {
@@ -202,6 +204,11 @@ impl PubSub {
     pub fn channel_count(&self) -> usize {
         self.registry.read().channels.len()
     }
+
+    /// Clients subscribed to anything (INFO `pubsub_clients`).
+    pub fn client_count(&self) -> usize {
+        self.clients.load(Ordering::Relaxed)
+    }
 }
 
 /// A client's subscriptions and the receiving end of its mailbox.
@@ -276,14 +283,25 @@ impl Kind {
     }
 }
 
-/// Publishes the client's subscription counts for CLIENT LIST.
-fn sync_counts(client: &ClientState) {
+/// Publishes the client's subscription counts (CLIENT LIST) and keeps the count of
+/// subscribed clients.
+fn sync_counts(server: &PubSub, client: &ClientState) {
     let (subs, psubs) = client
         .pubsub
         .as_ref()
         .map_or((0, 0), |s| (s.channels.len(), s.patterns.len()));
+    let was = client.shared.is_pubsub();
     client.shared.subs.store(subs, Ordering::Relaxed);
     client.shared.psubs.store(psubs, Ordering::Relaxed);
+    match (was, subs + psubs > 0) {
+        (false, true) => {
+            server.clients.fetch_add(1, Ordering::Relaxed);
+        }
+        (true, false) => {
+            server.clients.fetch_sub(1, Ordering::Relaxed);
+        }
+        _ => {}
+    }
 }
 
 /// Subscribes the client to `name` (a no-op if it already is). Returns the client's
@@ -300,7 +318,7 @@ pub fn subscribe(server: &PubSub, client: &mut ClientState, kind: Kind, name: &[
         add(kind.map(&mut server.registry.write()), &name, &subs.mailbox);
     }
     let count = subs.count();
-    sync_counts(client);
+    sync_counts(server, client);
     count
 }
 
@@ -314,7 +332,7 @@ pub fn unsubscribe(server: &PubSub, client: &mut ClientState, kind: Kind, name: 
         remove(kind.map(&mut server.registry.write()), name, client.id);
     }
     let count = subs.count();
-    sync_counts(client);
+    sync_counts(server, client);
     count
 }
 
@@ -344,7 +362,7 @@ pub fn forget(server: &PubSub, client: &mut ClientState) {
             remove(&mut reg.patterns, p, client.id);
         }
     }
-    sync_counts(client);
+    sync_counts(server, client);
 }
 
 /// Moves waiting messages into `out`, encoded in the client's protocol, until the mailbox
@@ -420,11 +438,13 @@ mod tests {
         assert_eq!(subscribe(&ps, &mut a, Kind::Channel, b"c"), 1);
         assert_eq!(subscribe(&ps, &mut a, Kind::Channel, b"c"), 1);
         assert_eq!(a.shared.subs.load(Ordering::Relaxed), 1);
+        assert_eq!(ps.client_count(), 1);
         assert_eq!(ps.publish(b"c", b"x"), 1);
         assert_eq!(unsubscribe(&ps, &mut a, Kind::Channel, b"nope"), 1);
         forget(&ps, &mut a);
         assert!(a.pubsub.is_none());
         assert_eq!(a.shared.subs.load(Ordering::Relaxed), 0);
+        assert_eq!(ps.client_count(), 0);
         assert_eq!(ps.channel_count(), 0);
         assert_eq!(ps.publish(b"c", b"x"), 0);
     }

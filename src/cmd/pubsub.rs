@@ -42,7 +42,7 @@ const SUBCOMMANDS: &[Command] = &[
             "[channel [channel ...]]",
         ),
     Command::new("pubsub|numpat", 2, numpat)
-        .flags(INTROSPECTION_FLAGS | flags::FAST)
+        .flags(INTROSPECTION_FLAGS)
         .doc(
             "pubsub",
             "2.8.0",
