@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 use crate::cmd::OwnedArgs;
 use crate::keyspace::WatchFlag;
 use crate::protocol::Protocol;
+use crate::pubsub::Subscriptions;
 
 /// Name and library attributes (CLIENT SETNAME / SETINFO).
 #[derive(Debug, Default, Clone)]
@@ -38,6 +39,9 @@ pub struct ClientShared {
     /// Commands queued in MULTI, or -1 (as `usize::MAX`) outside MULTI.
     pub multi_len: AtomicUsize,
     pub watched: AtomicUsize,
+    /// Channels and patterns subscribed to (CLIENT LIST `sub=`, `psub=`).
+    pub subs: AtomicUsize,
+    pub psubs: AtomicUsize,
     killed: AtomicBool,
     kill: Notify,
 }
@@ -57,6 +61,8 @@ impl ClientShared {
             last_cmd: AtomicUsize::new(usize::MAX),
             multi_len: AtomicUsize::new(usize::MAX),
             watched: AtomicUsize::new(0),
+            subs: AtomicUsize::new(0),
+            psubs: AtomicUsize::new(0),
             killed: AtomicBool::new(false),
             kill: Notify::new(),
         }
@@ -66,6 +72,11 @@ impl ClientShared {
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Relaxed);
         self.kill.notify_one();
+    }
+
+    /// Subscribed to a channel or pattern: Redis's `CLIENT_PUBSUB` flag (`P`, type pubsub).
+    pub fn is_pubsub(&self) -> bool {
+        self.subs.load(Ordering::Relaxed) + self.psubs.load(Ordering::Relaxed) > 0
     }
 
     pub fn is_killed(&self) -> bool {
@@ -157,6 +168,8 @@ pub struct ClientState {
     pub close_now: bool,
     pub shared: Arc<ClientShared>,
     pub rng: fastrand::Rng,
+    /// Created by the first SUBSCRIBE or PSUBSCRIBE; `None` for clients that never did.
+    pub pubsub: Option<Box<Subscriptions>>,
 }
 
 impl ClientState {
@@ -174,12 +187,18 @@ impl ClientState {
             close_now: false,
             shared,
             rng: fastrand::Rng::new(),
+            pubsub: None,
         }
     }
 
     /// A client for unit tests: id 1, authenticated, RESP2, db 0.
     pub fn for_tests() -> Self {
         Self::new(Arc::new(ClientShared::new(1, None, None, 0)), true)
+    }
+
+    /// Subscribed to at least one channel or pattern (Redis's `CLIENT_PUBSUB`).
+    pub fn in_pubsub_mode(&self) -> bool {
+        self.pubsub.as_ref().is_some_and(|s| s.count() > 0)
     }
 
     pub fn in_multi(&self) -> bool {

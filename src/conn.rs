@@ -14,6 +14,7 @@ use crate::client::{ClientShared, ClientState};
 use crate::cmd::{self, Args};
 use crate::context::ServerContext;
 use crate::protocol::{ArgSource, ParseLimits, Parsed, Reply, RequestParser};
+use crate::pubsub::{self, Message, Subscriptions};
 use crate::shutdown::ShutdownSignal;
 
 /// Read buffer size we start with and keep between requests.
@@ -51,6 +52,7 @@ pub async fn serve(
         debug!(error = %e, "connection error");
     }
     cmd::multi::forget_watches(&server, &mut client);
+    pubsub::forget(&server.pubsub, &mut client);
     server.clients.unregister(id);
     debug!("closed");
 }
@@ -77,9 +79,23 @@ async fn run(
         if rbuf.capacity() - rbuf.len() < READ_CHUNK_BYTES / 4 {
             rbuf.reserve(READ_CHUNK_BYTES);
         }
-        let n = tokio::select! {
-            r = stream.read_buf(&mut rbuf) => r?,
+        let woke = tokio::select! {
+            r = stream.read_buf(&mut rbuf) => Wake::Read(r?),
             _ = &mut stop => return Ok(()),
+            Some(msg) = next_message(&mut client.pubsub), if client.pubsub.is_some() => {
+                Wake::Message(msg)
+            }
+        };
+        let n = match woke {
+            Wake::Read(n) => n,
+            Wake::Message(msg) => {
+                msg.write(&mut Reply::new(&mut out, client.protocol));
+                pubsub::drain(client, &mut out);
+                if write_out(stream, &mut out, &shared).await? {
+                    return Ok(());
+                }
+                continue;
+            }
         };
         if n == 0 {
             return Ok(());
@@ -108,17 +124,50 @@ async fn run(
 
         let close =
             process_buffer(server, client, &mut parser, &mut rbuf, &mut out, stream).await?;
-        if !out.is_empty() {
-            stream.write_all(&out).await?;
-            out.clear();
-            if out.capacity() > KEEP_OUTPUT_CAPACITY_BYTES {
-                out = Vec::with_capacity(READ_CHUNK_BYTES);
-            }
+        if !out.is_empty() && write_out(stream, &mut out, &shared).await? {
+            return Ok(());
         }
         if close || shared.is_killed() {
             return Ok(());
         }
     }
+}
+
+/// What woke the connection up.
+enum Wake {
+    Read(usize),
+    Message(Arc<Message>),
+}
+
+/// The next pub/sub message for a client that has subscribed; never completes for one
+/// that has not.
+async fn next_message(subs: &mut Option<Box<Subscriptions>>) -> Option<Arc<Message>> {
+    match subs {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Writes and clears `out`. Returns true if the client was killed first: a client that
+/// stopped reading (a subscriber past its limit, a CLIENT KILL target) must not keep its
+/// connection by leaving the write pending.
+async fn write_out(
+    stream: &mut TcpStream,
+    out: &mut Vec<u8>,
+    shared: &ClientShared,
+) -> std::io::Result<bool> {
+    let killed = tokio::select! {
+        r = stream.write_all(out) => {
+            r?;
+            false
+        }
+        _ = shared.killed() => true,
+    };
+    out.clear();
+    if out.capacity() > KEEP_OUTPUT_CAPACITY_BYTES {
+        *out = Vec::with_capacity(READ_CHUNK_BYTES);
+    }
+    Ok(killed)
 }
 
 /// Runs every complete request in `rbuf`. Returns true if the connection must close after

@@ -7,6 +7,7 @@ use crate::client::ClientRegistry;
 use crate::clock::Clock;
 use crate::config::{Config, LiveConfig};
 use crate::keyspace::{EncodingLimits, Keyspace};
+use crate::pubsub::PubSub;
 use crate::shutdown::Shutdown;
 
 /// Server-wide counters for INFO stats.
@@ -29,6 +30,8 @@ pub struct ServerContext {
     pub config: LiveConfig,
     pub keyspace: Keyspace,
     pub clients: ClientRegistry,
+    /// Channel and pattern subscriptions (SUBSCRIBE, PUBLISH).
+    pub pubsub: PubSub,
     pub stats: ServerStats,
     pub clock: Clock,
     pub shutdown: Shutdown,
@@ -56,6 +59,7 @@ impl ServerContext {
             config: LiveConfig::new(config),
             keyspace,
             clients: ClientRegistry::default(),
+            pubsub: PubSub::default(),
             stats: ServerStats::default(),
             clock,
             shutdown: Shutdown::new(),

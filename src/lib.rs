@@ -31,6 +31,7 @@ pub mod glob;
 pub mod keyspace;
 pub mod longdouble;
 pub mod protocol;
+pub mod pubsub;
 pub mod server;
 pub mod shutdown;
 pub mod sweeper;

@@ -193,10 +193,12 @@ fn setinfo(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Resu
 pub fn client_line(c: &ClientShared, now_ms: u64, argv_mem: usize) -> Vec<u8> {
     let meta = c.meta.lock().clone();
     let multi = c.multi_len.load(Ordering::Relaxed);
-    let (flags, multi) = if multi == usize::MAX {
-        ("N", -1)
-    } else {
-        ("x", multi as i64)
+    // Redis's flag order: P (pubsub) before x (MULTI); N alone when none is set.
+    let (flags, multi) = match (c.is_pubsub(), multi == usize::MAX) {
+        (false, true) => ("N", -1),
+        (true, true) => ("P", -1),
+        (false, false) => ("x", multi as i64),
+        (true, false) => ("Px", multi as i64),
     };
     let cmd = table()
         .all
@@ -209,10 +211,12 @@ pub fn client_line(c: &ClientShared, now_ms: u64, argv_mem: usize) -> Vec<u8> {
     line.extend_from_slice(&meta.name);
     line.extend_from_slice(
         format!(
-            " age={age_s} idle={idle_s} flags={flags} db={} sub=0 psub=0 ssub=0 multi={multi} \
+            " age={age_s} idle={idle_s} flags={flags} db={} sub={} psub={} ssub=0 multi={multi} \
              watch={} qbuf=0 qbuf-free=0 argv-mem={argv_mem} multi-mem=0 rbs=0 rbp=0 obl=0 \
              oll=0 omem=0 tot-mem=0 events=r cmd={cmd} user=default redir=-1 resp={} lib-name=",
             c.db.load(Ordering::Relaxed),
+            c.subs.load(Ordering::Relaxed),
+            c.psubs.load(Ordering::Relaxed),
             c.watched.load(Ordering::Relaxed),
             c.resp.load(Ordering::Relaxed),
         )
@@ -237,12 +241,37 @@ fn info(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<
     Ok(())
 }
 
-/// `normal`, `master`, `replica`/`slave`, `pubsub`; hashd's clients are all normal.
-fn parse_type(t: &[u8]) -> Result<bool, CmdError> {
+/// A TYPE filter of CLIENT LIST / CLIENT KILL. hashd has no masters or replicas; a client
+/// subscribed to anything is of type pubsub, as in Redis.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum ClientType {
+    #[default]
+    Any,
+    Normal,
+    PubSub,
+    /// master, replica, slave: a type no hashd client has.
+    Absent,
+}
+
+impl ClientType {
+    fn matches(self, c: &ClientShared) -> bool {
+        match self {
+            ClientType::Any => true,
+            ClientType::Normal => !c.is_pubsub(),
+            ClientType::PubSub => c.is_pubsub(),
+            ClientType::Absent => false,
+        }
+    }
+}
+
+/// `normal`, `master`, `replica`/`slave`, `pubsub`.
+fn parse_type(t: &[u8]) -> Result<ClientType, CmdError> {
     if is(t, "normal") {
-        Ok(true)
-    } else if is(t, "master") || is(t, "replica") || is(t, "slave") || is(t, "pubsub") {
-        Ok(false)
+        Ok(ClientType::Normal)
+    } else if is(t, "pubsub") {
+        Ok(ClientType::PubSub)
+    } else if is(t, "master") || is(t, "replica") || is(t, "slave") {
+        Ok(ClientType::Absent)
     } else {
         Err(CmdError::other(format!(
             "ERR Unknown client type '{}'",
@@ -254,11 +283,10 @@ fn parse_type(t: &[u8]) -> Result<bool, CmdError> {
 /// CLIENT LIST [TYPE type] [ID client-id [client-id ...]]
 fn list(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
     let clients: Vec<_> = if args.len() == 4 && is(args.get(2), "type") {
-        if parse_type(args.get(3))? {
-            ctx.server.clients.snapshot()
-        } else {
-            Vec::new()
-        }
+        let ty = parse_type(args.get(3))?;
+        let mut all = ctx.server.clients.snapshot();
+        all.retain(|c| ty.matches(c));
+        all
     } else if args.len() > 3 && is(args.get(2), "id") {
         let mut ids = Vec::with_capacity(args.len() - 3);
         for a in args.from(3) {
@@ -291,8 +319,7 @@ fn list(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<
 #[derive(Default)]
 struct KillFilter<'a> {
     id: Option<u64>,
-    /// false: a type no hashd client has (master, replica, pubsub).
-    type_matches: bool,
+    ty: ClientType,
     addr: Option<&'a [u8]>,
     laddr: Option<&'a [u8]>,
     skipme: bool,
@@ -301,7 +328,7 @@ struct KillFilter<'a> {
 
 impl KillFilter<'_> {
     fn matches(&self, c: &ClientShared, me: u64, now_ms: u64) -> bool {
-        if !self.type_matches || (self.skipme && c.id == me) {
+        if !self.ty.matches(c) || (self.skipme && c.id == me) {
             return false;
         }
         if self.id.is_some_and(|id| id != c.id)
@@ -317,7 +344,6 @@ impl KillFilter<'_> {
 
 fn parse_kill_filter(args: Args<'_>) -> Result<KillFilter<'_>, CmdError> {
     let mut f = KillFilter {
-        type_matches: true,
         skipme: true,
         ..KillFilter::default()
     };
@@ -335,7 +361,7 @@ fn parse_kill_filter(args: Args<'_>) -> Result<KillFilter<'_>, CmdError> {
                 .ok_or_else(|| CmdError::other("ERR client-id should be greater than 0"))?;
             f.id = Some(id as u64);
         } else if is(opt, "type") {
-            f.type_matches = parse_type(value)?;
+            f.ty = parse_type(value)?;
         } else if is(opt, "addr") {
             f.addr = Some(value);
         } else if is(opt, "laddr") {
@@ -371,7 +397,6 @@ fn kill(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<
     let old_form = args.len() == 3;
     let filter = if old_form {
         KillFilter {
-            type_matches: true,
             addr: Some(args.get(2)),
             ..KillFilter::default()
         }

@@ -74,12 +74,20 @@ pub const COMMANDS: &[Command] = &[
 ];
 
 /// PING [message]
-fn ping(_ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
+fn ping(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
     // The table's arity is -1; Redis checks the upper bound inside the command.
-    match args.len() {
-        1 => reply.simple("PONG"),
-        2 => reply.bulk(args.get(1)),
-        _ => return Err(CmdError::WrongArity("ping".into())),
+    if args.len() > 2 {
+        return Err(CmdError::WrongArity("ping".into()));
+    }
+    if ctx.client.protocol == Protocol::Resp2 && ctx.client.in_pubsub_mode() {
+        // Subscribed RESP2 clients read every reply as a message: ["pong", message-or-""].
+        reply.array(2);
+        reply.bulk(b"pong");
+        reply.bulk(args.get(1));
+    } else if args.len() == 1 {
+        reply.simple("PONG");
+    } else {
+        reply.bulk(args.get(1));
     }
     Ok(())
 }
@@ -218,6 +226,7 @@ fn quit(ctx: &mut Ctx<'_, '_>, _args: Args<'_>, reply: &mut Reply<'_>) -> Result
 /// RESET
 fn reset(ctx: &mut Ctx<'_, '_>, _args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
     super::multi::reset_transaction_state(ctx);
+    crate::pubsub::forget(&ctx.server.pubsub, ctx.client);
     ctx.client.select(0);
     ctx.client.set_protocol(Protocol::Resp2);
     reply.set_protocol(Protocol::Resp2);

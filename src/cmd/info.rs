@@ -191,7 +191,7 @@ fn clients(ctx: &Ctx<'_, '_>, out: &mut String) {
     );
     line(out, "blocked_clients", 0);
     line(out, "tracking_clients", 0);
-    line(out, "pubsub_clients", 0);
+    line(out, "pubsub_clients", ctx.server.pubsub.client_count());
     line(
         out,
         "watching_clients",
@@ -308,8 +308,8 @@ fn stats(s: &ServerContext, out: &mut String) {
     line(out, "evicted_clients", 0);
     line(out, "keyspace_hits", get(&st.keyspace_hits));
     line(out, "keyspace_misses", get(&st.keyspace_misses));
-    line(out, "pubsub_channels", 0);
-    line(out, "pubsub_patterns", 0);
+    line(out, "pubsub_channels", s.pubsub.channel_count());
+    line(out, "pubsub_patterns", s.pubsub.numpat());
     line(out, "pubsubshard_channels", 0);
 }
 

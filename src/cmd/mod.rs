@@ -32,6 +32,7 @@ pub mod info;
 pub mod keys;
 pub mod multi;
 pub mod parse;
+pub mod pubsub;
 pub mod server;
 
 use std::collections::HashMap;
@@ -44,7 +45,7 @@ use crate::client::{ClientState, QueuedCommand};
 use crate::context::ServerContext;
 use crate::error::CmdError;
 use crate::keyspace::{DbView, LockPlan, Locked};
-use crate::protocol::Reply;
+use crate::protocol::{Protocol, Reply};
 
 /// A command handler. It must validate before writing: on `Err` nothing may have been
 /// written to the reply, and the dispatcher writes the error instead.
@@ -355,6 +356,7 @@ const FAMILIES: &[&[Command]] = &[
     command::COMMANDS,
     debug::COMMANDS,
     server::COMMANDS,
+    pubsub::COMMANDS,
 ];
 
 /// Longest command name we look up; anything longer is unknown.
@@ -496,6 +498,9 @@ pub fn dispatch(
     args: Args<'_>,
     out: &mut Vec<u8>,
 ) {
+    // Messages published before this command go out before its reply, as in Redis, where
+    // they were already in the output buffer.
+    crate::pubsub::drain(client, out);
     let mut reply = Reply::new(out, client.protocol);
     let name = args.get(0);
     // Cross-protocol scripting guard: an HTTP request is dropped without a reply.
@@ -537,6 +542,25 @@ pub fn dispatch(
             ));
             return;
         }
+    }
+    // A subscribed RESP2 connection cannot tell replies from messages, so Redis refuses
+    // everything but the pub/sub commands there; RESP3 marks messages as pushes instead.
+    if client.protocol == Protocol::Resp2
+        && client.in_pubsub_mode()
+        && !pubsub::allowed_while_subscribed(cmd)
+    {
+        let e = pubsub::not_allowed_while_subscribed(cmd);
+        if cmd.name == "exec" {
+            abort_exec(server, client, &e, &mut reply);
+            return;
+        }
+        if let Some(m) = client.multi.as_mut() {
+            m.aborted = true;
+        }
+        reply.error(&e);
+        return;
+    }
+    if let Some(m) = client.multi.as_mut() {
         if !cmd.has(flags::TXN_CONTROL) {
             m.queued_bytes += args.iter().map(<[u8]>::len).sum::<usize>();
             m.queue.push(QueuedCommand {
@@ -552,6 +576,8 @@ pub fn dispatch(
         }
     }
     execute(server, client, cmd, args, &mut reply);
+    // Messages published while the command ran (to this client too) follow its reply.
+    crate::pubsub::drain(client, out);
 }
 
 /// Redis rejects EXEC itself (wrong arity, NOAUTH) through `execCommandAbort`, in or out of
