@@ -653,11 +653,6 @@ impl<'s> HashMut<'s> {
             .fetch_add(n as u64, Ordering::Relaxed);
         n
     }
-
-    /// Signals a change to watchers even if no field changed.
-    pub fn mark_modified(&mut self) {
-        self.modified = true;
-    }
 }
 
 impl Deref for HashMut<'_> {
