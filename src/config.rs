@@ -217,6 +217,21 @@ pub fn strip_ignored_flags(
     (kept, ignored)
 }
 
+/// The multiplier of a Redis memory unit (lower-case): `""`/`b` 1, `k` 1000, `kb` 1024,
+/// `m`, `mb`, `g`, `gb` likewise.
+pub fn memory_unit(unit: &str) -> Option<u64> {
+    Some(match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    })
+}
+
 /// Redis's memory notation: a number with an optional unit `b`, `k` (1000), `kb` (1024),
 /// `m`, `mb`, `g`, `gb`, any case.
 pub fn parse_memory(text: &str) -> Result<u64, String> {
@@ -225,15 +240,8 @@ pub fn parse_memory(text: &str) -> Result<u64, String> {
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(lower.len());
     let (digits, unit) = lower.split_at(split);
-    let mul: u64 = match unit {
-        "" | "b" => 1,
-        "k" => 1000,
-        "kb" => 1024,
-        "m" => 1000 * 1000,
-        "mb" => 1024 * 1024,
-        "g" => 1000 * 1000 * 1000,
-        "gb" => 1024 * 1024 * 1024,
-        _ => return Err(format!("'{text}' is not a memory size (like 512mb)")),
+    let Some(mul) = memory_unit(unit) else {
+        return Err(format!("'{text}' is not a memory size (like 512mb)"));
     };
     digits
         .parse::<u64>()

@@ -415,16 +415,7 @@ fn parse_memory(v: &[u8]) -> Option<u64> {
     }
     let digits = v.iter().take_while(|b| b.is_ascii_digit()).count();
     let unit = std::str::from_utf8(&v[digits..]).ok()?.to_ascii_lowercase();
-    let mul: u64 = match unit.as_str() {
-        "" | "b" => 1,
-        "k" => 1000,
-        "kb" => 1024,
-        "m" => 1000 * 1000,
-        "mb" => 1024 * 1024,
-        "g" => 1000 * 1000 * 1000,
-        "gb" => 1024 * 1024 * 1024,
-        _ => return None,
-    };
+    let mul = crate::config::memory_unit(&unit)?;
     // strtoull: no digits is 0, and an overflow saturates.
     let n = std::str::from_utf8(&v[..digits])
         .ok()?

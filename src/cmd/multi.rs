@@ -11,17 +11,22 @@ use crate::client::{ClientState, MultiState};
 use crate::error::CmdError;
 use crate::protocol::Reply;
 
+/// MULTI, DISCARD, WATCH and UNWATCH: Redis's flags, and they run at once inside MULTI.
+const TXN_FAST: u32 = flags::NOSCRIPT
+    | flags::LOADING
+    | flags::STALE
+    | flags::FAST
+    | flags::ALLOW_BUSY
+    | flags::TXN_CONTROL;
+
 pub const COMMANDS: &[Command] = &[
-    Command::new("multi", 1, multi)
-        .flags(
-            flags::NOSCRIPT
-                | flags::LOADING
-                | flags::STALE
-                | flags::FAST
-                | flags::ALLOW_BUSY
-                | flags::TXN_CONTROL,
-        )
-        .doc("transactions", "1.2.0", "Starts a transaction.", "O(1)", ""),
+    Command::new("multi", 1, multi).flags(TXN_FAST).doc(
+        "transactions",
+        "1.2.0",
+        "Starts a transaction.",
+        "O(1)",
+        "",
+    ),
     Command::new("exec", 1, exec)
         .flags(
             flags::NOSCRIPT
@@ -38,31 +43,15 @@ pub const COMMANDS: &[Command] = &[
             "Depends on commands in the transaction",
             "",
         ),
-    Command::new("discard", 1, discard)
-        .flags(
-            flags::NOSCRIPT
-                | flags::LOADING
-                | flags::STALE
-                | flags::FAST
-                | flags::ALLOW_BUSY
-                | flags::TXN_CONTROL,
-        )
-        .doc(
-            "transactions",
-            "2.0.0",
-            "Discards a transaction.",
-            "O(N), when N is the number of queued commands",
-            "",
-        ),
+    Command::new("discard", 1, discard).flags(TXN_FAST).doc(
+        "transactions",
+        "2.0.0",
+        "Discards a transaction.",
+        "O(N), when N is the number of queued commands",
+        "",
+    ),
     Command::new("watch", -2, watch)
-        .flags(
-            flags::NOSCRIPT
-                | flags::LOADING
-                | flags::STALE
-                | flags::FAST
-                | flags::ALLOW_BUSY
-                | flags::TXN_CONTROL,
-        )
+        .flags(TXN_FAST)
         .keys(1, -1, 1)
         .doc(
             "transactions",
@@ -71,22 +60,13 @@ pub const COMMANDS: &[Command] = &[
             "O(1) for every key.",
             "key [key ...]",
         ),
-    Command::new("unwatch", 1, unwatch)
-        .flags(
-            flags::NOSCRIPT
-                | flags::LOADING
-                | flags::STALE
-                | flags::FAST
-                | flags::ALLOW_BUSY
-                | flags::TXN_CONTROL,
-        )
-        .doc(
-            "transactions",
-            "2.2.0",
-            "Forgets about watched keys of a transaction.",
-            "O(1)",
-            "",
-        ),
+    Command::new("unwatch", 1, unwatch).flags(TXN_FAST).doc(
+        "transactions",
+        "2.2.0",
+        "Forgets about watched keys of a transaction.",
+        "O(1)",
+        "",
+    ),
 ];
 
 /// MULTI
