@@ -2,7 +2,7 @@
 //! command; [`ClientShared`] is the part other clients may read (CLIENT LIST, CLIENT KILL),
 //! kept in the [`ClientRegistry`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -159,9 +159,7 @@ pub struct ClientState {
     /// Shared by every key this client WATCHes; set when any of them changes.
     pub watch_flag: Arc<WatchFlag>,
     /// `(db, key)` pairs this client WATCHes.
-    pub watched: Vec<(usize, Vec<u8>)>,
-    /// Watched keys that had a TTL when watched: EXEC fails if one has expired since.
-    pub watched_deadlines: Vec<(usize, Vec<u8>, u64)>,
+    pub watched: HashSet<(usize, Vec<u8>)>,
     /// Close the connection once the pending replies are written (QUIT, protocol errors).
     pub close_after_reply: bool,
     /// Close at once without a reply (cross-protocol guard: `POST`, `Host:`).
@@ -181,8 +179,7 @@ impl ClientState {
             authenticated,
             multi: None,
             watch_flag: Arc::new(WatchFlag::default()),
-            watched: Vec::new(),
-            watched_deadlines: Vec::new(),
+            watched: HashSet::new(),
             close_after_reply: false,
             close_now: false,
             shared,

@@ -58,6 +58,11 @@ fn match_at(mut p: &[u8], mut s: &[u8], nocase: bool, budget: &mut u32) -> bool 
                 }
                 let mut matched = false;
                 loop {
+                    // A class costs its length at every position a `*` tries.
+                    if *budget == 0 {
+                        return false;
+                    }
+                    *budget -= 1;
                     match p {
                         [] => break,
                         [b'\\', esc, ..] => {
@@ -160,5 +165,10 @@ mod tests {
         let p = "*a".repeat(30) + "b";
         let s = "a".repeat(100);
         assert!(!m(&p, &s));
+        // An unterminated class after a star used to cost its length per position, uncounted.
+        let p = "*[".to_string() + &"x".repeat(300_000);
+        let started = std::time::Instant::now();
+        assert!(!m(&p, &"y".repeat(64)));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 }

@@ -23,6 +23,21 @@ pub const COMMANDS: &[Command] = &[Command::new("hrandfield", -2, hrandfield)
 /// Redis's own "value is out of range" rather than let one request exhaust the server.
 const MAX_REPEATED_PICKS: u64 = 16 * 1024 * 1024;
 
+/// Largest reply a negative count may build: the reply is assembled in memory before it is
+/// sent, so its size, not only the count, is bounded (a 1 MB value picked 16M times would be
+/// 16 TB). Refused with the same error as the count limit.
+const MAX_REPLY_BYTES: u64 = 512 * 1024 * 1024;
+
+/// The average reply bytes of one pick (the field, its value with WITHVALUES, framing).
+fn pick_bytes(hash: &HashValue, with_values: bool) -> u64 {
+    let len = hash.len().max(1) as u64;
+    let payload: u64 = hash
+        .iter()
+        .map(|f| f.field.len() as u64 + if with_values { f.value.len() as u64 } else { 0 })
+        .sum();
+    payload / len + if with_values { 32 } else { 16 }
+}
+
 /// With WITHVALUES, |count| may not exceed `LONG_MAX / 2` (the reply holds 2 × count).
 const MAX_COUNT_WITH_VALUES: i64 = i64::MAX / 2;
 
@@ -76,7 +91,10 @@ fn hrandfield(
                 nested: reply.protocol() == Protocol::Resp3,
             };
             if count < 0 {
-                if count.unsigned_abs() > MAX_REPEATED_PICKS {
+                let picks = count.unsigned_abs();
+                if picks > MAX_REPEATED_PICKS
+                    || picks.saturating_mul(pick_bytes(hash, with_values)) > MAX_REPLY_BYTES
+                {
                     return Err(CmdError::OutOfRange);
                 }
                 with_repeats(hash, count.unsigned_abs(), shape, rng, reply);
@@ -298,6 +316,17 @@ mod tests {
         }
         env.resp3();
         assert!(env.run("HRANDFIELD h").starts_with("$2\r\nf"));
+    }
+
+    #[test]
+    fn negative_count_is_bounded_by_reply_size() {
+        let mut env = TestEnv::new();
+        env.run_args(&[b"HSET".as_slice(), b"h", b"f", &vec![b'x'; 1000]]);
+        assert_eq!(
+            env.run("HRANDFIELD h -2000000 WITHVALUES"),
+            "-ERR value is out of range\r\n"
+        );
+        assert!(env.run("HRANDFIELD h -2000000").starts_with("*2000000\r\n"));
     }
 
     #[test]

@@ -359,6 +359,10 @@ const FAMILIES: &[&[Command]] = &[
     pubsub::COMMANDS,
 ];
 
+/// Allocator overhead of a queued command's two buffers, counted against the query-buffer
+/// limit so that MULTI cannot queue unbounded memory in tiny commands.
+const QUEUED_COMMAND_OVERHEAD_BYTES: usize = 32;
+
 /// Longest command name we look up; anything longer is unknown.
 const MAX_NAME_LEN: usize = 32;
 
@@ -562,7 +566,12 @@ pub fn dispatch(
     }
     if let Some(m) = client.multi.as_mut() {
         if !cmd.has(flags::TXN_CONTROL) {
-            m.queued_bytes += args.iter().map(<[u8]>::len).sum::<usize>();
+            // Count what the queue really holds: the bytes, a span per argument, and the
+            // queued command itself (Redis counts `argv_len_sums` plus an robj per argument).
+            m.queued_bytes += args.iter().map(<[u8]>::len).sum::<usize>()
+                + args.len() * std::mem::size_of::<(usize, usize)>()
+                + std::mem::size_of::<QueuedCommand>()
+                + QUEUED_COMMAND_OVERHEAD_BYTES;
             m.queue.push(QueuedCommand {
                 command: cmd,
                 args: args.to_owned_args(),

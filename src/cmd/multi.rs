@@ -117,7 +117,7 @@ fn exec(ctx: &mut Ctx<'_, '_>, _args: Args<'_>, reply: &mut Reply<'_>) -> Result
     }
     // A watched key that expired since WATCH is deleted here, which dirties the flag.
     let now = ctx.now_ms;
-    let watched: Vec<(usize, Vec<u8>)> = ctx.client.watched.clone();
+    let watched: Vec<(usize, Vec<u8>)> = ctx.client.watched.iter().cloned().collect();
     for (db, key) in &watched {
         ctx.locked.db(*db).exists(key, now);
     }
@@ -156,14 +156,14 @@ fn watch(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result
     let db = ctx.client.db;
     let flag = ctx.client.watch_flag.clone();
     for key in args.from(1) {
-        if ctx.client.watched.iter().any(|(d, k)| *d == db && k == key) {
+        // A set, so that watching many keys stays linear while this holds their shards.
+        if !ctx.client.watched.insert((db, key.to_vec())) {
             continue;
         }
         let mut view = ctx.db();
         // Settle lazy expiry first, so that a key already expired is not a change later.
         view.exists(key, now);
         view.watch(key, &flag);
-        ctx.client.watched.push((db, key.to_vec()));
     }
     ctx.client
         .shared

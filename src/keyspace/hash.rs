@@ -91,6 +91,9 @@ struct Compact {
 /// A field stored in a table: one packed field in its own allocation.
 type Slot = Box<[u8]>;
 
+/// Tables smaller than this are not shrunk (not worth a rehash).
+const MIN_SHRINK_CAPACITY: usize = 64;
+
 /// Width of one deadline bucket in a table's volatile-field index: 2^10 ms ≈ 1 s.
 const WHEEL_BUCKET_SHIFT: u32 = 10;
 
@@ -300,9 +303,23 @@ impl Table {
                     self.volatile -= 1;
                     self.note_stale();
                 }
+                self.shrink_if_sparse();
                 true
             }
             Err(_) => false,
+        }
+    }
+
+    /// Gives memory back once three quarters of the table is empty. Besides memory, this
+    /// keeps random picks (HRANDFIELD), which probe random buckets, at a few probes each.
+    /// Halving at a quarter full is amortised O(1) per removal.
+    fn shrink_if_sparse(&mut self) {
+        let (len, cap) = (self.slots.len(), self.slots.capacity());
+        if cap > MIN_SHRINK_CAPACITY && len * 4 < cap {
+            self.slots.shrink_to(len * 2, slot_hash);
+            // Slots moved: HSCAN cursors restart and the wheel's positions are re-derived.
+            self.generation = self.generation.wrapping_add(1);
+            self.rebuild_wheel();
         }
     }
 
@@ -382,6 +399,9 @@ impl Table {
                 .next()
                 .map_or(u64::MAX, |(&b, _)| b << WHEEL_BUCKET_SHIFT);
             self.min_hint = kept_min.min(next_bucket);
+        }
+        if removed > 0 {
+            self.shrink_if_sparse();
         }
         removed
     }
@@ -641,7 +661,7 @@ impl HashValue {
                     return None;
                 }
                 let buckets = t.slots.num_buckets();
-                // Load factor is at least ~40%, so this takes a couple of probes on average.
+                // Tables shrink below a quarter full, so this takes a few probes on average.
                 loop {
                     if let Some(s) = t.slots.get_bucket(rng.usize(..buckets)) {
                         return Some(packed::decode(s));
@@ -909,6 +929,40 @@ mod tests {
         );
         h.set(b"b", b"v", TtlUpdate::Clear);
         assert_eq!(h.min_expire(), None);
+    }
+
+    #[test]
+    fn emptied_tables_shrink_and_random_picks_stay_cheap() {
+        let mut h = table();
+        for i in 0..100_000u64 {
+            let t = if i % 2 == 0 {
+                TtlUpdate::Set(1_000_000 + i)
+            } else {
+                TtlUpdate::Clear
+            };
+            h.set(format!("f{i}").as_bytes(), b"v", t);
+        }
+        for i in 1..100_000u64 {
+            h.remove(format!("f{i}").as_bytes());
+        }
+        let Repr::Table(t) = &h.repr else {
+            unreachable!()
+        };
+        assert!(
+            t.slots.capacity() < 64 * 4,
+            "capacity {}",
+            t.slots.capacity()
+        );
+        let mut rng = fastrand::Rng::with_seed(3);
+        for _ in 0..1000 {
+            assert_eq!(h.random_field(&mut rng).unwrap().field, b"f0");
+        }
+        assert_eq!(
+            h.min_expire(),
+            Some(1_000_000),
+            "the wheel survived the rehashes"
+        );
+        assert_eq!(h.remove_expired(u64::MAX, usize::MAX), 1);
     }
 
     #[test]

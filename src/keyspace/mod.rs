@@ -463,13 +463,31 @@ impl<'l, 'a> DbView<'l, 'a> {
     /// One step of SCAN: visits about `count` keys and returns the next cursor (0 = done).
     /// Cursor layout: shard generation (16 bits) | shard (8 bits) | bucket (40 bits). A
     /// cursor from before its shard's entries moved restarts that shard, so every key
-    /// present for the whole scan is returned at least once. Expired keys met are deleted.
+    /// present for the whole scan is returned at least once. Expired keys met are skipped
+    /// and deleted once the step is done (a deletion may shrink a table, which bumps its
+    /// generation, so the next step restarts that shard rather than skip keys).
     pub fn scan(
         &mut self,
         cursor: u64,
         count: usize,
         now_ms: u64,
         mut visit: impl FnMut(&[u8], &HashValue),
+    ) -> u64 {
+        let mut expired: Vec<Vec<u8>> = Vec::new();
+        let next = self.scan_step(cursor, count.max(1), now_ms, &mut visit, &mut expired);
+        for key in expired {
+            self.exists(&key, now_ms);
+        }
+        next
+    }
+
+    fn scan_step(
+        &mut self,
+        cursor: u64,
+        count: usize,
+        now_ms: u64,
+        visit: &mut impl FnMut(&[u8], &HashValue),
+        expired: &mut Vec<Vec<u8>>,
     ) -> u64 {
         let nshards = self.ks.shards_per_db();
         let mut shard_idx = ((cursor >> 40) & 0xff) as usize;
@@ -478,7 +496,6 @@ impl<'l, 'a> DbView<'l, 'a> {
         if shard_idx >= nshards {
             return 0;
         }
-        let ks = self.ks;
         let mut seen = 0;
         let mut first = true;
         while shard_idx < nshards {
@@ -489,17 +506,13 @@ impl<'l, 'a> DbView<'l, 'a> {
             }
             first = false;
             let buckets = shard.data.entries.num_buckets();
-            while bucket < buckets && seen < count.max(1) {
+            while bucket < buckets && seen < count {
                 if let Some(e) = shard.entry_at(bucket) {
-                    if e.key_deadline != NEVER && e.key_deadline < now_ms {
-                        let h = shard.hash_key(&e.key);
-                        if let Some(e) = shard.remove_at(h, bucket) {
-                            shard.touch(&e.key);
-                            ks.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
-                        }
-                    } else {
+                    if e.key_deadline == NEVER || e.key_deadline >= now_ms {
                         visit(&e.key, &e.value);
                         seen += 1;
+                    } else {
+                        expired.push(e.key.to_vec());
                     }
                 }
                 bucket += 1;
@@ -510,7 +523,7 @@ impl<'l, 'a> DbView<'l, 'a> {
             }
             shard_idx += 1;
             bucket = 0;
-            if seen >= count.max(1) && shard_idx < nshards {
+            if seen >= count && shard_idx < nshards {
                 let pos = self.shard_pos(shard_idx);
                 let g = u64::from(self.held[pos].guard.data.generation as u16);
                 return g << 48 | (shard_idx as u64) << 40;
