@@ -203,8 +203,11 @@ async fn process_buffer(
                     return Ok(true);
                 }
                 if out.len() >= FLUSH_THRESHOLD_BYTES {
-                    stream.write_all(out).await?;
-                    out.clear();
+                    // CLIENT KILL must reach a client that stopped reading mid-batch too.
+                    let shared = Arc::clone(&client.shared);
+                    if write_out(stream, out, &shared).await? {
+                        return Ok(true);
+                    }
                 }
             }
             Err(e) => {
