@@ -49,11 +49,28 @@ pub enum Parsed {
 
 /// Reusable parse state for one connection: span and inline buffers are recycled between
 /// requests so that parsing allocates nothing in the steady state.
+///
+/// A multibulk request that arrives in pieces is not re-parsed from the start on every
+/// read: the parser remembers how far it got. So after `Incomplete`, the next call must pass
+/// the same buffer, possibly extended (the connection only drops bytes after a request).
 #[derive(Default, Debug)]
 pub struct RequestParser {
     pub spans: Vec<(usize, usize)>,
     pub inline_buf: Vec<u8>,
+    resume: Option<Resume>,
 }
+
+/// Where an incomplete multibulk request stopped.
+#[derive(Clone, Copy, Debug)]
+struct Resume {
+    /// Offset of the next argument's `$` line.
+    pos: usize,
+    /// Arguments still to read.
+    remaining: i64,
+}
+
+/// Span buffers that grew past this (a request with very many arguments) are released.
+const KEEP_SPANS_CAPACITY: usize = 4096;
 
 impl RequestParser {
     pub fn new() -> Self {
@@ -62,6 +79,12 @@ impl RequestParser {
 
     /// Parses the request at the front of `buf`.
     pub fn parse(&mut self, buf: &[u8], limits: ParseLimits) -> Result<Parsed, ProtocolError> {
+        if let Some(r) = self.resume.take() {
+            return self.parse_bulks(buf, limits, r.pos, r.remaining);
+        }
+        if self.spans.capacity() > KEEP_SPANS_CAPACITY {
+            self.spans = Vec::new();
+        }
         self.spans.clear();
         match buf.first() {
             None => Ok(Parsed::Incomplete),
@@ -92,21 +115,32 @@ impl RequestParser {
         if limits.unauthenticated && count > UNAUTH_MAX_MULTIBULK_LEN {
             return Err(ProtocolError::UnauthenticatedMultibulkLength);
         }
-        let mut pos = cr + 2;
+        let pos = cr + 2;
         if count <= 0 {
             return Ok(Parsed::Ignored { consumed: pos });
         }
         // Cap the pre-allocation: a hostile count must not reserve gigabytes up front.
         self.spans.reserve((count as usize).min(1024));
-        for _ in 0..count {
+        self.parse_bulks(buf, limits, pos, count)
+    }
+
+    /// Reads the `remaining` bulk arguments starting at `pos`.
+    fn parse_bulks(
+        &mut self,
+        buf: &[u8],
+        limits: ParseLimits,
+        mut pos: usize,
+        mut remaining: i64,
+    ) -> Result<Parsed, ProtocolError> {
+        while remaining > 0 {
             let Some(cr) = find_cr(buf, pos) else {
                 if buf.len() - pos > PROTO_INLINE_MAX_SIZE {
                     return Err(ProtocolError::TooBigBulkCount);
                 }
-                return Ok(Parsed::Incomplete);
+                return Ok(self.incomplete(pos, remaining));
             };
             if cr + 1 >= buf.len() {
-                return Ok(Parsed::Incomplete);
+                return Ok(self.incomplete(pos, remaining));
             }
             if buf[pos] != b'$' {
                 return Err(ProtocolError::ExpectedDollar(buf[pos]));
@@ -122,15 +156,22 @@ impl RequestParser {
             let len = len as usize;
             // Payload plus the two trailing bytes, which Redis skips without checking.
             if buf.len() < start + len + 2 {
-                return Ok(Parsed::Incomplete);
+                return Ok(self.incomplete(pos, remaining));
             }
             self.spans.push((start, start + len));
             pos = start + len + 2;
+            remaining -= 1;
         }
         Ok(Parsed::Request {
             consumed: pos,
             source: ArgSource::ReadBuffer,
         })
+    }
+
+    /// Notes where a multibulk request stopped, for the next call.
+    fn incomplete(&mut self, pos: usize, remaining: i64) -> Parsed {
+        self.resume = Some(Resume { pos, remaining });
+        Parsed::Incomplete
     }
 
     fn parse_inline(&mut self, buf: &[u8]) -> Result<Parsed, ProtocolError> {
@@ -370,6 +411,39 @@ mod tests {
                 p.parse(&full[..cut], OPEN).unwrap(),
                 Parsed::Incomplete,
                 "cut {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_request_arriving_in_pieces_resumes_where_it_stopped() {
+        let full = b"*3\r\n$4\r\nHSET\r\n$1\r\nk\r\n$10\r\n0123456789\r\n*1\r\n$4\r\nPING\r\n";
+        let first_len = full.len() - 14;
+        for step in [1, 2, 3, 7] {
+            let mut p = RequestParser::new();
+            let mut end = 0;
+            let consumed = loop {
+                end = (end + step).min(first_len);
+                match p.parse(&full[..end], OPEN).unwrap() {
+                    Parsed::Incomplete => continue,
+                    Parsed::Request { consumed, .. } => break consumed,
+                    other => panic!("{other:?}"),
+                }
+            };
+            assert_eq!(consumed, first_len, "step {step}");
+            assert_eq!(
+                args(&p, full, ArgSource::ReadBuffer),
+                vec![b"HSET".to_vec(), b"k".to_vec(), b"0123456789".to_vec()]
+            );
+            // The next request starts afresh at the front of the remaining bytes.
+            let rest = &full[consumed..];
+            assert!(matches!(
+                p.parse(rest, OPEN).unwrap(),
+                Parsed::Request { consumed: 14, .. }
+            ));
+            assert_eq!(
+                args(&p, rest, ArgSource::ReadBuffer),
+                vec![b"PING".to_vec()]
             );
         }
     }
