@@ -152,15 +152,23 @@ fn make_slot(field: &[u8], value: &[u8], expire_at: Option<u64>) -> Slot {
 }
 
 impl Compact {
-    /// Byte offset and decoded form of `field`, if present.
+    /// Byte offset, encoded size and decoded form of `field`, if present. Fields whose
+    /// length differs are skipped from their headers alone: lookups are linear scans, and
+    /// most fields they pass are not the one asked for.
     fn find(&self, field: &[u8]) -> Option<(usize, usize, FieldRef<'_>)> {
+        let buf = &self.buf[..];
         let mut pos = 0;
-        while pos < self.buf.len() {
-            let (f, n) = packed::decode_at(&self.buf, pos);
-            if f.field == field {
+        while pos < buf.len() {
+            let (hdr, h) = packed::get_varint(buf, pos);
+            let f_start = pos + h;
+            let f_end = f_start + (hdr >> 1) as usize;
+            if f_end - f_start == field.len() && &buf[f_start..f_end] == field {
+                let (f, n) = packed::decode_at(buf, pos);
                 return Some((pos, n, f));
             }
-            pos += n;
+            let (value_len, vh) = packed::get_varint(buf, f_end);
+            pos =
+                f_end + vh + value_len as usize + if hdr & 1 == 1 { packed::TTL_BYTES } else { 0 };
         }
         None
     }
@@ -172,14 +180,21 @@ impl Compact {
         }
     }
 
-    /// Replaces the entry at `pos..pos+old_len` with a new encoding of the field.
+    /// Replaces the entry at `pos..pos+old_len` with a new encoding of the field, in place:
+    /// the gap is resized (exactly, as listpack does) and the field encoded into it.
     fn rewrite(&mut self, pos: usize, old_len: usize, field: &[u8], value: &[u8], t: Option<u64>) {
-        let mut enc = Vec::with_capacity(packed::encoded_len(field, value, t));
-        packed::encode(&mut enc, field, value, t);
-        if enc.len() > old_len {
-            self.buf.reserve_exact(enc.len() - old_len);
+        let new_len = packed::encoded_len(field, value, t);
+        let old_end = pos + old_len;
+        if new_len > old_len {
+            let extra = new_len - old_len;
+            let len = self.buf.len();
+            self.buf.reserve_exact(extra);
+            self.buf.resize(len + extra, 0);
+            self.buf.copy_within(old_end..len, old_end + extra);
+        } else if new_len < old_len {
+            self.buf.drain(pos + new_len..old_end);
         }
-        self.buf.splice(pos..pos + old_len, enc);
+        packed::encode_into(&mut self.buf[pos..pos + new_len], field, value, t);
     }
 }
 
@@ -740,6 +755,36 @@ mod tests {
             assert_eq!(h.len(), 1);
             assert_eq!(h.get(b"a"), None);
         }
+    }
+
+    #[test]
+    fn compact_rewrites_in_the_middle_keep_neighbours_intact() {
+        let mut h = HashValue::new();
+        for f in ["a", "b", "c"] {
+            h.set(f.as_bytes(), b"0123", TtlUpdate::Clear);
+        }
+        let cases: [(&[u8], TtlUpdate); 6] = [
+            (b"x".as_slice(), TtlUpdate::Clear),
+            (
+                b"a much longer value than before".as_slice(),
+                TtlUpdate::Clear,
+            ),
+            (b"4567".as_slice(), TtlUpdate::Set(99)),
+            (b"8901".as_slice(), TtlUpdate::Keep),
+            (&[7u8; 300], TtlUpdate::Clear),
+            (b"".as_slice(), TtlUpdate::Set(5)),
+        ];
+        for (value, ttl) in cases {
+            assert!(!h.set(b"b", value, ttl));
+            assert_eq!(h.get_live(b"a", 0), Some(&b"0123"[..]));
+            assert_eq!(h.get_live(b"b", 0), Some(value));
+            assert_eq!(h.get_live(b"c", 0), Some(&b"0123"[..]));
+            assert_eq!(h.len(), 3);
+        }
+        assert_eq!(h.get(b"b").unwrap().expire_at, Some(5));
+        assert_eq!(h.volatile_len(), 1);
+        let order: Vec<_> = h.iter().map(|f| f.field.to_vec()).collect();
+        assert_eq!(order, vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
     }
 
     #[test]

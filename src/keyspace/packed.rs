@@ -47,7 +47,7 @@ pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 
 /// Reads a varint at `buf[pos..]`; returns (value, bytes used). The input is our own
 /// encoding, never network data.
-fn get_varint(buf: &[u8], pos: usize) -> (u64, usize) {
+pub fn get_varint(buf: &[u8], pos: usize) -> (u64, usize) {
     let mut v = 0u64;
     let mut shift = 0;
     let mut i = pos;
@@ -83,6 +83,34 @@ pub fn encode(out: &mut Vec<u8>, field: &[u8], value: &[u8], expire_at: Option<u
     if let Some(t) = expire_at {
         debug_assert!(t <= MAX_FIELD_EXPIRE_MS);
         out.extend_from_slice(&t.to_le_bytes()[..TTL_BYTES]);
+    }
+}
+
+/// Writes the encoding of a field into `out`, which must be exactly `encoded_len` long
+/// (rewriting a field in place, without a temporary buffer).
+pub fn encode_into(out: &mut [u8], field: &[u8], value: &[u8], expire_at: Option<u64>) {
+    fn put(out: &mut [u8], at: &mut usize, mut v: u64) {
+        while v >= 0x80 {
+            out[*at] = (v as u8) | 0x80;
+            *at += 1;
+            v >>= 7;
+        }
+        out[*at] = v as u8;
+        *at += 1;
+    }
+    let mut at = 0;
+    put(
+        out,
+        &mut at,
+        (field.len() as u64) << 1 | u64::from(expire_at.is_some()),
+    );
+    out[at..at + field.len()].copy_from_slice(field);
+    at += field.len();
+    put(out, &mut at, value.len() as u64);
+    out[at..at + value.len()].copy_from_slice(value);
+    at += value.len();
+    if let Some(t) = expire_at {
+        out[at..at + TTL_BYTES].copy_from_slice(&t.to_le_bytes()[..TTL_BYTES]);
     }
 }
 
@@ -136,6 +164,9 @@ mod tests {
             assert_eq!(buf.len(), encoded_len(f, v, t));
             let (r, n) = decode_at(&buf, 0);
             assert_eq!(n, buf.len());
+            let mut in_place = vec![0u8; buf.len()];
+            encode_into(&mut in_place, f, v, t);
+            assert_eq!(in_place, buf);
             assert_eq!((r.field, r.value, r.expire_at), (f, v, t));
         }
     }
