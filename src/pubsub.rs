@@ -181,7 +181,7 @@ impl PubSub {
             .read()
             .channels
             .keys()
-            .filter(|c| pattern.map_or(true, |p| crate::glob::matches(p, c, false)))
+            .filter(|c| pattern.is_none_or(|p| crate::glob::matches(p, c, false)))
             .cloned()
             .collect()
     }

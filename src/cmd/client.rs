@@ -338,7 +338,7 @@ impl KillFilter<'_> {
             return false;
         }
         let age_s = (now_ms.saturating_sub(c.created_ms) / 1000) as i64;
-        !self.max_age_s.is_some_and(|max| age_s <= max)
+        self.max_age_s.is_none_or(|max| age_s > max)
     }
 }
 

@@ -509,7 +509,7 @@ fn set_failed(name: &[u8], reason: &str) -> CmdError {
 
 /// CONFIG SET parameter value [parameter value ...]
 fn set(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(CmdError::Syntax);
     }
     // Redis's order of checks: an unknown name anywhere wins; otherwise the first

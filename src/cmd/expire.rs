@@ -166,7 +166,7 @@ impl Conditions {
         if self.xx && current.is_none() {
             return false;
         }
-        if self.gt && !current.is_some_and(|c| when > c) {
+        if self.gt && current.is_none_or(|c| when <= c) {
             return false;
         }
         if self.lt && current.is_some_and(|c| when >= c) {

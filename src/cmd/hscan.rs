@@ -70,10 +70,7 @@ fn hscan(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result
     };
     let opts = parse_options(args)?;
     let keep = |field: &[u8], expired: bool| {
-        !expired
-            && opts
-                .pattern
-                .map_or(true, |p| glob::matches(p, field, false))
+        !expired && opts.pattern.is_none_or(|p| glob::matches(p, field, false))
     };
 
     // The reply header needs the number of matches before any is written, and `scan`

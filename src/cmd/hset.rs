@@ -45,7 +45,7 @@ pub const COMMANDS: &[Command] = &[
 /// Writes the field/value pairs of HSET/HMSET; returns how many fields are new.
 fn set_pairs(ctx: &mut Ctx<'_, '_>, args: Args<'_>, name: &str) -> Result<i64, CmdError> {
     // Odd pairs are an arity error, checked before the key is looked at (spec §6).
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(CmdError::WrongArity(name.into()));
     }
     let now = ctx.now_ms;

@@ -60,7 +60,7 @@ fn parse(args: Args<'_>, now: u64) -> Result<Request, CmdError> {
                 _ => return Err(CmdError::other("ERR invalid number of fields")),
             };
             let remaining = args.len() - i - 2;
-            if remaining % 2 != 0 || n != remaining / 2 {
+            if !remaining.is_multiple_of(2) || n != remaining / 2 {
                 return Err(arity());
             }
             return Ok(Request {
