@@ -584,6 +584,9 @@ pub struct HashMut<'s> {
     bucket: usize,
     key_hash: u64,
     modified: bool,
+    /// The field-deadline registration must be re-derived on drop even if nothing changed
+    /// (a table's registered deadline is a lower bound that a fruitless reap moves forward).
+    reindex: bool,
     limits: EncodingLimits,
     stats: &'s KeyspaceStats,
 }
@@ -602,6 +605,7 @@ impl<'s> HashMut<'s> {
             bucket,
             key_hash,
             modified: false,
+            reindex: false,
             limits: ks.limits(),
             stats: &ks.stats,
         };
@@ -616,8 +620,14 @@ impl<'s> HashMut<'s> {
             .expect("HashMut bucket is occupied")
     }
 
+    /// The value, for a change that will happen (watchers are told on drop).
     fn value_mut(&mut self) -> &mut HashValue {
         self.modified = true;
+        self.value_unmarked()
+    }
+
+    /// The value, for a change that may not happen; the caller marks `modified` if it does.
+    fn value_unmarked(&mut self) -> &mut HashValue {
         &mut self
             .shard
             .entry_at_mut(self.bucket)
@@ -648,10 +658,9 @@ impl<'s> HashMut<'s> {
 
     /// Removes a field; true if it was there.
     pub fn remove(&mut self, field: &[u8]) -> bool {
-        if self.get(field).is_none() {
-            return false;
-        }
-        self.value_mut().remove(field)
+        let removed = self.value_unmarked().remove(field);
+        self.modified |= removed;
+        removed
     }
 
     /// Reclaims every field expired at `now_ms`, counting them in `expired_subkeys`.
@@ -660,7 +669,10 @@ impl<'s> HashMut<'s> {
         if due == NEVER || due >= now_ms {
             return 0;
         }
-        let n = self.value_mut().remove_expired(now_ms, usize::MAX);
+        // Only a real removal is a change watchers must see.
+        let n = self.value_unmarked().remove_expired(now_ms, usize::MAX);
+        self.modified |= n > 0;
+        self.reindex = true;
         self.stats
             .expired_subkeys
             .fetch_add(n as u64, Ordering::Relaxed);
@@ -687,7 +699,7 @@ impl Drop for HashMut<'_> {
         }
         if empty {
             self.shard.remove_at(h, b);
-        } else if self.modified {
+        } else if self.modified || self.reindex {
             let next = e.value.min_expire().unwrap_or(NEVER);
             self.shard.set_deadline(Deadline::Field, h, b, next);
         }
@@ -797,6 +809,28 @@ mod tests {
         flag.reset();
         let _ = db.get_mut(b"k", 100);
         assert!(flag.is_dirty(), "lazy field expiry is a change");
+    }
+
+    #[test]
+    fn a_fruitless_reap_does_not_dirty_watchers() {
+        let ks = Keyspace::new(1, 1);
+        let flag = Arc::new(WatchFlag::default());
+        let mut l = ks.lock(&LockPlan::Db(0));
+        let mut db = l.db(0);
+        let mut h = db.get_or_create(b"k", 0);
+        h.set(b"a", b"v", TtlUpdate::Set(5_000));
+        h.set(b"b", b"v", TtlUpdate::Set(9_000));
+        drop(h);
+        db.get_mut(b"k", 0).unwrap().value_mut().convert_to_table();
+        // Removing "a" leaves the table's registered deadline behind as a lower bound.
+        db.get_mut(b"k", 0).unwrap().remove(b"a");
+        db.watch(b"k", &flag);
+        // Past the stale bound, before "b" expires: nothing is reclaimed, nothing changed.
+        assert!(db.get_mut(b"k", 8_500).is_some());
+        assert!(!flag.is_dirty());
+        assert_eq!(db.get(b"k", 8_500).unwrap().min_expire(), Some(9_000));
+        let _ = db.get_mut(b"k", 9_001);
+        assert!(flag.is_dirty(), "a real expiry is a change");
     }
 
     #[test]
