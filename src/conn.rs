@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
+use smallvec::SmallVec;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::debug;
@@ -13,7 +14,8 @@ use tracing::debug;
 use crate::client::{ClientShared, ClientState};
 use crate::cmd::{self, Args};
 use crate::context::ServerContext;
-use crate::protocol::{ArgSource, ParseLimits, Parsed, Reply, RequestParser};
+use crate::keyspace::PREFETCH_BATCH;
+use crate::protocol::{request, ArgSource, ParseLimits, Parsed, Reply, RequestParser};
 use crate::pubsub::{self, Message, Subscriptions};
 use crate::shutdown::ShutdownSignal;
 
@@ -177,6 +179,20 @@ async fn write_out(
     Ok(killed)
 }
 
+/// When a read brought several requests, starts loading the keyspace memory they will
+/// touch, so their cache misses overlap (see `keyspace::prefetch`). A lone request gains
+/// nothing from it and skips the work; so do transactions, whose commands only queue.
+fn prefetch_batch(server: &ServerContext, client: &ClientState, rbuf: &[u8]) {
+    if !client.authenticated || client.multi.is_some() {
+        return;
+    }
+    let mut keys: SmallVec<[&[u8]; PREFETCH_BATCH]> = SmallVec::new();
+    request::peek_keys(rbuf, PREFETCH_BATCH, |key| keys.push(key));
+    if keys.len() > 1 {
+        server.keyspace.prefetch(client.db, &keys);
+    }
+}
+
 /// Runs every complete request in `rbuf`. Returns true if the connection must close after
 /// the pending replies are written.
 async fn process_buffer(
@@ -187,6 +203,7 @@ async fn process_buffer(
     out: &mut Vec<u8>,
     stream: &mut TcpStream,
 ) -> std::io::Result<bool> {
+    prefetch_batch(server, client, rbuf);
     loop {
         let limits = ParseLimits {
             max_bulk_len: server.config.proto_max_bulk_len.load(Ordering::Relaxed) as i64,

@@ -427,6 +427,17 @@ impl HashValue {
         HashValue::default()
     }
 
+    /// Starts loading the fields a command on this hash reads first: a compact hash's
+    /// buffer (its first lines, where the scan starts) or a table's struct.
+    pub fn prefetch(&self) {
+        match &self.repr {
+            Repr::Compact(c) => {
+                super::prefetch::prefetch_range(c.buf.as_ptr() as usize, c.buf.len(), 2)
+            }
+            Repr::Table(t) => super::prefetch::prefetch_read(&**t as *const Table as usize),
+        }
+    }
+
     /// Stored fields, including expired ones not yet reclaimed.
     pub fn len(&self) -> usize {
         match &self.repr {

@@ -10,6 +10,7 @@
 pub mod hash;
 pub mod key;
 pub mod packed;
+mod prefetch;
 pub mod shard;
 
 use std::ops::Deref;
@@ -32,6 +33,10 @@ pub struct KeyspaceStats {
     /// Hash fields removed because their TTL passed (`expired_subkeys`).
     pub expired_subkeys: AtomicU64,
 }
+
+/// Most keys [`Keyspace::prefetch`] is given at once (a read holds about this many
+/// requests at pipeline 16).
+pub const PREFETCH_BATCH: usize = 16;
 
 /// All databases.
 pub struct Keyspace {
@@ -118,6 +123,31 @@ impl Keyspace {
 
     fn shard_of_hash(&self, h: u64) -> usize {
         (h >> 40) as usize & self.shard_mask
+    }
+
+    /// Starts loading the table slots, then the hashes, that commands on `keys` (in
+    /// database `db`) are about to touch (see the `prefetch` module). Shards busy with
+    /// another thread are skipped; nothing waits here.
+    pub fn prefetch(&self, db: usize, keys: &[&[u8]]) {
+        let Some(db) = self.dbs.get(db) else {
+            return;
+        };
+        let hashes: SmallVec<[u64; PREFETCH_BATCH]> =
+            keys.iter().map(|k| self.key_hash(k)).collect();
+        // First every key's slot, so those misses overlap...
+        for &h in &hashes {
+            if let Some(mut shard) = db.shards[self.shard_of_hash(h)].try_lock() {
+                shard.prefetch_slot(h);
+            }
+        }
+        // ...then, with the slots (mostly) arrived, every hash's own buffer.
+        for (key, &h) in keys.iter().zip(&hashes) {
+            if let Some(shard) = db.shards[self.shard_of_hash(h)].try_lock() {
+                if let Some(entry) = shard.find(h, key) {
+                    entry.value.prefetch();
+                }
+            }
+        }
     }
 
     pub fn limits(&self) -> EncodingLimits {

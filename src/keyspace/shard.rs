@@ -9,6 +9,7 @@ use hashbrown::HashTable;
 
 use super::hash::HashValue;
 use super::key::Key;
+use super::prefetch;
 
 /// Shard tables smaller than this are not shrunk.
 const MIN_SHRINK_CAPACITY: usize = 1024;
@@ -67,6 +68,9 @@ pub struct Shard {
     /// one `is_empty` check for the feature.
     pub watchers: HashMap<Box<[u8]>, Vec<Arc<WatchFlag>>, ahash::RandomState>,
     hasher: ahash::RandomState,
+    /// A full bucket of `data.entries` and the table's control-byte address computed from
+    /// it, for [`Shard::prefetch_slot`].
+    ctrl_hint: Option<(usize, usize)>,
 }
 
 /// Which deadline index a call is about.
@@ -91,6 +95,7 @@ impl Shard {
             data: ShardData::default(),
             watchers: HashMap::with_hasher(hasher.clone()),
             hasher,
+            ctrl_hint: None,
         }
     }
 
@@ -104,6 +109,49 @@ impl Shard {
 
     pub fn is_empty(&self) -> bool {
         self.data.entries.is_empty()
+    }
+
+    /// Starts loading the control bytes and the entry slot where a lookup of hash `h`
+    /// begins probing. Relies on hashbrown's layout (entries stored downwards from the
+    /// control bytes, the probe starting at bucket `h & (buckets - 1)`); the unit test
+    /// `prefetch_addresses_match_the_table_layout` pins it, and a wrong guess only wastes
+    /// the prefetch.
+    pub fn prefetch_slot(&mut self, h: u64) {
+        let Some(ctrl) = self.table_ctrl_addr() else {
+            return;
+        };
+        let bucket = (h as usize) & (self.data.entries.num_buckets() - 1);
+        prefetch::prefetch_read(ctrl.wrapping_add(bucket));
+        let entry = ctrl.wrapping_sub((bucket + 1) * std::mem::size_of::<Entry>());
+        prefetch::prefetch_range(entry, std::mem::size_of::<Entry>(), 2);
+    }
+
+    /// Where [`Shard::prefetch_slot`] expects the entry of `bucket` and its control byte.
+    #[cfg(test)]
+    fn predicted_addrs(&mut self, bucket: usize) -> Option<(usize, usize)> {
+        let ctrl = self.table_ctrl_addr()?;
+        Some((
+            ctrl - (bucket + 1) * std::mem::size_of::<Entry>(),
+            ctrl + bucket,
+        ))
+    }
+
+    /// The address of the entry table's control bytes (the end of its entry array), found
+    /// from any full bucket and cached with that bucket so a moved table is noticed.
+    fn table_ctrl_addr(&mut self) -> Option<usize> {
+        let entries = &self.data.entries;
+        let ctrl_of = |bucket: usize, e: &Entry| {
+            e as *const Entry as usize + (bucket + 1) * std::mem::size_of::<Entry>()
+        };
+        if let Some((bucket, ctrl)) = self.ctrl_hint {
+            if entries.get_bucket(bucket).map(|e| ctrl_of(bucket, e)) == Some(ctrl) {
+                return Some(ctrl);
+            }
+        }
+        let bucket = entries.iter_buckets().next()?;
+        let ctrl = ctrl_of(bucket, entries.get_bucket(bucket)?);
+        self.ctrl_hint = Some((bucket, ctrl));
+        Some(ctrl)
     }
 
     pub fn bucket_of(&self, h: u64, key: &[u8]) -> Option<usize> {
@@ -350,5 +398,61 @@ pub struct SweepOutcome {
 impl SweepOutcome {
     fn work(&self) -> usize {
         self.keys + self.fields
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &[u8]) -> Entry {
+        Entry {
+            key: Key::new(key),
+            key_deadline: NEVER,
+            field_deadline: NEVER,
+            value: HashValue::new(),
+        }
+    }
+
+    /// `prefetch_slot` computes addresses from hashbrown's memory layout; if an upgrade
+    /// changed it, this fails (the server would only lose the speed-up).
+    #[test]
+    fn prefetch_addresses_match_the_table_layout() {
+        let mut shard = Shard::new(ahash::RandomState::new());
+        assert_eq!(
+            shard.table_ctrl_addr(),
+            None,
+            "an empty table has no address"
+        );
+        for round in 0..3 {
+            for i in 0..500 {
+                let key = format!("key:{round}:{i}");
+                let h = shard.hash_key(key.as_bytes());
+                shard.insert(h, entry(key.as_bytes()));
+                shard.prefetch_slot(h);
+            }
+            let full: Vec<usize> = shard.data.entries.iter_buckets().collect();
+            for bucket in full {
+                let actual = shard.entry_at(bucket).map(|e| e as *const Entry as usize);
+                let (predicted, _) = shard.predicted_addrs(bucket).expect("non-empty");
+                assert_eq!(actual, Some(predicted), "bucket {bucket}, round {round}");
+            }
+            // Shrinking moves the table: the cached address must follow it.
+            let keys: Vec<Vec<u8>> = shard.data.entries.iter().map(|e| e.key.to_vec()).collect();
+            for key in keys.iter().skip(20) {
+                let h = shard.hash_key(key);
+                if let Some(b) = shard.bucket_of(h, key) {
+                    shard.remove_at(h, b);
+                }
+            }
+            let b = shard
+                .data
+                .entries
+                .iter_buckets()
+                .next()
+                .expect("entries left");
+            let actual = shard.entry_at(b).map(|e| e as *const Entry as usize);
+            assert_eq!(actual, shard.predicted_addrs(b).map(|(e, _)| e));
+        }
     }
 }

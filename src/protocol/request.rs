@@ -199,6 +199,57 @@ impl RequestParser {
     }
 }
 
+/// Most arguments a request may have for [`peek_keys`] to look past it.
+const PEEK_MAX_ARGS: i64 = 64;
+
+/// Calls `each` with the second argument (the key, for the commands that have one) of each
+/// complete multibulk request at the front of `buf`, up to `max` requests, so that their
+/// keys can be prefetched before the batch runs. Only a hint: it stops quietly at the first
+/// thing it does not expect (an inline command, a partial request, a long one); the real
+/// parse still decides what every byte means.
+pub fn peek_keys<'a>(buf: &'a [u8], max: usize, mut each: impl FnMut(&'a [u8])) {
+    let mut pos = 0;
+    for _ in 0..max {
+        let Some((argc, mut at)) = peek_header(buf, pos, b'*') else {
+            return;
+        };
+        if !(1..=PEEK_MAX_ARGS).contains(&argc) {
+            return;
+        }
+        let mut key = None;
+        for i in 0..argc {
+            let Some((len, start)) = peek_header(buf, at, b'$') else {
+                return;
+            };
+            let Some(end) = usize::try_from(len).ok().and_then(|l| start.checked_add(l)) else {
+                return;
+            };
+            if end.saturating_add(2) > buf.len() {
+                return;
+            }
+            if i == 1 {
+                key = Some(&buf[start..end]);
+            }
+            at = end + 2;
+        }
+        if let Some(key) = key {
+            each(key);
+        }
+        pos = at;
+    }
+}
+
+/// A `<marker><integer>\r\n` line at `pos`: the integer and the offset after the line.
+fn peek_header(buf: &[u8], pos: usize, marker: u8) -> Option<(i64, usize)> {
+    let rest = buf.get(pos..)?;
+    if rest.first() != Some(&marker) {
+        return None;
+    }
+    let cr = memchr::memchr(b'\r', rest.get(..32.min(rest.len()))?)?;
+    let n = parse_i64(&rest[1..cr])?;
+    (rest.get(cr + 1) == Some(&b'\n')).then_some((n, pos + cr + 2))
+}
+
 fn find_cr(buf: &[u8], from: usize) -> Option<usize> {
     memchr::memchr(b'\r', buf.get(from..)?).map(|i| i + from)
 }
@@ -347,6 +398,43 @@ pub fn split_args(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn peeked(buf: &[u8], max: usize) -> Vec<&[u8]> {
+        let mut keys = Vec::new();
+        peek_keys(buf, max, |k| keys.push(k));
+        keys
+    }
+
+    #[test]
+    fn peek_keys_names_the_second_argument_of_complete_requests() {
+        let buf = b"*3\r\n$4\r\nHGET\r\n$2\r\nk1\r\n$1\r\nf\r\n*1\r\n$4\r\nPING\r\n\
+                    *2\r\n$4\r\nHLEN\r\n$0\r\n\r\n*2\r\n$4\r\nHLEN\r\n$2\r\nk";
+        assert_eq!(peeked(buf, 16), vec![&b"k1"[..], &b""[..]]);
+        assert_eq!(peeked(buf, 1), vec![&b"k1"[..]]);
+    }
+
+    #[test]
+    fn peek_keys_stops_quietly_at_anything_unexpected() {
+        let stops: &[&[u8]] = &[
+            b"PING k\r\n",
+            b"*2\r\n$4\r\nHLEN\r\n$-1\r\n",
+            b"*2\r\n$4\r\nHLEN\r\n$99999999999999999999\r\n",
+            b"*2\r\n$4\r\nHLEN\r\n$9223372036854775807\r\nk\r\n",
+            b"*0\r\n*2\r\n$4\r\nHLEN\r\n$1\r\nk\r\n",
+            b"*100\r\n$4\r\nHLEN\r\n$1\r\nk\r\n",
+            b"*2\r\n$4\r\nHLEN\r\n:1\r\n",
+            b"*2\n$4\r\nHLEN\r\n$1\r\nk\r\n",
+            b"*2\r\n$4\r\nHLEN\r\n$1\r\nk",
+            b"",
+        ];
+        for buf in stops {
+            assert!(
+                peeked(buf, 16).is_empty(),
+                "{:?}",
+                String::from_utf8_lossy(buf)
+            );
+        }
+    }
 
     const OPEN: ParseLimits = ParseLimits {
         max_bulk_len: 512 * 1024 * 1024,
