@@ -6,7 +6,7 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughpu
 use hashd::client::ClientState;
 use hashd::cmd::{self, Args};
 use hashd::context::ServerContext;
-use hashd::protocol::{ArgSource, ParseLimits, Parsed, RequestParser};
+use hashd::protocol::{request, ArgSource, ParseLimits, Parsed, RequestParser};
 
 const LIMITS: ParseLimits = ParseLimits {
     max_bulk_len: 512 * 1024 * 1024,
@@ -123,5 +123,54 @@ fn dispatch(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, dispatch);
+/// A read's worth of requests (16 HGETs) on keys spread over a keyspace far larger than the
+/// caches, run as the connection does, with and without prefetching the batch's keys first:
+/// the memory-level parallelism that `Keyspace::prefetch` buys at pipeline depth.
+fn batch_prefetch(c: &mut Criterion) {
+    const KEYS: usize = 1_000_000;
+    const BATCHES: usize = 4096;
+    let mut env = Env::new();
+    let mut load = Vec::new();
+    for i in 0..KEYS {
+        load.extend(multibulk(&[
+            "HSET",
+            &format!("k:{i}"),
+            "f5",
+            "0123456789abcdef",
+        ]));
+        if i % 1000 == 999 {
+            env.run(&load);
+            load.clear();
+        }
+    }
+    let batches: Vec<Vec<u8>> = (0..BATCHES)
+        .map(|_| {
+            (0..16)
+                .flat_map(|_| multibulk(&["HGET", &format!("k:{}", fastrand::usize(..KEYS)), "f5"]))
+                .collect()
+        })
+        .collect();
+    let mut g = c.benchmark_group("batch");
+    g.throughput(Throughput::Elements(16));
+    let mut next = 0;
+    g.bench_function("hget_16_random_keys", |b| {
+        b.iter(|| {
+            next = (next + 1) % BATCHES;
+            env.run(black_box(&batches[next]))
+        })
+    });
+    g.bench_function("hget_16_random_keys_prefetched", |b| {
+        b.iter(|| {
+            next = (next + 1) % BATCHES;
+            let buf = &batches[next];
+            let mut keys: Vec<&[u8]> = Vec::with_capacity(16);
+            request::peek_keys(buf, 16, |k| keys.push(k));
+            env.server.keyspace.prefetch(0, &keys);
+            env.run(black_box(buf))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, dispatch, batch_prefetch);
 criterion_main!(benches);
