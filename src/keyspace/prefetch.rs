@@ -9,6 +9,14 @@
 //!
 //! Everything here is a hint: a prefetch of a wrong or stale address costs a wasted load,
 //! never a fault or a wrong answer.
+//!
+//! Prefetching a bucket of a `hashbrown::HashTable` before probing it needs its address, which
+//! the table does not expose. It follows from hashbrown's layout: entries are stored
+//! downwards from the control bytes (bucket `i` at `ctrl - (i + 1) * size_of::<T>()`, its
+//! control byte at `ctrl + i`), and `ctrl` can be derived from any full bucket's address.
+//! Unit tests pin this layout, so an upgrade that changed it would fail them.
+
+use hashbrown::HashTable;
 
 /// Starts loading the cache line holding `addr` into every cache level.
 #[inline(always)]
@@ -37,5 +45,55 @@ pub fn prefetch_range(addr: usize, len: usize, max_lines: usize) {
         }
         prefetch_read(line);
         line += LINE;
+    }
+}
+
+/// A full bucket of `table` and the address of the table's control bytes derived from it;
+/// None for an empty table.
+pub fn table_ctrl<T>(table: &HashTable<T>) -> Option<(usize, usize)> {
+    let bucket = table.iter_buckets().next()?;
+    let entry = table.get_bucket(bucket)?;
+    Some((bucket, ctrl_from(bucket, entry)))
+}
+
+/// The control-byte address implied by `entry` sitting in `bucket`.
+pub fn ctrl_from<T>(bucket: usize, entry: &T) -> usize {
+    entry as *const T as usize + (bucket + 1) * std::mem::size_of::<T>()
+}
+
+/// Where the entry of `bucket` lives in a table whose control bytes are at `ctrl`.
+pub fn bucket_addr<T>(ctrl: usize, bucket: usize) -> usize {
+    ctrl.wrapping_sub(
+        bucket
+            .wrapping_add(1)
+            .wrapping_mul(std::mem::size_of::<T>()),
+    )
+}
+
+/// Starts loading the control byte and the entry of `bucket`.
+#[inline]
+pub fn prefetch_bucket<T>(ctrl: usize, bucket: usize) {
+    prefetch_read(ctrl.wrapping_add(bucket));
+    prefetch_range(bucket_addr::<T>(ctrl, bucket), std::mem::size_of::<T>(), 2);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_addresses_follow_the_table_layout() {
+        let mut table: HashTable<[u64; 3]> = HashTable::new();
+        assert_eq!(table_ctrl(&table), None);
+        let hasher = ahash::RandomState::new();
+        for i in 0..1000u64 {
+            let v = [i, i + 1, i + 2];
+            table.insert_unique(hasher.hash_one(v), v, |v| hasher.hash_one(v));
+            let (_, ctrl) = table_ctrl(&table).expect("non-empty");
+            for b in table.iter_buckets() {
+                let actual = table.get_bucket(b).map(|e| e as *const _ as usize);
+                assert_eq!(actual, Some(bucket_addr::<[u64; 3]>(ctrl, b)));
+            }
+        }
     }
 }

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use hashbrown::HashTable;
+use smallvec::SmallVec;
 
 use super::hash::HashValue;
 use super::key::Key;
@@ -59,6 +60,9 @@ pub struct ShardData {
     /// carry it so a scan across a move restarts the shard instead of skipping keys.
     pub generation: u32,
 }
+
+/// How many hashes due for field reclaim the sweep prefetches at a time.
+const SWEEP_PREFETCH_KEYS: usize = 16;
 
 /// One shard: data plus the keys clients WATCH in it.
 #[derive(Debug)]
@@ -121,37 +125,31 @@ impl Shard {
             return;
         };
         let bucket = (h as usize) & (self.data.entries.num_buckets() - 1);
-        prefetch::prefetch_read(ctrl.wrapping_add(bucket));
-        let entry = ctrl.wrapping_sub((bucket + 1) * std::mem::size_of::<Entry>());
-        prefetch::prefetch_range(entry, std::mem::size_of::<Entry>(), 2);
+        prefetch::prefetch_bucket::<Entry>(ctrl, bucket);
     }
 
-    /// Where [`Shard::prefetch_slot`] expects the entry of `bucket` and its control byte.
+    /// Where [`Shard::prefetch_slot`] expects the entry of `bucket`.
     #[cfg(test)]
-    fn predicted_addrs(&mut self, bucket: usize) -> Option<(usize, usize)> {
+    fn predicted_addr(&mut self, bucket: usize) -> Option<usize> {
         let ctrl = self.table_ctrl_addr()?;
-        Some((
-            ctrl - (bucket + 1) * std::mem::size_of::<Entry>(),
-            ctrl + bucket,
-        ))
+        Some(prefetch::bucket_addr::<Entry>(ctrl, bucket))
     }
 
-    /// The address of the entry table's control bytes (the end of its entry array), found
-    /// from any full bucket and cached with that bucket so a moved table is noticed.
+    /// The address of the entry table's control bytes, cached with the full bucket it was
+    /// derived from, so that a moved table is noticed.
     fn table_ctrl_addr(&mut self) -> Option<usize> {
         let entries = &self.data.entries;
-        let ctrl_of = |bucket: usize, e: &Entry| {
-            e as *const Entry as usize + (bucket + 1) * std::mem::size_of::<Entry>()
-        };
         if let Some((bucket, ctrl)) = self.ctrl_hint {
-            if entries.get_bucket(bucket).map(|e| ctrl_of(bucket, e)) == Some(ctrl) {
+            if entries
+                .get_bucket(bucket)
+                .map(|e| prefetch::ctrl_from(bucket, e))
+                == Some(ctrl)
+            {
                 return Some(ctrl);
             }
         }
-        let bucket = entries.iter_buckets().next()?;
-        let ctrl = ctrl_of(bucket, entries.get_bucket(bucket)?);
-        self.ctrl_hint = Some((bucket, ctrl));
-        Some(ctrl)
+        self.ctrl_hint = prefetch::table_ctrl(entries);
+        self.ctrl_hint.map(|(_, ctrl)| ctrl)
     }
 
     pub fn bucket_of(&self, h: u64, key: &[u8]) -> Option<usize> {
@@ -333,7 +331,12 @@ impl Shard {
                 }
             }
         }
+        let mut warmed = 0;
         while out.work() < budget {
+            if warmed == 0 {
+                warmed = self.prefetch_due_fields(now_ms);
+            }
+            warmed = warmed.saturating_sub(1);
             let Some(&(t, h)) = self.data.field_deadlines.first() else {
                 break;
             };
@@ -376,6 +379,32 @@ impl Shard {
                 .first()
                 .is_some_and(|&(t, _)| t < now_ms);
         out
+    }
+
+    /// Starts loading the entries, then the hashes, of the next few hashes due for field
+    /// reclaim, so the sweep's cache misses overlap. Returns how many it covered (at least
+    /// one, so the caller's countdown moves).
+    fn prefetch_due_fields(&mut self, now_ms: u64) -> usize {
+        let due: SmallVec<[(u64, u64); SWEEP_PREFETCH_KEYS]> = self
+            .data
+            .field_deadlines
+            .iter()
+            .take_while(|&&(t, _)| t < now_ms)
+            .take(SWEEP_PREFETCH_KEYS)
+            .copied()
+            .collect();
+        for &(_, h) in &due {
+            self.prefetch_slot(h);
+        }
+        for &(t, h) in &due {
+            if let Some(e) = self
+                .bucket_by_deadline(Deadline::Field, t, h)
+                .and_then(|b| self.entry_at(b))
+            {
+                e.value.prefetch();
+            }
+        }
+        due.len().max(1)
     }
 
     /// The earliest deadline in either index that is already past at `now_ms`, if any
@@ -434,7 +463,7 @@ mod tests {
             let full: Vec<usize> = shard.data.entries.iter_buckets().collect();
             for bucket in full {
                 let actual = shard.entry_at(bucket).map(|e| e as *const Entry as usize);
-                let (predicted, _) = shard.predicted_addrs(bucket).expect("non-empty");
+                let predicted = shard.predicted_addr(bucket).expect("non-empty");
                 assert_eq!(actual, Some(predicted), "bucket {bucket}, round {round}");
             }
             // Shrinking moves the table: the cached address must follow it.
@@ -452,7 +481,7 @@ mod tests {
                 .next()
                 .expect("entries left");
             let actual = shard.entry_at(b).map(|e| e as *const Entry as usize);
-            assert_eq!(actual, shard.predicted_addrs(b).map(|(e, _)| e));
+            assert_eq!(actual, shard.predicted_addr(b));
         }
     }
 }
