@@ -183,9 +183,10 @@ async fn write_out(
 
 /// When a read brought several requests, starts loading the keyspace memory they will
 /// touch, so their cache misses overlap (see `keyspace::prefetch`). A lone request gains
-/// nothing from it and skips the work; so do transactions, whose commands only queue.
+/// nothing from it and skips the work; so do transactions, whose commands only queue, and
+/// subscribed clients.
 fn prefetch_batch(server: &ServerContext, client: &ClientState, rbuf: &[u8]) {
-    if !client.authenticated || client.multi.is_some() {
+    if !client.authenticated || client.multi.is_some() || client.in_pubsub_mode() {
         return;
     }
     let mut keys: SmallVec<[&[u8]; PREFETCH_BATCH]> = SmallVec::new();

@@ -207,6 +207,7 @@ mod tests {
 
     use crate::cmd::hset::fixtures::{force_table, set_with_deadline, stored_len};
     use crate::cmd::testing::TestEnv;
+    use crate::keyspace::LockPlan;
 
     /// Splits a flat RESP2 array of bulk strings into its elements.
     fn bulks(reply: &str) -> Vec<String> {
@@ -470,5 +471,40 @@ mod tests {
         env.resp3();
         assert_eq!(env.run("HRANDFIELD b -3 WITHVALUES"), "*0\r\n");
         assert_eq!(stored_len(&env, "b"), None);
+    }
+
+    /// The sweeper does not shrink a table while it is still reclaiming from it, but
+    /// HRANDFIELD, which probes random buckets, reclaims what is due first: the drain ends
+    /// and the table shrinks before the first pick.
+    #[test]
+    fn a_table_swept_part_way_is_shrunk_before_random_picks() {
+        let mut env = TestEnv::new();
+        let due = env.now_ms() + 1;
+        for i in 0..5000 {
+            set_with_deadline(&env, "big", &format!("f{i}"), "v", due);
+        }
+        env.run("HSET big live 1");
+        env.advance_ms(2);
+        let heap = |env: &TestEnv| {
+            let mut locked = env.server.keyspace.lock(&LockPlan::Db(0));
+            let mut db = locked.db(0);
+            db.get(b"big", env.now_ms()).map(|h| h.heap_bytes())
+        };
+        let shard = env.server.keyspace.shard_of(b"big");
+        let now = env.now_ms();
+        let swept = env
+            .server
+            .keyspace
+            .with_shard(0, shard, |s| s.expire_due(now, 4000));
+        assert_eq!(swept.fields, 4000);
+        assert!(swept.more_due);
+        let before = heap(&env).expect("hash");
+        assert_eq!(
+            env.run("HRANDFIELD big -2"),
+            "*2\r\n$4\r\nlive\r\n$4\r\nlive\r\n"
+        );
+        assert_eq!(stored_len(&env, "big"), Some(1));
+        let after = heap(&env).expect("hash");
+        assert!(after * 10 < before, "shrunk: {before} -> {after} bytes");
     }
 }

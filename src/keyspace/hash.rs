@@ -92,6 +92,9 @@ struct Compact {
 /// A field stored in a table: one packed field in its own allocation.
 type Slot = Box<[u8]>;
 
+/// A table shrinks once it is less than 1/`SHRINK_BELOW` full.
+const SHRINK_BELOW: usize = 4;
+
 /// Tables smaller than this are not shrunk (not worth a rehash).
 const MIN_SHRINK_CAPACITY: usize = 64;
 
@@ -335,7 +338,7 @@ impl Table {
     /// Halving at a quarter full is amortised O(1) per removal.
     fn shrink_if_sparse(&mut self) {
         let (len, cap) = (self.slots.len(), self.slots.capacity());
-        if cap > MIN_SHRINK_CAPACITY && len * 4 < cap {
+        if cap > MIN_SHRINK_CAPACITY && len * SHRINK_BELOW < cap {
             self.slots.shrink_to(len * 2, slot_hash);
             // Slots moved: HSCAN cursors restart and the wheel's positions are re-derived.
             self.generation = self.generation.wrapping_add(1);
@@ -370,12 +373,19 @@ impl Table {
         let mut finished = true;
         // Slot positions are known ahead, in no useful memory order: load each slot, and
         // then the field it points to, a few positions before they are needed, so that
-        // the sweep's cache misses overlap (one hash of 1M fields: ~2x faster).
-        let ctrl = prefetch::table_ctrl(&self.slots).map(|(_, ctrl)| ctrl);
+        // the sweep's cache misses overlap. The table's address comes from one of those
+        // positions that is still full.
+        let mut ctrl = None;
         for bucket in due {
             let Some(mut positions) = self.wheel.remove(&bucket) else {
                 continue;
             };
+            if ctrl.is_none() {
+                ctrl = positions.iter().rev().take(8).find_map(|&p| {
+                    let p = p as usize;
+                    self.slots.get_bucket(p).map(|s| prefetch::ctrl_from(p, s))
+                });
+            }
             // Work from the end so a batch that stops early puts the rest back without
             // copying it (a bucket can hold a million fields, swept a batch at a time).
             let mut keep = Vec::new();
@@ -435,10 +445,13 @@ impl Table {
                 .map_or(u64::MAX, |(&b, _)| b << WHEEL_BUCKET_SHIFT);
             self.min_hint = kept_min.min(next_bucket);
         }
-        // Not while a drain is still under way: shrinking rehashes, which would move the
-        // slots that the rest of the due buckets point to, and cost a wheel rebuild per
-        // halving on the way down.
-        if removed > 0 && finished {
+        // Not while due fields remain: every shrink rehashes and rebuilds the wheel (O(fields
+        // left)), and halving at each quarter on the way down a 1M-field drain cost more than
+        // the drain itself. No reader sees the sparse table meanwhile: HRANDFIELD, the one
+        // that probes random buckets, reclaims what is due first, which ends the drain. Checked
+        // even when this call removed nothing: the batch that removed the last due field may
+        // have stopped at its limit, and no later sweep comes for a hash with nothing due.
+        if finished || self.volatile == 0 {
             self.shrink_if_sparse();
         }
         removed
@@ -717,6 +730,8 @@ impl HashValue {
                 }
                 let buckets = t.slots.num_buckets();
                 // Tables shrink below a quarter full, so this takes a few probes on average.
+                // (A table mid-way through a sweep is not shrunk yet, but HRANDFIELD reclaims
+                // what is due before it picks, which finishes the drain and shrinks it.)
                 loop {
                     if let Some(s) = t.slots.get_bucket(rng.usize(..buckets)) {
                         return Some(packed::decode(s));
@@ -884,8 +899,15 @@ mod tests {
         }
     }
 
-    /// A table drained in batches keeps its slots where the wheel points until the drain
-    /// ends, and only then gives memory back.
+    fn table_buckets(h: &HashValue) -> usize {
+        match &h.repr {
+            Repr::Table(t) => t.slots.num_buckets(),
+            Repr::Compact(_) => panic!("table expected"),
+        }
+    }
+
+    /// A table drained in batches is not rehashed at every quarter on the way down (each
+    /// rehash rebuilds the wheel), only once the drain is over.
     #[test]
     fn table_drained_in_batches_shrinks_once_at_the_end() {
         let mut h = HashValue::new();
@@ -897,37 +919,57 @@ mod tests {
                 TtlUpdate::Set(100 + i % 7),
             );
         }
-        for i in 0..100u64 {
+        for i in 0..1000u64 {
             h.set(
                 format!("later{i}").as_bytes(),
                 b"v",
                 TtlUpdate::Set(1 << 40),
             );
         }
-        let Repr::Table(t) = &h.repr else {
-            panic!("table expected")
-        };
-        let full = t.slots.num_buckets();
+        let full = table_buckets(&h);
         let mut removed = 0;
         while removed < 5000 {
-            let n = h.remove_expired(1000, 700);
+            let n = h.remove_expired(1000, 1000);
             assert!(n > 0, "progress");
             removed += n;
-            let Repr::Table(t) = &h.repr else {
-                panic!("table expected")
-            };
             if removed < 5000 {
-                assert_eq!(t.slots.num_buckets(), full, "no rehash mid-drain");
+                assert_eq!(table_buckets(&h), full, "no rehash mid-drain");
             }
         }
-        assert_eq!(removed, 5000);
-        assert_eq!(h.len(), 100);
-        let Repr::Table(t) = &h.repr else {
-            panic!("table expected")
-        };
-        assert!(t.slots.num_buckets() < full / 8, "shrunk after the drain");
+        assert_eq!(h.len(), 1000);
+        assert!(table_buckets(&h) < full, "shrunk after the drain");
         assert_eq!(h.min_expire(), Some(1 << 40));
         assert_eq!(h.get_live(b"later7", 1000), Some(&b"v"[..]));
+    }
+
+    /// The batch that removes the last due field may stop at its limit with only stale
+    /// wheel entries left; the table must still shrink then, since no later sweep comes.
+    #[test]
+    fn table_shrinks_when_a_drain_ends_exactly_at_the_limit() {
+        let mut h = HashValue::new();
+        h.convert_to_table();
+        for i in 0..5000u64 {
+            h.set(format!("f{i}").as_bytes(), b"v", TtlUpdate::Set(100));
+        }
+        for i in 0..10u64 {
+            let field = format!("p{i}");
+            h.set(field.as_bytes(), b"v", TtlUpdate::Set(2000));
+            h.set(field.as_bytes(), b"v", TtlUpdate::Clear);
+        }
+        let full = table_buckets(&h);
+        let mut removed = 0;
+        for _ in 0..5 {
+            removed += h.remove_expired(3000, 1000);
+        }
+        assert_eq!(removed, 5000);
+        assert_eq!(h.len(), 10);
+        assert!(
+            table_buckets(&h) < full / 16,
+            "shrunk: {}",
+            table_buckets(&h)
+        );
+        assert_eq!(h.remove_expired(3000, 1000), 0);
+        assert_eq!(h.min_expire(), None);
     }
 
     #[test]

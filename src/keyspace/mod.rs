@@ -136,15 +136,19 @@ impl Keyspace {
             keys.iter().map(|k| self.key_hash(k)).collect();
         // First every key's slot, so those misses overlap...
         for &h in &hashes {
-            if let Some(mut shard) = db.shards[self.shard_of_hash(h)].try_lock() {
+            if let Some(shard) = db.shards[self.shard_of_hash(h)].try_lock() {
                 shard.prefetch_slot(h);
             }
         }
-        // ...then, with the slots (mostly) arrived, every hash's own buffer.
+        // ...then, with the slots (mostly) arrived, every hash's own buffer. A key found
+        // also tells its shard where its table is now, for the next batch's first pass.
         for (key, &h) in keys.iter().zip(&hashes) {
-            if let Some(shard) = db.shards[self.shard_of_hash(h)].try_lock() {
-                if let Some(entry) = shard.find(h, key) {
-                    entry.value.prefetch();
+            if let Some(mut shard) = db.shards[self.shard_of_hash(h)].try_lock() {
+                if let Some(b) = shard.bucket_of(h, key) {
+                    if let Some(entry) = shard.entry_at(b) {
+                        entry.value.prefetch();
+                    }
+                    shard.note_full_bucket(b);
                 }
             }
         }

@@ -13,10 +13,9 @@
 //! Prefetching a bucket of a `hashbrown::HashTable` before probing it needs its address, which
 //! the table does not expose. It follows from hashbrown's layout: entries are stored
 //! downwards from the control bytes (bucket `i` at `ctrl - (i + 1) * size_of::<T>()`, its
-//! control byte at `ctrl + i`), and `ctrl` can be derived from any full bucket's address.
-//! Unit tests pin this layout, so an upgrade that changed it would fail them.
-
-use hashbrown::HashTable;
+//! control byte at `ctrl + i`), and `ctrl` can be derived from any full bucket's address —
+//! one the caller has just found, never one searched for (that search can cost more than the
+//! prefetch saves). Unit tests pin this layout, so an upgrade that changed it fails them.
 
 /// Starts loading the cache line holding `addr` into every cache level.
 #[inline(always)]
@@ -48,14 +47,6 @@ pub fn prefetch_range(addr: usize, len: usize, max_lines: usize) {
     }
 }
 
-/// A full bucket of `table` and the address of the table's control bytes derived from it;
-/// None for an empty table.
-pub fn table_ctrl<T>(table: &HashTable<T>) -> Option<(usize, usize)> {
-    let bucket = table.iter_buckets().next()?;
-    let entry = table.get_bucket(bucket)?;
-    Some((bucket, ctrl_from(bucket, entry)))
-}
-
 /// The control-byte address implied by `entry` sitting in `bucket`.
 pub fn ctrl_from<T>(bucket: usize, entry: &T) -> usize {
     entry as *const T as usize + (bucket + 1) * std::mem::size_of::<T>()
@@ -80,6 +71,14 @@ pub fn prefetch_bucket<T>(ctrl: usize, bucket: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hashbrown::HashTable;
+
+    /// A full bucket of `table` and the control-byte address derived from it.
+    fn table_ctrl<T>(table: &HashTable<T>) -> Option<(usize, usize)> {
+        let bucket = table.iter_buckets().next()?;
+        let entry = table.get_bucket(bucket)?;
+        Some((bucket, ctrl_from(bucket, entry)))
+    }
 
     #[test]
     fn bucket_addresses_follow_the_table_layout() {

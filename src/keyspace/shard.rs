@@ -116,11 +116,11 @@ impl Shard {
     }
 
     /// Starts loading the control bytes and the entry slot where a lookup of hash `h`
-    /// begins probing. Relies on hashbrown's layout (entries stored downwards from the
-    /// control bytes, the probe starting at bucket `h & (buckets - 1)`); the unit test
-    /// `prefetch_addresses_match_the_table_layout` pins it, and a wrong guess only wastes
-    /// the prefetch.
-    pub fn prefetch_slot(&mut self, h: u64) {
+    /// begins probing. Relies on hashbrown's layout (see the `prefetch` module; the unit
+    /// test `prefetch_addresses_match_the_table_layout` pins it), and a wrong guess only
+    /// wastes the prefetch. Does nothing until the table's address is known from a recent
+    /// insert or lookup ([`Shard::note_full_bucket`]).
+    pub fn prefetch_slot(&self, h: u64) {
         let Some(ctrl) = self.table_ctrl_addr() else {
             return;
         };
@@ -128,28 +128,31 @@ impl Shard {
         prefetch::prefetch_bucket::<Entry>(ctrl, bucket);
     }
 
+    /// Remembers `bucket`, just found full, as the reference point for the table's
+    /// address. O(1): the entry was just touched.
+    pub fn note_full_bucket(&mut self, bucket: usize) {
+        self.ctrl_hint = self
+            .data
+            .entries
+            .get_bucket(bucket)
+            .map(|e| (bucket, prefetch::ctrl_from(bucket, e)));
+    }
+
     /// Where [`Shard::prefetch_slot`] expects the entry of `bucket`.
     #[cfg(test)]
-    fn predicted_addr(&mut self, bucket: usize) -> Option<usize> {
+    fn predicted_addr(&self, bucket: usize) -> Option<usize> {
         let ctrl = self.table_ctrl_addr()?;
         Some(prefetch::bucket_addr::<Entry>(ctrl, bucket))
     }
 
-    /// The address of the entry table's control bytes, cached with the full bucket it was
-    /// derived from, so that a moved table is noticed.
-    fn table_ctrl_addr(&mut self) -> Option<usize> {
-        let entries = &self.data.entries;
-        if let Some((bucket, ctrl)) = self.ctrl_hint {
-            if entries
-                .get_bucket(bucket)
-                .map(|e| prefetch::ctrl_from(bucket, e))
-                == Some(ctrl)
-            {
-                return Some(ctrl);
-            }
-        }
-        self.ctrl_hint = prefetch::table_ctrl(entries);
-        self.ctrl_hint.map(|(_, ctrl)| ctrl)
+    /// The address of the entry table's control bytes, if the remembered full bucket is
+    /// still full and still where it was (a moved or rebuilt table fails the check). Never
+    /// searches for another bucket: finding one can mean scanning a long empty stretch of
+    /// the table, which would cost more than the prefetch saves.
+    fn table_ctrl_addr(&self) -> Option<usize> {
+        let (bucket, ctrl) = self.ctrl_hint?;
+        let entry = self.data.entries.get_bucket(bucket)?;
+        (prefetch::ctrl_from(bucket, entry) == ctrl).then_some(ctrl)
     }
 
     pub fn bucket_of(&self, h: u64, key: &[u8]) -> Option<usize> {
@@ -221,7 +224,9 @@ impl Shard {
         let occupied = d
             .entries
             .insert_unique(h, entry, |e| hasher.hash_one(&*e.key));
-        occupied.bucket_index()
+        let bucket = occupied.bucket_index();
+        self.note_full_bucket(bucket);
+        bucket
     }
 
     /// Removes the entry in `bucket` and its index entries. May shrink the table, which
@@ -397,11 +402,11 @@ impl Shard {
             self.prefetch_slot(h);
         }
         for &(t, h) in &due {
-            if let Some(e) = self
-                .bucket_by_deadline(Deadline::Field, t, h)
-                .and_then(|b| self.entry_at(b))
-            {
-                e.value.prefetch();
+            if let Some(b) = self.bucket_by_deadline(Deadline::Field, t, h) {
+                if let Some(e) = self.entry_at(b) {
+                    e.value.prefetch();
+                }
+                self.note_full_bucket(b);
             }
         }
         due.len().max(1)
@@ -466,7 +471,8 @@ mod tests {
                 let predicted = shard.predicted_addr(bucket).expect("non-empty");
                 assert_eq!(actual, Some(predicted), "bucket {bucket}, round {round}");
             }
-            // Shrinking moves the table: the cached address must follow it.
+            // Shrinking moves the table: the remembered address must not be trusted unless
+            // it is still right, and a lookup that names a full bucket restores it.
             let keys: Vec<Vec<u8>> = shard.data.entries.iter().map(|e| e.key.to_vec()).collect();
             for key in keys.iter().skip(20) {
                 let h = shard.hash_key(key);
@@ -481,6 +487,12 @@ mod tests {
                 .next()
                 .expect("entries left");
             let actual = shard.entry_at(b).map(|e| e as *const Entry as usize);
+            // The remembered bucket passes the check only if it still yields the table's
+            // real address (a new allocation may land where the old one was).
+            if let Some(predicted) = shard.predicted_addr(b) {
+                assert_eq!(actual, Some(predicted), "a stale address was trusted");
+            }
+            shard.note_full_bucket(b);
             assert_eq!(actual, shard.predicted_addr(b));
         }
     }
