@@ -72,9 +72,9 @@ pub struct Shard {
     /// one `is_empty` check for the feature.
     pub watchers: HashMap<Box<[u8]>, Vec<Arc<WatchFlag>>, ahash::RandomState>,
     hasher: ahash::RandomState,
-    /// A full bucket of `data.entries` and the table's control-byte address computed from
-    /// it, for [`Shard::prefetch_slot`].
-    ctrl_hint: Option<(usize, usize)>,
+    /// A bucket of `data.entries` recently seen full: where [`Shard::prefetch_slot`]
+    /// derives the table's address from.
+    known_full_bucket: Option<usize>,
 }
 
 /// Which deadline index a call is about.
@@ -99,7 +99,7 @@ impl Shard {
             data: ShardData::default(),
             watchers: HashMap::with_hasher(hasher.clone()),
             hasher,
-            ctrl_hint: None,
+            known_full_bucket: None,
         }
     }
 
@@ -129,13 +129,9 @@ impl Shard {
     }
 
     /// Remembers `bucket`, just found full, as the reference point for the table's
-    /// address. O(1): the entry was just touched.
+    /// address.
     pub fn note_full_bucket(&mut self, bucket: usize) {
-        self.ctrl_hint = self
-            .data
-            .entries
-            .get_bucket(bucket)
-            .map(|e| (bucket, prefetch::ctrl_from(bucket, e)));
+        self.known_full_bucket = Some(bucket);
     }
 
     /// Where [`Shard::prefetch_slot`] expects the entry of `bucket`.
@@ -145,14 +141,15 @@ impl Shard {
         Some(prefetch::bucket_addr::<Entry>(ctrl, bucket))
     }
 
-    /// The address of the entry table's control bytes, if the remembered full bucket is
-    /// still full and still where it was (a moved or rebuilt table fails the check). Never
-    /// searches for another bucket: finding one can mean scanning a long empty stretch of
-    /// the table, which would cost more than the prefetch saves.
+    /// The address of the entry table's control bytes, derived from the remembered bucket
+    /// if it is still full (in whatever table the shard holds now: a moved or rebuilt
+    /// table gives its own address, or none). Never searches for another full bucket:
+    /// that can mean scanning a long empty stretch, which would cost more than the
+    /// prefetch saves.
     fn table_ctrl_addr(&self) -> Option<usize> {
-        let (bucket, ctrl) = self.ctrl_hint?;
+        let bucket = self.known_full_bucket?;
         let entry = self.data.entries.get_bucket(bucket)?;
-        (prefetch::ctrl_from(bucket, entry) == ctrl).then_some(ctrl)
+        Some(prefetch::ctrl_from(bucket, entry))
     }
 
     pub fn bucket_of(&self, h: u64, key: &[u8]) -> Option<usize> {
@@ -471,8 +468,8 @@ mod tests {
                 let predicted = shard.predicted_addr(bucket).expect("non-empty");
                 assert_eq!(actual, Some(predicted), "bucket {bucket}, round {round}");
             }
-            // Shrinking moves the table: the remembered address must not be trusted unless
-            // it is still right, and a lookup that names a full bucket restores it.
+            // Shrinking moves the table: the address must follow it, or be unknown until a
+            // lookup names a full bucket again.
             let keys: Vec<Vec<u8>> = shard.data.entries.iter().map(|e| e.key.to_vec()).collect();
             for key in keys.iter().skip(20) {
                 let h = shard.hash_key(key);
@@ -487,8 +484,6 @@ mod tests {
                 .next()
                 .expect("entries left");
             let actual = shard.entry_at(b).map(|e| e as *const Entry as usize);
-            // The remembered bucket passes the check only if it still yields the table's
-            // real address (a new allocation may land where the old one was).
             if let Some(predicted) = shard.predicted_addr(b) {
                 assert_eq!(actual, Some(predicted), "a stale address was trusted");
             }
