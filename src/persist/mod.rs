@@ -1,0 +1,10 @@
+//! Persistence formats: byte-exact codecs for what Redis writes to disk and over the wire.
+//!
+//! Each submodule is pure data in, data out: it knows the file format and nothing of the
+//! keyspace, so it can be tested against files real Redis wrote, and the code that snapshots
+//! or loads the keyspace (which owns locking and timing) stays a thin caller.
+//!
+//! * [`rdb`]: RDB files (version 12, what Redis 7.4 – 8.4 read and write) and DUMP/RESTORE
+//!   payloads, for hashes with per-field TTLs.
+
+pub mod rdb;
