@@ -52,7 +52,7 @@ fn expiry(c: &mut Criterion) {
         b.iter_batched(
             || table_with_ttls(100_000),
             |mut h| {
-                let n = h.remove_expired(u64::MAX, 10_000);
+                let n = h.remove_expired(u64::MAX, 10_000, |_| {});
                 (h, n)
             },
             BatchSize::LargeInput,
@@ -90,7 +90,7 @@ fn expiry(c: &mut Criterion) {
             |ks| {
                 let mut total = 0;
                 loop {
-                    let out = ks.with_shard(0, 0, |s| s.expire_due(NOW_MS + 1, 1000));
+                    let (out, _) = ks.sweep_shard(0, 0, NOW_MS + 1, 1000);
                     total += out.fields;
                     if !out.more_due {
                         break;
@@ -110,7 +110,7 @@ fn expiry(c: &mut Criterion) {
             || keyspace(1, 100_000),
             |ks| {
                 loop {
-                    let out = ks.with_shard(0, 0, |s| s.expire_due(NOW_MS + 1, 1000));
+                    let (out, _) = ks.sweep_shard(0, 0, NOW_MS + 1, 1000);
                     if !out.more_due {
                         break;
                     }

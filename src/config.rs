@@ -71,6 +71,9 @@ pub struct Cli {
     /// Hashes with a field or value longer than this use the table encoding.
     #[arg(long = "hash-max-listpack-value")]
     pub hash_max_listpack_value: Option<usize>,
+    /// Keyspace notification classes, as in Redis (`KEA`, `Kh`, `hSTIV`…; "" = off).
+    #[arg(long = "notify-keyspace-events", allow_hyphen_values = true)]
+    pub notify_keyspace_events: Option<String>,
 }
 
 /// redis.conf directives hashd accepts and ignores (persistence, memory policy, logging,
@@ -113,7 +116,6 @@ const IGNORED_DIRECTIVES: &[&str] = &[
     "replica-read-only",
     "slave-read-only",
     "replica-priority",
-    "notify-keyspace-events",
     "activerehashing",
     "activedefrag",
     "lua-time-limit",
@@ -272,6 +274,8 @@ pub struct Config {
     pub client_query_buffer_limit: u64,
     pub hash_max_listpack_entries: usize,
     pub hash_max_listpack_value: usize,
+    /// Keyspace notification classes (Redis letters; empty: none).
+    pub notify_keyspace_events: String,
     /// Where the configuration came from, for the start-up banner.
     #[serde(skip)]
     pub source: String,
@@ -297,6 +301,7 @@ impl Default for Config {
             client_query_buffer_limit: DEFAULT_QUERY_BUFFER_LIMIT,
             hash_max_listpack_entries: 512,
             hash_max_listpack_value: 64,
+            notify_keyspace_events: String::new(),
             source: "built-in defaults".into(),
             ignored: Vec::new(),
         }
@@ -408,6 +413,7 @@ impl Config {
                 "hash-max-listpack-value" | "hash-max-ziplist-value" => {
                     cfg.hash_max_listpack_value = num(one()?)? as usize
                 }
+                "notify-keyspace-events" => cfg.notify_keyspace_events = one()?.to_string(),
                 other if is_ignored_directive(other) => cfg.ignored.push(other.to_string()),
                 _ => return Err(bad("Bad directive or wrong number of arguments")),
             }
@@ -437,6 +443,7 @@ impl Config {
         take!(client_query_buffer_limit);
         take!(hash_max_listpack_entries);
         take!(hash_max_listpack_value);
+        take!(notify_keyspace_events);
         if let Some(p) = &cli.requirepass {
             self.requirepass = (!p.is_empty()).then(|| p.clone());
             from_flags = true;
@@ -447,6 +454,9 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), StartupError> {
+        if let Err(e) = crate::notify::parse_flags(self.notify_keyspace_events.as_bytes()) {
+            return Err(invalid("notify-keyspace-events", e.to_string()));
+        }
         if self.bind.is_empty() {
             return Err(invalid("bind", "at least one address is required"));
         }

@@ -2,11 +2,13 @@
 //! command. There are no global singletons; tests build as many contexts as they like.
 
 use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
 use crate::client::ClientRegistry;
 use crate::clock::Clock;
 use crate::config::{Config, LiveConfig};
 use crate::keyspace::{EncodingLimits, Keyspace};
+use crate::notify::Notifier;
 use crate::pubsub::PubSub;
 use crate::shutdown::Shutdown;
 
@@ -31,7 +33,9 @@ pub struct ServerContext {
     pub keyspace: Keyspace,
     pub clients: ClientRegistry,
     /// Channel and pattern subscriptions (SUBSCRIBE, PUBLISH).
-    pub pubsub: PubSub,
+    pub pubsub: Arc<PubSub>,
+    /// Keyspace notifications: the keyspace's effect sink (`notify-keyspace-events`).
+    pub notifier: Arc<Notifier>,
     pub stats: ServerStats,
     pub clock: Clock,
     pub shutdown: Shutdown,
@@ -55,11 +59,18 @@ impl ServerContext {
             .map(|_| char::from_digit(rng.u32(..16), 16).unwrap_or('0'))
             .collect();
         let started_ms = clock.now_ms();
+        let pubsub = Arc::new(PubSub::default());
+        // The configuration was validated; a bad value here could only come from a test.
+        let flags = crate::notify::parse_flags(config.notify_keyspace_events.as_bytes())
+            .unwrap_or_default();
+        let notifier = Arc::new(Notifier::new(flags, Arc::clone(&pubsub)));
+        keyspace.set_sink(notifier.clone());
         ServerContext {
             config: LiveConfig::new(config),
             keyspace,
             clients: ClientRegistry::default(),
-            pubsub: PubSub::default(),
+            pubsub,
+            notifier,
             stats: ServerStats::default(),
             clock,
             shutdown: Shutdown::new(),

@@ -62,12 +62,10 @@ impl Sweeper {
         'passes: while !pass.is_empty() {
             let mut again = Vec::new();
             for (pos, &slot) in pass.iter().enumerate() {
-                let r = ks.with_shard(slot / per_db, slot % per_db, |s| {
-                    if let Some(t) = s.oldest_overdue(now) {
-                        lag = Some(lag.map_or(now - t, |l| l.max(now - t)));
-                    }
-                    s.expire_due(now, SWEEP_BATCH)
-                });
+                let (r, overdue) = ks.sweep_shard(slot / per_db, slot % per_db, now, SWEEP_BATCH);
+                if let Some(l) = overdue {
+                    lag = Some(lag.map_or(l, |m: u64| m.max(l)));
+                }
                 out.keys += r.keys;
                 out.fields += r.fields;
                 if r.more_due {
@@ -85,13 +83,7 @@ impl Sweeper {
             pass = again;
         }
         out.busy = started.elapsed();
-
-        ks.stats
-            .expired_keys
-            .fetch_add(out.keys as u64, Ordering::Relaxed);
-        ks.stats
-            .expired_subkeys
-            .fetch_add(out.fields as u64, Ordering::Relaxed);
+        // expired_keys / expired_subkeys were counted by each batch's effect log.
         let stats = &server.stats;
         stats.sweeper_cycles.fetch_add(1, Ordering::Relaxed);
         stats
@@ -183,20 +175,16 @@ mod tests {
 
     /// Keys, key-TTL index entries and field-TTL index entries across every database.
     fn totals(server: &ServerContext) -> (usize, usize, usize) {
-        let mut t = (0, 0, 0);
-        server.keyspace.for_each_shard(|_, _, s| {
-            t.0 += s.data.entries.len();
-            t.1 += s.data.key_deadlines.len();
-            t.2 += s.data.field_deadlines.len();
-        });
-        t
+        let ks = &server.keyspace;
+        ks.check_invariants().expect("keyspace invariants");
+        (0..ks.databases())
+            .map(|db| ks.db_summary(db).as_tuple())
+            .fold((0, 0, 0), |t, s| (t.0 + s.0, t.1 + s.1, t.2 + s.2))
     }
 
     /// Fields stored in one shard of db 0, expired ones included.
     fn fields_in_shard(server: &ServerContext, shard: usize) -> usize {
-        server.keyspace.with_shard(0, shard, |s| {
-            s.data.entries.iter().map(|e| e.value.len()).sum()
-        })
+        server.keyspace.stored_fields_in(0, shard)
     }
 
     /// `count` keys of db 0 that live in `shard`.
@@ -276,7 +264,7 @@ mod tests {
         // No key left behind, no index entry left behind.
         assert_eq!(totals(&env.server), (0, 0, 0));
         for db in 0..ks.databases() {
-            assert_eq!(ks.db_summary(db), (0, 0, 0));
+            assert_eq!(ks.db_summary(db).as_tuple(), (0, 0, 0));
         }
         assert_eq!(env.run("HGET hash:0 field:0"), "$-1\r\n");
         // The oldest deadline was 990 ms overdue; a later idle cycle sees no lag.
@@ -391,7 +379,7 @@ mod tests {
         assert_eq!(counter(&server.keyspace.stats.expired_subkeys), 0);
         // The survivors are the keys without a TTL, still with their field TTLs indexed.
         assert_eq!(totals(server), (1_500, 0, 500));
-        assert_eq!(server.keyspace.db_summary(3), (750, 0, 250));
+        assert_eq!(server.keyspace.db_summary(3).as_tuple(), (750, 0, 250));
     }
 
     #[test]

@@ -86,6 +86,8 @@ enum Setter {
         memory: bool,
         apply: fn(&ServerContext, i64),
     },
+    /// `notify-keyspace-events`: Redis's class letters.
+    NotifyFlags,
     /// A Redis parameter hashd has no machinery for: only `value` is accepted.
     Only {
         check: Check,
@@ -341,12 +343,8 @@ const PARAMS: &[Param] = &[
     ),
     param(
         "notify-keyspace-events",
-        |_| String::new(),
-        only(
-            Check::Text,
-            "",
-            "hashd does not publish keyspace events; only '' is supported",
-        ),
+        |s| crate::notify::format_flags(s.notifier.flags()),
+        Setter::NotifyFlags,
     ),
     param(
         "timeout",
@@ -445,6 +443,7 @@ fn parse_int(v: &[u8], min: i64, max: i64, memory: bool) -> Result<i64, String> 
 enum Change {
     Requirepass(Option<String>),
     Int(fn(&ServerContext, i64), i64),
+    NotifyFlags(u32),
     Nothing,
 }
 
@@ -464,6 +463,9 @@ fn validate(set: Setter, value: &[u8]) -> Result<Change, String> {
             memory,
             apply,
         } => Ok(Change::Int(apply, parse_int(value, min, max, memory)?)),
+        Setter::NotifyFlags => crate::notify::parse_flags(value)
+            .map(Change::NotifyFlags)
+            .map_err(|e| e.to_string()),
         Setter::Only {
             check,
             value: accepted,
@@ -553,6 +555,7 @@ fn set(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(
         match change {
             Change::Requirepass(pw) => *ctx.server.config.requirepass.write() = pw,
             Change::Int(apply, v) => apply(ctx.server, v),
+            Change::NotifyFlags(f) => ctx.server.notifier.set_flags(f),
             Change::Nothing => {}
         }
     }
@@ -821,9 +824,32 @@ mod tests {
              noeviction\r\n"
         );
         assert_eq!(
-            env.run("CONFIG SET notify-keyspace-events KEA"),
+            env.run("CONFIG SET notify-keyspace-events KEQ"),
             "-ERR CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - \
-             hashd does not publish keyspace events; only '' is supported\r\n"
+             Invalid event class character. Use 'Ag$lshzxeKEtmdn'.\r\n"
+        );
+        assert_eq!(
+            env.run("CONFIG SET notify-keyspace-events Km"),
+            "-ERR CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - \
+             hashd does not publish key-miss ('m') events\r\n"
+        );
+    }
+
+    #[test]
+    fn notify_keyspace_events_reads_back_canonical() {
+        let mut env = TestEnv::new();
+        assert_eq!(env.run("CONFIG SET notify-keyspace-events KA"), "+OK\r\n");
+        assert_eq!(
+            env.run("CONFIG GET notify-keyspace-events"),
+            "*2\r\n$22\r\nnotify-keyspace-events\r\n$2\r\nAK\r\n"
+        );
+        assert_eq!(
+            env.run("CONFIG SET notify-keyspace-events VhEnKTIS"),
+            "+OK\r\n"
+        );
+        assert_eq!(
+            env.run("CONFIG GET notify-keyspace-events"),
+            "*2\r\n$22\r\nnotify-keyspace-events\r\n$8\r\nhnKESTIV\r\n"
         );
     }
 

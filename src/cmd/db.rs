@@ -4,9 +4,10 @@
 //! FLUSHDB [ASYNC | SYNC]
 //! FLUSHALL [ASYNC | SYNC]
 //!
-//! Whole-database commands (spec §11.6, §11.7, §11.14). SELECT and SWAPDB lock every
-//! database: a transaction holding either one then locks everything at EXEC, so the
-//! commands after it find their shards held whichever database they address.
+//! Whole-database commands (spec §11.6, §11.7, §11.14). SWAPDB locks every database.
+//! SELECT locks nothing, but a transaction that queues it (or SWAPDB) locks everything
+//! at EXEC, so the commands after it find their shards held whichever database they
+//! address.
 
 use super::{flags, parse, Args, Command, Ctx};
 use crate::error::CmdError;
@@ -14,7 +15,7 @@ use crate::protocol::Reply;
 
 pub const COMMANDS: &[Command] = &[
     Command::new("select", 2, select)
-        .flags(flags::LOADING | flags::STALE | flags::FAST | flags::LOCK_ALL)
+        .flags(flags::LOADING | flags::STALE | flags::FAST | flags::TXN_LOCK_ALL)
         .doc(
             "connection",
             "1.0.0",
@@ -262,7 +263,7 @@ mod tests {
         env.run("HSET b f v");
         assert_eq!(env.run("TTL b"), ":-1\r\n");
         let s = env.server.keyspace.db_summary(1);
-        assert_eq!((s.1, s.2), (0, 0));
+        assert_eq!((s.key_ttls, s.field_ttl_hashes), (0, 0));
     }
 
     #[test]
@@ -276,9 +277,9 @@ mod tests {
             let mut h = db.get_mut(b"k", now).expect("k exists");
             h.set_expire(b"f", Some(now + 100));
         }
-        assert_eq!(env.server.keyspace.db_summary(0), (1, 0, 1));
+        assert_eq!(env.server.keyspace.db_summary(0).as_tuple(), (1, 0, 1));
         env.run("FLUSHDB");
-        assert_eq!(env.server.keyspace.db_summary(0), (0, 0, 0));
+        assert_eq!(env.server.keyspace.db_summary(0).as_tuple(), (0, 0, 0));
     }
 
     #[test]

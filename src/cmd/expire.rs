@@ -628,7 +628,7 @@ mod tests {
 
     #[test]
     fn expire_on_hash_with_only_expired_fields() {
-        // The key still exists until a hash write reclaims its fields (spec §5.4).
+        // A hash with no live field does not exist: EXPIRE reclaims it and answers 0.
         let mut env = env_with_key();
         {
             let now = env.now_ms();
@@ -638,8 +638,9 @@ mod tests {
             assert!(h.set_expire(b"f", Some(now + 1)));
         }
         env.advance_ms(2);
-        assert_eq!(env.run("EXPIRE k 100"), ":1\r\n");
-        assert_eq!(env.run("TTL k"), ":100\r\n");
+        assert_eq!(env.run("EXPIRE k 100"), ":0\r\n");
+        assert_eq!(env.run("TTL k"), ":-2\r\n");
+        assert_eq!(env.server.keyspace.stored_len(0, b"k"), None);
     }
 
     #[test]

@@ -345,20 +345,25 @@ mod tests {
     }
 
     #[test]
-    fn all_expired_hash_reads_empty_and_still_exists_until_touched() {
+    fn all_expired_hash_reads_empty_and_is_reclaimed_when_met() {
         let mut env = TestEnv::new();
         set_with_deadline(&env, "k", "f", "v", env.now_ms() + 1);
         set_with_deadline(&env, "k", "g", "w", env.now_ms() + 1);
+        set_with_deadline(&env, "p", "f", "v", env.now_ms() + 1);
+        env.run("HSET p live 1");
         env.advance_ms(5);
-        assert_eq!(env.run("HGETALL k"), "*0\r\n");
-        assert_eq!(env.run("HKEYS k"), "*0\r\n");
+        // A hash with no live field does not exist: the first read reclaims it.
         assert_eq!(stored_len(&env, "k"), Some(2));
+        assert_eq!(env.run("HGETALL k"), "*0\r\n");
+        assert_eq!(stored_len(&env, "k"), None);
+        assert_eq!(env.run("HKEYS k"), "*0\r\n");
         env.resp3();
         assert_eq!(env.run("HGETALL k"), "%0\r\n");
-        // Spec §15 #30: the lazy delete of the last field deletes the key.
         assert_eq!(env.run("HGET k f"), "_\r\n");
-        assert_eq!(stored_len(&env, "k"), None);
         assert_eq!(env.run("HLEN k"), ":0\r\n");
+        // With a live field left, HGETALL skips the expired one without deleting it.
+        assert_eq!(env.run("HGETALL p"), "%1\r\n$4\r\nlive\r\n$1\r\n1\r\n");
+        assert_eq!(stored_len(&env, "p"), Some(2));
     }
 
     #[test]

@@ -109,8 +109,9 @@ mod tests {
         env.run("HSET h a 1");
         env.run("HPEXPIRE h 5 FIELDS 1 a");
         env.advance_ms(6);
-        assert!(exists(&env, "h"));
+        assert_eq!(env.server.keyspace.stored_len(0, b"h"), Some(1));
         assert_eq!(env.run("HGETDEL h FIELDS 1 zz"), "*1\r\n$-1\r\n");
+        assert_eq!(env.server.keyspace.stored_len(0, b"h"), None);
         assert!(!exists(&env, "h"));
     }
 

@@ -118,10 +118,14 @@ mod tests {
         env.run("HPEXPIRE k 10 FIELDS 2 a b");
         env.advance_ms(11);
         assert_eq!(env.run("HPERSIST k FIELDS 3 a b c"), ints(&[-2, -2, -2]));
-        // Like Redis, HPERSIST does not reclaim: the key still exists with both fields.
-        assert!(exists(&env, "k"));
-        assert_eq!(stored(&env, "k"), Some(2));
-        assert_eq!(expired_subkeys(&env), 0);
+        // A hash with no live field does not exist: HPERSIST found it gone and
+        // reclaimed it (its fields count as expired).
+        assert_eq!(stored(&env, "k"), None);
+        assert!(!exists(&env, "k"));
+        assert_eq!(expired_subkeys(&env), 2);
+        env.run("HSET k a 1 b 2");
+        env.run("HPEXPIRE k 10 FIELDS 2 a b");
+        env.advance_ms(11);
         // With a live field to persist, the expired one still answers -2.
         env.run("HSET k c 3");
         env.run("HPEXPIRE k 100 FIELDS 1 c");

@@ -492,10 +492,7 @@ mod tests {
         };
         let shard = env.server.keyspace.shard_of(b"big");
         let now = env.now_ms();
-        let swept = env
-            .server
-            .keyspace
-            .with_shard(0, shard, |s| s.expire_due(now, 4000));
+        let (swept, _) = env.server.keyspace.sweep_shard(0, shard, now, 4000);
         assert_eq!(swept.fields, 4000);
         assert!(swept.more_due);
         let before = heap(&env).expect("hash");

@@ -113,11 +113,12 @@ pub(crate) mod fixtures {
             .map(|f| f.expire_at)
     }
 
-    /// Stored fields of a key (expired ones included), or None if the key does not exist.
+    /// Stored fields of a key (expired ones included), or None if nothing is stored.
+    /// Reclaims nothing.
     pub fn stored_len(env: &TestEnv, key: &str) -> Option<usize> {
-        let mut locked = env.server.keyspace.lock(&LockPlan::Db(env.client.db));
-        let mut db = locked.db(env.client.db);
-        db.get(key.as_bytes(), env.now_ms()).map(|h| h.len())
+        env.server
+            .keyspace
+            .stored_len(env.client.db, key.as_bytes())
     }
 
     /// Makes every hash with at least one field use the table encoding.

@@ -136,10 +136,13 @@ fn hsetex(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Resul
     let past = matches!(req.ttl, TtlUpdate::Set(t) if t <= now);
     for i in pairs() {
         let field = args.get(i);
-        hash.set(field, args.get(i + 1), req.ttl);
         if past {
-            // Written, then deleted at once: a time that is not in the future.
+            // Written, then deleted at once: a time that is not in the future (Redis
+            // reports `hset` then `hdel` for it, never `hexpire`).
+            hash.set(field, args.get(i + 1), TtlUpdate::Clear);
             hash.remove(field);
+        } else {
+            hash.set(field, args.get(i + 1), req.ttl);
         }
     }
     reply.int(1);

@@ -188,7 +188,8 @@ pub(super) mod test_util {
         s
     }
 
-    /// Whether `key` exists in db 0, as EXISTS sees it (fields are not reclaimed).
+    /// Whether `key` exists in db 0, as EXISTS sees it (a hash with no live field does
+    /// not, and is reclaimed by asking).
     pub fn exists(env: &TestEnv, key: &str) -> bool {
         let now = env.now_ms();
         let mut l = env.server.keyspace.lock(&LockPlan::Db(0));
@@ -196,12 +197,10 @@ pub(super) mod test_util {
         exists
     }
 
-    /// Fields stored at `key` in db 0, expired ones included; None if the key is missing.
+    /// Fields stored at `key` in db 0, expired ones included; None if nothing is stored.
+    /// Reclaims nothing.
     pub fn stored(env: &TestEnv, key: &str) -> Option<usize> {
-        let now = env.now_ms();
-        let mut l = env.server.keyspace.lock(&LockPlan::Db(0));
-        let mut db = l.db(0);
-        db.get(key.as_bytes(), now).map(|h| h.len())
+        env.server.keyspace.stored_len(0, key.as_bytes())
     }
 
     /// The encoding name of `key` in db 0.
@@ -312,10 +311,19 @@ mod tests {
         for cmd in ["HTTL", "HPTTL", "HEXPIRETIME", "HPEXPIRETIME"] {
             assert_eq!(env.run(&format!("{cmd} k FIELDS 2 a b")), ints(&[-2, -2]));
         }
-        // Read-only: nothing was reclaimed, the key still exists with both fields.
-        assert_eq!(stored(&env, "k"), Some(2));
+        // No live field: the hash is gone, and reclaimed when met.
+        assert_eq!(stored(&env, "k"), None);
+        assert_eq!(expired_subkeys(&env), 2);
+        // With a live field left, the TTL family reads without reclaiming.
+        env.run("HSET k a 1 b 2 c 3");
+        env.run("HPEXPIRE k 10 FIELDS 2 a b");
+        env.advance_ms(11);
+        for cmd in ["HTTL", "HPTTL", "HEXPIRETIME", "HPEXPIRETIME"] {
+            assert_eq!(env.run(&format!("{cmd} k FIELDS 2 a b")), ints(&[-2, -2]));
+        }
+        assert_eq!(stored(&env, "k"), Some(3));
         assert!(exists(&env, "k"));
-        assert_eq!(expired_subkeys(&env), 0);
+        assert_eq!(expired_subkeys(&env), 2);
     }
 
     #[test]

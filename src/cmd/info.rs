@@ -21,7 +21,7 @@ use crate::protocol::Reply;
 
 pub const COMMANDS: &[Command] = &[Command::new("info", -1, info)
     // Every shard is held so that `# Keyspace` can count keys even inside EXEC.
-    .flags(flags::LOADING | flags::STALE | flags::LOCK_ALL)
+    .flags(flags::LOADING | flags::STALE)
     .acl(&["dangerous"])
     .doc(
         "server",
@@ -389,7 +389,8 @@ fn cpu(out: &mut String) {
 fn keyspace(ctx: &mut Ctx<'_, '_>, out: &mut String) {
     out.push_str("# Keyspace\r\n");
     for db in 0..ctx.server.keyspace.databases() {
-        let (keys, expires, subexpiry) = ctx.locked.db(db).summary();
+        let s = ctx.server.keyspace.db_summary(db);
+        let (keys, expires, subexpiry) = (s.keys, s.key_ttls, s.field_ttl_hashes);
         if keys > 0 {
             let _ = write!(
                 out,

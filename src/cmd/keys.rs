@@ -287,8 +287,9 @@ fn rename_generic(ctx: &mut Ctx<'_, '_>, args: Args<'_>, nx: bool) -> Result<boo
     if nx && db.exists(dst, now) {
         return Ok(false);
     }
-    let stored = db.take(src, now).ok_or(CmdError::NoSuchKey)?;
-    db.put(dst, stored, now);
+    if !db.rename(src, dst, now) {
+        return Err(CmdError::NoSuchKey);
+    }
     Ok(true)
 }
 
@@ -421,17 +422,47 @@ mod tests {
     }
 
     #[test]
-    fn hash_with_only_expired_fields_still_exists_until_touched_by_a_write() {
-        // Spec §15 #30: EXISTS/TYPE see the key until a hash command reclaims its fields.
-        let mut env = TestEnv::new();
-        env.run("HSET k f v");
-        set_field_expire(&env, b"k", b"f", env.now_ms() + 10);
-        env.advance_ms(11);
-        assert_eq!(env.run("EXISTS k"), ":1\r\n");
-        assert_eq!(env.run("TYPE k"), "+hash\r\n");
-        assert_eq!(env.run("TOUCH k"), ":1\r\n");
-        assert_eq!(env.run("HGET k f"), "$-1\r\n");
-        assert_eq!(env.run("EXISTS k"), ":0\r\n");
+    fn hash_with_only_expired_fields_does_not_exist() {
+        // Unlike Redis (spec §15 #30), a hash whose every field expired is gone for every
+        // command that names or lists keys, and is reclaimed when met.
+        for cmd in [
+            "EXISTS k",
+            "TYPE k",
+            "TOUCH k",
+            "TTL k",
+            "PTTL k",
+            "EXPIRETIME k",
+            "PERSIST k",
+            "DEL k",
+            "OBJECT ENCODING k",
+            "RENAME k k2",
+            "KEYS *",
+            "SCAN 0",
+            "RANDOMKEY",
+            "EXPIRE k 100",
+            "MEMORY USAGE k",
+        ] {
+            let mut env = TestEnv::new();
+            env.run("HSET k f v");
+            set_field_expire(&env, b"k", b"f", env.now_ms() + 10);
+            env.advance_ms(11);
+            let reply = env.run(cmd);
+            assert!(
+                matches!(
+                    reply.as_str(),
+                    ":0\r\n"
+                        | ":-2\r\n"
+                        | "+none\r\n"
+                        | "$-1\r\n"
+                        | "*0\r\n"
+                        | "*2\r\n$1\r\n0\r\n*0\r\n"
+                        | "-ERR no such key\r\n"
+                ),
+                "{cmd}: {reply:?}"
+            );
+            assert_eq!(env.server.keyspace.stored_len(0, b"k"), None, "{cmd}");
+            assert_eq!(env.run("DBSIZE"), ":0\r\n", "{cmd}");
+        }
     }
 
     #[test]
@@ -501,11 +532,12 @@ mod tests {
         assert_eq!(bulk_set(&env.run("KEYS *")).len(), 6);
         assert_eq!(env.run("KEYS nomatch*"), "*0\r\n");
         assert_eq!(env.run("KEYS other"), "*1\r\n$5\r\nother\r\n");
-        // An expired key is left out but not deleted (DBSIZE still counts it).
+        // An expired key is left out, and reclaimed once KEYS is done.
         env.run("PEXPIRE other 5");
         env.advance_ms(6);
-        assert_eq!(env.run("KEYS other"), "*0\r\n");
         assert_eq!(env.run("DBSIZE"), ":6\r\n");
+        assert_eq!(env.run("KEYS other"), "*0\r\n");
+        assert_eq!(env.run("DBSIZE"), ":5\r\n");
         env.resp3();
         assert_eq!(env.run("KEYS hllo"), "*1\r\n$4\r\nhllo\r\n");
         assert_eq!(

@@ -77,6 +77,9 @@ pub mod flags {
     pub const LOCK_ALL: u32 = 1 << 26;
     /// Locks what the queued transaction needs (EXEC).
     pub const LOCK_EXEC: u32 = 1 << 27;
+    /// Needs no lock itself, but a transaction that queues it locks every database at
+    /// EXEC, because the commands after it may address another one (SELECT).
+    pub const TXN_LOCK_ALL: u32 = 1 << 28;
 
     /// Redis names of the reported flags, in COMMAND's order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -640,7 +643,17 @@ pub fn run_locked(
     reply: &mut Reply<'_>,
 ) {
     let mark = reply.len();
+    ctx.locked.begin_command(cmd.name);
+    let changes = ctx.locked.log().command_changes();
     if let Err(e) = (cmd.handler)(ctx, args, reply) {
+        // A handler validates before it writes: failing after a change would leave that
+        // change applied (and published) behind an error reply.
+        debug_assert_eq!(
+            ctx.locked.log().command_changes(),
+            changes,
+            "{} changed the keyspace and then failed",
+            cmd.name
+        );
         // A handler must not write before failing; if one did, its partial reply goes.
         reply.truncate(mark);
         reply.error(&e);
@@ -689,7 +702,11 @@ fn exec_lock_plan(server: &ServerContext, client: &ClientState) -> LockPlan {
     }
     // Checked before any LOCK_DB command can return early: a SELECT queued after DBSIZE
     // moves the later commands to a database `Db(client.db)` would not hold.
-    if multi.queue.iter().any(|q| q.command.has(flags::LOCK_ALL)) {
+    if multi
+        .queue
+        .iter()
+        .any(|q| q.command.has(flags::LOCK_ALL) || q.command.has(flags::TXN_LOCK_ALL))
+    {
         return LockPlan::All;
     }
     let mut shards: SmallVec<[usize; 4]> = SmallVec::new();

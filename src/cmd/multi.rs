@@ -86,8 +86,8 @@ pub fn end_multi(client: &mut ClientState) {
     client.shared.multi_len.store(usize::MAX, Ordering::Relaxed);
 }
 
-/// Forgets every watched key. The shards of the watched keys are locked one at a time here
-/// (this runs outside any command's lock set, or inside EXEC on already-held shards).
+/// Forgets every watched key: through the held shards where this runs inside EXEC,
+/// otherwise the keyspace locks each key's shard in turn.
 pub fn unwatch_all(ctx: &mut Ctx<'_, '_>) {
     let watched = std::mem::take(&mut ctx.client.watched);
     let flag = ctx.client.watch_flag.clone();
@@ -96,9 +96,7 @@ pub fn unwatch_all(ctx: &mut Ctx<'_, '_>) {
         if ctx.locked.holds(*db, shard) {
             ctx.locked.db(*db).unwatch(key, &flag);
         } else {
-            ctx.server
-                .keyspace
-                .with_shard(*db, shard, |s| s.unwatch(key, &flag));
+            ctx.server.keyspace.unwatch(*db, key, &flag);
         }
     }
     flag.reset();
@@ -190,10 +188,7 @@ pub fn reset_transaction_state(ctx: &mut Ctx<'_, '_>) {
 pub fn forget_watches(server: &crate::context::ServerContext, client: &mut ClientState) {
     let flag = client.watch_flag.clone();
     for (db, key) in std::mem::take(&mut client.watched) {
-        let shard = server.keyspace.shard_of(&key);
-        server
-            .keyspace
-            .with_shard(db, shard, |s| s.unwatch(&key, &flag));
+        server.keyspace.unwatch(db, &key, &flag);
     }
 }
 

@@ -358,8 +358,38 @@ impl Table {
         Some(self.min_hint.max(first_bucket))
     }
 
-    /// Removes up to `limit` fields expired at `now_ms`, bucket by bucket (oldest first).
-    fn remove_expired(&mut self, now_ms: u64, limit: usize) -> usize {
+    /// Whether every field has a TTL that is past at `now_ms`. Every live field with a TTL
+    /// has a current wheel entry in its deadline's bucket, so a field still live at `now_ms`
+    /// is found in the buckets from `now_ms`'s on; they are searched latest first, where
+    /// one is found at once unless the whole hash expires within the current bucket.
+    fn all_expired(&self, now_ms: u64) -> bool {
+        if self.volatile == 0 || self.volatile < self.slots.len() {
+            return false;
+        }
+        for (&bucket, positions) in self.wheel.range(now_ms >> WHEEL_BUCKET_SHIFT..).rev() {
+            for &pos in positions.iter().rev() {
+                let deadline = self
+                    .slots
+                    .get_bucket(pos as usize)
+                    .and_then(|s| packed::decode(s).expire_at);
+                if let Some(t) = deadline {
+                    if t >> WHEEL_BUCKET_SHIFT == bucket && t >= now_ms {
+                        return false;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Removes up to `limit` fields expired at `now_ms`, bucket by bucket (oldest first),
+    /// telling `removed` each one's name.
+    fn remove_expired(
+        &mut self,
+        now_ms: u64,
+        limit: usize,
+        removed_field: &mut impl FnMut(&[u8]),
+    ) -> usize {
         if now_ms == 0 || self.volatile == 0 {
             return 0;
         }
@@ -415,7 +445,8 @@ impl Table {
                     Some(t) if t >> WHEEL_BUCKET_SHIFT == bucket => {
                         if t < now_ms {
                             if let Ok(entry) = self.slots.get_bucket_entry(pos as usize) {
-                                entry.remove();
+                                let (slot, _) = entry.remove();
+                                removed_field(packed::decode(&slot).field);
                                 self.volatile -= 1;
                                 removed += 1;
                             }
@@ -643,9 +674,26 @@ impl HashValue {
         }
     }
 
+    /// Whether the hash has fields and every one of them is expired at `now_ms`: such a
+    /// hash does not exist for any command.
+    pub fn all_expired(&self, now_ms: u64) -> bool {
+        match &self.repr {
+            Repr::Compact(c) => {
+                c.len > 0 && c.volatile == c.len && c.iter().all(|f| f.is_expired(now_ms))
+            }
+            Repr::Table(t) => t.all_expired(now_ms),
+        }
+    }
+
     /// Removes up to `limit` fields that are expired at `now_ms`, earliest first in a table
-    /// (in any order when compact, where all of them go in one pass). Returns how many.
-    pub fn remove_expired(&mut self, now_ms: u64, limit: usize) -> usize {
+    /// (in any order when compact, where all of them go in one pass), calling
+    /// `removed_field` with each one's name. Returns how many.
+    pub fn remove_expired(
+        &mut self,
+        now_ms: u64,
+        limit: usize,
+        mut removed_field: impl FnMut(&[u8]),
+    ) -> usize {
         match &mut self.repr {
             Repr::Compact(c) => {
                 if c.volatile == 0 || limit == 0 {
@@ -659,6 +707,7 @@ impl HashValue {
                 while pos < c.buf.len() {
                     let (f, n) = packed::decode_at(&c.buf, pos);
                     if removed < limit && f.is_expired(now_ms) {
+                        removed_field(f.field);
                         removed += 1;
                     } else {
                         kept.get_or_insert_with(|| Vec::with_capacity(c.buf.len() - pos))
@@ -676,7 +725,7 @@ impl HashValue {
                 c.volatile -= removed as u32;
                 removed
             }
-            Repr::Table(t) => t.remove_expired(now_ms, limit),
+            Repr::Table(t) => t.remove_expired(now_ms, limit, &mut removed_field),
         }
     }
 
@@ -889,11 +938,11 @@ mod tests {
                 h.set(format!("f{i}").as_bytes(), b"v", TtlUpdate::Set(10 + i));
             }
             h.set(b"keep", b"v", TtlUpdate::Clear);
-            assert_eq!(h.remove_expired(15, 3), 3);
-            assert_eq!(h.remove_expired(15, 100), 2);
+            assert_eq!(h.remove_expired(15, 3, |_| {}), 3);
+            assert_eq!(h.remove_expired(15, 100, |_| {}), 2);
             assert_eq!(h.len(), 6);
             assert_eq!(h.min_expire(), Some(15));
-            assert_eq!(h.remove_expired(u64::MAX, usize::MAX), 5);
+            assert_eq!(h.remove_expired(u64::MAX, usize::MAX, |_| {}), 5);
             assert_eq!(h.volatile_len(), 0);
             assert_eq!(h.len(), 1);
         }
@@ -929,7 +978,7 @@ mod tests {
         let full = table_buckets(&h);
         let mut removed = 0;
         while removed < 5000 {
-            let n = h.remove_expired(1000, 1000);
+            let n = h.remove_expired(1000, 1000, |_| {});
             assert!(n > 0, "progress");
             removed += n;
             if removed < 5000 {
@@ -959,7 +1008,7 @@ mod tests {
         let full = table_buckets(&h);
         let mut removed = 0;
         for _ in 0..5 {
-            removed += h.remove_expired(3000, 1000);
+            removed += h.remove_expired(3000, 1000, |_| {});
         }
         assert_eq!(removed, 5000);
         assert_eq!(h.len(), 10);
@@ -968,7 +1017,7 @@ mod tests {
             "shrunk: {}",
             table_buckets(&h)
         );
-        assert_eq!(h.remove_expired(3000, 1000), 0);
+        assert_eq!(h.remove_expired(3000, 1000, |_| {}), 0);
         assert_eq!(h.min_expire(), None);
     }
 
@@ -982,13 +1031,13 @@ mod tests {
                 TtlUpdate::Set(10 + i),
             );
         }
-        assert_eq!(h.remove_expired(15, usize::MAX), 5);
+        assert_eq!(h.remove_expired(15, usize::MAX, |_| {}), 5);
         let Repr::Compact(c) = &h.repr else {
             panic!("compact expected")
         };
         assert_eq!(c.buf.capacity(), c.buf.len());
-        assert_eq!(h.remove_expired(15, usize::MAX), 0);
-        assert_eq!(h.remove_expired(100, usize::MAX), 5);
+        assert_eq!(h.remove_expired(15, usize::MAX, |_| {}), 0);
+        assert_eq!(h.remove_expired(100, usize::MAX, |_| {}), 5);
         assert!(h.is_empty());
     }
 
@@ -1064,9 +1113,9 @@ mod tests {
         }
         assert_eq!(h.volatile_len(), 1000);
         // Nothing is due before the refreshed deadlines, whatever stale entries said.
-        assert_eq!(h.remove_expired(10_000 + 20 * 5_000, usize::MAX), 0);
+        assert_eq!(h.remove_expired(10_000 + 20 * 5_000, usize::MAX, |_| {}), 0);
         assert_eq!(h.len(), 1000);
-        assert_eq!(h.remove_expired(u64::MAX, usize::MAX), 1000);
+        assert_eq!(h.remove_expired(u64::MAX, usize::MAX, |_| {}), 1000);
         assert!(h.is_empty());
     }
 
@@ -1088,7 +1137,7 @@ mod tests {
             .map(|f| (f.field.to_vec(), f.expire_at.unwrap()))
             .collect();
         for now in (0..=50_000u64).step_by(997) {
-            h.remove_expired(now, usize::MAX);
+            h.remove_expired(now, usize::MAX, |_| {});
             for (f, t) in &live {
                 assert_eq!(
                     h.get(f).is_some(),
@@ -1108,13 +1157,13 @@ mod tests {
         h.remove(b"a");
         let bound = h.min_expire().unwrap();
         assert!(bound <= 9_000);
-        assert_eq!(h.remove_expired(8_000, usize::MAX), 0);
+        assert_eq!(h.remove_expired(8_000, usize::MAX, |_| {}), 0);
         let bound = h.min_expire().unwrap();
         assert!(
             (8_192..=9_000).contains(&bound),
             "at most one bucket early: {bound}"
         );
-        assert_eq!(h.remove_expired(8_500, usize::MAX), 0);
+        assert_eq!(h.remove_expired(8_500, usize::MAX, |_| {}), 0);
         assert_eq!(
             h.min_expire(),
             Some(9_000),
@@ -1155,7 +1204,7 @@ mod tests {
             Some(1_000_000),
             "the wheel survived the rehashes"
         );
-        assert_eq!(h.remove_expired(u64::MAX, usize::MAX), 1);
+        assert_eq!(h.remove_expired(u64::MAX, usize::MAX, |_| {}), 1);
     }
 
     #[test]

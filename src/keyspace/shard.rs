@@ -2,12 +2,13 @@
 //! them. Only methods here touch both, so they cannot drift apart.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use hashbrown::HashTable;
 use smallvec::SmallVec;
 
+use super::effects::{Cause, Change, EffectLog};
 use super::hash::HashValue;
 use super::key::Key;
 use super::prefetch;
@@ -20,14 +21,25 @@ pub const NEVER: u64 = u64::MAX;
 
 /// One key of the keyspace.
 #[derive(Debug)]
-pub struct Entry {
-    pub key: Key,
+pub(super) struct Entry {
+    pub(super) key: Key,
     /// Key-level TTL deadline (EXPIRE), unix ms, or [`NEVER`].
-    pub key_deadline: u64,
+    pub(super) key_deadline: u64,
     /// The deadline this hash is registered under in the field-expiry index, or [`NEVER`].
     /// Always equals `value.min_expire()` once a command has finished with the key.
-    pub field_deadline: u64,
-    pub value: HashValue,
+    pub(super) field_deadline: u64,
+    pub(super) value: HashValue,
+}
+
+impl Entry {
+    /// Gone for every command although still stored: its key TTL passed, or every one of
+    /// its fields expired (a hash with no live field does not exist).
+    pub(super) fn is_dead(&self, now_ms: u64) -> bool {
+        (self.key_deadline != NEVER && self.key_deadline < now_ms)
+            || (self.field_deadline != NEVER
+                && self.field_deadline < now_ms
+                && self.value.all_expired(now_ms))
+    }
 }
 
 /// A client's WATCH flag: set when any key it watches is modified.
@@ -50,15 +62,43 @@ impl WatchFlag {
 
 /// The data of a shard: what SWAPDB exchanges between databases.
 #[derive(Debug, Default)]
-pub struct ShardData {
-    pub entries: HashTable<Entry>,
+pub(super) struct ShardData {
+    pub(super) entries: HashTable<Entry>,
     /// `(key deadline, key hash)` for every key with a TTL.
-    pub key_deadlines: BTreeSet<(u64, u64)>,
+    pub(super) key_deadlines: BTreeSet<(u64, u64)>,
     /// `(earliest field deadline, key hash)` for every hash with field TTLs.
-    pub field_deadlines: BTreeSet<(u64, u64)>,
+    pub(super) field_deadlines: BTreeSet<(u64, u64)>,
     /// Bumped when entry positions may move (a full table rehashes on insert); SCAN cursors
     /// carry it so a scan across a move restarts the shard instead of skipping keys.
-    pub generation: u32,
+    pub(super) generation: u32,
+}
+
+/// A shard's sizes, readable without its lock (INFO keyspace, DBSIZE-like summaries).
+/// Written under the lock after every change to the indexes.
+#[derive(Debug, Default)]
+pub(super) struct ShardCounts {
+    pub(super) keys: AtomicUsize,
+    pub(super) key_ttls: AtomicUsize,
+    pub(super) field_ttl_hashes: AtomicUsize,
+}
+
+/// The keys clients WATCH in one shard. Empty unless someone watches, so a change pays
+/// one `is_empty` check for the feature.
+#[derive(Debug)]
+pub(super) struct Watchers {
+    by_key: HashMap<Box<[u8]>, Vec<Arc<WatchFlag>>, ahash::RandomState>,
+}
+
+impl Watchers {
+    /// Marks every client watching `key` dirty.
+    pub(super) fn touch(&self, key: &[u8]) {
+        if self.by_key.is_empty() {
+            return;
+        }
+        if let Some(list) = self.by_key.get(key) {
+            list.iter().for_each(|w| w.mark_dirty());
+        }
+    }
 }
 
 /// How many hashes due for field reclaim the sweep prefetches at a time.
@@ -66,11 +106,12 @@ const SWEEP_PREFETCH_KEYS: usize = 16;
 
 /// One shard: data plus the keys clients WATCH in it.
 #[derive(Debug)]
-pub struct Shard {
-    pub data: ShardData,
-    /// Watched keys of this shard's database. Empty unless someone watches, so writes pay
-    /// one `is_empty` check for the feature.
-    pub watchers: HashMap<Box<[u8]>, Vec<Arc<WatchFlag>>, ahash::RandomState>,
+pub(super) struct Shard {
+    pub(super) data: ShardData,
+    /// Watched keys of this shard's database.
+    pub(super) watchers: Watchers,
+    /// Sizes published for lock-free readers.
+    counts: Arc<ShardCounts>,
     hasher: ahash::RandomState,
     /// A bucket of `data.entries` recently seen full: where [`Shard::prefetch_slot`]
     /// derives the table's address from.
@@ -94,13 +135,26 @@ impl Entry {
 }
 
 impl Shard {
-    pub fn new(hasher: ahash::RandomState) -> Self {
+    pub(super) fn new(hasher: ahash::RandomState, counts: Arc<ShardCounts>) -> Self {
         Shard {
             data: ShardData::default(),
-            watchers: HashMap::with_hasher(hasher.clone()),
+            watchers: Watchers {
+                by_key: HashMap::with_hasher(hasher.clone()),
+            },
+            counts,
             hasher,
             known_full_bucket: None,
         }
+    }
+
+    /// Publishes the shard's sizes for lock-free readers.
+    pub(super) fn sync_counts(&self) {
+        let d = &self.data;
+        let c = &self.counts;
+        c.keys.store(d.entries.len(), Ordering::Relaxed);
+        c.key_ttls.store(d.key_deadlines.len(), Ordering::Relaxed);
+        c.field_ttl_hashes
+            .store(d.field_deadlines.len(), Ordering::Relaxed);
     }
 
     pub fn hash_key(&self, key: &[u8]) -> u64 {
@@ -109,10 +163,6 @@ impl Shard {
 
     pub fn len(&self) -> usize {
         self.data.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.data.entries.is_empty()
     }
 
     /// Starts loading the control bytes and the entry slot where a lookup of hash `h`
@@ -168,19 +218,9 @@ impl Shard {
         self.data.entries.find(h, |e| &*e.key == key)
     }
 
-    /// Marks every client watching `key` dirty.
-    pub fn touch(&self, key: &[u8]) {
-        if self.watchers.is_empty() {
-            return;
-        }
-        if let Some(list) = self.watchers.get(key) {
-            list.iter().for_each(|w| w.mark_dirty());
-        }
-    }
-
     /// Marks every watcher of this shard dirty if its key exists now (FLUSHDB, SWAPDB).
     pub fn touch_all_existing(&self) {
-        for (key, list) in &self.watchers {
+        for (key, list) in &self.watchers.by_key {
             let h = self.hash_key(key);
             if self.find(h, key).is_some() {
                 list.iter().for_each(|w| w.mark_dirty());
@@ -189,17 +229,17 @@ impl Shard {
     }
 
     pub fn watch(&mut self, key: &[u8], flag: &Arc<WatchFlag>) {
-        let list = self.watchers.entry(key.into()).or_default();
+        let list = self.watchers.by_key.entry(key.into()).or_default();
         if !list.iter().any(|w| Arc::ptr_eq(w, flag)) {
             list.push(Arc::clone(flag));
         }
     }
 
     pub fn unwatch(&mut self, key: &[u8], flag: &Arc<WatchFlag>) {
-        if let Some(list) = self.watchers.get_mut(key) {
+        if let Some(list) = self.watchers.by_key.get_mut(key) {
             list.retain(|w| !Arc::ptr_eq(w, flag));
             if list.is_empty() {
-                self.watchers.remove(key);
+                self.watchers.by_key.remove(key);
             }
         }
     }
@@ -223,6 +263,7 @@ impl Shard {
             .insert_unique(h, entry, |e| hasher.hash_one(&*e.key));
         let bucket = occupied.bucket_index();
         self.note_full_bucket(bucket);
+        self.sync_counts();
         bucket
     }
 
@@ -238,6 +279,7 @@ impl Shard {
             self.unindex(Deadline::Field, entry.field_deadline, h);
         }
         self.shrink_if_sparse();
+        self.sync_counts();
         Some(entry)
     }
 
@@ -293,6 +335,7 @@ impl Shard {
             };
             index.insert((new, h));
         }
+        self.sync_counts();
     }
 
     /// The bucket of an entry registered under `(t, h)` in `which`, if any.
@@ -306,12 +349,50 @@ impl Shard {
     pub fn clear(&mut self) {
         self.touch_all_existing();
         self.data = ShardData::default();
+        self.sync_counts();
     }
 
-    /// Active expiry of this shard, oldest deadline first: whole keys whose TTL passed, then
-    /// fields. Does at most `budget` units of work (one per key or field reclaimed) so the
-    /// lock is held briefly. Returns what it reclaimed and whether due work remains.
-    pub fn expire_due(&mut self, now_ms: u64, budget: usize) -> SweepOutcome {
+    /// Brings the key in `bucket` back to its invariants after its hash changed: deleted if
+    /// it has no field left (recorded as the key's removal, `cause` being what removed its
+    /// last field), otherwise registered under its earliest field deadline. The one place
+    /// commands ([`super::HashMut`]) and the sweeper settle a hash. Returns true if the key
+    /// was deleted; bucket positions are invalid then.
+    pub(super) fn settle(
+        &mut self,
+        h: u64,
+        bucket: usize,
+        db: usize,
+        log: &mut EffectLog,
+        cause: Cause,
+    ) -> bool {
+        let Some(e) = self.data.entries.get_bucket(bucket) else {
+            return false;
+        };
+        if e.value.is_empty() {
+            log.note(&self.watchers, db, &e.key, cause, || Change::KeyDeleted {
+                emptied: true,
+            });
+            self.remove_at(h, bucket);
+            true
+        } else {
+            let next = e.value.min_expire().unwrap_or(NEVER);
+            self.set_deadline(Deadline::Field, h, bucket, next);
+            false
+        }
+    }
+
+    /// Active expiry of this shard (database `db`), oldest deadline first: whole keys whose
+    /// TTL passed, then fields. Does at most `budget` units of work (one per key or field
+    /// reclaimed) so the lock is held briefly. Everything reclaimed is recorded in `log`,
+    /// one hash at a time (so a hash's fields reclaimed in one call are one `hexpired`).
+    /// Returns what it reclaimed and whether due work remains.
+    pub(super) fn expire_due(
+        &mut self,
+        now_ms: u64,
+        budget: usize,
+        db: usize,
+        log: &mut EffectLog,
+    ) -> SweepOutcome {
         let mut out = SweepOutcome::default();
         while out.work() < budget {
             let Some(&(t, h)) = self.data.key_deadlines.first() else {
@@ -323,7 +404,7 @@ impl Shard {
             match self.bucket_by_deadline(Deadline::Key, t, h) {
                 Some(b) => {
                     if let Some(e) = self.remove_at(h, b) {
-                        self.touch(&e.key);
+                        log.note_expired_key(&self.watchers, db, &e.key);
                         out.keys += 1;
                     }
                 }
@@ -353,22 +434,14 @@ impl Shard {
             let Some(e) = self.data.entries.get_bucket_mut(b) else {
                 break;
             };
-            let removed = e.value.remove_expired(now_ms, room);
-            let empty = e.value.is_empty();
-            let next = e.value.min_expire().unwrap_or(NEVER);
+            let Entry { key, value, .. } = e;
+            let watchers = &self.watchers;
+            let removed = value.remove_expired(now_ms, room, |f| {
+                log.note_expired_field(watchers, db, key, f)
+            });
             out.fields += removed;
-            if let Some(e) = self.data.entries.get_bucket(b) {
-                self.touch(&e.key);
-            }
-            if empty {
-                self.remove_at(h, b);
-            } else {
-                self.set_deadline(Deadline::Field, h, b, next);
-            }
-            if removed == 0 {
-                // Nothing was due after all; the deadline above moved forward.
-                continue;
-            }
+            // Also when nothing was due after all: the registered deadline moves forward.
+            self.settle(h, b, db, log, Cause::Expired);
         }
         out.more_due = self
             .data
@@ -381,6 +454,84 @@ impl Shard {
                 .first()
                 .is_some_and(|&(t, _)| t < now_ms);
         out
+    }
+
+    /// Checks that the shard's indexes agree with its entries: every key TTL and earliest
+    /// field deadline is indexed exactly as the entry says, nothing else is indexed, no
+    /// hash is empty, and a hash's registered field deadline is a lower bound of its
+    /// deadlines (exact for compact hashes). Tests and debug builds run it.
+    pub(super) fn check_invariants(&self) -> Result<(), String> {
+        let d = &self.data;
+        let mut keys = 0;
+        let mut fields = 0;
+        for e in d.entries.iter() {
+            let h = self.hash_key(&e.key);
+            let name = String::from_utf8_lossy(&e.key);
+            if e.value.is_empty() {
+                return Err(format!("key {name:?} holds an empty hash"));
+            }
+            if e.key_deadline != NEVER {
+                keys += 1;
+                if !d.key_deadlines.contains(&(e.key_deadline, h)) {
+                    return Err(format!("key {name:?}: key TTL not indexed"));
+                }
+            }
+            match e.value.min_expire() {
+                None if e.field_deadline != NEVER => {
+                    return Err(format!("key {name:?}: field deadline registered, no TTL"))
+                }
+                Some(_) if e.field_deadline == NEVER => {
+                    return Err(format!("key {name:?}: field TTLs not registered"))
+                }
+                Some(m) if e.field_deadline > m => {
+                    return Err(format!(
+                        "key {name:?}: registered field deadline {} after the earliest {m}",
+                        e.field_deadline
+                    ))
+                }
+                _ => {}
+            }
+            if e.field_deadline != NEVER {
+                fields += 1;
+                if !d.field_deadlines.contains(&(e.field_deadline, h)) {
+                    return Err(format!("key {name:?}: field deadline not indexed"));
+                }
+            }
+            let volatile = e.value.iter().filter(|f| f.expire_at.is_some()).count();
+            if volatile != e.value.volatile_len() || e.value.iter().count() != e.value.len() {
+                return Err(format!(
+                    "key {name:?}: hash counts disagree with its fields"
+                ));
+            }
+        }
+        // Every index entry belongs to a key (keys sharing a hash and deadline share one).
+        if d.key_deadlines.len() > keys || d.field_deadlines.len() > fields {
+            return Err(format!(
+                "stale index entries: {} key TTLs for {keys} keys, {} field deadlines for {fields} hashes",
+                d.key_deadlines.len(),
+                d.field_deadlines.len()
+            ));
+        }
+        for &(t, h) in &d.key_deadlines {
+            if self.bucket_by_deadline(Deadline::Key, t, h).is_none() {
+                return Err(format!("key TTL index entry ({t}, {h:x}) has no key"));
+            }
+        }
+        for &(t, h) in &d.field_deadlines {
+            if self.bucket_by_deadline(Deadline::Field, t, h).is_none() {
+                return Err(format!(
+                    "field deadline index entry ({t}, {h:x}) has no key"
+                ));
+            }
+        }
+        let c = &self.counts;
+        if c.keys.load(Ordering::Relaxed) != d.entries.len()
+            || c.key_ttls.load(Ordering::Relaxed) != d.key_deadlines.len()
+            || c.field_ttl_hashes.load(Ordering::Relaxed) != d.field_deadlines.len()
+        {
+            return Err("published counts disagree with the shard".into());
+        }
+        Ok(())
     }
 
     /// Starts loading the entries, then the hashes, of the next few hashes due for field
@@ -449,7 +600,7 @@ mod tests {
     /// changed it, this fails (the server would only lose the speed-up).
     #[test]
     fn prefetch_addresses_match_the_table_layout() {
-        let mut shard = Shard::new(ahash::RandomState::new());
+        let mut shard = Shard::new(ahash::RandomState::new(), Arc::default());
         assert_eq!(
             shard.table_ctrl_addr(),
             None,
