@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::client::ClientRegistry;
 use crate::clock::Clock;
 use crate::config::{Config, LiveConfig};
-use crate::keyspace::{EncodingLimits, Keyspace};
+use crate::keyspace::{EffectSink, EncodingLimits, Fanout, Keyspace, Recorder};
 use crate::notify::Notifier;
 use crate::pubsub::PubSub;
 use crate::shutdown::Shutdown;
@@ -34,8 +34,12 @@ pub struct ServerContext {
     pub clients: ClientRegistry,
     /// Channel and pattern subscriptions (SUBSCRIBE, PUBLISH).
     pub pubsub: Arc<PubSub>,
-    /// Keyspace notifications: the keyspace's effect sink (`notify-keyspace-events`).
+    /// Keyspace notifications: a consumer of the keyspace's effects
+    /// (`notify-keyspace-events`).
     pub notifier: Arc<Notifier>,
+    /// Every effect batch, when the context was built with
+    /// [`ServerContext::with_recorder`] (tests).
+    pub recorder: Option<Arc<Recorder>>,
     pub stats: ServerStats,
     pub clock: Clock,
     pub shutdown: Shutdown,
@@ -49,6 +53,15 @@ pub struct ServerContext {
 
 impl ServerContext {
     pub fn new(config: &Config, clock: Clock) -> Self {
+        Self::build(config, clock, false)
+    }
+
+    /// Like [`ServerContext::new`], also recording every effect batch in `recorder`.
+    pub fn with_recorder(config: &Config, clock: Clock) -> Self {
+        Self::build(config, clock, true)
+    }
+
+    fn build(config: &Config, clock: Clock, record: bool) -> Self {
         let keyspace = Keyspace::new(config.databases, config.shards);
         keyspace.set_limits(EncodingLimits {
             max_compact_entries: config.hash_max_listpack_entries,
@@ -64,13 +77,19 @@ impl ServerContext {
         let flags = crate::notify::parse_flags(config.notify_keyspace_events.as_bytes())
             .unwrap_or_default();
         let notifier = Arc::new(Notifier::new(flags, Arc::clone(&pubsub)));
-        keyspace.set_sink(notifier.clone());
+        let recorder = record.then(|| Arc::new(Recorder::default()));
+        let mut sinks: Vec<Arc<dyn EffectSink>> = vec![notifier.clone()];
+        if let Some(r) = &recorder {
+            sinks.push(r.clone());
+        }
+        keyspace.set_sink(Arc::new(Fanout::new(sinks)));
         ServerContext {
             config: LiveConfig::new(config),
             keyspace,
             clients: ClientRegistry::default(),
             pubsub,
             notifier,
+            recorder,
             stats: ServerStats::default(),
             clock,
             shutdown: Shutdown::new(),

@@ -86,7 +86,7 @@ pub struct Segment {
 }
 
 /// What one lock acquisition changed, as consumers see it.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Batch {
     pub segments: Vec<Segment>,
     pub effects: Vec<Effect>,
@@ -117,6 +117,53 @@ pub trait EffectSink: Send + Sync {
     fn interested(&self) -> bool;
     /// Called with the shards of the batch still locked.
     fn publish(&self, batch: &Batch);
+}
+
+/// Several consumers behind one sink: a batch is built if any of them is interested,
+/// and handed to each interested one, in order.
+pub struct Fanout {
+    sinks: Vec<Arc<dyn EffectSink>>,
+}
+
+impl Fanout {
+    pub fn new(sinks: Vec<Arc<dyn EffectSink>>) -> Self {
+        Fanout { sinks }
+    }
+}
+
+impl EffectSink for Fanout {
+    fn interested(&self) -> bool {
+        self.sinks.iter().any(|s| s.interested())
+    }
+    fn publish(&self, batch: &Batch) {
+        for s in &self.sinks {
+            if s.interested() {
+                s.publish(batch);
+            }
+        }
+    }
+}
+
+/// A sink that keeps every batch (tests): always interested.
+#[derive(Default)]
+pub struct Recorder {
+    batches: parking_lot::Mutex<Vec<Batch>>,
+}
+
+impl Recorder {
+    /// The batches published since the last call.
+    pub fn take(&self) -> Vec<Batch> {
+        std::mem::take(&mut self.batches.lock())
+    }
+}
+
+impl EffectSink for Recorder {
+    fn interested(&self) -> bool {
+        true
+    }
+    fn publish(&self, batch: &Batch) {
+        self.batches.lock().push(batch.clone());
+    }
 }
 
 /// The sink used when none is installed: never interested.
@@ -261,3 +308,264 @@ impl EffectLog {
 
 /// The installed consumer, shared by every lock acquisition.
 pub(super) type SharedSink = Arc<dyn EffectSink>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::ClientState;
+    use crate::clock::Clock;
+    use crate::cmd::testing::{TestEnv, T0_MS};
+    use crate::config::Config;
+    use crate::context::ServerContext;
+
+    fn env() -> TestEnv {
+        TestEnv {
+            server: ServerContext::with_recorder(&Config::default(), Clock::manual(T0_MS)),
+            client: ClientState::for_tests(),
+        }
+    }
+
+    /// The batches the commands run since the last call published.
+    fn batches(env: &TestEnv) -> Vec<Batch> {
+        env.server.recorder.as_ref().expect("recorder").take()
+    }
+
+    /// The one batch of the last command, as (command, effects) segments.
+    fn only(env: &TestEnv) -> Vec<(Option<&'static str>, Vec<Effect>)> {
+        let b = batches(env);
+        assert_eq!(b.len(), 1, "{b:#?}");
+        b[0].commands().map(|(c, e)| (c, e.to_vec())).collect()
+    }
+
+    fn eff(key: &str, cause: Cause, change: Change) -> Effect {
+        Effect {
+            db: 0,
+            key: key.as_bytes().to_vec(),
+            cause,
+            change,
+        }
+    }
+
+    fn set(field: &str, value: &str, deadline: Option<u64>, ttl: TtlUpdate) -> Change {
+        Change::FieldSet {
+            field: field.into(),
+            value: value.into(),
+            deadline,
+            ttl,
+        }
+    }
+
+    #[test]
+    fn a_write_records_its_post_state() {
+        let mut env = env();
+        env.run("HSET k a 1 b 2");
+        assert_eq!(
+            only(&env),
+            [(
+                Some("hset"),
+                vec![
+                    eff("k", Cause::Command, Change::KeyCreated),
+                    eff("k", Cause::Command, set("a", "1", None, TtlUpdate::Clear)),
+                    eff("k", Cause::Command, set("b", "2", None, TtlUpdate::Clear)),
+                ]
+            )]
+        );
+        // Relative TTLs are recorded as absolute deadlines.
+        env.run("HPEXPIRE k 500 FIELDS 2 a zz");
+        assert_eq!(
+            only(&env),
+            [(
+                Some("hpexpire"),
+                vec![eff(
+                    "k",
+                    Cause::Command,
+                    Change::FieldTtl {
+                        field: b"a".to_vec(),
+                        deadline: Some(T0_MS + 500)
+                    }
+                )]
+            )]
+        );
+        // HINCRBYFLOAT records the resulting value, and the field keeps its deadline.
+        env.run("HINCRBYFLOAT k a 0.5");
+        assert_eq!(
+            only(&env)[0].1,
+            [eff(
+                "k",
+                Cause::Command,
+                set("a", "1.5", Some(T0_MS + 500), TtlUpdate::Keep)
+            )]
+        );
+        env.run("EXPIRE k 10");
+        assert_eq!(
+            only(&env)[0].1,
+            [eff(
+                "k",
+                Cause::Command,
+                Change::KeyTtl {
+                    deadline: Some(T0_MS + 10_000)
+                }
+            )]
+        );
+        env.run("RENAME k j");
+        assert_eq!(
+            only(&env)[0].1,
+            [eff(
+                "k",
+                Cause::Command,
+                Change::Renamed {
+                    to: b"j".to_vec(),
+                    replaced: false
+                }
+            )]
+        );
+    }
+
+    #[test]
+    fn reads_that_reclaim_record_the_deletion_first() {
+        let mut env = env();
+        env.run("HSET k a 1 b 2");
+        env.run("HPEXPIRE k 10 FIELDS 1 a");
+        batches(&env);
+        env.advance_ms(11);
+        assert_eq!(env.run("HGET k a"), "$-1\r\n");
+        assert_eq!(
+            only(&env),
+            [(
+                Some("hget"),
+                vec![eff(
+                    "k",
+                    Cause::Expired,
+                    Change::FieldDeleted {
+                        field: b"a".to_vec()
+                    }
+                )]
+            )]
+        );
+        assert_eq!(
+            env.server
+                .keyspace
+                .stats
+                .expired_subkeys
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
+        // A pure read records nothing.
+        env.run("HGETALL k");
+        env.run("HGET k nope");
+        assert!(batches(&env).is_empty());
+        // The last field going takes the key with it.
+        env.run("HPEXPIRE k 10 FIELDS 1 b");
+        batches(&env);
+        env.advance_ms(11);
+        assert_eq!(env.run("EXISTS k"), ":0\r\n");
+        assert_eq!(
+            only(&env)[0].1,
+            [
+                eff(
+                    "k",
+                    Cause::Expired,
+                    Change::FieldDeleted {
+                        field: b"b".to_vec()
+                    }
+                ),
+                eff("k", Cause::Expired, Change::KeyDeleted { emptied: true }),
+            ]
+        );
+    }
+
+    #[test]
+    fn exec_is_one_batch_of_segments() {
+        let mut env = env();
+        env.run("MULTI");
+        env.run("HSET k a 1");
+        env.run("HGET k a");
+        env.run("HDEL k a");
+        env.run("DEL nokey");
+        assert!(batches(&env).is_empty(), "queued commands change nothing");
+        env.run("EXEC");
+        let segs = only(&env);
+        let names: Vec<_> = segs.iter().map(|(c, _)| *c).collect();
+        // Segments that changed nothing are left out.
+        assert_eq!(names, [Some("hset"), Some("hdel")]);
+        assert_eq!(
+            segs[1].1,
+            [
+                eff(
+                    "k",
+                    Cause::Command,
+                    Change::FieldDeleted {
+                        field: b"a".to_vec()
+                    }
+                ),
+                eff("k", Cause::Command, Change::KeyDeleted { emptied: true }),
+            ]
+        );
+    }
+
+    #[test]
+    fn failed_commands_and_no_ops_record_nothing() {
+        let mut env = env();
+        env.run("HSET k a x");
+        batches(&env);
+        assert!(env.run("HINCRBY k a 1").starts_with("-ERR"));
+        assert!(env.run("HINCRBY new a x").starts_with("-ERR"));
+        assert_eq!(env.run("HSETEX k FNX FIELDS 1 a 1"), ":0\r\n");
+        assert_eq!(env.run("HSETEX nokey FXX FIELDS 1 a 1"), ":0\r\n");
+        assert_eq!(env.run("HDEL k zz"), ":0\r\n");
+        assert_eq!(env.run("PERSIST k"), ":0\r\n");
+        assert!(batches(&env).is_empty());
+        assert_eq!(env.run("EXISTS new nokey"), ":0\r\n");
+    }
+
+    #[test]
+    fn whole_database_changes_and_the_sweeper() {
+        let mut env = env();
+        env.run("HSET k a 1");
+        env.run("HPEXPIRE k 10 FIELDS 1 a");
+        env.run("HSET j a 1");
+        env.run("PEXPIRE j 10");
+        batches(&env);
+        env.advance_ms(11);
+        crate::sweeper::sweep_cycle(&env.server, std::time::Duration::from_secs(60));
+        let all: Vec<Effect> = batches(&env)
+            .iter()
+            .flat_map(|b| {
+                b.commands().flat_map(|(c, e)| {
+                    assert_eq!(c, None, "sweeper batches have no command");
+                    e.to_vec()
+                })
+            })
+            .collect();
+        assert!(all.contains(&eff(
+            "j",
+            Cause::Expired,
+            Change::KeyDeleted { emptied: false }
+        )));
+        assert!(all.contains(&eff(
+            "k",
+            Cause::Expired,
+            Change::FieldDeleted {
+                field: b"a".to_vec()
+            }
+        )));
+        assert!(all.contains(&eff(
+            "k",
+            Cause::Expired,
+            Change::KeyDeleted { emptied: true }
+        )));
+        env.run("HSET k a 1");
+        env.run("SELECT 3");
+        batches(&env);
+        env.run("FLUSHDB");
+        env.run("SWAPDB 0 3");
+        let changes: Vec<(usize, Change)> = batches(&env)
+            .iter()
+            .flat_map(|b| b.effects.iter().map(|e| (e.db, e.change.clone())))
+            .collect();
+        assert_eq!(
+            changes,
+            [(3, Change::Flushed), (0, Change::Swapped { with: 3 })]
+        );
+    }
+}
