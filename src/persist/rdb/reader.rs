@@ -201,6 +201,9 @@ enum Len {
 }
 
 /// Streaming RDB reader. See the module docs for what it keeps, skips and refuses.
+///
+/// It buffers internally (64 KiB), so a bare `File` or socket needs no `BufReader`; progress
+/// is [`RdbReader::bytes_read`], which a caller can sample between keys.
 pub struct RdbReader<R> {
     input: Input<R>,
     opts: LoadOptions,
