@@ -349,6 +349,68 @@ async function main() {
     assert.deepEqual(await m.exec(), Array.from({ length: 1000 }, (_, i) => i + 1));
   });
 
+  // ---- keyspace notifications: hexpired from active expiry ----------------------------------
+  // A field with a 300 ms TTL; the sweeper's `hexpired` must arrive within 100 ms after its
+  // deadline (time just before sending HPEXPIRE + TTL) and not before it (5 ms for the server
+  // stamping the deadline in whole ms). The sweeper runs every 1000/hz ms: at the default hz 10
+  // a pass may come ~100 ms late, the whole allowance, so the check runs at hz 50.
+  const N = P + 'notify';
+  const NOTIFY_TTL_MS = 300;
+  const NOTIFY_LATE_MS = 100;
+  const NOTIFY_EARLY_MS = 5;
+  const NOTIFY_HZ = '50';
+  const awaitHexpired = async (flags, channel, wantPayload) => {
+    const oldHz = (await r.configGet('hz')).hz;
+    const sub = r.duplicate();
+    sub.on('error', () => {});
+    opened.push(sub);
+    await withTimeout(sub.connect(), 10000, 'subscriber connect');
+    try {
+      assert.equal(await r.configSet('hz', NOTIFY_HZ), 'OK');
+      assert.equal(await r.configSet('notify-keyspace-events', flags), 'OK');
+      let arrived;
+      let deadline;
+      const others = [];
+      let resolveGot;
+      const got = new Promise((resolve) => { resolveGot = resolve; });
+      // The third argument `true` hands the listener Buffers: the payload is compared bytewise.
+      // subscribe() resolves once the server confirmed the subscription.
+      await sub.subscribe(channel, (message, ch) => {
+        const now = performance.now();
+        if (arrived === undefined && String(ch) === channel && message.equals(Buffer.from(wantPayload))) {
+          arrived = now;
+          resolveGot();
+        } else {
+          others.push(`${ch} ${message}`);
+        }
+      }, true);
+      await r.del(N);
+      assert.equal(await r.hSet(N, { ttl: 'gone-soon', keep: 'stays' }), 2);
+      const sent = performance.now();
+      assert.deepEqual(await r.hpExpire(N, 'ttl', NOTIFY_TTL_MS), [1]);
+      deadline = sent + NOTIFY_TTL_MS;
+      // Nobody touches N until the message came, so only active expiry can reclaim the field.
+      await withTimeout(got, NOTIFY_TTL_MS + 2000, `${channel} ${wantPayload} (others: ${others.join(', ')})`);
+      const delayMs = arrived - deadline;
+      console.log(`INFO ${suite.name} ${channel}: arrived ${delayMs >= 0 ? '+' : ''}${delayMs.toFixed(1)} ms after the deadline`);
+      assert.ok(delayMs >= -NOTIFY_EARLY_MS, `hexpired ${(-delayMs).toFixed(1)} ms before the field's deadline`);
+      assert.ok(delayMs <= NOTIFY_LATE_MS, `hexpired ${delayMs.toFixed(1)} ms after the deadline (allowed ${NOTIFY_LATE_MS} ms)`);
+      assert.deepEqual(plain(await r.hGetAll(N)), { keep: 'stays' });
+      assert.deepEqual(await r.hTTL(N, 'keep'), [-1]);
+    } finally {
+      await r.configSet('notify-keyspace-events', '');
+      await r.configSet('hz', oldHz);
+      sub.destroy();
+    }
+    assert.equal((await r.configGet('notify-keyspace-events'))['notify-keyspace-events'], '');
+  };
+  await suite.check('notify/keyevent-hexpired', async () => {
+    await awaitHexpired('Eh', '__keyevent@0__:hexpired', N);
+  });
+  await suite.check('notify/subkeyevent-hexpired', async () => {
+    await awaitHexpired('hT', '__subkeyevent@0__:hexpired', `${Buffer.byteLength(N)}:${N}|3:ttl`);
+  });
+
   // ---- reconnect ----------------------------------------------------------------------------
   await suite.check('reconnect/after-restart', async () => {
     const R = P + 'restart';

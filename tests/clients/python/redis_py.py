@@ -563,6 +563,94 @@ for name, fn in [
     suite.check(name, fn)
 
 
+# ---- keyspace notifications: hexpired from active expiry --------------------------------------
+N = P + "notify"
+# The field's TTL, how late after its deadline the sweeper's `hexpired` may arrive, and how early
+# (the server stamps the deadline in whole ms, a little after the client sent HPEXPIRE).
+NOTIFY_TTL_MS = 300
+NOTIFY_LATE_MS = 100
+NOTIFY_EARLY_MS = 5
+# The sweeper runs every 1000/hz ms: at the default hz 10 a pass may come ~100 ms after the
+# deadline, the whole allowance. hz 50 (a pass every 20 ms) leaves room for scheduling.
+NOTIFY_HZ = "50"
+
+
+def await_hexpired(ps, channel, want_data):
+    """Subscribes ps to channel, gives field `ttl` of N a NOTIFY_TTL_MS TTL (field `keep` none)
+    and waits for the message on channel with payload want_data. Returns its delay in ms after
+    the deadline (time just before sending HPEXPIRE + TTL)."""
+    ps.subscribe(channel)
+    msg = ps.get_message(timeout=5)
+    eq(msg and msg["type"], "subscribe", "SUBSCRIBE confirmation")
+    r.delete(N)
+    eq(r.hset(N, mapping={"ttl": "gone-soon", "keep": "stays"}), 2)
+    sent = time.monotonic()
+    eq(r.hpexpire(N, NOTIFY_TTL_MS, "ttl"), [1], "HPEXPIRE")
+    deadline = sent + NOTIFY_TTL_MS / 1000
+    # Nobody touches N until the message came, so only active expiry can reclaim the field.
+    others = []
+    while True:
+        left = deadline + 2.0 - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"no {channel} {want_data!r} within 2 s of the deadline; got {others!r}")
+        msg = ps.get_message(timeout=left)
+        arrived = time.monotonic()
+        if msg is None:
+            continue
+        if msg["type"] == "message" and msg["data"] == want_data:
+            eq(msg["channel"] in (channel, channel.encode()), True, f"channel {msg['channel']!r}")
+            break
+        others.append(msg)
+    delay_ms = (arrived - deadline) * 1000
+    print(f"INFO {suite.name} {channel}: arrived {delay_ms:+.1f} ms after the deadline", flush=True)
+    if delay_ms < -NOTIFY_EARLY_MS:
+        raise AssertionError(f"hexpired {-delay_ms:.1f} ms before the field's deadline")
+    if delay_ms > NOTIFY_LATE_MS:
+        raise AssertionError(f"hexpired {delay_ms:.1f} ms after the deadline (allowed {NOTIFY_LATE_MS} ms)")
+    eq(r.hgetall(N), {"keep": "stays"}, "after hexpired only the persistent field is left")
+    eq(r.httl(N, "keep"), [-1], "the persistent field has no TTL")
+    return delay_ms
+
+
+def with_notify(flags, fn):
+    """Runs fn() with notify-keyspace-events = flags and hz = NOTIFY_HZ, then restores both."""
+    old_hz = r.config_get("hz")["hz"]
+    try:
+        eq(r.config_set("hz", NOTIFY_HZ), True, "CONFIG SET hz")
+        eq(r.config_set("notify-keyspace-events", flags), True, "CONFIG SET notify-keyspace-events")
+        return fn()
+    finally:
+        r.config_set("notify-keyspace-events", "")
+        r.config_set("hz", old_hz)
+
+
+def t_notify_keyevent_hexpired():
+    ps = r.pubsub()
+    try:
+        with_notify("Eh", lambda: await_hexpired(ps, "__keyevent@0__:hexpired", N))
+    finally:
+        ps.close()
+    eq(r.config_get("notify-keyspace-events")["notify-keyspace-events"], "", "reset")
+
+
+def t_notify_subkeyevent_hexpired():
+    ps = rb.pubsub()  # bytes: the payload is compared byte for byte
+    key = N.encode()
+    want = b"%d:%s|%d:%s" % (len(key), key, len(b"ttl"), b"ttl")
+    try:
+        with_notify("hT", lambda: await_hexpired(ps, "__subkeyevent@0__:hexpired", want))
+    finally:
+        ps.close()
+    eq(r.config_get("notify-keyspace-events")["notify-keyspace-events"], "", "reset")
+
+
+for name, fn in [
+    ("notify/keyevent-hexpired", t_notify_keyevent_hexpired),
+    ("notify/subkeyevent-hexpired", t_notify_subkeyevent_hexpired),
+]:
+    suite.check(name, fn)
+
+
 # ---- reconnect --------------------------------------------------------------------------------
 def t_reconnect():
     R = P + "restart"
