@@ -5,6 +5,10 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+/// Redis's default snapshot points: after 3600 s if 1 key changed, 300 s if 100, 60 s if
+/// 10000.
+pub const DEFAULT_SAVE: &str = "3600 1 300 100 60 10000";
+
 use clap::Parser;
 use parking_lot::RwLock;
 use serde::Deserialize;
@@ -74,19 +78,70 @@ pub struct Cli {
     /// Keyspace notification classes, as in Redis (`KEA`, `Kh`, `hSTIV`…; "" = off).
     #[arg(long = "notify-keyspace-events", allow_hyphen_values = true)]
     pub notify_keyspace_events: Option<String>,
+    /// Snapshot points, `seconds changes` pairs as in redis.conf (`--save ''` disables).
+    #[arg(long, num_args = 0..)]
+    pub save: Option<Vec<String>>,
+    /// Directory of the snapshot file.
+    #[arg(long)]
+    pub dir: Option<String>,
+    /// Snapshot file name.
+    #[arg(long)]
+    pub dbfilename: Option<String>,
+    /// Compress long strings in snapshots with LZF (yes/no).
+    #[arg(long, value_parser = parse_yes_no)]
+    pub rdbcompression: Option<bool>,
+    /// Write and check the CRC64 trailer of snapshots (yes/no).
+    #[arg(long, value_parser = parse_yes_no)]
+    pub rdbchecksum: Option<bool>,
+    /// Load a snapshot that holds types hashd does not serve, skipping those keys (yes/no).
+    #[arg(long = "rdb-skip-unsupported-types", value_parser = parse_yes_no)]
+    pub rdb_skip_unsupported_types: Option<bool>,
+}
+
+/// `yes` / `no`, any case (Redis's boolean config values).
+pub fn parse_yes_no(text: &str) -> Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err(format!("'{text}' is not yes or no")),
+    }
+}
+
+/// Redis's `save` value: `seconds changes` pairs, or empty (no automatic snapshots).
+pub fn parse_save(text: &str) -> Result<Vec<(u64, u64)>, String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if !words.len().is_multiple_of(2) {
+        return Err("Invalid save parameters".into());
+    }
+    words
+        .chunks(2)
+        .map(|pair| {
+            let n = |w: &str| {
+                w.parse::<u64>()
+                    .map_err(|_| "Invalid save parameters".to_string())
+            };
+            Ok((n(pair[0])?, n(pair[1])?))
+        })
+        .collect()
+}
+
+/// The canonical spelling of save points (CONFIG GET save).
+pub fn format_save(points: &[(u64, u64)]) -> String {
+    points
+        .iter()
+        .map(|(s, c)| format!("{s} {c}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// redis.conf directives hashd accepts and ignores (persistence, memory policy, logging,
 /// daemon and module settings…), so that redis-server command lines and config files from
 /// dev stacks keep working. A directive not here and not one of hashd's own is an error.
 const IGNORED_DIRECTIVES: &[&str] = &[
-    "save",
     "appendonly",
     "appendfsync",
     "appendfilename",
     "appenddirname",
-    "dir",
-    "dbfilename",
     "protected-mode",
     "daemonize",
     "supervised",
@@ -108,8 +163,6 @@ const IGNORED_DIRECTIVES: &[&str] = &[
     "set-proc-title",
     "proc-title-template",
     "stop-writes-on-bgsave-error",
-    "rdbcompression",
-    "rdbchecksum",
     "rdb-del-sync-files",
     "rdb-save-incremental-fsync",
     "replica-serve-stale-data",
@@ -276,6 +329,16 @@ pub struct Config {
     pub hash_max_listpack_value: usize,
     /// Keyspace notification classes (Redis letters; empty: none).
     pub notify_keyspace_events: String,
+    /// Snapshot points, `seconds changes` pairs; empty: no automatic snapshots.
+    pub save: String,
+    /// Directory of the snapshot file (and, later, the append-only files).
+    pub dir: String,
+    pub dbfilename: String,
+    pub rdbcompression: bool,
+    pub rdbchecksum: bool,
+    /// hashd's own: load a snapshot holding other types by skipping those keys (logged
+    /// with a count) instead of refusing to start.
+    pub rdb_skip_unsupported_types: bool,
     /// Where the configuration came from, for the start-up banner.
     #[serde(skip)]
     pub source: String,
@@ -302,6 +365,12 @@ impl Default for Config {
             hash_max_listpack_entries: 512,
             hash_max_listpack_value: 64,
             notify_keyspace_events: String::new(),
+            save: DEFAULT_SAVE.into(),
+            dir: ".".into(),
+            dbfilename: "dump.rdb".into(),
+            rdbcompression: true,
+            rdbchecksum: true,
+            rdb_skip_unsupported_types: false,
             source: "built-in defaults".into(),
             ignored: Vec::new(),
         }
@@ -362,6 +431,8 @@ impl Config {
     /// error naming the line, as Redis's "FATAL CONFIG FILE ERROR" does.
     pub fn from_redis_conf(text: &str) -> Result<Config, String> {
         let mut cfg = Config::default();
+        // `save` lines accumulate, replacing the defaults at the first one.
+        let mut save: Option<Vec<String>> = None;
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -414,9 +485,29 @@ impl Config {
                     cfg.hash_max_listpack_value = num(one()?)? as usize
                 }
                 "notify-keyspace-events" => cfg.notify_keyspace_events = one()?.to_string(),
+                "save" => {
+                    let all = save.get_or_insert_with(Vec::new);
+                    if args.len() == 1 && args[0].is_empty() {
+                        all.clear();
+                    } else {
+                        all.extend(args.iter().cloned());
+                    }
+                }
+                "dir" => cfg.dir = one()?.to_string(),
+                "dbfilename" => cfg.dbfilename = one()?.to_string(),
+                "rdbcompression" => {
+                    cfg.rdbcompression = parse_yes_no(one()?).map_err(|e| bad(&e))?
+                }
+                "rdbchecksum" => cfg.rdbchecksum = parse_yes_no(one()?).map_err(|e| bad(&e))?,
+                "rdb-skip-unsupported-types" => {
+                    cfg.rdb_skip_unsupported_types = parse_yes_no(one()?).map_err(|e| bad(&e))?
+                }
                 other if is_ignored_directive(other) => cfg.ignored.push(other.to_string()),
                 _ => return Err(bad("Bad directive or wrong number of arguments")),
             }
+        }
+        if let Some(words) = save {
+            cfg.save = words.join(" ");
         }
         Ok(cfg)
     }
@@ -444,6 +535,15 @@ impl Config {
         take!(hash_max_listpack_entries);
         take!(hash_max_listpack_value);
         take!(notify_keyspace_events);
+        take!(dir);
+        take!(dbfilename);
+        take!(rdbcompression);
+        take!(rdbchecksum);
+        take!(rdb_skip_unsupported_types);
+        if let Some(words) = &cli.save {
+            self.save = words.join(" ");
+            from_flags = true;
+        }
         if let Some(p) = &cli.requirepass {
             self.requirepass = (!p.is_empty()).then(|| p.clone());
             from_flags = true;
@@ -454,6 +554,12 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), StartupError> {
+        if let Err(e) = parse_save(&self.save) {
+            return Err(invalid("save", e));
+        }
+        if self.dbfilename.is_empty() || self.dbfilename.contains('/') {
+            return Err(invalid("dbfilename", "must be a file name, not a path"));
+        }
         if let Err(e) = crate::notify::parse_flags(self.notify_keyspace_events.as_bytes()) {
             return Err(invalid("notify-keyspace-events", e.to_string()));
         }
@@ -527,6 +633,13 @@ pub struct LiveConfig {
     pub client_query_buffer_limit: AtomicU64,
     /// DEBUG SET-ACTIVE-EXPIRE: whether the sweeper runs.
     pub active_expire: AtomicBool,
+    /// Snapshot points (`save`).
+    pub save_points: RwLock<Vec<(u64, u64)>>,
+    /// Where snapshots go (`dir`, made absolute at start-up, and `dbfilename`).
+    pub dir: RwLock<PathBuf>,
+    pub dbfilename: RwLock<String>,
+    pub rdbcompression: AtomicBool,
+    pub rdbchecksum: AtomicBool,
     /// The start-up configuration (read-only values such as port and databases).
     pub startup: Config,
 }
@@ -541,8 +654,20 @@ impl LiveConfig {
             proto_max_bulk_len: AtomicU64::new(cfg.proto_max_bulk_len),
             client_query_buffer_limit: AtomicU64::new(cfg.client_query_buffer_limit),
             active_expire: AtomicBool::new(true),
+            save_points: RwLock::new(parse_save(&cfg.save).unwrap_or_default()),
+            dir: RwLock::new(
+                std::path::absolute(&cfg.dir).unwrap_or_else(|_| PathBuf::from(&cfg.dir)),
+            ),
+            dbfilename: RwLock::new(cfg.dbfilename.clone()),
+            rdbcompression: AtomicBool::new(cfg.rdbcompression),
+            rdbchecksum: AtomicBool::new(cfg.rdbchecksum),
             startup: cfg.clone(),
         }
+    }
+
+    /// The snapshot file's path.
+    pub fn rdb_path(&self) -> PathBuf {
+        self.dir.read().join(&*self.dbfilename.read())
     }
 
     pub fn requires_auth(&self) -> bool {
@@ -606,13 +731,20 @@ mod tests {
             "yes",
             "--port",
             "6380",
-            "--save",
-            "",
+            "--maxmemory",
+            "0",
         ];
         let (kept, ignored) = strip_ignored_flags(argv.iter().map(Into::into).collect());
-        assert_eq!(ignored, vec!["save", "appendonly", "save"]);
+        assert_eq!(ignored, vec!["appendonly", "maxmemory"]);
         let cli = Cli::try_parse_from(kept).unwrap();
         assert_eq!(cli.port, Some(6380));
+        assert_eq!(cli.save, Some(vec!["60".to_string(), "1".to_string()]));
+        // `--save ''` disables snapshots, as for redis-server.
+        let cli = Cli::try_parse_from(["hashd", "--save", "", "--port", "1"]).unwrap();
+        let mut cfg = Config::default();
+        cfg.apply_cli(&cli);
+        assert_eq!(cfg.save, "");
+        assert_eq!(cli.port, Some(1));
         let (kept, _) =
             strip_ignored_flags(["hashd", "--nosuch", "x"].iter().map(Into::into).collect());
         assert!(
@@ -634,8 +766,15 @@ mod tests {
         assert_eq!(cfg.hash_max_listpack_entries, 128);
         assert_eq!(
             cfg.ignored,
-            vec!["save", "appendonly", "maxmemory", "lazyfree-lazy-eviction"]
+            vec!["appendonly", "maxmemory", "lazyfree-lazy-eviction"]
         );
+        // A `save` line replaces Redis's default points; lines accumulate; "" clears.
+        assert_eq!(cfg.save, "900 1");
+        let cfg = Config::from_redis_conf("save 900 1\nsave 300 10\n").unwrap();
+        assert_eq!(cfg.save, "900 1 300 10");
+        let cfg = Config::from_redis_conf("save 900 1\nsave \"\"\n").unwrap();
+        assert_eq!(cfg.save, "");
+        assert_eq!(Config::default().save, DEFAULT_SAVE);
         let err = Config::from_redis_conf("port 1\nnosuchthing yes\n").unwrap_err();
         assert!(
             err.contains("line 2") && err.contains("nosuchthing"),

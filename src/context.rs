@@ -1,8 +1,10 @@
 //! [`ServerContext`]: everything the server shares between connections, handed to every
 //! command. There are no global singletons; tests build as many contexts as they like.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use crate::client::ClientRegistry;
 use crate::clock::Clock;
@@ -28,6 +30,19 @@ pub struct ServerStats {
     pub sweeper_last_lag_ms: AtomicU64,
 }
 
+/// What the shutdown sequence does about a final snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FinalSave {
+    /// Save if save points are configured (SIGTERM, plain SHUTDOWN).
+    Default,
+    /// SHUTDOWN SAVE: save even without save points.
+    Save,
+    /// SHUTDOWN NOSAVE.
+    NoSave,
+    /// SHUTDOWN already saved.
+    Done,
+}
+
 pub struct ServerContext {
     pub config: LiveConfig,
     pub keyspace: Keyspace,
@@ -37,6 +52,8 @@ pub struct ServerContext {
     /// Keyspace notifications: a consumer of the keyspace's effects
     /// (`notify-keyspace-events`).
     pub notifier: Arc<Notifier>,
+    /// Snapshot state: loading, BGSAVE, the last save (persist::snapshot).
+    pub rdb: Arc<crate::persist::snapshot::RdbStatus>,
     /// Every effect batch, when the context was built with
     /// [`ServerContext::with_recorder`] (tests).
     pub recorder: Option<Arc<Recorder>>,
@@ -49,6 +66,11 @@ pub struct ServerContext {
     pub run_id: String,
     /// The port actually bound (differs from the config when it asked for port 0).
     pub port: AtomicU64,
+    /// Shutting down: no command runs any more (connections close without a reply).
+    pub closing: AtomicBool,
+    final_save: AtomicU8,
+    /// Why the server must exit with an error (a snapshot that would not load…).
+    failure: Mutex<Option<String>>,
 }
 
 impl ServerContext {
@@ -89,6 +111,7 @@ impl ServerContext {
             clients: ClientRegistry::default(),
             pubsub,
             notifier,
+            rdb: Arc::new(crate::persist::snapshot::RdbStatus::new(started_ms / 1000)),
             recorder,
             stats: ServerStats::default(),
             clock,
@@ -96,11 +119,52 @@ impl ServerContext {
             started_ms,
             run_id,
             port: AtomicU64::new(u64::from(config.port)),
+            closing: AtomicBool::new(false),
+            final_save: AtomicU8::new(0),
+            failure: Mutex::new(None),
         }
     }
 
+    pub fn set_final_save(&self, mode: FinalSave) {
+        let v = match mode {
+            FinalSave::Default => 0,
+            FinalSave::Save => 1,
+            FinalSave::NoSave => 2,
+            FinalSave::Done => 3,
+        };
+        self.final_save.store(v, Ordering::Relaxed);
+    }
+
+    pub fn final_save(&self) -> FinalSave {
+        match self.final_save.load(Ordering::Relaxed) {
+            1 => FinalSave::Save,
+            2 => FinalSave::NoSave,
+            3 => FinalSave::Done,
+            _ => FinalSave::Default,
+        }
+    }
+
+    /// Records a fatal error and starts the shutdown; the process then exits with it.
+    pub fn fail(&self, why: String) {
+        self.failure.lock().get_or_insert(why);
+        self.shutdown.trigger();
+    }
+
+    /// The fatal error, if one was recorded.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().clone()
+    }
+
     /// A context for unit tests: defaults and a manual clock at `now_ms`.
+    /// No save points, and snapshots (SAVE) in the system's temporary directory, so unit
+    /// tests never write into the working directory.
     pub fn for_tests(now_ms: u64) -> Self {
-        Self::new(&Config::default(), Clock::manual(now_ms))
+        let config = Config {
+            save: String::new(),
+            dir: std::env::temp_dir().display().to_string(),
+            dbfilename: format!("hashd-unit-{}.rdb", std::process::id()),
+            ..Config::default()
+        };
+        Self::new(&config, Clock::manual(now_ms))
     }
 }

@@ -57,6 +57,8 @@ pub enum CmdError {
     DbIndexOutOfRange,
     #[error("NOAUTH Authentication required.")]
     NoAuth,
+    #[error("LOADING Redis is loading the dataset in memory")]
+    Loading,
     #[error("WRONGPASS invalid username-password pair or user is disabled.")]
     WrongPass,
     #[error("ERR MULTI calls can not be nested")]
@@ -138,4 +140,8 @@ pub enum StartupError {
         addr: String,
         source: std::io::Error,
     },
+    /// The server stopped because of an error after start-up (a snapshot that does not
+    /// load, a final save that failed).
+    #[error("{0}")]
+    Fatal(String),
 }

@@ -119,6 +119,9 @@ async fn serve(config: Config) -> Result<(), StartupError> {
         info!("signal received");
         srv.shutdown.trigger();
     });
-    hashd::server::run(listeners, server).await;
-    Ok(())
+    hashd::server::run(listeners, Arc::clone(&server)).await;
+    match server.failure() {
+        Some(why) => Err(StartupError::Fatal(why)),
+        None => Ok(()),
+    }
 }

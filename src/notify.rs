@@ -312,6 +312,14 @@ fn events_of<'a>(command: Option<&str>, effects: &'a [Effect], emit: &mut impl F
                 }
                 run_key = None;
             }
+            Change::Restored { replaced, .. } => {
+                // cluster.c restoreCommand: dbAdd (`new`), `restore`, then `overwritten`.
+                add(class::NEW, "new", None);
+                add(class::GENERIC, "restore", None);
+                if *replaced {
+                    add(class::OVERWRITTEN, "overwritten", None);
+                }
+            }
             // FLUSHDB, FLUSHALL and SWAPDB publish no keyspace events in Redis.
             Change::Flushed | Change::Swapped { .. } => {}
         }

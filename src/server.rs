@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::context::ServerContext;
 
@@ -19,6 +19,22 @@ const DRAIN_TIMEOUT_MS: u64 = 5_000;
 pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
     let mut tasks = JoinSet::new();
     let sweeper = tokio::spawn(crate::sweeper::run(Arc::clone(&server)));
+    // The snapshot loads while clients already connect (they get -LOADING meanwhile).
+    let (loaded_tx, mut loaded_rx) = tokio::sync::oneshot::channel();
+    let mut loading = server.config.rdb_path().exists();
+    if loading {
+        use std::sync::atomic::Ordering;
+        // Set before the first client is accepted, so none runs a command on a partial
+        // dataset.
+        server.rdb.loading.store(true, Ordering::Relaxed);
+        let srv = Arc::clone(&server);
+        tokio::task::spawn_blocking(move || {
+            let r = crate::persist::snapshot::load(&srv);
+            srv.rdb.loading.store(false, Ordering::Relaxed);
+            let _ = loaded_tx.send(r);
+        });
+    }
+    let saver = tokio::spawn(crate::persist::snapshot::run(Arc::clone(&server)));
     let (tx, mut rx) = tokio::sync::mpsc::channel::<TcpStream>(64);
     let mut acceptors = JoinSet::new();
     for listener in listeners {
@@ -46,11 +62,24 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
     loop {
         tokio::select! {
             _ = shutdown.wait() => break,
+            r = &mut loaded_rx, if loading => {
+                loading = false;
+                match r {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        error!("{e}");
+                        server.fail(e.to_string());
+                    }
+                    Err(_) => server.fail("the snapshot loader stopped unexpectedly".into()),
+                }
+            }
             Some(stream) = rx.recv() => accept(stream, &server, &mut tasks).await,
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }
     }
     info!("shutting down: no longer accepting connections");
+    saver.abort();
+    final_save(&server).await;
     acceptors.abort_all();
     let drain = async { while tasks.join_next().await.is_some() {} };
     if tokio::time::timeout(Duration::from_millis(DRAIN_TIMEOUT_MS), drain)
@@ -61,6 +90,34 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
     }
     sweeper.abort();
     info!("bye");
+}
+
+/// The save Redis makes on the way out when save points are set (or SHUTDOWN SAVE asked for
+/// one): after no command can run any more, so it holds every acknowledged write. Never
+/// after a failed load: that would replace the file with a partial dataset.
+async fn final_save(server: &Arc<ServerContext>) {
+    use crate::context::FinalSave;
+    use std::sync::atomic::Ordering;
+    server.closing.store(true, Ordering::Relaxed);
+    let wanted = match server.final_save() {
+        FinalSave::Default => !server.config.save_points.read().is_empty(),
+        FinalSave::Save => true,
+        FinalSave::NoSave | FinalSave::Done => false,
+    };
+    server.rdb.kill_child();
+    if !wanted || server.failure().is_some() || server.rdb.loading.load(Ordering::Relaxed) {
+        return;
+    }
+    info!("saving the final snapshot before exiting");
+    let srv = Arc::clone(server);
+    match tokio::task::spawn_blocking(move || crate::persist::snapshot::save(&srv)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            error!(error = %e, "error trying to save the DB before exiting");
+            server.fail(format!("the final snapshot could not be saved: {e}"));
+        }
+        Err(e) => server.fail(format!("the final snapshot could not be saved: {e}")),
+    }
 }
 
 async fn accept(mut stream: TcpStream, server: &Arc<ServerContext>, tasks: &mut JoinSet<()>) {

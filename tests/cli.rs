@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const HASHD: &str = env!("CARGO_BIN_EXE_hashd");
+static NEXT_DIR: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 #[test]
 fn version_and_help() {
@@ -67,9 +68,19 @@ fn bad_flags_and_files_exit_nonzero_naming_the_option() {
 
 /// Starts the binary on a free port and returns it with the port it reports.
 fn start(extra: &[&str]) -> (std::process::Child, u16) {
+    // Its own working directory: with the default save points a stopped server writes
+    // dump.rdb there (and a started one loads it).
+    let dir = std::env::temp_dir().join(format!(
+        "hashd-cli-{}-{}",
+        std::process::id(),
+        NEXT_DIR.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
     let mut child = Command::new(HASHD)
         .args(["--port", "0", "--loglevel", "notice"])
         .args(extra)
+        .current_dir(&dir)
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -88,6 +88,11 @@ enum Setter {
     },
     /// `notify-keyspace-events`: Redis's class letters.
     NotifyFlags,
+    /// A value checked by `check`, then stored by `apply`.
+    Text {
+        check: fn(&[u8]) -> Result<(), String>,
+        apply: fn(&ServerContext, &[u8]),
+    },
     /// A Redis parameter hashd has no machinery for: only `value` is accepted.
     Only {
         check: Check,
@@ -100,7 +105,6 @@ enum Setter {
 /// accepted value (so that malformed input gets Redis's error).
 #[derive(Clone, Copy)]
 enum Check {
-    Text,
     Bool,
     Memory,
     Int { min: i64, max: i64 },
@@ -298,21 +302,63 @@ const PARAMS: &[Param] = &[
     ),
     param(
         "dir",
-        |_| {
-            std::env::current_dir()
-                .map(|d| d.display().to_string())
-                .unwrap_or_default()
+        |s| s.config.dir.read().display().to_string(),
+        Setter::Text {
+            check: check_dir,
+            apply: |s, v| {
+                let dir = std::path::PathBuf::from(String::from_utf8_lossy(v).into_owned());
+                *s.config.dir.write() = std::path::absolute(&dir).unwrap_or(dir);
+            },
         },
-        Setter::Immutable,
     ),
     param(
         "save",
-        |_| String::new(),
-        only(
-            Check::Text,
-            "",
-            "hashd keeps data in memory only; only '' is supported",
-        ),
+        |s| crate::config::format_save(&s.config.save_points.read()),
+        Setter::Text {
+            check: |v| {
+                let text = std::str::from_utf8(v).map_err(|_| "Invalid save parameters")?;
+                crate::config::parse_save(text).map(|_| ())
+            },
+            apply: |s, v| {
+                let points =
+                    crate::config::parse_save(&String::from_utf8_lossy(v)).unwrap_or_default();
+                *s.config.save_points.write() = points;
+            },
+        },
+    ),
+    param(
+        "dbfilename",
+        |s| s.config.dbfilename.read().clone(),
+        Setter::Text {
+            check: |v| {
+                if v.contains(&b'/') {
+                    return Err("dbfilename can't be a path, just a filename".into());
+                }
+                std::str::from_utf8(v).map_err(|_| "argument must be valid UTF-8")?;
+                Ok(())
+            },
+            apply: |s, v| *s.config.dbfilename.write() = String::from_utf8_lossy(v).into_owned(),
+        },
+    ),
+    param(
+        "rdbcompression",
+        |s| yes_no(s.config.rdbcompression.load(Ordering::Relaxed)),
+        Setter::Text {
+            check: check_yes_no,
+            apply: |s, v| {
+                s.config
+                    .rdbcompression
+                    .store(is(v, "yes"), Ordering::Relaxed)
+            },
+        },
+    ),
+    param(
+        "rdbchecksum",
+        |s| yes_no(s.config.rdbchecksum.load(Ordering::Relaxed)),
+        Setter::Text {
+            check: check_yes_no,
+            apply: |s, v| s.config.rdbchecksum.store(is(v, "yes"), Ordering::Relaxed),
+        },
     ),
     param(
         "appendonly",
@@ -366,6 +412,28 @@ const PARAMS: &[Param] = &[
     param("cluster-enabled", |_| "no".into(), Setter::Immutable),
     param("enable-debug-command", |_| "yes".into(), Setter::Immutable),
 ];
+
+fn yes_no(v: bool) -> String {
+    if v { "yes" } else { "no" }.into()
+}
+
+fn check_yes_no(v: &[u8]) -> Result<(), String> {
+    if is(v, "yes") || is(v, "no") {
+        Ok(())
+    } else {
+        Err("argument must be 'yes' or 'no'".into())
+    }
+}
+
+/// CONFIG SET dir: the directory must exist (Redis chdir()s into it and reports errno).
+fn check_dir(v: &[u8]) -> Result<(), String> {
+    let path = std::path::PathBuf::from(String::from_utf8_lossy(v).into_owned());
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err("Not a directory".into()),
+        Err(_) => Err("No such file or directory".into()),
+    }
+}
 
 fn lookup(name: &[u8]) -> Option<&'static Param> {
     PARAMS
@@ -444,6 +512,7 @@ enum Change {
     Requirepass(Option<String>),
     Int(fn(&ServerContext, i64), i64),
     NotifyFlags(u32),
+    Text(fn(&ServerContext, &[u8]), Vec<u8>),
     Nothing,
 }
 
@@ -463,6 +532,10 @@ fn validate(set: Setter, value: &[u8]) -> Result<Change, String> {
             memory,
             apply,
         } => Ok(Change::Int(apply, parse_int(value, min, max, memory)?)),
+        Setter::Text { check, apply } => {
+            check(value)?;
+            Ok(Change::Text(apply, value.to_vec()))
+        }
         Setter::NotifyFlags => crate::notify::parse_flags(value)
             .map(Change::NotifyFlags)
             .map_err(|e| e.to_string()),
@@ -472,7 +545,6 @@ fn validate(set: Setter, value: &[u8]) -> Result<Change, String> {
             why,
         } => {
             let same = match check {
-                Check::Text => value == accepted.as_bytes(),
                 Check::Bool => {
                     if !is(value, "yes") && !is(value, "no") {
                         return Err("argument must be 'yes' or 'no'".into());
@@ -556,6 +628,7 @@ fn set(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(
             Change::Requirepass(pw) => *ctx.server.config.requirepass.write() = pw,
             Change::Int(apply, v) => apply(ctx.server, v),
             Change::NotifyFlags(f) => ctx.server.notifier.set_flags(f),
+            Change::Text(apply, v) => apply(ctx.server, &v),
             Change::Nothing => {}
         }
     }
@@ -802,9 +875,9 @@ mod tests {
              must be 'yes' or 'no'\r\n"
         );
         assert_eq!(
-            env.run("CONFIG SET save \"900 1\""),
-            "-ERR CONFIG SET failed (possibly related to argument 'save') - hashd keeps data \
-             in memory only; only '' is supported\r\n"
+            env.run("CONFIG SET save \"900\""),
+            "-ERR CONFIG SET failed (possibly related to argument 'save') - Invalid save \
+             parameters\r\n"
         );
         assert_eq!(
             env.run("CONFIG SET maxmemory 100mb"),

@@ -9,6 +9,8 @@
 //! at EXEC, so the commands after it find their shards held whichever database they
 //! address.
 
+use std::sync::atomic::Ordering;
+
 use super::{flags, parse, Args, Command, Ctx};
 use crate::error::CmdError;
 use crate::protocol::Reply;
@@ -130,10 +132,30 @@ fn flushdb(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Resu
     Ok(())
 }
 
+/// FLUSHALL: as Redis's `flushAllDataAndResetRDB`, with save points configured it stops a
+/// running BGSAVE and saves the (now empty) dataset at once, so a restart does not bring
+/// the flushed data back; the change counter then reads 1.
 fn flushall(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
     check_flush_mode(args)?;
     for i in 0..ctx.locked.keyspace().databases() {
         ctx.locked.db(i).clear();
+    }
+    let server = ctx.server;
+    if !server.config.save_points.read().is_empty() {
+        server.rdb.kill_child();
+        match crate::persist::snapshot::save_locked(server, ctx.locked) {
+            Ok(_) => {
+                // This command's own changes are counted when its locks are released;
+                // Redis's counter reads 1 after FLUSHALL's save.
+                let pending = ctx.locked.log().command_changes() as u64;
+                let now = server.keyspace.stats.changes.load(Ordering::Relaxed);
+                server
+                    .rdb
+                    .changes_at_last_save
+                    .store((now + pending).saturating_sub(1), Ordering::Relaxed);
+            }
+            Err(e) => tracing::warn!(error = %e, "FLUSHALL could not save the empty dataset"),
+        }
     }
     reply.ok();
     Ok(())

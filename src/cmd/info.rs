@@ -258,15 +258,65 @@ fn memory(out: &mut String) {
 }
 
 fn persistence(ctx: &Ctx<'_, '_>, out: &mut String) {
-    // hashd keeps data in memory only: nothing is ever loading or saving.
+    let s = ctx.server;
+    let st = &s.rdb;
+    let get = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed);
+    let loading = st.loading.load(Ordering::Relaxed);
     out.push_str("# Persistence\r\n");
-    line(out, "loading", 0);
+    line(out, "loading", u8::from(loading));
     line(out, "async_loading", 0);
-    line(out, "rdb_changes_since_last_save", 0);
-    line(out, "rdb_bgsave_in_progress", 0);
-    line(out, "rdb_last_save_time", ctx.server.started_ms / 1000);
-    line(out, "rdb_last_bgsave_status", "ok");
-    line(out, "rdb_saves", 0);
+    if loading {
+        let total = get(&st.loading_total_bytes);
+        let done = get(&st.loading_loaded_bytes);
+        let start = get(&st.loading_started_s);
+        let elapsed = (s.clock.now_ms() / 1000).saturating_sub(start);
+        let perc = if total == 0 {
+            0.0
+        } else {
+            done as f64 * 100.0 / total as f64
+        };
+        let eta = if done == 0 {
+            1
+        } else {
+            (total.saturating_sub(done) as f64 / (done as f64 / elapsed.max(1) as f64)) as u64
+        };
+        line(out, "loading_start_time", start);
+        line(out, "loading_total_bytes", total);
+        line(out, "loading_rdb_used_mem", 0);
+        line(out, "loading_loaded_bytes", done);
+        line(out, "loading_loaded_perc", format!("{perc:.2}"));
+        line(out, "loading_eta_seconds", eta);
+    }
+    line(
+        out,
+        "rdb_changes_since_last_save",
+        crate::persist::snapshot::changes_since_save(s),
+    );
+    line(
+        out,
+        "rdb_bgsave_in_progress",
+        u8::from(st.bgsave_in_progress()),
+    );
+    line(out, "rdb_last_save_time", get(&st.last_save_s));
+    let ok = st.last_bgsave_ok.load(Ordering::Relaxed);
+    line(out, "rdb_last_bgsave_status", if ok { "ok" } else { "err" });
+    line(
+        out,
+        "rdb_last_bgsave_time_sec",
+        st.last_bgsave_time_s.load(Ordering::Relaxed),
+    );
+    line(out, "rdb_current_bgsave_time_sec", st.current_bgsave_s());
+    line(out, "rdb_saves", get(&st.saves));
+    line(
+        out,
+        "rdb_last_load_keys_expired",
+        get(&st.last_load_keys_expired),
+    );
+    line(
+        out,
+        "rdb_last_load_keys_loaded",
+        get(&st.last_load_keys_loaded),
+    );
     line(out, "aof_enabled", 0);
     line(out, "aof_rewrite_in_progress", 0);
     line(out, "aof_rewrite_scheduled", 0);
@@ -499,8 +549,10 @@ mod tests {
             format!(
                 "# Persistence\r\nloading:0\r\nasync_loading:0\r\n\
                  rdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\n\
-                 rdb_last_save_time:{started}\r\nrdb_last_bgsave_status:ok\r\nrdb_saves:0\r\n\
-                 aof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\n\
+                 rdb_last_save_time:{started}\r\nrdb_last_bgsave_status:ok\r\n\
+                 rdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\n\
+                 rdb_saves:0\r\nrdb_last_load_keys_expired:0\r\n\
+                 rdb_last_load_keys_loaded:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\n\
                  aof_last_bgrewrite_status:ok\r\naof_last_write_status:ok\r\n"
             )
         );

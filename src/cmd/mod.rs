@@ -15,6 +15,7 @@ pub mod config;
 pub mod connection;
 pub mod db;
 pub mod debug;
+pub mod dump;
 pub mod expire;
 pub mod hdel;
 pub mod hexpire;
@@ -30,6 +31,8 @@ pub mod hsetex;
 pub mod httl;
 pub mod info;
 pub mod keys;
+#[cfg(test)]
+mod model_tests;
 pub mod multi;
 pub mod parse;
 pub mod pubsub;
@@ -350,6 +353,7 @@ const FAMILIES: &[&[Command]] = &[
     hgetdel::COMMANDS,
     keys::COMMANDS,
     expire::COMMANDS,
+    dump::COMMANDS,
     db::COMMANDS,
     connection::COMMANDS,
     client::COMMANDS,
@@ -505,6 +509,12 @@ pub fn dispatch(
     args: Args<'_>,
     out: &mut Vec<u8>,
 ) {
+    // Shutting down: nothing runs any more, and the final snapshot holds every write that
+    // was acknowledged. The connection closes without a reply, as when Redis has exited.
+    if server.closing.load(Ordering::Relaxed) {
+        client.close_now = true;
+        return;
+    }
     // Messages published before this command go out before its reply, as in Redis, where
     // they were already in the output buffer.
     crate::pubsub::drain(client, out);
@@ -541,6 +551,17 @@ pub fn dispatch(
         return;
     }
     client.shared.last_cmd.store(index, Ordering::Relaxed);
+    if server.rdb.loading.load(Ordering::Relaxed) && !cmd.has(flags::LOADING) {
+        if cmd.name == "exec" {
+            abort_exec(server, client, &CmdError::Loading, &mut reply);
+            return;
+        }
+        if let Some(m) = client.multi.as_mut() {
+            m.aborted = true;
+        }
+        reply.error(&CmdError::Loading);
+        return;
+    }
     if let Some(m) = client.multi.as_mut() {
         if cmd.has(flags::NO_MULTI) && !cmd.has(flags::TXN_CONTROL) {
             m.aborted = true;

@@ -3,15 +3,19 @@
 //! ROLE | LASTSAVE | SAVE | BGSAVE
 //! CLUSTER subcommand [argument ...] | READONLY | READWRITE
 //!
-//! Server-level commands clients and tools send. hashd is a standalone, memory-only server:
-//! CLUSTER, READONLY and READWRITE give Redis's standalone answer ("cluster support
-//! disabled"), which cluster-probing clients (StackExchange.Redis, go-redis) take as "not a
-//! cluster". SAVE and BGSAVE fail with an explanation rather than pretend to persist data;
-//! SHUTDOWN's SAVE/NOSAVE make no difference since there is nothing to save.
+//! Server-level commands clients and tools send. CLUSTER, READONLY and READWRITE give
+//! Redis's standalone answer ("cluster support disabled"), which cluster-probing clients
+//! (StackExchange.Redis, go-redis) take as "not a cluster". SAVE, BGSAVE and SHUTDOWN's
+//! save write the RDB snapshot (persist::snapshot); they hold every shard, so a snapshot is
+//! one instant.
+
+use std::sync::atomic::Ordering;
 
 use super::parse::is;
 use super::{flags, Args, Command, Ctx};
+use crate::context::FinalSave;
 use crate::error::CmdError;
+use crate::persist::snapshot::{self, BgsaveError};
 use crate::protocol::Reply;
 
 const CLUSTER_DISABLED: &str = "ERR This instance has cluster support disabled";
@@ -27,7 +31,8 @@ pub const COMMANDS: &[Command] = &[
                 | flags::LOADING
                 | flags::STALE
                 | flags::NO_MULTI
-                | flags::ALLOW_BUSY,
+                | flags::ALLOW_BUSY
+                | flags::LOCK_ALL,
         )
         .doc(
             "server",
@@ -57,7 +62,7 @@ pub const COMMANDS: &[Command] = &[
             "",
         ),
     Command::new("save", 1, save)
-        .flags(flags::ADMIN | flags::NOSCRIPT | flags::NO_MULTI)
+        .flags(flags::ADMIN | flags::NOSCRIPT | flags::NO_MULTI | flags::LOCK_ALL)
         .doc(
             "server",
             "1.0.0",
@@ -65,8 +70,8 @@ pub const COMMANDS: &[Command] = &[
             "O(N) where N is the total number of keys in all databases",
             "",
         ),
-    Command::new("bgsave", -1, save)
-        .flags(flags::ADMIN | flags::NOSCRIPT)
+    Command::new("bgsave", -1, bgsave)
+        .flags(flags::ADMIN | flags::NOSCRIPT | flags::LOCK_ALL)
         .doc(
             "server",
             "1.0.0",
@@ -117,13 +122,17 @@ fn time(ctx: &mut Ctx<'_, '_>, _args: Args<'_>, reply: &mut Reply<'_>) -> Result
 /// SHUTDOWN [NOSAVE | SAVE] [NOW] [FORCE] [ABORT]
 fn shutdown(ctx: &mut Ctx<'_, '_>, args: Args<'_>, _reply: &mut Reply<'_>) -> Result<(), CmdError> {
     let (mut save, mut nosave, mut other, mut abort) = (false, false, false, false);
+    let mut force = false;
     for a in args.from(1) {
         if is(a, "nosave") {
             nosave = true;
         } else if is(a, "save") {
             save = true;
-        } else if is(a, "now") || is(a, "force") {
+        } else if is(a, "now") {
             other = true;
+        } else if is(a, "force") {
+            other = true;
+            force = true;
         } else if is(a, "abort") {
             abort = true;
         } else {
@@ -137,7 +146,25 @@ fn shutdown(ctx: &mut Ctx<'_, '_>, args: Args<'_>, _reply: &mut Reply<'_>) -> Re
         // A shutdown here is immediate, so none is ever pending.
         return Err(CmdError::other("ERR No shutdown in progress."));
     }
-    ctx.server.shutdown.trigger();
+    let server = ctx.server;
+    let wanted = save || (!nosave && !server.config.save_points.read().is_empty());
+    // From here no other command runs: the snapshot taken under these locks holds every
+    // acknowledged write.
+    server.closing.store(true, Ordering::Relaxed);
+    if wanted {
+        server.rdb.kill_child();
+        if let Err(e) = snapshot::save_locked(server, ctx.locked) {
+            tracing::warn!(error = %e, "error trying to save the DB, can't exit");
+            if !force {
+                server.closing.store(false, Ordering::Relaxed);
+                return Err(CmdError::other(
+                    "ERR Errors trying to SHUTDOWN. Check logs.",
+                ));
+            }
+        }
+    }
+    server.set_final_save(FinalSave::Done);
+    server.shutdown.trigger();
     // No reply, as in Redis: the connection closes once earlier replies are out.
     ctx.client.close_after_reply = true;
     Ok(())
@@ -152,21 +179,53 @@ fn role(_ctx: &mut Ctx<'_, '_>, _args: Args<'_>, reply: &mut Reply<'_>) -> Resul
     Ok(())
 }
 
-/// LASTSAVE
+/// LASTSAVE: the last successful save (the start-up time until one happens).
 fn lastsave(ctx: &mut Ctx<'_, '_>, _args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
-    // Nothing is ever saved; like Redis with no save yet, report the start-up time.
-    reply.int((ctx.server.started_ms / 1000) as i64);
+    reply.int(ctx.server.rdb.last_save_s.load(Ordering::Relaxed) as i64);
     Ok(())
 }
 
-/// SAVE, BGSAVE [SCHEDULE]
-fn save(_ctx: &mut Ctx<'_, '_>, args: Args<'_>, _reply: &mut Reply<'_>) -> Result<(), CmdError> {
-    if args.len() > 2 || (args.len() == 2 && !is(args.get(1), "schedule")) {
-        return Err(CmdError::Syntax);
+const BGSAVE_IN_PROGRESS: &str = "ERR Background save already in progress";
+
+/// SAVE: writes the snapshot now, with every shard held (other clients wait, as in Redis).
+fn save(ctx: &mut Ctx<'_, '_>, _args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
+    if ctx.server.rdb.bgsave_in_progress() {
+        return Err(CmdError::other(BGSAVE_IN_PROGRESS));
     }
-    Err(CmdError::other(
-        "ERR hashd keeps data in memory only and cannot save it to disk",
-    ))
+    match snapshot::save_locked(ctx.server, ctx.locked) {
+        Ok(_) => reply.ok(),
+        Err(e) => {
+            tracing::warn!(error = %e, "SAVE failed");
+            return Err(CmdError::other("ERR"));
+        }
+    }
+    Ok(())
+}
+
+/// BGSAVE [SCHEDULE]: forks a child that writes the snapshot of this instant.
+fn bgsave(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
+    let schedule = match args.len() {
+        1 => false,
+        2 if is(args.get(1), "schedule") => true,
+        _ => return Err(CmdError::Syntax),
+    };
+    if ctx.server.rdb.bgsave_in_progress() {
+        if schedule {
+            ctx.server.rdb.scheduled.store(true, Ordering::Relaxed);
+            reply.simple("Background saving scheduled");
+            return Ok(());
+        }
+        return Err(CmdError::other(BGSAVE_IN_PROGRESS));
+    }
+    match snapshot::bgsave_locked(ctx.server, ctx.locked) {
+        Ok(()) => reply.simple("Background saving started"),
+        Err(BgsaveError::InProgress) => return Err(CmdError::other(BGSAVE_IN_PROGRESS)),
+        Err(BgsaveError::Fork(e)) => {
+            tracing::warn!(error = %e, "Can't save in background: fork failed");
+            return Err(CmdError::other("ERR"));
+        }
+    }
+    Ok(())
 }
 
 /// CLUSTER …, READONLY, READWRITE
@@ -263,16 +322,67 @@ mod tests {
     }
 
     #[test]
-    fn save_and_bgsave_refuse() {
+    fn save_writes_a_snapshot_that_loads_back() {
+        let dir = std::env::temp_dir().join(format!("hashd-unit-save-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
         let mut env = TestEnv::new();
-        let refusal = "-ERR hashd keeps data in memory only and cannot save it to disk\r\n";
-        assert_eq!(env.run("SAVE"), refusal);
-        assert_eq!(env.run("BGSAVE"), refusal);
-        assert_eq!(env.run("BGSAVE SCHEDULE"), refusal);
+        assert_eq!(
+            env.run(&format!("CONFIG SET dir {}", dir.display())),
+            "+OK\r\n"
+        );
+        env.run("CONFIG SET dbfilename unit.rdb");
+        env.run("HSET k a 1 b 2");
+        env.run("HPEXPIRE k 5000 FIELDS 1 a");
+        env.run("PEXPIRE k 9000");
+        env.run("SELECT 3");
+        env.run("HSET other f v");
+        env.run("HSET gone f v");
+        env.run("HPEXPIRE gone 10 FIELDS 1 f");
+        env.advance_ms(20);
+        assert!(env
+            .run("INFO persistence")
+            .contains("rdb_changes_since_last_save:"));
+        assert_eq!(env.run("SAVE"), "+OK\r\n");
+        assert_eq!(env.run("LASTSAVE"), format!(":{}\r\n", env.now_ms() / 1000));
+        assert!(env
+            .run("INFO persistence")
+            .contains("rdb_changes_since_last_save:0\r\n"));
+        assert!(env.run("INFO persistence").contains("rdb_saves:1\r\n"));
+
+        // A fresh server on the same directory loads what was saved (less what expired).
+        let mut fresh = TestEnv::new();
+        fresh.run(&format!("CONFIG SET dir {}", dir.display()));
+        fresh.run("CONFIG SET dbfilename unit.rdb");
+        fresh.advance_ms(20);
+        assert_eq!(
+            crate::persist::snapshot::load(&fresh.server).ok(),
+            Some(true)
+        );
+        assert_eq!(fresh.run("HGET k b"), "$1\r\n2\r\n");
+        assert_eq!(
+            fresh.run("HPEXPIRETIME k FIELDS 1 a"),
+            format!("*1\r\n:{}\r\n", T0_MS + 5000)
+        );
+        assert_eq!(fresh.run("PEXPIRETIME k"), format!(":{}\r\n", T0_MS + 9000));
+        fresh.run("SELECT 3");
+        assert_eq!(fresh.run("DBSIZE"), ":1\r\n");
+        assert_eq!(fresh.run("HGET other f"), "$1\r\nv\r\n");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn bgsave_arguments() {
+        let mut env = TestEnv::new();
         assert_eq!(env.run("BGSAVE NOW"), "-ERR syntax error\r\n");
+        assert_eq!(env.run("BGSAVE SCHEDULE x"), "-ERR syntax error\r\n");
         assert_eq!(
             env.run("SAVE x"),
             "-ERR wrong number of arguments for 'save' command\r\n"
+        );
+        env.run("MULTI");
+        assert_eq!(
+            env.run("SAVE"),
+            "-ERR Command not allowed inside a transaction\r\n"
         );
     }
 }

@@ -60,6 +60,13 @@ pub enum Change {
     /// The key moved to `to`, with its value and every TTL, replacing whatever `to` held
     /// (`replaced`: `to` existed).
     Renamed { to: Vec<u8>, replaced: bool },
+    /// The key now holds exactly `fields` (name, value, deadline) and key TTL `deadline`,
+    /// replacing whatever it held (`replaced`: it existed) — RESTORE.
+    Restored {
+        fields: Vec<(Vec<u8>, Vec<u8>, Option<u64>)>,
+        deadline: Option<u64>,
+        replaced: bool,
+    },
     /// Every key of the database was removed (FLUSHDB; FLUSHALL is one per database).
     Flushed,
     /// The database exchanged its contents with database `with` (SWAPDB).

@@ -790,6 +790,27 @@ impl HashValue {
         }
     }
 
+    /// A hash holding `fields` (name, value, deadline), encoded as `limits` say (loading
+    /// a snapshot, RESTORE). A repeated name keeps its last value.
+    pub fn from_fields<'a>(
+        fields: impl IntoIterator<Item = (&'a [u8], &'a [u8], Option<u64>)>,
+        limits: &EncodingLimits,
+    ) -> Self {
+        let mut h = HashValue::new();
+        for (field, value, deadline) in fields {
+            if h.needs_table_for(field, value, limits) {
+                h.convert_to_table();
+            }
+            let ttl = match deadline {
+                Some(t) => TtlUpdate::Set(t),
+                None => TtlUpdate::Clear,
+            };
+            h.set(field, value, ttl);
+            h.fit_encoding(limits);
+        }
+        h
+    }
+
     /// True if writing `field`/`value` would push a compact hash past the limits.
     pub fn needs_table_for(&self, field: &[u8], value: &[u8], limits: &EncodingLimits) -> bool {
         matches!(self.repr, Repr::Compact(_))

@@ -40,6 +40,9 @@ pub struct KeyspaceStats {
     pub expired_keys: AtomicU64,
     /// Hash fields removed because their TTL passed (`expired_subkeys`).
     pub expired_subkeys: AtomicU64,
+    /// Every change made (commands and expiry): what `rdb_changes_since_last_save`
+    /// counts from.
+    pub changes: AtomicU64,
 }
 
 /// Most keys [`Keyspace::prefetch`] is given at once (a read holds about this many
@@ -307,6 +310,40 @@ impl Keyspace {
         Ok(())
     }
 
+    /// Stores a key read from a snapshot, replacing any key of that name. Nothing is
+    /// recorded: loading is not a change to publish. Returns false if `db` does not exist.
+    pub fn load_key<'a>(
+        &self,
+        db: usize,
+        key: &[u8],
+        key_deadline: Option<u64>,
+        fields: impl IntoIterator<Item = (&'a [u8], &'a [u8], Option<u64>)>,
+    ) -> bool {
+        let Some(d) = self.dbs.get(db) else {
+            return false;
+        };
+        let value = HashValue::from_fields(fields, &self.limits());
+        if value.is_empty() {
+            return true;
+        }
+        let h = self.key_hash(key);
+        let mut shard = d.shards[self.shard_of_hash(h)].lock();
+        if let Some(b) = shard.bucket_of(h, key) {
+            shard.remove_at(h, b);
+        }
+        let field_deadline = value.min_expire().unwrap_or(NEVER);
+        shard.insert(
+            h,
+            Entry {
+                key: Key::new(key),
+                key_deadline: key_deadline.unwrap_or(NEVER),
+                field_deadline,
+                value,
+            },
+        );
+        true
+    }
+
     /// Fields stored at `key`, expired ones included, without reclaiming anything; None
     /// if no entry is stored (tests: what lazy expiry has not yet removed).
     pub fn stored_len(&self, db: usize, key: &[u8]) -> Option<usize> {
@@ -360,6 +397,25 @@ impl<'a> Locked<'a> {
         &self.log
     }
 
+    /// Visits every live key of database `db` through the held shards (a snapshot): its
+    /// name, key TTL and value. Keys that are gone (TTL passed, no live field) are skipped;
+    /// the caller skips expired fields. Nothing is reclaimed or recorded.
+    pub fn for_each_live(
+        &self,
+        db: usize,
+        now_ms: u64,
+        mut f: impl FnMut(&[u8], Option<u64>, &HashValue),
+    ) {
+        for h in self.held.iter().filter(|h| h.db == db) {
+            for e in h.guard.data.entries.iter() {
+                if !e.is_dead(now_ms) {
+                    let ttl = (e.key_deadline != NEVER).then_some(e.key_deadline);
+                    f(&e.key, ttl, &e.value);
+                }
+            }
+        }
+    }
+
     /// Starts the record of the next command run under these locks.
     pub fn begin_command(&mut self, name: &'static str) {
         self.log.begin(Some(name));
@@ -397,6 +453,10 @@ impl Drop for Locked<'_> {
     /// so consumers see batches in lock order.
     fn drop(&mut self) {
         let log = &mut self.log;
+        let changes = log.command_changes() as u64 + log.expired_keys + log.expired_fields;
+        if changes > 0 {
+            self.ks.stats.changes.fetch_add(changes, Ordering::Relaxed);
+        }
         if log.expired_keys > 0 {
             self.ks
                 .stats
@@ -598,6 +658,53 @@ impl<'l, 'a> DbView<'l, 'a> {
             Change::Renamed {
                 to: dst.to_vec(),
                 replaced,
+            }
+        });
+        true
+    }
+
+    /// Stores `value` at `key` with key TTL `deadline` (RESTORE), replacing a live key only
+    /// if `replace`. Returns false, changing nothing, if the key exists and `replace` is
+    /// not set, or `value` is empty.
+    pub fn restore(
+        &mut self,
+        key: &[u8],
+        value: HashValue,
+        deadline: Option<u64>,
+        replace: bool,
+        now_ms: u64,
+    ) -> bool {
+        let db = self.db;
+        let (shard, h, log) = self.shard_for(key);
+        let existing = Self::live_bucket(shard, log, db, h, key, now_ms);
+        if value.is_empty() || (existing.is_some() && !replace) {
+            return false;
+        }
+        if let Some(b) = existing {
+            shard.remove_at(h, b);
+        }
+        let field_deadline = value.min_expire().unwrap_or(NEVER);
+        let b = shard.insert(
+            h,
+            Entry {
+                key: Key::new(key),
+                key_deadline: deadline.unwrap_or(NEVER),
+                field_deadline,
+                value,
+            },
+        );
+        let Some(e) = shard.entry_at(b) else {
+            return true;
+        };
+        log.note(&shard.watchers, db, key, Cause::Command, || {
+            Change::Restored {
+                fields: e
+                    .value
+                    .iter()
+                    .map(|f| (f.field.to_vec(), f.value.to_vec(), f.expire_at))
+                    .collect(),
+                deadline,
+                replaced: existing.is_some(),
             }
         });
         true

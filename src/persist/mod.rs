@@ -6,5 +6,8 @@
 //!
 //! * [`rdb`]: RDB files (version 12, what Redis 7.4 – 8.4 read and write) and DUMP/RESTORE
 //!   payloads, for hashes with per-field TTLs.
+//! * [`snapshot`]: the server side — SAVE, BGSAVE (a forked child), save points, the final
+//!   save at shutdown and loading at start-up.
 
 pub mod rdb;
+pub mod snapshot;

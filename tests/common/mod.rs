@@ -116,9 +116,15 @@ impl TestServer {
         Self::builder().start()
     }
 
+    /// Defaults, except: no save points, and a fresh empty directory for snapshots, so a
+    /// test server never reads or writes the working directory's dump.rdb.
     pub fn builder() -> ServerBuilder {
         ServerBuilder {
-            config: Config::default(),
+            config: Config {
+                save: String::new(),
+                dir: fresh_dir("data").display().to_string(),
+                ..Config::default()
+            },
             manual_clock: None,
             active_expire: true,
         }
@@ -682,6 +688,18 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 /// mandatory (CI), instead of skipping tests that need them.
 pub fn tools_required() -> bool {
     std::env::var("HASHD_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
+}
+
+/// A new empty directory under the system's temporary directory, unique to this process
+/// and call.
+pub fn fresh_dir(tag: &str) -> std::path::PathBuf {
+    use std::sync::atomic::AtomicUsize;
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("hashd-test-{}-{tag}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create a test directory");
+    dir
 }
 
 #[cfg(test)]

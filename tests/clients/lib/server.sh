@@ -38,7 +38,7 @@ server_start() {
   # HASHD_ARGS: extra flags for every instance (e.g. to point the suite at another server).
   # shellcheck disable=SC2086
   # Started inside the state directory, so nothing a server writes lands in the work tree.
-  (cd "$HASHD_STATE" && exec "$HASHD_BIN" --port "$port" ${HASHD_ARGS:-} "$@") >>"$HASHD_STATE/$name.log" 2>&1 &
+  (cd "$HASHD_STATE" && exec "$HASHD_BIN" --port "$port" --save '' ${HASHD_ARGS:-} "$@") >>"$HASHD_STATE/$name.log" 2>&1 &
   echo $! >"$HASHD_STATE/$name.pid"
   if ! wait_port_open "$port"; then
     echo "server.sh: hashd '$name' did not open port $port; log:" >&2

@@ -1,0 +1,510 @@
+//! Snapshots of the keyspace in Redis's RDB format: SAVE, BGSAVE, save points, the final
+//! save at shutdown, and loading at start-up.
+//!
+//! **Point in time.** A snapshot is taken with every shard of every database locked, so it
+//! is one instant: a transaction (which holds its shards for its whole run) is wholly in
+//! it or wholly absent. SAVE writes under those locks, as Redis's SAVE blocks its server.
+//!
+//! **BGSAVE forks**, as Redis does: with every lock held, the process forks, the parent
+//! releases the locks at once and goes on serving, and the child — a copy-on-write image of
+//! memory at that instant — writes the file and exits. The kernel copies only the pages
+//! the parent changes meanwhile, and no write pays anything for the snapshot being taken.
+//! Forking a threaded process is sound here because the child touches only what the forking
+//! thread owns at that moment (the shard guards it holds), the file it creates, and glibc's
+//! allocator (which re-initialises its locks in the child); it never returns into the
+//! runtime, logs or unwinds, and always ends with `_exit`. It dies with its parent
+//! (`PR_SET_PDEATHSIG`), so a crashed server never has a stray writer renaming files later.
+//!
+//! **Crash safety.** Every save writes `temp-<pid>.rdb` in the target directory, fsyncs it,
+//! renames it over the snapshot and fsyncs the directory: a crash at any point leaves the
+//! previous snapshot whole.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tracing::{info, warn};
+
+use super::rdb::{FieldRef, HashHeader, LoadOptions, RdbError, RdbReader, RdbWriter, WriteOptions};
+use crate::context::ServerContext;
+use crate::keyspace::{LockPlan, Locked};
+
+/// The version string written in the file's `redis-ver` field (what INFO reports).
+const REDIS_VER: &str = crate::cmd::connection::REDIS_VERSION;
+
+/// How long after a failed background save the save points wait before trying again
+/// (Redis's `CONFIG_BGSAVE_RETRY_DELAY`).
+const BGSAVE_RETRY_DELAY_S: u64 = 5;
+
+/// How often loading logs its progress.
+const LOAD_PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+/// Snapshot state, shared with the thread that waits for a BGSAVE child.
+#[derive(Debug, Default)]
+pub struct RdbStatus {
+    /// A snapshot is being loaded: commands without the `loading` flag get `-LOADING`.
+    pub loading: AtomicBool,
+    pub loading_started_s: AtomicU64,
+    pub loading_total_bytes: AtomicU64,
+    pub loading_loaded_bytes: AtomicU64,
+    /// The BGSAVE child, while one runs.
+    child: Mutex<Option<Child>>,
+    /// A BGSAVE SCHEDULE is waiting for the running one to end.
+    pub scheduled: AtomicBool,
+    /// Unix seconds of the last successful save (start-up time until then).
+    pub last_save_s: AtomicU64,
+    /// The keyspace's change counter at the last successful save.
+    pub changes_at_last_save: AtomicU64,
+    pub last_bgsave_ok: AtomicBool,
+    /// Unix seconds of the last failed background save (retry delay).
+    last_bgsave_failed_s: AtomicU64,
+    /// Duration of the last background save in seconds, -1 if none ran.
+    pub last_bgsave_time_s: AtomicI64,
+    /// Saves completed (`rdb_saves`).
+    pub saves: AtomicU64,
+    pub last_load_keys_loaded: AtomicU64,
+    pub last_load_keys_expired: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Child {
+    pid: i32,
+    started: Instant,
+    /// The change counter when it forked: what a success counts as saved.
+    changes_at_fork: u64,
+}
+
+impl RdbStatus {
+    pub fn new(now_s: u64) -> Self {
+        RdbStatus {
+            last_save_s: AtomicU64::new(now_s),
+            last_bgsave_ok: AtomicBool::new(true),
+            last_bgsave_time_s: AtomicI64::new(-1),
+            ..RdbStatus::default()
+        }
+    }
+
+    pub fn bgsave_in_progress(&self) -> bool {
+        self.child.lock().is_some()
+    }
+
+    /// Seconds the running BGSAVE has taken so far, -1 if none runs.
+    pub fn current_bgsave_s(&self) -> i64 {
+        self.child
+            .lock()
+            .map_or(-1, |c| c.started.elapsed().as_secs() as i64)
+    }
+
+    /// Stops a running BGSAVE (FLUSHALL, shutdown): its result would be stale. The child
+    /// gets SIGUSR1, which the waiter counts as deliberate, not as a failure.
+    pub fn kill_child(&self) {
+        if let Some(c) = *self.child.lock() {
+            // SAFETY: kill(2) with a pid we forked; at worst it names a process that has
+            // already exited and been reaped, which fails with ESRCH.
+            unsafe {
+                libc::kill(c.pid, libc::SIGUSR1);
+            }
+        }
+    }
+}
+
+fn unix_s() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The options the live configuration asks for.
+fn write_options(server: &ServerContext, aof_base: bool) -> WriteOptions {
+    WriteOptions {
+        compression: server.config.rdbcompression.load(Ordering::Relaxed),
+        checksum: server.config.rdbchecksum.load(Ordering::Relaxed),
+        redis_ver: REDIS_VER.into(),
+        ctime_s: unix_s(),
+        used_mem: 0,
+        aof_base,
+        extra_aux: Vec::new(),
+    }
+}
+
+/// Writes every live key the locks hold (every database) to `out`. Expired fields and
+/// keys are left out: a loader would drop them anyway.
+pub fn write_locked<W: Write>(
+    locked: &Locked<'_>,
+    out: W,
+    opts: &WriteOptions,
+    now_ms: u64,
+) -> io::Result<(W, u64)> {
+    let mut w = RdbWriter::new(out, opts)?;
+    let ks = locked.keyspace();
+    for db in 0..ks.databases() {
+        let (mut keys, mut expires) = (0u64, 0u64);
+        locked.for_each_live(db, now_ms, |_, ttl, _| {
+            keys += 1;
+            expires += u64::from(ttl.is_some());
+        });
+        if keys == 0 {
+            continue;
+        }
+        w.select_db(db, keys, expires)?;
+        let mut result = Ok(());
+        locked.for_each_live(db, now_ms, |key, ttl, value| {
+            if result.is_err() {
+                return;
+            }
+            let live = || {
+                value
+                    .iter()
+                    .filter(|f| !f.is_expired(now_ms))
+                    .map(|f| FieldRef {
+                        field: f.field,
+                        value: f.value,
+                        expire_ms: f.expire_at,
+                    })
+            };
+            result = w.write_hash(key, ttl, HashHeader::of(live()), live());
+        });
+        result?;
+    }
+    w.finish()
+}
+
+/// Writes the snapshot to `path` through a temporary file in the same directory, fsynced
+/// and renamed into place, then fsyncs the directory. Returns the bytes written.
+fn write_file(
+    locked: &Locked<'_>,
+    path: &Path,
+    opts: &WriteOptions,
+    now_ms: u64,
+) -> io::Result<u64> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!("temp-{}.rdb", std::process::id()));
+    let result = (|| {
+        let file = File::create(&tmp)?;
+        let (buf, n) = write_locked(
+            locked,
+            BufWriter::with_capacity(1 << 16, file),
+            opts,
+            now_ms,
+        )?;
+        let file = buf.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()?;
+        Ok(n)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// SAVE: a snapshot written now, under `locked` (which must hold every shard).
+pub fn save_locked(server: &ServerContext, locked: &Locked<'_>) -> io::Result<u64> {
+    let path = server.config.rdb_path();
+    let changes = server.keyspace.stats.changes.load(Ordering::Relaxed);
+    let started = Instant::now();
+    let n = write_file(
+        locked,
+        &path,
+        &write_options(server, false),
+        server.clock.now_ms(),
+    )?;
+    let st = &server.rdb;
+    st.changes_at_last_save.store(changes, Ordering::Relaxed);
+    st.last_save_s
+        .store(server.clock.now_ms() / 1000, Ordering::Relaxed);
+    st.saves.fetch_add(1, Ordering::Relaxed);
+    info!(
+        path = %path.display(),
+        bytes = n,
+        ms = started.elapsed().as_millis() as u64,
+        "DB saved on disk"
+    );
+    Ok(n)
+}
+
+/// SAVE with the locks taken here (shutdown, tests).
+pub fn save(server: &ServerContext) -> io::Result<u64> {
+    let locked = server.keyspace.lock(&LockPlan::All);
+    save_locked(server, &locked)
+}
+
+/// Why a BGSAVE did not start.
+#[derive(Debug)]
+pub enum BgsaveError {
+    InProgress,
+    Fork(io::Error),
+}
+
+/// BGSAVE: forks a child that writes the snapshot of what `locked` (every shard) holds.
+/// Returns once the child runs; a thread waits for it and records the outcome.
+pub fn bgsave_locked(server: &ServerContext, locked: &Locked<'_>) -> Result<(), BgsaveError> {
+    let st = &server.rdb;
+    let mut slot = st.child.lock();
+    if slot.is_some() {
+        return Err(BgsaveError::InProgress);
+    }
+    let path = server.config.rdb_path();
+    let opts = write_options(server, false);
+    let now_ms = server.clock.now_ms();
+    let changes = server.keyspace.stats.changes.load(Ordering::Relaxed);
+    let parent = std::process::id() as i32;
+    // SAFETY: see the module documentation. The child runs only `child_main`, which writes
+    // the file from memory this thread owns (the held shard guards) and leaves by `_exit`.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(BgsaveError::Fork(io::Error::last_os_error()));
+    }
+    if pid == 0 {
+        child_main(locked, &path, &opts, now_ms, parent);
+    }
+    *slot = Some(Child {
+        pid,
+        started: Instant::now(),
+        changes_at_fork: changes,
+    });
+    drop(slot);
+    info!(pid, "Background saving started");
+    let status = Arc::clone(&server.rdb);
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let spawned = std::thread::Builder::new()
+        .name("hashd-bgsave-wait".into())
+        .spawn(move || wait_child(&status, pid, &dir));
+    if let Err(e) = spawned {
+        warn!(error = %e, "cannot start the thread that waits for the BGSAVE child");
+    }
+    Ok(())
+}
+
+/// The BGSAVE child: writes the file and exits, never returning.
+fn child_main(
+    locked: &Locked<'_>,
+    path: &Path,
+    opts: &WriteOptions,
+    now_ms: u64,
+    parent: i32,
+) -> ! {
+    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: prctl/getppid have no memory effects; a child orphaned before the prctl
+        // took effect sees another parent and stops.
+        unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            if libc::getppid() != parent {
+                return false;
+            }
+        }
+        write_file(locked, path, opts, now_ms).is_ok()
+    }))
+    .unwrap_or(false);
+    // SAFETY: _exit ends the child without running the parent's atexit handlers or
+    // destructors, which belong to the parent's threads.
+    unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+}
+
+/// Waits for the BGSAVE child and records how it ended.
+fn wait_child(st: &RdbStatus, pid: i32, dir: &Path) {
+    let mut status = 0;
+    // SAFETY: waitpid on our own child, with a valid pointer to `status`.
+    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+    let exited_ok = r == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    let killed_on_purpose =
+        r == pid && libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGUSR1;
+    let Some(child) = st.child.lock().take() else {
+        return;
+    };
+    let secs = child.started.elapsed().as_secs() as i64;
+    if exited_ok {
+        st.changes_at_last_save
+            .store(child.changes_at_fork, Ordering::Relaxed);
+        st.last_save_s.store(unix_s(), Ordering::Relaxed);
+        st.saves.fetch_add(1, Ordering::Relaxed);
+        st.last_bgsave_ok.store(true, Ordering::Relaxed);
+        info!(pid, "Background saving terminated with success");
+    } else {
+        // The child's temporary file, if it got that far.
+        let _ = std::fs::remove_file(dir.join(format!("temp-{pid}.rdb")));
+        if killed_on_purpose {
+            info!(pid, "Background saving terminated by signal");
+        } else {
+            st.last_bgsave_ok.store(false, Ordering::Relaxed);
+            st.last_bgsave_failed_s.store(unix_s(), Ordering::Relaxed);
+            warn!(pid, status, "Background saving error");
+        }
+    }
+    st.last_bgsave_time_s.store(secs, Ordering::Relaxed);
+}
+
+/// Changes made since the last successful save (`rdb_changes_since_last_save`).
+pub fn changes_since_save(server: &ServerContext) -> u64 {
+    server
+        .keyspace
+        .stats
+        .changes
+        .load(Ordering::Relaxed)
+        .saturating_sub(server.rdb.changes_at_last_save.load(Ordering::Relaxed))
+}
+
+/// Whether a save point (or a scheduled BGSAVE) calls for a background save now.
+fn save_due(server: &ServerContext) -> bool {
+    let st = &server.rdb;
+    if st.loading.load(Ordering::Relaxed) || st.bgsave_in_progress() {
+        return false;
+    }
+    if st.scheduled.load(Ordering::Relaxed) {
+        return true;
+    }
+    let now = unix_s();
+    // After a failure, wait a little before trying again (Redis does the same).
+    if !st.last_bgsave_ok.load(Ordering::Relaxed)
+        && now < st.last_bgsave_failed_s.load(Ordering::Relaxed) + BGSAVE_RETRY_DELAY_S
+    {
+        return false;
+    }
+    let changes = changes_since_save(server);
+    let since = now.saturating_sub(st.last_save_s.load(Ordering::Relaxed));
+    server
+        .config
+        .save_points
+        .read()
+        .iter()
+        .any(|&(secs, min_changes)| changes >= min_changes && since >= secs)
+}
+
+/// The save-point task: checks the points every 100 ms (as Redis's serverCron) and starts
+/// a BGSAVE when one is reached. Runs until shutdown.
+pub async fn run(server: Arc<ServerContext>) {
+    let mut shutdown = server.shutdown.subscribe();
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+        if !save_due(&server) {
+            continue;
+        }
+        let srv = Arc::clone(&server);
+        let r = tokio::task::spawn_blocking(move || {
+            srv.rdb.scheduled.store(false, Ordering::Relaxed);
+            let locked = srv.keyspace.lock(&LockPlan::All);
+            bgsave_locked(&srv, &locked)
+        })
+        .await;
+        if let Ok(Err(BgsaveError::Fork(e))) = r {
+            warn!(error = %e, "Can't save in background: fork failed");
+            server.rdb.last_bgsave_ok.store(false, Ordering::Relaxed);
+            server
+                .rdb
+                .last_bgsave_failed_s
+                .store(unix_s(), Ordering::Relaxed);
+        }
+    }
+}
+
+/// Why a snapshot could not be loaded at start-up.
+#[derive(Debug)]
+pub struct LoadError {
+    pub path: PathBuf,
+    pub source: RdbError,
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cannot load the snapshot {}: {} (fix or move the file; hashd will not start \
+             with a partial dataset)",
+            self.path.display(),
+            self.source
+        )
+    }
+}
+
+/// Loads the snapshot at the configured path into the (empty) keyspace, if the file
+/// exists. Keys, field TTLs and key TTLs come back as saved; what expired meanwhile is
+/// dropped and counted. Logs progress about once a second.
+pub fn load(server: &ServerContext) -> Result<bool, LoadError> {
+    let path = server.config.rdb_path();
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => {
+            return Err(LoadError {
+                path,
+                source: RdbError::Io {
+                    offset: 0,
+                    source: e,
+                },
+            })
+        }
+    };
+    let total = file.metadata().map_or(0, |m| m.len());
+    let st = &server.rdb;
+    st.loading_total_bytes.store(total, Ordering::Relaxed);
+    st.loading_loaded_bytes.store(0, Ordering::Relaxed);
+    st.loading_started_s.store(unix_s(), Ordering::Relaxed);
+    let started = Instant::now();
+    let cfg = &server.config.startup;
+    let opts = LoadOptions {
+        now_ms: Some(server.clock.now_ms()),
+        skip_unsupported: cfg.rdb_skip_unsupported_types,
+        verify_checksum: true,
+        relaxed_version: false,
+        databases: server.keyspace.databases(),
+    };
+    let fail = |source| LoadError {
+        path: path.clone(),
+        source,
+    };
+    let mut reader = RdbReader::new(file, opts).map_err(fail)?;
+    let mut last_log = Instant::now();
+    while let Some(k) = reader.next_key().map_err(fail)? {
+        server.keyspace.load_key(
+            k.db,
+            &k.key,
+            k.expire_ms,
+            k.fields
+                .iter()
+                .map(|f| (f.field.as_slice(), f.value.as_slice(), f.expire_ms)),
+        );
+        let read = reader.bytes_read();
+        st.loading_loaded_bytes.store(read, Ordering::Relaxed);
+        if last_log.elapsed() >= LOAD_PROGRESS_EVERY {
+            last_log = Instant::now();
+            let secs = started.elapsed().as_secs_f64().max(1e-3);
+            info!(
+                keys = reader.stats().keys_loaded,
+                percent = format!("{:.1}", read as f64 * 100.0 / total.max(1) as f64),
+                mb_per_s = format!("{:.1}", read as f64 / secs / 1e6),
+                "loading the snapshot"
+            );
+        }
+    }
+    let stats = reader.stats().clone();
+    st.last_load_keys_loaded
+        .store(stats.keys_loaded, Ordering::Relaxed);
+    st.last_load_keys_expired.store(
+        stats.keys_expired + stats.hashes_all_fields_expired,
+        Ordering::Relaxed,
+    );
+    if stats.keys_skipped > 0 || stats.other_records_skipped > 0 {
+        warn!(
+            keys = stats.keys_skipped,
+            records = stats.other_records_skipped,
+            "skipped keys of types hashd does not serve (rdb-skip-unsupported-types yes)"
+        );
+    }
+    info!(
+        path = %path.display(),
+        keys = stats.keys_loaded,
+        expired_keys = stats.keys_expired + stats.hashes_all_fields_expired,
+        expired_fields = stats.fields_expired,
+        seconds = format!("{:.3}", started.elapsed().as_secs_f64()),
+        "DB loaded from disk"
+    );
+    Ok(true)
+}
