@@ -1,11 +1,12 @@
-//! DEBUG SET-ACTIVE-EXPIRE <0|1> | DEBUG HELP
+//! DEBUG SET-ACTIVE-EXPIRE <0|1> | DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE] | DEBUG HELP
 //! OBJECT ENCODING key | FREQ key | IDLETIME key | REFCOUNT key | HELP
 //! MEMORY USAGE key [SAMPLES count] | MEMORY HELP
 //!
 //! The introspection test suites use (spec Appendix C). `DEBUG SET-ACTIVE-EXPIRE 0` stops
 //! the background sweeper so that lazy expiry can be observed; `OBJECT ENCODING` reports
 //! `listpack`, `listpackex` or `hashtable`. Unlike Redis, DEBUG needs no
-//! `enable-debug-command`: the only subcommand hashd has is harmless.
+//! `enable-debug-command`: its subcommands are harmless (RELOAD saves and reloads the
+//! snapshot, as SAVE would write it).
 //!
 //! hashd does not track per-key access times or frequencies: OBJECT IDLETIME answers 0 and
 //! OBJECT FREQ gives Redis's "no LFU policy" error, which is what Redis itself answers under
@@ -145,6 +146,9 @@ fn atoi(s: &[u8]) -> i64 {
 }
 
 const DEBUG_HELP: &[&str] = &[
+    "RELOAD [option ...]",
+    "    Save the RDB on disk and reload it back to memory. Options: NOSAVE (reload what",
+    "    is on disk), NOFLUSH (keep the current data, loaded keys replace theirs), MERGE.",
     "SET-ACTIVE-EXPIRE <0|1>",
     "    Setting it to 0 disables expiring keys and hash fields in background when they are",
     "    not accessed (otherwise the default behavior). Setting it to 1 reenables it.",
@@ -155,6 +159,28 @@ fn debug(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result
     let sub = args.get(1);
     if is(sub, "help") && args.len() == 2 {
         super::client::help_reply(reply, args.get(0), DEBUG_HELP);
+    } else if is(sub, "reload") {
+        // The dispatcher holds every shard for DEBUG RELOAD (cmd::lock_plan).
+        let (mut save, mut flush) = (true, true);
+        for opt in args.from(2) {
+            if is(opt, "nosave") {
+                save = false;
+            } else if is(opt, "noflush") || is(opt, "merge") {
+                flush = false;
+            } else {
+                return Err(CmdError::other(
+                    "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.",
+                ));
+            }
+        }
+        if let Err(e) = crate::persist::snapshot::reload_locked(ctx.server, ctx.locked, save, flush)
+        {
+            tracing::warn!(error = %e, "DEBUG RELOAD failed");
+            return Err(CmdError::other(
+                "ERR Error trying to load the RDB dump, check server logs.",
+            ));
+        }
+        reply.ok();
     } else if is(sub, "set-active-expire") && args.len() == 3 {
         ctx.server
             .config
@@ -325,6 +351,35 @@ mod tests {
     }
 
     #[test]
+    fn debug_reload_saves_and_loads_back() {
+        let dir = std::env::temp_dir().join(format!("hashd-unit-reload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut env = TestEnv::new();
+        env.run(&format!("CONFIG SET dir {}", dir.display()));
+        env.run("CONFIG SET dbfilename reload.rdb");
+        env.run("HSET k a 1 b 2");
+        env.run("HPEXPIRE k 5000 FIELDS 1 a");
+        assert_eq!(env.run("DEBUG RELOAD"), "+OK\r\n");
+        assert_eq!(env.run("HGET k b"), "$1\r\n2\r\n");
+        assert_eq!(env.run("HPTTL k FIELDS 1 a"), "*1\r\n:5000\r\n");
+        // NOSAVE reloads what is on disk: a change since is gone.
+        env.run("HSET k c 3");
+        assert_eq!(env.run("DEBUG RELOAD NOSAVE"), "+OK\r\n");
+        assert_eq!(env.run("HEXISTS k c"), ":0\r\n");
+        // Inside a transaction it holds every shard too.
+        env.run("MULTI");
+        env.run("HSET j x 1");
+        env.run("DEBUG RELOAD");
+        env.run("HGET j x");
+        assert_eq!(env.run("EXEC"), "*3\r\n:1\r\n+OK\r\n$1\r\n1\r\n");
+        assert_eq!(
+            env.run("DEBUG RELOAD BOGUS"),
+            "-ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.\r\n"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn set_active_expire() {
         let mut env = TestEnv::new();
         let active = |env: &TestEnv| env.server.config.active_expire.load(Ordering::Relaxed);
@@ -359,7 +414,7 @@ mod tests {
         );
         let help = env.run("DEBUG HELP");
         assert!(help.starts_with(
-            "*6\r\n+DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n"
+            "*9\r\n+DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n"
         ));
     }
 

@@ -697,6 +697,9 @@ fn lock_plan(
     if cmd.has(flags::LOCK_EXEC) {
         return exec_lock_plan(server, client);
     }
+    if is_debug_reload(cmd, args) {
+        return LockPlan::All;
+    }
     let mut shards: SmallVec<[usize; 4]> = cmd
         .key_positions(args.len())
         .map(|i| server.keyspace.shard_of(args.get(i)))
@@ -712,6 +715,12 @@ fn lock_plan(
     }
 }
 
+/// DEBUG is one command with many subcommands; RELOAD alone replaces the whole dataset,
+/// so it holds every shard (in or out of a transaction).
+fn is_debug_reload(cmd: &Command, args: Args<'_>) -> bool {
+    cmd.name == "debug" && args.get(1).eq_ignore_ascii_case(b"reload")
+}
+
 /// EXEC holds the union of what its queued commands and the client's watched keys need,
 /// so that no other client's command interleaves with the transaction.
 fn exec_lock_plan(server: &ServerContext, client: &ClientState) -> LockPlan {
@@ -723,11 +732,11 @@ fn exec_lock_plan(server: &ServerContext, client: &ClientState) -> LockPlan {
     }
     // Checked before any LOCK_DB command can return early: a SELECT queued after DBSIZE
     // moves the later commands to a database `Db(client.db)` would not hold.
-    if multi
-        .queue
-        .iter()
-        .any(|q| q.command.has(flags::LOCK_ALL) || q.command.has(flags::TXN_LOCK_ALL))
-    {
+    if multi.queue.iter().any(|q| {
+        q.command.has(flags::LOCK_ALL)
+            || q.command.has(flags::TXN_LOCK_ALL)
+            || is_debug_reload(q.command, q.args.as_args())
+    }) {
         return LockPlan::All;
     }
     let mut shards: SmallVec<[usize; 4]> = SmallVec::new();

@@ -323,24 +323,9 @@ impl Keyspace {
             return false;
         };
         let value = HashValue::from_fields(fields, &self.limits());
-        if value.is_empty() {
-            return true;
-        }
         let h = self.key_hash(key);
         let mut shard = d.shards[self.shard_of_hash(h)].lock();
-        if let Some(b) = shard.bucket_of(h, key) {
-            shard.remove_at(h, b);
-        }
-        let field_deadline = value.min_expire().unwrap_or(NEVER);
-        shard.insert(
-            h,
-            Entry {
-                key: Key::new(key),
-                key_deadline: key_deadline.unwrap_or(NEVER),
-                field_deadline,
-                value,
-            },
-        );
+        store_loaded(&mut shard, h, key, key_deadline, value);
         true
     }
 
@@ -362,6 +347,33 @@ impl Keyspace {
             .map(|e| e.value.len())
             .sum()
     }
+}
+
+/// Stores a loaded key in its (locked) shard, replacing one of that name; an empty value
+/// stores nothing.
+fn store_loaded(
+    shard: &mut Shard,
+    h: u64,
+    key: &[u8],
+    key_deadline: Option<u64>,
+    value: HashValue,
+) {
+    if value.is_empty() {
+        return;
+    }
+    if let Some(b) = shard.bucket_of(h, key) {
+        shard.remove_at(h, b);
+    }
+    let field_deadline = value.min_expire().unwrap_or(NEVER);
+    shard.insert(
+        h,
+        Entry {
+            key: Key::new(key),
+            key_deadline: key_deadline.unwrap_or(NEVER),
+            field_deadline,
+            value,
+        },
+    );
 }
 
 impl Keyspace {
@@ -413,6 +425,37 @@ impl<'a> Locked<'a> {
                     f(&e.key, ttl, &e.value);
                 }
             }
+        }
+    }
+
+    /// [`Keyspace::load_key`] through the held shards (DEBUG RELOAD, which holds them all).
+    pub fn load_key<'f>(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        key_deadline: Option<u64>,
+        fields: impl IntoIterator<Item = (&'f [u8], &'f [u8], Option<u64>)>,
+    ) -> bool {
+        let ks = self.ks;
+        let h = ks.key_hash(key);
+        let shard = ks.shard_of_hash(h);
+        let Some(held) = self
+            .held
+            .iter_mut()
+            .find(|x| x.db == db && x.shard == shard)
+        else {
+            return false;
+        };
+        let value = HashValue::from_fields(fields, &ks.limits());
+        store_loaded(&mut held.guard, h, key, key_deadline, value);
+        true
+    }
+
+    /// Empties every held shard without recording anything (DEBUG RELOAD: the data comes
+    /// back from the snapshot). Watchers of existing keys are told.
+    pub fn clear_unrecorded(&mut self) {
+        for h in self.held.iter_mut() {
+            h.guard.clear();
         }
     }
 

@@ -29,7 +29,9 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use tracing::{info, warn};
 
-use super::rdb::{FieldRef, HashHeader, LoadOptions, RdbError, RdbReader, RdbWriter, WriteOptions};
+use super::rdb::{
+    FieldRef, HashHeader, LoadOptions, RdbError, RdbKey, RdbReader, RdbWriter, WriteOptions,
+};
 use crate::context::ServerContext;
 use crate::keyspace::{LockPlan, Locked};
 
@@ -428,6 +430,48 @@ impl std::fmt::Display for LoadError {
 /// exists. Keys, field TTLs and key TTLs come back as saved; what expired meanwhile is
 /// dropped and counted. Logs progress about once a second.
 pub fn load(server: &ServerContext) -> Result<bool, LoadError> {
+    load_into(server, &mut |k: RdbKey| {
+        server.keyspace.load_key(
+            k.db,
+            &k.key,
+            k.expire_ms,
+            k.fields
+                .iter()
+                .map(|f| (f.field.as_slice(), f.value.as_slice(), f.expire_ms)),
+        );
+    })
+}
+
+/// DEBUG RELOAD: saves (unless `save` is false), empties the keyspace (unless `flush` is
+/// false) and loads the snapshot back, all under `locked` (every shard).
+pub fn reload_locked(
+    server: &ServerContext,
+    locked: &mut Locked<'_>,
+    save: bool,
+    flush: bool,
+) -> Result<(), String> {
+    if save {
+        save_locked(server, locked).map_err(|e| e.to_string())?;
+    }
+    if flush {
+        locked.clear_unrecorded();
+    }
+    load_into(server, &mut |k: RdbKey| {
+        locked.load_key(
+            k.db,
+            &k.key,
+            k.expire_ms,
+            k.fields
+                .iter()
+                .map(|f| (f.field.as_slice(), f.value.as_slice(), f.expire_ms)),
+        );
+    })
+    .map(|_| ())
+    .map_err(|e| e.to_string())
+}
+
+/// Reads the snapshot file, handing each key to `store`.
+fn load_into(server: &ServerContext, store: &mut dyn FnMut(RdbKey)) -> Result<bool, LoadError> {
     let path = server.config.rdb_path();
     let file = match File::open(&path) {
         Ok(f) => f,
@@ -463,14 +507,7 @@ pub fn load(server: &ServerContext) -> Result<bool, LoadError> {
     let mut reader = RdbReader::new(file, opts).map_err(fail)?;
     let mut last_log = Instant::now();
     while let Some(k) = reader.next_key().map_err(fail)? {
-        server.keyspace.load_key(
-            k.db,
-            &k.key,
-            k.expire_ms,
-            k.fields
-                .iter()
-                .map(|f| (f.field.as_slice(), f.value.as_slice(), f.expire_ms)),
-        );
+        store(k);
         let read = reader.bytes_read();
         st.loading_loaded_bytes.store(read, Ordering::Relaxed);
         if last_log.elapsed() >= LOAD_PROGRESS_EVERY {
