@@ -8,8 +8,9 @@
 # Like the official redis image: listens on 0.0.0.0:6379 inside the container, runs as a
 # non-root user, works in /data, ships redis-cli (healthchecks) and a `redis-server` name for
 # hashd, and passes redis-server-style arguments through (see docker/entrypoint.sh).
-# hashd keeps data in memory only: /data exists for compose files that mount it, and
-# --save/--appendonly/--dir are accepted and ignored.
+# Data lives in /data (the working directory, a volume): hashd snapshots there as Redis
+# does (dump.rdb, Redis's default save points and a final save on SIGTERM) and loads it
+# when the container starts again.
 
 # ---- build stage ---------------------------------------------------------------------------------
 FROM rust:1-bookworm AS build

@@ -274,7 +274,31 @@ def t_explicit_bind_wins():
         return None if addrs == ["127.0.0.1"] else f"listening on {addrs}"
 
 
+def t_data_survives_restart():
+    # As with the official image: the server works in /data, so its snapshot (Redis's
+    # default save points, and the save on SIGTERM) lands in the volume, and a restarted
+    # container loads it.
+    port = free_port()
+    argv = image_command(yaml.safe_load(last("CMD")) + ["--port", str(port)])
+    snapshot = os.path.join(DATA_DIR, "dump.rdb")
+    try:
+        with Server(argv, port):
+            if cli(port, "hset", "bike:1", "model", "Deimos") != "1":
+                return "HSET failed"
+        if not os.path.exists(snapshot):
+            return "no dump.rdb in the data directory after SIGTERM"
+        with Server(argv, port):
+            got = cli(port, "hget", "bike:1", "model")
+            if got != "Deimos":
+                return f"after a restart HGET gave {got!r}"
+    finally:
+        if os.path.exists(snapshot):
+            os.remove(snapshot)
+    return None
+
+
 for name, fn in [
+    ("image/data-survives-restart", t_data_survives_restart),
     ("image/default-command-binds-0.0.0.0", t_default_command),
     ("image/default-port-6379", t_default_port_6379),
     ("image/redis-server-flags-pass-through", t_flags_pass_through),
