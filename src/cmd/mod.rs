@@ -922,6 +922,37 @@ mod tests {
     }
 
     #[test]
+    fn loading_refuses_commands_without_the_loading_flag() {
+        use std::sync::atomic::Ordering;
+        let mut env = TestEnv::new();
+        env.server.rdb.loading.store(true, Ordering::Relaxed);
+        let loading = "-LOADING Redis is loading the dataset in memory\r\n";
+        assert_eq!(env.run("HSET k f v"), loading);
+        assert_eq!(env.run("HGET k f"), loading);
+        assert_eq!(env.run("PING"), loading);
+        // Commands Redis marks `loading` still run: INFO, SELECT, CONFIG GET, SHUTDOWN…
+        assert!(env.run("INFO persistence").contains("loading:1\r\n"));
+        assert_eq!(env.run("SELECT 1"), "+OK\r\n");
+        env.run("MULTI");
+        assert_eq!(env.run("HSET k f v"), loading);
+        assert_eq!(
+            env.run("EXEC"),
+            "-EXECABORT Transaction discarded because of previous errors.\r\n"
+        );
+        env.server.rdb.loading.store(false, Ordering::Relaxed);
+        assert_eq!(env.run("HSET k f v"), ":1\r\n");
+    }
+
+    #[test]
+    fn nothing_runs_once_shutdown_began() {
+        use std::sync::atomic::Ordering;
+        let mut env = TestEnv::new();
+        env.server.closing.store(true, Ordering::Relaxed);
+        assert_eq!(env.run("HSET k f v"), "");
+        assert!(env.client.close_now);
+    }
+
+    #[test]
     fn cross_protocol_guard_closes_silently() {
         let mut env = TestEnv::new();
         assert_eq!(env.run("POST / HTTP/1.1"), "");
