@@ -100,18 +100,20 @@ impl ServerContext {
             .unwrap_or_default();
         let notifier = Arc::new(Notifier::new(flags, Arc::clone(&pubsub)));
         let recorder = record.then(|| Arc::new(Recorder::default()));
-        let mut sinks: Vec<Arc<dyn EffectSink>> = vec![notifier.clone()];
-        if let Some(r) = &recorder {
-            sinks.push(r.clone());
-        }
-        keyspace.set_sink(Arc::new(Fanout::new(sinks)));
+        // The interest check runs for every command: with one consumer it is asked
+        // directly, without a fan-out in between.
+        let sink: Arc<dyn EffectSink> = match &recorder {
+            Some(r) => Arc::new(Fanout::new(vec![notifier.clone(), r.clone()])),
+            None => notifier.clone(),
+        };
+        keyspace.set_sink(sink);
         ServerContext {
             config: LiveConfig::new(config),
             keyspace,
             clients: ClientRegistry::default(),
             pubsub,
             notifier,
-            rdb: Arc::new(crate::persist::snapshot::RdbStatus::new(started_ms / 1000)),
+            rdb: Arc::new(crate::persist::snapshot::RdbStatus::new(clock.clone())),
             recorder,
             stats: ServerStats::default(),
             clock,

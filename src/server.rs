@@ -21,6 +21,7 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
     let sweeper = tokio::spawn(crate::sweeper::run(Arc::clone(&server)));
     // The snapshot loads while clients already connect (they get -LOADING meanwhile).
     let (loaded_tx, mut loaded_rx) = tokio::sync::oneshot::channel();
+    crate::persist::snapshot::remove_stale_temp_files(&server);
     let mut loading = server.config.rdb_path().exists();
     if loading {
         use std::sync::atomic::Ordering;

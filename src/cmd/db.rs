@@ -148,7 +148,7 @@ fn flushall(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Res
                 // This command's own changes are counted when its locks are released;
                 // Redis's counter reads 1 after FLUSHALL's save.
                 let pending = ctx.locked.log().command_changes() as u64;
-                let now = server.keyspace.stats.changes.load(Ordering::Relaxed);
+                let now = server.keyspace.changes();
                 server
                     .rdb
                     .changes_at_last_save

@@ -657,6 +657,7 @@ fn execute(
 }
 
 /// Runs a handler whose shards are already held (directly, or inside EXEC).
+#[inline]
 pub fn run_locked(
     ctx: &mut Ctx<'_, '_>,
     cmd: &'static Command,
@@ -665,10 +666,12 @@ pub fn run_locked(
 ) {
     let mark = reply.len();
     ctx.locked.begin_command(cmd.name);
+    #[cfg(debug_assertions)]
     let changes = ctx.locked.log().command_changes();
     if let Err(e) = (cmd.handler)(ctx, args, reply) {
         // A handler validates before it writes: failing after a change would leave that
         // change applied (and published) behind an error reply.
+        #[cfg(debug_assertions)]
         debug_assert_eq!(
             ctx.locked.log().command_changes(),
             changes,

@@ -187,7 +187,9 @@ impl EffectSink for NoSink {
 pub struct EffectLog {
     /// A consumer wants the changes themselves (asked once when the locks were taken).
     interest: bool,
-    batch: Batch,
+    /// Only allocated when a consumer is interested, so a lock set that records nothing
+    /// carries one word for it.
+    batch: Option<Box<Batch>>,
     /// Command-caused changes so far, counted even when nothing is recorded: the
     /// dispatcher checks that a failing handler changed nothing.
     command_changes: usize,
@@ -201,7 +203,7 @@ impl EffectLog {
     pub(super) fn new(interest: bool) -> Self {
         EffectLog {
             interest,
-            batch: Batch::default(),
+            batch: interest.then(Box::default),
             command_changes: 0,
             expired_keys: 0,
             expired_fields: 0,
@@ -215,12 +217,15 @@ impl EffectLog {
 
     /// Starts the segment of the next command (`None`: a sweeper batch).
     pub fn begin(&mut self, command: Option<&'static str>) {
-        if self.interest {
-            self.batch.segments.push(Segment {
-                command,
-                start: self.batch.effects.len(),
-            });
+        if let Some(b) = self.batch.as_mut() {
+            let start = b.effects.len();
+            b.segments.push(Segment { command, start });
         }
+    }
+
+    /// Counts `n` command changes that need no other handling (nobody watches or records).
+    pub(super) fn count_command_changes(&mut self, n: usize) {
+        self.command_changes += n;
     }
 
     /// How many command-caused changes have been noted (recorded or not).
@@ -293,13 +298,16 @@ impl EffectLog {
     }
 
     fn push(&mut self, db: usize, key: &[u8], cause: Cause, change: Change) {
-        if self.batch.segments.is_empty() {
-            self.batch.segments.push(Segment {
+        let Some(b) = self.batch.as_mut() else {
+            return;
+        };
+        if b.segments.is_empty() {
+            b.segments.push(Segment {
                 command: None,
                 start: 0,
             });
         }
-        self.batch.effects.push(Effect {
+        b.effects.push(Effect {
             db,
             key: key.to_vec(),
             cause,
@@ -307,9 +315,9 @@ impl EffectLog {
         });
     }
 
-    /// The batch so far (tests, and the sink at release).
-    pub fn batch(&self) -> &Batch {
-        &self.batch
+    /// The batch so far, if changes are being recorded.
+    pub fn batch(&self) -> Option<&Batch> {
+        self.batch.as_deref()
     }
 }
 

@@ -40,9 +40,6 @@ pub struct KeyspaceStats {
     pub expired_keys: AtomicU64,
     /// Hash fields removed because their TTL passed (`expired_subkeys`).
     pub expired_subkeys: AtomicU64,
-    /// Every change made (commands and expiry): what `rdb_changes_since_last_save`
-    /// counts from.
-    pub changes: AtomicU64,
 }
 
 /// Most keys [`Keyspace::prefetch`] is given at once (a read holds about this many
@@ -226,6 +223,7 @@ impl Keyspace {
     /// Locks what `plan` names, in ascending `(db, shard)` order so that no two commands
     /// can deadlock. Whether the changes made under the locks are recorded is decided
     /// here, once, by asking the sink.
+    #[inline]
     pub fn lock(&self, plan: &LockPlan) -> Locked<'_> {
         let mut held = SmallVec::new();
         let mut take = |db: usize, shard: usize| {
@@ -280,6 +278,16 @@ impl Keyspace {
         if let Some(d) = self.dbs.get(db) {
             d.shards[self.shard_of(key)].lock().unwatch(key, flag);
         }
+    }
+
+    /// Every change made so far (commands and expiry, one per recorded change): what
+    /// `rdb_changes_since_last_save` counts from. Read without locks.
+    pub fn changes(&self) -> u64 {
+        self.dbs
+            .iter()
+            .flat_map(|d| d.counts.iter())
+            .map(|c| c.changes.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Per-database summary for INFO keyspace, read without taking any lock (each shard
@@ -494,11 +502,15 @@ impl<'a> Locked<'a> {
 impl Drop for Locked<'_> {
     /// Publishes the record while the shards are still held (the guards drop after this),
     /// so consumers see batches in lock order.
+    #[inline]
     fn drop(&mut self) {
         let log = &mut self.log;
         let changes = log.command_changes() as u64 + log.expired_keys + log.expired_fields;
         if changes > 0 {
-            self.ks.stats.changes.fetch_add(changes, Ordering::Relaxed);
+            // Counted in a held shard: no shared counter for every write to contend on.
+            if let Some(h) = self.held.first() {
+                h.guard.add_changes(changes);
+            }
         }
         if log.expired_keys > 0 {
             self.ks
@@ -512,8 +524,8 @@ impl Drop for Locked<'_> {
                 .expired_subkeys
                 .fetch_add(log.expired_fields, Ordering::Relaxed);
         }
-        if !log.batch().is_empty() {
-            self.ks.sink().publish(log.batch());
+        if let Some(batch) = log.batch().filter(|b| !b.is_empty()) {
+            self.ks.sink().publish(batch);
         }
     }
 }
@@ -549,6 +561,7 @@ impl<'l, 'a> DbView<'l, 'a> {
     }
 
     /// The locked shard holding `key`, the key's hash, and the log.
+    #[inline]
     fn shard_for(&mut self, key: &[u8]) -> (&mut Shard, u64, &mut EffectLog) {
         let h = self.ks.key_hash(key);
         let pos = self.shard_pos(self.ks.shard_of_hash(h));
@@ -958,6 +971,7 @@ pub struct HashMut<'s> {
 impl<'s> HashMut<'s> {
     /// Write access to the entry in `bucket`, with its expired fields reclaimed.
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     fn open(
         shard: &'s mut Shard,
         log: &'s mut EffectLog,
@@ -1003,6 +1017,13 @@ impl<'s> HashMut<'s> {
     fn note(&mut self, change: impl FnOnce(&HashValue) -> Change) {
         self.modified = true;
         let shard = &*self.shard;
+        if !self.log.recording() && shard.watchers.is_empty() {
+            // Nobody to tell and nothing to record: only the count (the common case).
+            self.log
+                .count_command_changes(1 + usize::from(self.unreported_new));
+            self.unreported_new = false;
+            return;
+        }
         let Some(e) = shard.entry_at(self.bucket) else {
             return;
         };
@@ -1066,11 +1087,18 @@ impl<'s> HashMut<'s> {
     }
 
     /// Reclaims every field expired at `now_ms` (lazy field expiry), noting each.
+    #[inline]
     pub fn reap_expired(&mut self, now_ms: u64) -> usize {
         let due = self.entry().field_deadline;
         if due == NEVER || due >= now_ms {
             return 0;
         }
+        self.reap_due(now_ms)
+    }
+
+    /// The part of [`HashMut::reap_expired`] that runs when something is due.
+    #[inline(never)]
+    fn reap_due(&mut self, now_ms: u64) -> usize {
         self.reindex = true;
         let (db, bucket) = (self.db, self.bucket);
         let Shard { data, watchers, .. } = &mut *self.shard;

@@ -2,7 +2,7 @@
 //! them. Only methods here touch both, so they cannot drift apart.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use hashbrown::HashTable;
@@ -80,6 +80,9 @@ pub(super) struct ShardCounts {
     pub(super) keys: AtomicUsize,
     pub(super) key_ttls: AtomicUsize,
     pub(super) field_ttl_hashes: AtomicUsize,
+    /// Changes made under this shard's lock (summed for `rdb_changes_since_last_save`).
+    /// Only a holder of the lock writes it, so a plain load and store suffice.
+    pub(super) changes: AtomicU64,
 }
 
 /// The keys clients WATCH in one shard. Empty unless someone watches, so a change pays
@@ -90,6 +93,10 @@ pub(super) struct Watchers {
 }
 
 impl Watchers {
+    pub(super) fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
     /// Marks every client watching `key` dirty.
     pub(super) fn touch(&self, key: &[u8]) {
         if self.by_key.is_empty() {
@@ -145,6 +152,12 @@ impl Shard {
             hasher,
             known_full_bucket: None,
         }
+    }
+
+    /// Adds `n` to the shard's change count (the caller holds the lock).
+    pub(super) fn add_changes(&self, n: u64) {
+        let c = &self.counts.changes;
+        c.store(c.load(Ordering::Relaxed) + n, Ordering::Relaxed);
     }
 
     /// Publishes the shard's sizes for lock-free readers.
@@ -357,6 +370,7 @@ impl Shard {
     /// last field), otherwise registered under its earliest field deadline. The one place
     /// commands ([`super::HashMut`]) and the sweeper settle a hash. Returns true if the key
     /// was deleted; bucket positions are invalid then.
+    #[inline]
     pub(super) fn settle(
         &mut self,
         h: u64,
