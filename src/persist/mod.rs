@@ -4,10 +4,13 @@
 //! keyspace, so it can be tested against files real Redis wrote, and the code that snapshots
 //! or loads the keyspace (which owns locking and timing) stays a thin caller.
 //!
+//! * [`aof`]: the multi-part AOF — manifest, command stream (reading with truncation
+//!   reports, writing), the command-form base of `aof-use-rdb-preamble no`.
 //! * [`rdb`]: RDB files (version 12, what Redis 7.4 – 8.4 read and write) and DUMP/RESTORE
 //!   payloads, for hashes with per-field TTLs.
 //! * [`snapshot`]: the server side — SAVE, BGSAVE (a forked child), save points, the final
 //!   save at shutdown and loading at start-up.
 
+pub mod aof;
 pub mod rdb;
 pub mod snapshot;
