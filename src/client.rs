@@ -168,6 +168,13 @@ pub struct ClientState {
     pub rng: fastrand::Rng,
     /// Created by the first SUBSCRIBE or PSUBSCRIBE; `None` for clients that never did.
     pub pubsub: Option<Box<Subscriptions>>,
+    /// Replaying a log (the append-only file): commands run as at time 0, so nothing in
+    /// the log counts as expired while it is replayed — as Redis does while loading —
+    /// and every command finds what the original found. Expiry resumes after the load.
+    pub replaying: bool,
+    /// A command changed something while `appendfsync always` is on: the replies wait
+    /// until the append-only file is fsynced past it.
+    pub aof_wait: bool,
 }
 
 impl ClientState {
@@ -185,6 +192,8 @@ impl ClientState {
             shared,
             rng: fastrand::Rng::new(),
             pubsub: None,
+            replaying: false,
+            aof_wait: false,
         }
     }
 

@@ -96,6 +96,24 @@ pub struct Cli {
     /// Load a snapshot that holds types hashd does not serve, skipping those keys (yes/no).
     #[arg(long = "rdb-skip-unsupported-types", value_parser = parse_yes_no)]
     pub rdb_skip_unsupported_types: Option<bool>,
+    /// Log every change to the append-only file (yes/no).
+    #[arg(long, value_parser = parse_yes_no)]
+    pub appendonly: Option<bool>,
+    /// When the append-only file is fsynced: always, everysec, no.
+    #[arg(long)]
+    pub appendfsync: Option<String>,
+    /// Directory of the append-only files, inside `dir`.
+    #[arg(long)]
+    pub appenddirname: Option<String>,
+    /// Base name of the append-only files.
+    #[arg(long)]
+    pub appendfilename: Option<String>,
+    /// Write the append-only file's base as an RDB (yes/no).
+    #[arg(long = "aof-use-rdb-preamble", value_parser = parse_yes_no)]
+    pub aof_use_rdb_preamble: Option<bool>,
+    /// Load an append-only file whose last command is cut off, dropping it (yes/no).
+    #[arg(long = "aof-load-truncated", value_parser = parse_yes_no)]
+    pub aof_load_truncated: Option<bool>,
 }
 
 /// `yes` / `no`, any case (Redis's boolean config values).
@@ -110,17 +128,25 @@ pub fn parse_yes_no(text: &str) -> Result<bool, String> {
 /// Redis's `save` value: `seconds changes` pairs, or empty (no automatic snapshots).
 pub fn parse_save(text: &str) -> Result<Vec<(u64, u64)>, String> {
     let words: Vec<&str> = text.split_whitespace().collect();
+    let bad = || "Invalid save parameters".to_string();
     if !words.len().is_multiple_of(2) {
-        return Err("Invalid save parameters".into());
+        return Err(bad());
     }
+    let n = |w: &str| {
+        if w.is_empty() || !w.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        w.parse::<u64>().map_err(|_| bad())
+    };
     words
         .chunks(2)
         .map(|pair| {
-            let n = |w: &str| {
-                w.parse::<u64>()
-                    .map_err(|_| "Invalid save parameters".to_string())
-            };
-            Ok((n(pair[0])?, n(pair[1])?))
+            // As Redis: at least one second, any number of changes.
+            let secs = n(pair[0])?;
+            if secs < 1 {
+                return Err(bad());
+            }
+            Ok((secs, n(pair[1])?))
         })
         .collect()
 }
@@ -138,10 +164,6 @@ pub fn format_save(points: &[(u64, u64)]) -> String {
 /// daemon and module settings…), so that redis-server command lines and config files from
 /// dev stacks keep working. A directive not here and not one of hashd's own is an error.
 const IGNORED_DIRECTIVES: &[&str] = &[
-    "appendonly",
-    "appendfsync",
-    "appendfilename",
-    "appenddirname",
     "protected-mode",
     "daemonize",
     "supervised",
@@ -235,9 +257,15 @@ const IGNORED_PREFIXES: &[&str] = &[
     "max-new-",
 ];
 
+/// Directives of an ignored family that hashd does implement.
+const IMPLEMENTED_IN_IGNORED_FAMILIES: &[&str] = &["aof-use-rdb-preamble", "aof-load-truncated"];
+
 /// True for a Redis directive hashd accepts and ignores.
 pub fn is_ignored_directive(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
+    if IMPLEMENTED_IN_IGNORED_FAMILIES.contains(&name.as_str()) {
+        return false;
+    }
     IGNORED_DIRECTIVES.contains(&name.as_str())
         || IGNORED_PREFIXES.iter().any(|p| name.starts_with(p))
 }
@@ -339,6 +367,12 @@ pub struct Config {
     /// hashd's own: load a snapshot holding other types by skipping those keys (logged
     /// with a count) instead of refusing to start.
     pub rdb_skip_unsupported_types: bool,
+    pub appendonly: bool,
+    pub appendfsync: String,
+    pub appenddirname: String,
+    pub appendfilename: String,
+    pub aof_use_rdb_preamble: bool,
+    pub aof_load_truncated: bool,
     /// Where the configuration came from, for the start-up banner.
     #[serde(skip)]
     pub source: String,
@@ -371,6 +405,12 @@ impl Default for Config {
             rdbcompression: true,
             rdbchecksum: true,
             rdb_skip_unsupported_types: false,
+            appendonly: false,
+            appendfsync: "everysec".into(),
+            appenddirname: "appendonlydir".into(),
+            appendfilename: "appendonly.aof".into(),
+            aof_use_rdb_preamble: true,
+            aof_load_truncated: true,
             source: "built-in defaults".into(),
             ignored: Vec::new(),
         }
@@ -502,6 +542,16 @@ impl Config {
                 "rdb-skip-unsupported-types" => {
                     cfg.rdb_skip_unsupported_types = parse_yes_no(one()?).map_err(|e| bad(&e))?
                 }
+                "appendonly" => cfg.appendonly = parse_yes_no(one()?).map_err(|e| bad(&e))?,
+                "appendfsync" => cfg.appendfsync = one()?.to_string(),
+                "appenddirname" => cfg.appenddirname = one()?.to_string(),
+                "appendfilename" => cfg.appendfilename = one()?.to_string(),
+                "aof-use-rdb-preamble" => {
+                    cfg.aof_use_rdb_preamble = parse_yes_no(one()?).map_err(|e| bad(&e))?
+                }
+                "aof-load-truncated" => {
+                    cfg.aof_load_truncated = parse_yes_no(one()?).map_err(|e| bad(&e))?
+                }
                 other if is_ignored_directive(other) => cfg.ignored.push(other.to_string()),
                 _ => return Err(bad("Bad directive or wrong number of arguments")),
             }
@@ -540,6 +590,12 @@ impl Config {
         take!(rdbcompression);
         take!(rdbchecksum);
         take!(rdb_skip_unsupported_types);
+        take!(appendonly);
+        take!(appendfsync);
+        take!(appenddirname);
+        take!(appendfilename);
+        take!(aof_use_rdb_preamble);
+        take!(aof_load_truncated);
         if let Some(words) = &cli.save {
             self.save = words.join(" ");
             from_flags = true;
@@ -559,6 +615,18 @@ impl Config {
         }
         if self.dbfilename.is_empty() || self.dbfilename.contains('/') {
             return Err(invalid("dbfilename", "must be a file name, not a path"));
+        }
+        if crate::persist::appendonly::FsyncPolicy::parse(&self.appendfsync).is_none() {
+            return Err(invalid("appendfsync", "must be always, everysec or no"));
+        }
+        if self.appendfilename.is_empty() || self.appendfilename.contains('/') {
+            return Err(invalid("appendfilename", "must be a file name, not a path"));
+        }
+        if self.appenddirname.is_empty() || self.appenddirname.contains('/') {
+            return Err(invalid(
+                "appenddirname",
+                "must be a directory name, not a path",
+            ));
         }
         if let Err(e) = crate::notify::parse_flags(self.notify_keyspace_events.as_bytes()) {
             return Err(invalid("notify-keyspace-events", e.to_string()));
@@ -640,6 +708,7 @@ pub struct LiveConfig {
     pub dbfilename: RwLock<String>,
     pub rdbcompression: AtomicBool,
     pub rdbchecksum: AtomicBool,
+    pub aof_use_rdb_preamble: AtomicBool,
     /// The start-up configuration (read-only values such as port and databases).
     pub startup: Config,
 }
@@ -661,6 +730,7 @@ impl LiveConfig {
             dbfilename: RwLock::new(cfg.dbfilename.clone()),
             rdbcompression: AtomicBool::new(cfg.rdbcompression),
             rdbchecksum: AtomicBool::new(cfg.rdbchecksum),
+            aof_use_rdb_preamble: AtomicBool::new(cfg.aof_use_rdb_preamble),
             startup: cfg.clone(),
         }
     }
@@ -735,9 +805,10 @@ mod tests {
             "0",
         ];
         let (kept, ignored) = strip_ignored_flags(argv.iter().map(Into::into).collect());
-        assert_eq!(ignored, vec!["appendonly", "maxmemory"]);
+        assert_eq!(ignored, vec!["maxmemory"]);
         let cli = Cli::try_parse_from(kept).unwrap();
         assert_eq!(cli.port, Some(6380));
+        assert_eq!(cli.appendonly, Some(true));
         assert_eq!(cli.save, Some(vec!["60".to_string(), "1".to_string()]));
         // `--save ''` disables snapshots, as for redis-server.
         let cli = Cli::try_parse_from(["hashd", "--save", "", "--port", "1"]).unwrap();
@@ -764,10 +835,7 @@ mod tests {
         assert_eq!(cfg.requirepass.as_deref(), Some("s3cret pw"));
         assert_eq!(cfg.proto_max_bulk_len, 2 * 1024 * 1024);
         assert_eq!(cfg.hash_max_listpack_entries, 128);
-        assert_eq!(
-            cfg.ignored,
-            vec!["appendonly", "maxmemory", "lazyfree-lazy-eviction"]
-        );
+        assert_eq!(cfg.ignored, vec!["maxmemory", "lazyfree-lazy-eviction"]);
         // A `save` line replaces Redis's default points; lines accumulate; "" clears.
         assert_eq!(cfg.save, "900 1");
         let cfg = Config::from_redis_conf("save 900 1\nsave 300 10\n").unwrap();

@@ -126,6 +126,7 @@ async fn run(
 
         let batch =
             process_buffer(server, client, &mut parser, &mut rbuf, &mut out, stream).await?;
+        wait_for_aof(server, client).await;
         if batch.requests > 1 && !out.is_empty() {
             // Let every other connection with input ready run its batch before this one
             // writes (tokio defers a yielded task until it has polled for I/O again). Replies
@@ -141,6 +142,18 @@ async fn run(
         if batch.close || shared.is_killed() {
             return Ok(());
         }
+    }
+}
+
+/// With `appendfsync always`, replies to writes go out only once the append-only file is
+/// fsynced past them. Everything this client changed was logged when its commands released
+/// their locks, so the current end of the log covers it; writes of other clients that
+/// share the fsync are acknowledged by it too (group commit).
+async fn wait_for_aof(server: &ServerContext, client: &mut ClientState) {
+    if client.aof_wait {
+        client.aof_wait = false;
+        let target = server.aof.appended();
+        server.aof.wait_synced(target).await;
     }
 }
 
@@ -239,6 +252,7 @@ async fn process_buffer(
                     break true;
                 }
                 if out.len() >= FLUSH_THRESHOLD_BYTES {
+                    wait_for_aof(server, client).await;
                     // CLIENT KILL must reach a client that stopped reading mid-batch too.
                     let shared = Arc::clone(&client.shared);
                     if write_out(stream, out, &shared).await? {

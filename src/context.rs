@@ -9,8 +9,9 @@ use parking_lot::Mutex;
 use crate::client::ClientRegistry;
 use crate::clock::Clock;
 use crate::config::{Config, LiveConfig};
-use crate::keyspace::{EffectSink, EncodingLimits, Fanout, Keyspace, Recorder};
+use crate::keyspace::{Batch, EffectSink, EncodingLimits, Keyspace, Recorder};
 use crate::notify::Notifier;
+use crate::persist::appendonly::{Aof, FsyncPolicy};
 use crate::pubsub::PubSub;
 use crate::shutdown::Shutdown;
 
@@ -28,6 +29,33 @@ pub struct ServerStats {
     pub sweeper_max_lag_ms: AtomicU64,
     /// The age (ms) of the oldest overdue deadline seen by the last sweep.
     pub sweeper_last_lag_ms: AtomicU64,
+}
+
+/// Every consumer of the keyspace's effect batches, asked in turn: the append-only file
+/// first (durability), then notifications, then a test recorder. Concrete types, so the
+/// interest check every command makes is a few atomic loads.
+struct Consumers {
+    aof: Arc<Aof>,
+    notifier: Arc<Notifier>,
+    recorder: Option<Arc<Recorder>>,
+}
+
+impl EffectSink for Consumers {
+    fn interested(&self) -> bool {
+        self.aof.interested() || self.notifier.interested() || self.recorder.is_some()
+    }
+
+    fn publish(&self, batch: &Batch) {
+        if self.aof.interested() {
+            self.aof.publish(batch);
+        }
+        if self.notifier.interested() {
+            self.notifier.publish(batch);
+        }
+        if let Some(r) = &self.recorder {
+            r.publish(batch);
+        }
+    }
 }
 
 /// What the shutdown sequence does about a final snapshot.
@@ -52,6 +80,8 @@ pub struct ServerContext {
     /// Keyspace notifications: a consumer of the keyspace's effects
     /// (`notify-keyspace-events`).
     pub notifier: Arc<Notifier>,
+    /// The append-only file (persist::appendonly).
+    pub aof: Arc<Aof>,
     /// Snapshot state: loading, BGSAVE, the last save (persist::snapshot).
     pub rdb: Arc<crate::persist::snapshot::RdbStatus>,
     /// Every effect batch, when the context was built with
@@ -100,19 +130,20 @@ impl ServerContext {
             .unwrap_or_default();
         let notifier = Arc::new(Notifier::new(flags, Arc::clone(&pubsub)));
         let recorder = record.then(|| Arc::new(Recorder::default()));
-        // The interest check runs for every command: with one consumer it is asked
-        // directly, without a fan-out in between.
-        let sink: Arc<dyn EffectSink> = match &recorder {
-            Some(r) => Arc::new(Fanout::new(vec![notifier.clone(), r.clone()])),
-            None => notifier.clone(),
-        };
-        keyspace.set_sink(sink);
+        let policy = FsyncPolicy::parse(&config.appendfsync).unwrap_or(FsyncPolicy::EverySec);
+        let aof = Aof::new(policy);
+        keyspace.set_sink(Arc::new(Consumers {
+            aof: Arc::clone(&aof),
+            notifier: Arc::clone(&notifier),
+            recorder: recorder.clone(),
+        }));
         ServerContext {
             config: LiveConfig::new(config),
             keyspace,
             clients: ClientRegistry::default(),
             pubsub,
             notifier,
+            aof,
             rdb: Arc::new(crate::persist::snapshot::RdbStatus::new(clock.clone())),
             recorder,
             stats: ServerStats::default(),

@@ -22,7 +22,20 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
     // The snapshot loads while clients already connect (they get -LOADING meanwhile).
     let (loaded_tx, mut loaded_rx) = tokio::sync::oneshot::channel();
     crate::persist::snapshot::remove_stale_temp_files(&server);
-    let mut loading = server.config.rdb_path().exists();
+    {
+        // The append-only file's writer: idle until logging starts.
+        let aof = Arc::clone(&server.aof);
+        let srv = Arc::clone(&server);
+        let spawned = std::thread::Builder::new()
+            .name("hashd-aof".into())
+            .spawn(move || aof.run_writer(move |why| srv.fail(why)));
+        if let Err(e) = spawned {
+            server.fail(format!("cannot start the append-only file writer: {e}"));
+        }
+    }
+    // With the append-only file on, it alone is loaded (as in Redis: it is the newer).
+    let appendonly = server.config.startup.appendonly;
+    let mut loading = appendonly || server.config.rdb_path().exists();
     if loading {
         use std::sync::atomic::Ordering;
         // Set before the first client is accepted, so none runs a command on a partial
@@ -30,7 +43,17 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
         server.rdb.loading.store(true, Ordering::Relaxed);
         let srv = Arc::clone(&server);
         tokio::task::spawn_blocking(move || {
-            let r = crate::persist::snapshot::load(&srv);
+            let r = if appendonly {
+                crate::persist::appendonly::load_and_open(&srv).map(|_| true)
+            } else {
+                crate::persist::snapshot::load(&srv).map_err(|e| e.to_string())
+            };
+            // A failure is recorded before `loading` clears, so no shutdown in between can
+            // take the partial dataset for a complete one and save it.
+            if let Err(e) = &r {
+                error!("{e}");
+                srv.fail(e.clone());
+            }
             srv.rdb.loading.store(false, Ordering::Relaxed);
             let _ = loaded_tx.send(r);
         });
@@ -67,10 +90,8 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
                 loading = false;
                 match r {
                     Ok(Ok(_)) => {}
-                    Ok(Err(e)) => {
-                        error!("{e}");
-                        server.fail(e.to_string());
-                    }
+                    // Already recorded by the loader.
+                    Ok(Err(_)) => {}
                     Err(_) => server.fail("the snapshot loader stopped unexpectedly".into()),
                 }
             }
@@ -81,6 +102,9 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
     info!("shutting down: no longer accepting connections");
     saver.abort();
     final_save(&server).await;
+    // What the log buffered reaches the disk before the process exits.
+    let aof = Arc::clone(&server.aof);
+    let _ = tokio::task::spawn_blocking(move || aof.shut_down()).await;
     acceptors.abort_all();
     let drain = async { while tasks.join_next().await.is_some() {} };
     if tokio::time::timeout(Duration::from_millis(DRAIN_TIMEOUT_MS), drain)

@@ -136,7 +136,11 @@ pub async fn run(server: Arc<ServerContext>) {
     loop {
         let (period, percent) = schedule(&server);
         let mut outcome = None;
-        if server.config.active_expire.load(Ordering::Relaxed) {
+        // Not while a snapshot or log loads: a replayed command must find what the original
+        // found (a RENAME of a key that has expired since), as in Redis.
+        if server.config.active_expire.load(Ordering::Relaxed)
+            && !server.rdb.loading.load(Ordering::Relaxed)
+        {
             let srv = Arc::clone(&server);
             let budget = budget(period, percent);
             // Reclaiming is CPU work under shard locks: keep it off the async workers' path.

@@ -36,13 +36,16 @@ const SUBCOMMANDS: &[Command] = &[
         "O(N) when N is the number of configuration parameters provided",
         "parameter [parameter ...]",
     ),
-    Command::new("config|set", -4, set).flags(ADMIN).doc(
-        "server",
-        "2.0.0",
-        "Sets configuration parameters in-flight.",
-        "O(N) when N is the number of configuration parameters provided",
-        "parameter value [parameter value ...]",
-    ),
+    // Holds every shard: switching appendonly on writes a base of the dataset as one instant.
+    Command::new("config|set", -4, set)
+        .flags(ADMIN | flags::LOCK_ALL)
+        .doc(
+            "server",
+            "2.0.0",
+            "Sets configuration parameters in-flight.",
+            "O(N) when N is the number of configuration parameters provided",
+            "parameter value [parameter value ...]",
+        ),
     Command::new("config|resetstat", 2, resetstat)
         .flags(ADMIN)
         .doc(
@@ -88,6 +91,8 @@ enum Setter {
     },
     /// `notify-keyspace-events`: Redis's class letters.
     NotifyFlags,
+    /// `appendonly`: switching the log on writes a base of the dataset first.
+    Appendonly,
     /// A value checked by `check`, then stored by `apply`.
     Text {
         check: fn(&[u8]) -> Result<(), String>,
@@ -362,12 +367,60 @@ const PARAMS: &[Param] = &[
     ),
     param(
         "appendonly",
-        |_| "no".into(),
-        only(
-            Check::Bool,
-            "no",
-            "hashd keeps data in memory only; only 'no' is supported",
-        ),
+        |s| yes_no(s.aof.enabled()),
+        Setter::Appendonly,
+    ),
+    param(
+        "appendfsync",
+        |s| s.aof.policy().name().into(),
+        Setter::Text {
+            check: |v| {
+                let ok = std::str::from_utf8(v)
+                    .ok()
+                    .and_then(crate::persist::appendonly::FsyncPolicy::parse);
+                match ok {
+                    Some(_) => Ok(()),
+                    None => {
+                        Err("argument(s) must be one of the following: always, everysec, no".into())
+                    }
+                }
+            },
+            apply: |s, v| {
+                if let Some(p) = std::str::from_utf8(v)
+                    .ok()
+                    .and_then(crate::persist::appendonly::FsyncPolicy::parse)
+                {
+                    s.aof.set_policy(p);
+                }
+            },
+        },
+    ),
+    param(
+        "appenddirname",
+        |s| s.config.startup.appenddirname.clone(),
+        Setter::Immutable,
+    ),
+    param(
+        "appendfilename",
+        |s| s.config.startup.appendfilename.clone(),
+        Setter::Immutable,
+    ),
+    param(
+        "aof-use-rdb-preamble",
+        |s| yes_no(s.config.aof_use_rdb_preamble.load(Ordering::Relaxed)),
+        Setter::Text {
+            check: check_yes_no,
+            apply: |s, v| {
+                s.config
+                    .aof_use_rdb_preamble
+                    .store(is(v, "yes"), Ordering::Relaxed)
+            },
+        },
+    ),
+    param(
+        "aof-load-truncated",
+        |s| yes_no(s.config.startup.aof_load_truncated),
+        Setter::Immutable,
     ),
     param(
         "maxmemory",
@@ -412,6 +465,30 @@ const PARAMS: &[Param] = &[
     param("cluster-enabled", |_| "no".into(), Setter::Immutable),
     param("enable-debug-command", |_| "yes".into(), Setter::Immutable),
 ];
+
+/// CONFIG SET appendonly: on writes a base of the dataset (under the every-shard lock CONFIG
+/// SET holds) and starts logging; off stops logging after an fsync.
+fn set_appendonly(ctx: &mut Ctx<'_, '_>, on: bool) -> Result<(), CmdError> {
+    let server = ctx.server;
+    if on == server.aof.enabled() {
+        return Ok(());
+    }
+    if !on {
+        server.aof.stop();
+        return Ok(());
+    }
+    let dir = crate::persist::appendonly::aof_dir(server);
+    let manifest = std::fs::read(dir.join(crate::persist::aof::manifest_file_name(
+        &server.config.startup.appendfilename,
+    )))
+    .ok()
+    .and_then(|t| crate::persist::aof::Manifest::parse(&t).ok());
+    crate::persist::appendonly::rewrite_locked(server, ctx.locked, manifest).map_err(|e| {
+        tracing::warn!(error = %e, "cannot switch the append-only file on");
+        CmdError::other("ERR Failed to set appendonly (check server logs)")
+    })?;
+    Ok(())
+}
 
 fn yes_no(v: bool) -> String {
     if v { "yes" } else { "no" }.into()
@@ -512,6 +589,7 @@ enum Change {
     Requirepass(Option<String>),
     Int(fn(&ServerContext, i64), i64),
     NotifyFlags(u32),
+    Appendonly(bool),
     Text(fn(&ServerContext, &[u8]), Vec<u8>),
     Nothing,
 }
@@ -535,6 +613,10 @@ fn validate(set: Setter, value: &[u8]) -> Result<Change, String> {
         Setter::Text { check, apply } => {
             check(value)?;
             Ok(Change::Text(apply, value.to_vec()))
+        }
+        Setter::Appendonly => {
+            check_yes_no(value)?;
+            Ok(Change::Appendonly(is(value, "yes")))
         }
         Setter::NotifyFlags => crate::notify::parse_flags(value)
             .map(Change::NotifyFlags)
@@ -628,6 +710,7 @@ fn set(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(
             Change::Requirepass(pw) => *ctx.server.config.requirepass.write() = pw,
             Change::Int(apply, v) => apply(ctx.server, v),
             Change::NotifyFlags(f) => ctx.server.notifier.set_flags(f),
+            Change::Appendonly(on) => set_appendonly(ctx, on)?,
             Change::Text(apply, v) => apply(ctx.server, &v),
             Change::Nothing => {}
         }
@@ -864,11 +947,6 @@ mod tests {
     #[test]
     fn set_values_hashd_cannot_honour_fail() {
         let mut env = TestEnv::new();
-        assert_eq!(
-            env.run("CONFIG SET appendonly yes"),
-            "-ERR CONFIG SET failed (possibly related to argument 'appendonly') - hashd keeps \
-             data in memory only; only 'no' is supported\r\n"
-        );
         assert_eq!(
             env.run("CONFIG SET appendonly maybe"),
             "-ERR CONFIG SET failed (possibly related to argument 'appendonly') - argument \

@@ -161,6 +161,14 @@ fn debug(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result
         super::client::help_reply(reply, args.get(0), DEBUG_HELP);
     } else if is(sub, "reload") {
         // The dispatcher holds every shard for DEBUG RELOAD (cmd::lock_plan).
+        let rdb = &ctx.server.rdb;
+        if rdb.loading.load(Ordering::Relaxed) {
+            return Err(CmdError::Loading);
+        }
+        if rdb.bgsave_in_progress() {
+            // Its file could replace the one written here before it is read back.
+            return Err(CmdError::other("ERR Background save already in progress"));
+        }
         let (mut save, mut flush) = (true, true);
         for opt in args.from(2) {
             if is(opt, "nosave") {
@@ -173,9 +181,19 @@ fn debug(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result
                 ));
             }
         }
+        if !save && !ctx.server.config.rdb_path().exists() {
+            return Err(CmdError::other(
+                "ERR Error trying to load the RDB dump, check server logs.",
+            ));
+        }
         if let Err(e) = crate::persist::snapshot::reload_locked(ctx.server, ctx.locked, save, flush)
         {
-            tracing::warn!(error = %e, "DEBUG RELOAD failed");
+            // The dataset may be partly flushed: serving it, and saving it over the file at
+            // the next save point, would lose data. Redis exits here too.
+            tracing::error!(error = %e, "DEBUG RELOAD could not load the snapshot back");
+            ctx.server.fail(format!(
+                "DEBUG RELOAD could not load the snapshot back: {e}"
+            ));
             return Err(CmdError::other(
                 "ERR Error trying to load the RDB dump, check server logs.",
             ));

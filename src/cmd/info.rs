@@ -317,11 +317,28 @@ fn persistence(ctx: &Ctx<'_, '_>, out: &mut String) {
         "rdb_last_load_keys_loaded",
         get(&st.last_load_keys_loaded),
     );
-    line(out, "aof_enabled", 0);
+    let aof = &s.aof;
+    let aof_on = aof.enabled();
+    line(out, "aof_enabled", u8::from(aof_on));
     line(out, "aof_rewrite_in_progress", 0);
     line(out, "aof_rewrite_scheduled", 0);
     line(out, "aof_last_bgrewrite_status", "ok");
-    line(out, "aof_last_write_status", "ok");
+    let write_ok = aof.write_ok.load(Ordering::Relaxed);
+    line(
+        out,
+        "aof_last_write_status",
+        if write_ok { "ok" } else { "err" },
+    );
+    if aof_on {
+        line(out, "aof_current_size", aof.current_size());
+        line(out, "aof_base_size", aof.base_size());
+        line(out, "aof_buffer_length", aof.buffered());
+        line(
+            out,
+            "aof_delayed_fsync",
+            aof.delayed_fsync.load(Ordering::Relaxed),
+        );
+    }
 }
 
 fn stats(s: &ServerContext, out: &mut String) {

@@ -551,7 +551,7 @@ pub fn dispatch(
         return;
     }
     client.shared.last_cmd.store(index, Ordering::Relaxed);
-    if server.rdb.loading.load(Ordering::Relaxed) && !cmd.has(flags::LOADING) {
+    if server.rdb.loading.load(Ordering::Relaxed) && !cmd.has(flags::LOADING) && !client.replaying {
         if cmd.name == "exec" {
             abort_exec(server, client, &CmdError::Loading, &mut reply);
             return;
@@ -647,13 +647,27 @@ fn execute(
         .fetch_add(1, Ordering::Relaxed);
     let plan = lock_plan(server, client, cmd, args);
     let mut locked = server.keyspace.lock(&plan);
+    // Shutdown may have begun while this waited for its locks (SHUTDOWN's save holds them
+    // all): the final snapshot is taken, so nothing may change or be acknowledged now.
+    if server.closing.load(Ordering::Relaxed) {
+        client.close_now = true;
+        return;
+    }
+    let now_ms = if client.replaying {
+        0
+    } else {
+        server.clock.now_ms()
+    };
     let mut ctx = Ctx {
         server,
         client,
-        now_ms: server.clock.now_ms(),
+        now_ms,
         locked: &mut locked,
     };
     run_locked(&mut ctx, cmd, args, reply);
+    if locked.log().command_changes() > 0 && server.aof.must_wait() {
+        client.aof_wait = true;
+    }
 }
 
 /// Runs a handler whose shards are already held (directly, or inside EXEC).

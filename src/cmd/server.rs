@@ -147,7 +147,10 @@ fn shutdown(ctx: &mut Ctx<'_, '_>, args: Args<'_>, _reply: &mut Reply<'_>) -> Re
         return Err(CmdError::other("ERR No shutdown in progress."));
     }
     let server = ctx.server;
-    let wanted = save || (!nosave && !server.config.save_points.read().is_empty());
+    // While a snapshot loads, what is in memory is partial: saving it would replace the
+    // file with less than it holds (Redis forces NOSAVE then too).
+    let loading = server.rdb.loading.load(Ordering::Relaxed);
+    let wanted = !loading && (save || (!nosave && !server.config.save_points.read().is_empty()));
     // From here no other command runs: the snapshot taken under these locks holds every
     // acknowledged write.
     server.closing.store(true, Ordering::Relaxed);

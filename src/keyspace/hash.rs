@@ -267,9 +267,10 @@ impl Table {
         }
     }
 
-    /// Called when an entry went stale.
+    /// Called when an entry went stale. Stale entries are kept to half the live ones, so
+    /// the searches that skip them (`all_expired`) stay short.
     fn note_stale(&mut self) {
-        if self.wheel_entries > 2 * self.volatile + 64 {
+        if self.wheel_entries > self.volatile + self.volatile / 2 + 64 {
             self.rebuild_wheel();
         }
     }
@@ -801,8 +802,10 @@ impl HashValue {
             if h.needs_table_for(field, value, limits) {
                 h.convert_to_table();
             }
+            // Deadlines past what a field can hold (Redis allows up to 2^48 − 1 ms, hashd
+            // 2^46 − 1: the year 4199) are kept at the latest it can.
             let ttl = match deadline {
-                Some(t) => TtlUpdate::Set(t),
+                Some(t) => TtlUpdate::Set(t.min(packed::MAX_FIELD_EXPIRE_MS)),
                 None => TtlUpdate::Clear,
             };
             h.set(field, value, ttl);

@@ -44,8 +44,10 @@ const REDIS_VER: &str = crate::cmd::connection::REDIS_VERSION;
 /// (Redis's `CONFIG_BGSAVE_RETRY_DELAY`).
 const BGSAVE_RETRY_DELAY_S: u64 = 5;
 
-/// A BGSAVE child checks that its parent still runs after this many fields of one hash.
+/// A BGSAVE child checks that its parent still runs after this many fields of one hash…
 const PARENT_CHECK_FIELDS: usize = 1 << 16;
+/// …and after this many keys (a syscall per key would cost seconds on a large dataset).
+const PARENT_CHECK_KEYS: u64 = 1024;
 
 /// How often loading logs its progress.
 const LOAD_PROGRESS_EVERY: Duration = Duration::from_secs(1);
@@ -112,12 +114,20 @@ impl RdbStatus {
     /// Stops a running BGSAVE (FLUSHALL, shutdown): its result would be stale. The child
     /// gets SIGUSR1, which the waiter counts as deliberate, not as a failure.
     pub fn kill_child(&self) {
-        if let Some(c) = *self.child.lock() {
-            // SAFETY: kill(2) with a pid we forked; at worst it names a process that has
-            // already exited and been reaped, which fails with ESRCH.
+        let slot = self.child.lock();
+        if let Some(c) = *slot {
+            // SAFETY: kill(2) with a pid we forked and have not reaped: the waiter thread
+            // reaps it and clears the slot under this lock, which we hold.
             unsafe {
                 libc::kill(c.pid, libc::SIGUSR1);
             }
+        }
+        drop(slot);
+        // Until the waiter has recorded the end: a child that already renamed its file
+        // must not do so after a save made from now on.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.bgsave_in_progress() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 }
@@ -174,13 +184,17 @@ fn write_checked<W: Write>(
         }
         w.select_db(db, keys, expires)?;
         let mut result = Ok(());
+        let mut keys_written = 0u64;
         locked.for_each_live(db, now_ms, |key, ttl, value| {
             if result.is_err() {
                 return;
             }
-            if let Err(e) = go_on() {
-                result = Err(e);
-                return;
+            keys_written += 1;
+            if keys_written.is_multiple_of(PARENT_CHECK_KEYS) {
+                if let Err(e) = go_on() {
+                    result = Err(e);
+                    return;
+                }
             }
             let live = || {
                 value
@@ -241,6 +255,10 @@ fn write_file(
 
 /// SAVE: a snapshot written now, under `locked` (which must hold every shard).
 pub fn save_locked(server: &ServerContext, locked: &Locked<'_>) -> io::Result<u64> {
+    if server.rdb.loading.load(Ordering::Relaxed) {
+        // The dataset in memory is partial until the load ends.
+        return Err(io::Error::other("a snapshot is being loaded"));
+    }
     let path = server.config.rdb_path();
     let changes = server.keyspace.changes();
     let started = Instant::now();
@@ -277,6 +295,11 @@ pub enum BgsaveError {
 /// Returns once the child runs; a thread waits for it and records the outcome.
 pub fn bgsave_locked(server: &ServerContext, locked: &Locked<'_>) -> Result<(), BgsaveError> {
     let st = &server.rdb;
+    if st.loading.load(Ordering::Relaxed) {
+        return Err(BgsaveError::Fork(io::Error::other(
+            "a snapshot is being loaded",
+        )));
+    }
     let mut slot = st.child.lock();
     if slot.is_some() {
         return Err(BgsaveError::InProgress);
@@ -321,6 +344,30 @@ fn child_main(
     now_ms: u64,
     parent: i32,
 ) -> ! {
+    // The child holds copies of every descriptor: clients' sockets (a closed connection
+    // would stay open until the save ends) and the listeners (a restart after a crash could
+    // not bind). It needs none of them. And the runtime's signal handlers are the parent's:
+    // a SIGTERM must end the child.
+    // SAFETY: close_range, close, getrlimit and signal are async-signal-safe and touch no
+    // memory the child relies on.
+    unsafe {
+        if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) != 0 {
+            let mut lim = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            let max = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+                lim.rlim_cur.min(1 << 20) as i32
+            } else {
+                1024
+            };
+            for fd in 3..max {
+                libc::close(fd);
+            }
+        }
+        libc::signal(libc::SIGTERM, libc::SIG_DFL);
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
+    }
     let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         // An orphaned child is re-parented, so another parent id means the server is gone
         // and the snapshot must stay as it was.
@@ -342,15 +389,27 @@ fn child_main(
 
 /// Waits for the BGSAVE child and records how it ended.
 fn wait_child(st: &RdbStatus, pid: i32, dir: &Path) {
+    // Wait for the exit without reaping, so that the pid stays ours (kill_child signals it
+    // under the slot's lock) until the slot is cleared below.
+    // SAFETY: waitid/waitpid on our own child, with valid pointers.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOWAIT,
+        );
+    }
+    let mut slot = st.child.lock();
     let mut status = 0;
-    // SAFETY: waitpid on our own child, with a valid pointer to `status`.
+    // SAFETY: as above.
     let r = unsafe { libc::waitpid(pid, &mut status, 0) };
     let exited_ok = r == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
     let killed_on_purpose =
         r == pid && libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGUSR1;
     // The outcome is recorded before the slot is cleared, so whoever sees
     // `rdb_bgsave_in_progress:0` also sees this save's status, time and count.
-    let mut slot = st.child.lock();
     let Some(child) = *slot else {
         return;
     };
@@ -410,7 +469,7 @@ fn save_due(server: &ServerContext) -> bool {
         .save_points
         .read()
         .iter()
-        .any(|&(secs, min_changes)| changes >= min_changes && since >= secs)
+        .any(|&(secs, min_changes)| changes >= min_changes && since > secs)
 }
 
 /// How often the save points are checked. They count in seconds; Redis checks them at
@@ -527,10 +586,15 @@ pub fn remove_stale_temp_files(server: &ServerContext) {
     for e in entries.flatten() {
         let name = e.file_name();
         let name = name.to_string_lossy();
+        // Only a writer that is gone: another server may share the directory.
         let stale = name
             .strip_prefix("temp-")
             .and_then(|r| r.strip_suffix(".rdb"))
-            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+            .and_then(|pid| pid.parse::<i32>().ok())
+            .is_some_and(|pid| {
+                // SAFETY: kill with signal 0 only checks whether the process exists.
+                pid > 0 && unsafe { libc::kill(pid, 0) } != 0
+            });
         if stale && std::fs::remove_file(e.path()).is_ok() {
             info!(file = %e.path().display(), "removed an unfinished snapshot from an earlier run");
         }
