@@ -258,7 +258,12 @@ const IGNORED_PREFIXES: &[&str] = &[
 ];
 
 /// Directives of an ignored family that hashd does implement.
-const IMPLEMENTED_IN_IGNORED_FAMILIES: &[&str] = &["aof-use-rdb-preamble", "aof-load-truncated"];
+const IMPLEMENTED_IN_IGNORED_FAMILIES: &[&str] = &[
+    "aof-use-rdb-preamble",
+    "aof-load-truncated",
+    "auto-aof-rewrite-percentage",
+    "auto-aof-rewrite-min-size",
+];
 
 /// True for a Redis directive hashd accepts and ignores.
 pub fn is_ignored_directive(name: &str) -> bool {
@@ -373,6 +378,11 @@ pub struct Config {
     pub appendfilename: String,
     pub aof_use_rdb_preamble: bool,
     pub aof_load_truncated: bool,
+    /// Rewrite the log when it has grown this many percent over its size after the last
+    /// rewrite (0: never automatically)…
+    pub auto_aof_rewrite_percentage: u64,
+    /// …and is at least this big.
+    pub auto_aof_rewrite_min_size: u64,
     /// Where the configuration came from, for the start-up banner.
     #[serde(skip)]
     pub source: String,
@@ -411,6 +421,8 @@ impl Default for Config {
             appendfilename: "appendonly.aof".into(),
             aof_use_rdb_preamble: true,
             aof_load_truncated: true,
+            auto_aof_rewrite_percentage: 100,
+            auto_aof_rewrite_min_size: 64 * 1024 * 1024,
             source: "built-in defaults".into(),
             ignored: Vec::new(),
         }
@@ -551,6 +563,10 @@ impl Config {
                 }
                 "aof-load-truncated" => {
                     cfg.aof_load_truncated = parse_yes_no(one()?).map_err(|e| bad(&e))?
+                }
+                "auto-aof-rewrite-percentage" => cfg.auto_aof_rewrite_percentage = num(one()?)?,
+                "auto-aof-rewrite-min-size" => {
+                    cfg.auto_aof_rewrite_min_size = parse_memory(one()?).map_err(|e| bad(&e))?
                 }
                 other if is_ignored_directive(other) => cfg.ignored.push(other.to_string()),
                 _ => return Err(bad("Bad directive or wrong number of arguments")),
@@ -709,6 +725,8 @@ pub struct LiveConfig {
     pub rdbcompression: AtomicBool,
     pub rdbchecksum: AtomicBool,
     pub aof_use_rdb_preamble: AtomicBool,
+    pub auto_aof_rewrite_percentage: AtomicU64,
+    pub auto_aof_rewrite_min_size: AtomicU64,
     /// The start-up configuration (read-only values such as port and databases).
     pub startup: Config,
 }
@@ -731,6 +749,8 @@ impl LiveConfig {
             rdbcompression: AtomicBool::new(cfg.rdbcompression),
             rdbchecksum: AtomicBool::new(cfg.rdbchecksum),
             aof_use_rdb_preamble: AtomicBool::new(cfg.aof_use_rdb_preamble),
+            auto_aof_rewrite_percentage: AtomicU64::new(cfg.auto_aof_rewrite_percentage),
+            auto_aof_rewrite_min_size: AtomicU64::new(cfg.auto_aof_rewrite_min_size),
             startup: cfg.clone(),
         }
     }

@@ -130,6 +130,7 @@ async fn final_save(server: &Arc<ServerContext>) {
         FinalSave::NoSave | FinalSave::Done => false,
     };
     server.rdb.kill_child();
+    server.aof.rewrite.kill();
     if !wanted || server.failure().is_some() || server.rdb.loading.load(Ordering::Relaxed) {
         return;
     }

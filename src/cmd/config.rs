@@ -418,6 +418,34 @@ const PARAMS: &[Param] = &[
         },
     ),
     param(
+        "auto-aof-rewrite-percentage",
+        |s| live(&s.config.auto_aof_rewrite_percentage),
+        Setter::Int {
+            min: 0,
+            max: INT_MAX,
+            memory: false,
+            apply: |s, v| {
+                s.config
+                    .auto_aof_rewrite_percentage
+                    .store(v as u64, Ordering::Relaxed)
+            },
+        },
+    ),
+    param(
+        "auto-aof-rewrite-min-size",
+        |s| live(&s.config.auto_aof_rewrite_min_size),
+        Setter::Int {
+            min: 0,
+            max: i64::MAX,
+            memory: true,
+            apply: |s, v| {
+                s.config
+                    .auto_aof_rewrite_min_size
+                    .store(v as u64, Ordering::Relaxed)
+            },
+        },
+    ),
+    param(
         "aof-load-truncated",
         |s| yes_no(s.config.startup.aof_load_truncated),
         Setter::Immutable,

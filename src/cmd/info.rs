@@ -319,10 +319,27 @@ fn persistence(ctx: &Ctx<'_, '_>, out: &mut String) {
     );
     let aof = &s.aof;
     let aof_on = aof.enabled();
+    let rw = &aof.rewrite;
     line(out, "aof_enabled", u8::from(aof_on));
-    line(out, "aof_rewrite_in_progress", 0);
-    line(out, "aof_rewrite_scheduled", 0);
-    line(out, "aof_last_bgrewrite_status", "ok");
+    line(out, "aof_rewrite_in_progress", u8::from(rw.in_progress()));
+    line(
+        out,
+        "aof_rewrite_scheduled",
+        u8::from(rw.scheduled.load(Ordering::Relaxed)),
+    );
+    line(
+        out,
+        "aof_last_rewrite_time_sec",
+        rw.last_time_s.load(Ordering::Relaxed),
+    );
+    line(out, "aof_current_rewrite_time_sec", rw.current_s());
+    let rw_ok = rw.last_ok.load(Ordering::Relaxed);
+    line(
+        out,
+        "aof_last_bgrewrite_status",
+        if rw_ok { "ok" } else { "err" },
+    );
+    line(out, "aof_rewrites", rw.rewrites.load(Ordering::Relaxed));
     let write_ok = aof.write_ok.load(Ordering::Relaxed);
     line(
         out,
@@ -569,8 +586,10 @@ mod tests {
                  rdb_last_save_time:{started}\r\nrdb_last_bgsave_status:ok\r\n\
                  rdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\n\
                  rdb_saves:0\r\nrdb_last_load_keys_expired:0\r\n\
-                 rdb_last_load_keys_loaded:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\n\
-                 aof_last_bgrewrite_status:ok\r\naof_last_write_status:ok\r\n"
+                 rdb_last_load_keys_loaded:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\n\
+                 aof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\n\
+                 aof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\n\
+                 aof_rewrites:0\r\naof_last_write_status:ok\r\n"
             )
         );
     }

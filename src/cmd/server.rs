@@ -79,6 +79,16 @@ pub const COMMANDS: &[Command] = &[
             "O(1)",
             "[SCHEDULE]",
         ),
+    Command::new("bgrewriteaof", 1, bgrewriteaof)
+        .flags(flags::ADMIN | flags::NOSCRIPT | flags::LOCK_ALL)
+        .acl(&["dangerous"])
+        .doc(
+            "server",
+            "1.0.0",
+            "Asynchronously rewrites the append-only file to disk.",
+            "O(1)",
+            "",
+        ),
     Command::new("cluster", -2, cluster_disabled)
         .flags(flags::STALE)
         .doc(
@@ -227,6 +237,20 @@ fn bgsave(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Resul
             tracing::warn!(error = %e, "Can't save in background: fork failed");
             return Err(CmdError::other("ERR"));
         }
+    }
+    Ok(())
+}
+
+/// BGREWRITEAOF: the log moves to a new incr file and a forked child writes a new base.
+fn bgrewriteaof(
+    ctx: &mut Ctx<'_, '_>,
+    _args: Args<'_>,
+    reply: &mut Reply<'_>,
+) -> Result<(), CmdError> {
+    use crate::persist::appendonly::{bgrewrite_locked, Rewrite};
+    match bgrewrite_locked(ctx.server, ctx.locked).map_err(CmdError::other)? {
+        Rewrite::Started => reply.simple("Background append only file rewriting started"),
+        Rewrite::Scheduled => reply.simple("Background append only file rewriting scheduled"),
     }
     Ok(())
 }

@@ -118,6 +118,44 @@ pub struct Aof {
     base_size: AtomicU64,
     earlier_incrs: AtomicU64,
     writer_running: AtomicBool,
+    /// The manifest as last written (loaded at start-up, replaced by each rewrite).
+    manifest: Mutex<Option<super::aof::Manifest>>,
+    /// BGREWRITEAOF's state.
+    pub rewrite: RewriteState,
+}
+
+/// A background rewrite's state (INFO `aof_rewrite_*`).
+#[derive(Debug)]
+pub struct RewriteState {
+    child: Mutex<Option<(i32, Instant)>>,
+    /// A BGREWRITEAOF waits for a running BGSAVE.
+    pub scheduled: AtomicBool,
+    pub last_ok: AtomicBool,
+    pub rewrites: AtomicU64,
+    pub last_time_s: std::sync::atomic::AtomicI64,
+}
+
+impl RewriteState {
+    pub fn in_progress(&self) -> bool {
+        self.child.lock().is_some()
+    }
+
+    /// Seconds the running rewrite has taken, -1 if none runs.
+    pub fn current_s(&self) -> i64 {
+        self.child
+            .lock()
+            .map_or(-1, |(_, t)| t.elapsed().as_secs() as i64)
+    }
+
+    /// Stops a running rewrite (shutdown); its half-written base is removed by its waiter.
+    pub fn kill(&self) {
+        if let Some((pid, _)) = *self.child.lock() {
+            // SAFETY: our unreaped child (the waiter reaps it under this lock).
+            unsafe {
+                libc::kill(pid, libc::SIGUSR1);
+            }
+        }
+    }
 }
 
 impl Aof {
@@ -141,6 +179,14 @@ impl Aof {
             base_size: AtomicU64::new(0),
             earlier_incrs: AtomicU64::new(0),
             writer_running: AtomicBool::new(false),
+            manifest: Mutex::new(None),
+            rewrite: RewriteState {
+                child: Mutex::new(None),
+                scheduled: AtomicBool::new(false),
+                last_ok: AtomicBool::new(true),
+                rewrites: AtomicU64::new(0),
+                last_time_s: std::sync::atomic::AtomicI64::new(-1),
+            },
         })
     }
 
@@ -437,49 +483,8 @@ pub fn rewrite_locked(
         .collect();
     let preamble = server.config.aof_use_rdb_preamble.load(Ordering::Relaxed);
     let base = manifest.new_base(&cfg.appendfilename, preamble).to_string();
-    let opts = super::rdb::WriteOptions {
-        compression: server.config.rdbcompression.load(Ordering::Relaxed),
-        checksum: server.config.rdbchecksum.load(Ordering::Relaxed),
-        redis_ver: crate::cmd::connection::REDIS_VERSION.into(),
-        aof_base: true,
-        ..super::rdb::WriteOptions::default()
-    };
     let tmp = dir.join(format!("temp-rewriteaof-{}.aof", std::process::id()));
-    let base_size;
-    {
-        let file = File::create(&tmp)?;
-        let out = io::BufWriter::with_capacity(1 << 16, file);
-        let now = server.clock.now_ms();
-        let buf = if preamble {
-            super::snapshot::write_locked(locked, out, &opts, now)?.0
-        } else {
-            // Commands, as Redis's rewriteAppendOnlyFileRio: the portable form.
-            let mut w = super::aof::CommandBaseWriter::new(out);
-            let mut result = Ok(());
-            for db in 0..server.keyspace.databases() {
-                locked.for_each_live(db, now, |key, ttl, value| {
-                    if result.is_err() {
-                        return;
-                    }
-                    let fields: Vec<super::rdb::FieldRef<'_>> = value
-                        .iter()
-                        .filter(|f| !f.is_expired(now))
-                        .map(|f| super::rdb::FieldRef {
-                            field: f.field,
-                            value: f.value,
-                            expire_ms: f.expire_at,
-                        })
-                        .collect();
-                    result = w.hash(db, key, ttl, &fields);
-                });
-            }
-            result?;
-            w.finish()?
-        };
-        let file = buf.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        base_size = file.metadata().map_or(0, |m| m.len());
-    }
+    let base_size = write_base(server, locked, &tmp, preamble, &|| Ok(()))?;
     std::fs::rename(&tmp, dir.join(&base))?;
     manifest.mark_rewritten_incrs_as_history(false);
     let incr = manifest.new_incr(&cfg.appendfilename).to_string();
@@ -505,8 +510,191 @@ pub fn rewrite_locked(
     server.aof.stop();
     server.aof.set_sizes(base_size, 0);
     server.aof.start(incr_file, size);
+    *server.aof.manifest.lock() = Some(manifest.clone());
     info!(base = %base, incr = %incr, "append-only file rewritten");
     Ok(manifest)
+}
+
+/// Writes a base of what `locked` (every shard) holds to `path` and fsyncs it: an RDB with
+/// the `aof-base` mark, or (`preamble` off) Redis's rewrite commands. Returns its size.
+fn write_base(
+    server: &crate::context::ServerContext,
+    locked: &crate::keyspace::Locked<'_>,
+    path: &Path,
+    preamble: bool,
+    go_on: &dyn Fn() -> io::Result<()>,
+) -> io::Result<u64> {
+    let opts = super::rdb::WriteOptions {
+        compression: server.config.rdbcompression.load(Ordering::Relaxed),
+        checksum: server.config.rdbchecksum.load(Ordering::Relaxed),
+        redis_ver: crate::cmd::connection::REDIS_VERSION.into(),
+        aof_base: true,
+        ..super::rdb::WriteOptions::default()
+    };
+    let file = File::create(path)?;
+    let out = io::BufWriter::with_capacity(1 << 16, file);
+    let now = server.clock.now_ms();
+    let buf = if preamble {
+        go_on()?;
+        super::snapshot::write_locked(locked, out, &opts, now)?.0
+    } else {
+        // Commands, as Redis's rewriteAppendOnlyFileRio: the portable form.
+        let mut w = super::aof::CommandBaseWriter::new(out);
+        let mut result = Ok(());
+        for db in 0..server.keyspace.databases() {
+            locked.for_each_live(db, now, |key, ttl, value| {
+                if result.is_err() {
+                    return;
+                }
+                let fields: Vec<super::rdb::FieldRef<'_>> = value
+                    .iter()
+                    .filter(|f| !f.is_expired(now))
+                    .map(|f| super::rdb::FieldRef {
+                        field: f.field,
+                        value: f.value,
+                        expire_ms: f.expire_at,
+                    })
+                    .collect();
+                result = w.hash(db, key, ttl, &fields);
+            });
+        }
+        result?;
+        w.finish()?
+    };
+    let file = buf.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    Ok(file.metadata().map_or(0, |m| m.len()))
+}
+
+/// How BGREWRITEAOF went.
+pub enum Rewrite {
+    Started,
+    /// Waits for the running BGSAVE.
+    Scheduled,
+}
+
+/// BGREWRITEAOF, under `locked` (every shard): the log moves to a new incr file at once
+/// (listed in the manifest), and a forked child writes a base of this instant; when it
+/// succeeds the manifest is swapped to the new base and incr, and the older files go.
+/// Clients are served throughout.
+pub fn bgrewrite_locked(
+    server: &crate::context::ServerContext,
+    locked: &crate::keyspace::Locked<'_>,
+) -> Result<Rewrite, String> {
+    use super::aof::{manifest_file_name, temp_rewrite_file_name};
+    let aof = &server.aof;
+    let mut slot = aof.rewrite.child.lock();
+    if slot.is_some() {
+        return Err("ERR Background append only file rewriting already in progress".into());
+    }
+    if server.rdb.bgsave_in_progress() {
+        aof.rewrite.scheduled.store(true, Ordering::Relaxed);
+        return Ok(Rewrite::Scheduled);
+    }
+    aof.rewrite.scheduled.store(false, Ordering::Relaxed);
+    let cfg = &server.config.startup;
+    let dir = aof_dir(server);
+    let io_err = |e: io::Error| {
+        warn!(error = %e, "Can't rewrite the append only file in background");
+        "ERR".to_string()
+    };
+    std::fs::create_dir_all(&dir).map_err(io_err)?;
+    let mut manifest = aof.manifest.lock().clone().unwrap_or_default();
+    let incr = manifest.new_incr(&cfg.appendfilename).to_string();
+    let (file, size) = open_incr(&dir.join(&incr)).map_err(io_err)?;
+    write_atomically(
+        &dir.join(manifest_file_name(&cfg.appendfilename)),
+        &manifest.to_bytes(),
+    )
+    .map_err(io_err)?;
+    if aof.enabled() {
+        // Everything logged so far is in the older files; what follows goes to the new one.
+        aof.start(file, size);
+    }
+    *aof.manifest.lock() = Some(manifest);
+    let preamble = server.config.aof_use_rdb_preamble.load(Ordering::Relaxed);
+    let tmp = dir.join(temp_rewrite_file_name(std::process::id()));
+    let pid =
+        super::snapshot::fork_writer(|go_on| write_base(server, locked, &tmp, preamble, go_on))
+            .map_err(io_err)?;
+    *slot = Some((pid, Instant::now()));
+    drop(slot);
+    info!(pid, "Background append only file rewriting started");
+    let srv_aof = Arc::clone(aof);
+    let appendfilename = cfg.appendfilename.clone();
+    let spawned = std::thread::Builder::new()
+        .name("hashd-aofrw-wait".into())
+        .spawn(move || finish_rewrite(&srv_aof, pid, &dir, &tmp, &appendfilename, preamble));
+    if let Err(e) = spawned {
+        warn!(error = %e, "cannot start the thread that waits for the rewrite child");
+    }
+    Ok(Rewrite::Started)
+}
+
+/// Waits for the rewrite child; on success installs its base in the manifest.
+fn finish_rewrite(
+    aof: &Aof,
+    pid: i32,
+    dir: &Path,
+    tmp: &Path,
+    appendfilename: &str,
+    preamble: bool,
+) {
+    use super::aof::manifest_file_name;
+    // SAFETY: waitid/waitpid on our own child, with valid pointers; WNOWAIT keeps the pid
+    // ours until the slot is cleared (kill targets it under the same lock).
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOWAIT,
+        );
+    }
+    let mut slot = aof.rewrite.child.lock();
+    let mut status = 0;
+    // SAFETY: as above.
+    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+    let ok = r == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    let started = slot.map(|(_, t)| t);
+    let installed = ok
+        && (|| -> io::Result<()> {
+            let mut guard = aof.manifest.lock();
+            let manifest = guard.get_or_insert_with(Default::default);
+            let base = manifest.new_base(appendfilename, preamble).to_string();
+            std::fs::rename(tmp, dir.join(&base))?;
+            manifest.mark_rewritten_incrs_as_history(true);
+            let history = std::mem::take(&mut manifest.history);
+            write_atomically(
+                &dir.join(manifest_file_name(appendfilename)),
+                &manifest.to_bytes(),
+            )?;
+            for h in history {
+                let _ = std::fs::remove_file(dir.join(h.name));
+            }
+            let base_size = std::fs::metadata(dir.join(&base)).map_or(0, |m| m.len());
+            aof.set_sizes(base_size, 0);
+            Ok(())
+        })()
+        .map_err(|e| warn!(error = %e, "cannot install the rewritten append only file"))
+        .is_ok();
+    if !installed {
+        let _ = std::fs::remove_file(tmp);
+    }
+    let rw = &aof.rewrite;
+    rw.last_ok.store(installed, Ordering::Relaxed);
+    if installed {
+        rw.rewrites.fetch_add(1, Ordering::Relaxed);
+        info!(pid, "Background AOF rewrite finished successfully");
+    } else {
+        warn!(pid, "Background AOF rewrite failed");
+    }
+    if let Some(t) = started {
+        rw.last_time_s
+            .store(t.elapsed().as_secs() as i64, Ordering::Relaxed);
+    }
+    *slot = None;
 }
 
 /// Loads the append-only files named by the manifest (base, then incr files, in order)
@@ -567,6 +755,7 @@ pub fn load_and_open(server: &crate::context::ServerContext) -> Result<(), Strin
     let (file, size) = open_incr(&dir.join(&incr)).map_err(|e| describe(&dir.join(&incr), e))?;
     server.aof.set_sizes(base_size, earlier);
     server.aof.start(file, size);
+    *server.aof.manifest.lock() = Some(manifest);
     info!(
         commands = replayer.commands,
         seconds = format!("{:.3}", started.elapsed().as_secs_f64()),
@@ -727,4 +916,41 @@ fn load_file(
         }
     }
     Ok(size)
+}
+
+/// Starts a BGREWRITEAOF that waits (scheduled behind a BGSAVE), or that the log's growth
+/// calls for (`auto-aof-rewrite-percentage` over the size after the last rewrite, once past
+/// `auto-aof-rewrite-min-size`), as Redis's serverCron. Called once a second.
+pub async fn maybe_rewrite(server: &Arc<crate::context::ServerContext>) {
+    let aof = &server.aof;
+    if server.rdb.loading.load(Ordering::Relaxed)
+        || aof.rewrite.in_progress()
+        || server.rdb.bgsave_in_progress()
+    {
+        return;
+    }
+    let scheduled = aof.rewrite.scheduled.load(Ordering::Relaxed);
+    let cfg = &server.config;
+    let percent = cfg.auto_aof_rewrite_percentage.load(Ordering::Relaxed);
+    let min = cfg.auto_aof_rewrite_min_size.load(Ordering::Relaxed);
+    let size = aof.current_size();
+    let base = aof.base_size().max(1);
+    let grown = aof.enabled()
+        && percent > 0
+        && size > min
+        && size.saturating_sub(base).saturating_mul(100) / base >= percent;
+    if !scheduled && !grown {
+        return;
+    }
+    if grown {
+        info!(size, base, "starting an automatic append only file rewrite");
+    }
+    let srv = Arc::clone(server);
+    let _ = tokio::task::spawn_blocking(move || {
+        let locked = srv.keyspace.lock(&crate::keyspace::LockPlan::All);
+        if let Err(e) = bgrewrite_locked(&srv, &locked) {
+            warn!(error = %e, "cannot start the append only file rewrite");
+        }
+    })
+    .await;
 }

@@ -308,16 +308,8 @@ pub fn bgsave_locked(server: &ServerContext, locked: &Locked<'_>) -> Result<(), 
     let opts = write_options(server, false);
     let now_ms = server.clock.now_ms();
     let changes = server.keyspace.changes();
-    let parent = std::process::id() as i32;
-    // SAFETY: see the module documentation. The child runs only `child_main`, which writes
-    // the file from memory this thread owns (the held shard guards) and leaves by `_exit`.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(BgsaveError::Fork(io::Error::last_os_error()));
-    }
-    if pid == 0 {
-        child_main(locked, &path, &opts, now_ms, parent);
-    }
+    let pid = fork_writer(|parent_alive| write_file(locked, &path, &opts, now_ms, parent_alive))
+        .map_err(BgsaveError::Fork)?;
     *slot = Some(Child {
         pid,
         started: Instant::now(),
@@ -336,12 +328,28 @@ pub fn bgsave_locked(server: &ServerContext, locked: &Locked<'_>) -> Result<(), 
     Ok(())
 }
 
-/// The BGSAVE child: writes the file and exits, never returning.
+/// Forks a child that runs `write` and exits: 0 if it returned Ok. `write` gets a check
+/// to call now and then, which fails once the parent is gone. Returns the child's pid.
+/// Only for callers that hold every shard (see the module documentation).
+pub(super) fn fork_writer(
+    write: impl FnOnce(&dyn Fn() -> io::Result<()>) -> io::Result<u64>,
+) -> io::Result<i32> {
+    let parent = std::process::id() as i32;
+    // SAFETY: see the module documentation. The child runs only `child_main`, which writes
+    // from memory this thread owns (the held shard guards) and leaves by `_exit`.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pid == 0 {
+        child_main(write, parent);
+    }
+    Ok(pid)
+}
+
+/// A forked writer: drops what it inherited, runs `write`, exits; never returns.
 fn child_main(
-    locked: &Locked<'_>,
-    path: &Path,
-    opts: &WriteOptions,
-    now_ms: u64,
+    write: impl FnOnce(&dyn Fn() -> io::Result<()>) -> io::Result<u64>,
     parent: i32,
 ) -> ! {
     // The child holds copies of every descriptor: clients' sockets (a closed connection
@@ -370,7 +378,7 @@ fn child_main(
     }
     let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         // An orphaned child is re-parented, so another parent id means the server is gone
-        // and the snapshot must stay as it was.
+        // and the file must stay as it was.
         let parent_alive = || {
             // SAFETY: getppid has no preconditions and touches no memory.
             if unsafe { libc::getppid() } == parent {
@@ -379,7 +387,7 @@ fn child_main(
                 Err(io::Error::other("the server exited during the save"))
             }
         };
-        write_file(locked, path, opts, now_ms, &parent_alive).is_ok()
+        write(&parent_alive).is_ok()
     }))
     .unwrap_or(false);
     // SAFETY: _exit ends the child without running the parent's atexit handlers or
@@ -486,6 +494,7 @@ pub async fn run(server: Arc<ServerContext>) {
             _ = shutdown.wait() => return,
             _ = tokio::time::sleep(SAVE_POINT_CHECK) => {}
         }
+        super::appendonly::maybe_rewrite(&server).await;
         if !save_due(&server) {
             continue;
         }
