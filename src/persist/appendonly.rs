@@ -32,6 +32,10 @@ use tracing::{error, info, warn};
 use super::propagate::Propagator;
 use crate::keyspace::{Batch, EffectSink};
 
+/// How long the writer lets appends gather before a write when no reply waits for it
+/// (`everysec`, `no`).
+const WRITE_GATHER_US: u64 = 500;
+
 /// `appendfsync`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FsyncPolicy {
@@ -89,6 +93,9 @@ struct Buffer {
     incr_size: u64,
     /// The writer acknowledged the last control.
     control_done: bool,
+    /// The writer is waiting for data: the next append must wake it. Otherwise it is busy
+    /// and takes what was appended meanwhile on its next turn, without a wake-up.
+    writer_idle: bool,
 }
 
 enum Control {
@@ -170,6 +177,7 @@ impl Aof {
                 control: None,
                 incr_size: 0,
                 control_done: true,
+                writer_idle: false,
             }),
             wake: Condvar::new(),
             done: Condvar::new(),
@@ -286,7 +294,10 @@ impl Aof {
         let mut unsynced = false;
         loop {
             let mut b = self.buf.lock();
+            let mut waited = false;
             while b.data.is_empty() && b.control.is_none() {
+                waited = true;
+                b.writer_idle = true;
                 if unsynced && self.policy() == FsyncPolicy::EverySec {
                     let left = Duration::from_secs(1).saturating_sub(last_fsync.elapsed());
                     if left.is_zero() {
@@ -296,6 +307,15 @@ impl Aof {
                 } else {
                     self.wake.wait(&mut b);
                 }
+            }
+            b.writer_idle = false;
+            if waited && b.control.is_none() && self.policy() != FsyncPolicy::Always {
+                // Nobody waits for this write: let a moment's appends gather, so a stream of
+                // small writes costs one write(2) per gathering, not one per command (as
+                // Redis writes once per event-loop turn).
+                drop(b);
+                std::thread::sleep(Duration::from_micros(WRITE_GATHER_US));
+                b = self.buf.lock();
             }
             let data = std::mem::take(&mut b.data);
             let end = b.end;
@@ -385,8 +405,11 @@ impl EffectSink for Aof {
         let before = data.len();
         propagator.batch(batch, data);
         *end += (data.len() - before) as u64;
+        let wake = std::mem::take(&mut b.writer_idle);
         drop(b);
-        self.wake.notify_one();
+        if wake {
+            self.wake.notify_one();
+        }
     }
 }
 
