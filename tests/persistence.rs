@@ -1157,12 +1157,12 @@ fn real_redis_loads_what_hashd_saves_and_back() {
     drop(h);
     drop(loaded);
 
-    // (c) A 200k-field hash with field TTLs, hashd → Redis (1M takes ~12 s in a debug build).
+    // (c) A 1M-field hash with field TTLs, hashd → Redis (about 12 s in a debug build).
     let server = TestServer::start();
     let mut c = server.client();
     let big: Dataset = [(
         (0, b"huge".to_vec()),
-        (big_hash("f", 200_000, 7, 10), Some(FAR_MS)),
+        (big_hash("f", 1_000_000, 7, 10), Some(FAR_MS)),
     )]
     .into();
     write_dataset(&mut c, &big);
@@ -1172,5 +1172,5 @@ fn real_redis_loads_what_hashd_saves_and_back() {
     std::fs::copy(&dump, cdir.join("big.rdb")).unwrap();
     redis_check_rdb(&bin, &cdir.join("big.rdb"));
     let (_redis, mut r) = start_redis(&bin, &cdir, "big.rdb");
-    assert_eq!(fetch(&mut r), big, "Redis after loading a 200k-field hash");
+    assert_eq!(fetch(&mut r), big, "Redis after loading a 1M-field hash");
 }

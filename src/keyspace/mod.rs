@@ -42,6 +42,12 @@ pub struct KeyspaceStats {
     pub expired_subkeys: AtomicU64,
 }
 
+/// Debug builds check a shard's invariants after each sweeper batch up to this size.
+#[cfg(debug_assertions)]
+const DEBUG_CHECK_MAX_KEYS: usize = 10_000;
+#[cfg(debug_assertions)]
+const DEBUG_CHECK_MAX_FIELDS: usize = 20_000;
+
 /// Most keys [`Keyspace::prefetch`] is given at once (a read holds about this many
 /// requests at pipeline 16).
 pub const PREFETCH_BATCH: usize = 16;
@@ -269,7 +275,18 @@ impl Keyspace {
         let Locked { held, log, .. } = &mut locked;
         let s = &mut *held[0].guard;
         let lag = s.oldest_overdue(now_ms).map(|t| now_ms - t);
-        (s.expire_due(now_ms, budget, db, log), lag)
+        let out = s.expire_due(now_ms, budget, db, log);
+        // Debug builds (the tests) check the shard's invariants after every batch of the
+        // sweeper, while it is small enough for that to stay cheap.
+        #[cfg(debug_assertions)]
+        if s.len() <= DEBUG_CHECK_MAX_KEYS
+            && s.data.entries.iter().map(|e| e.value.len()).sum::<usize>() <= DEBUG_CHECK_MAX_FIELDS
+        {
+            if let Err(e) = s.check_invariants() {
+                panic!("db {db} shard {shard} after a sweep: {e}");
+            }
+        }
+        (out, lag)
     }
 
     /// Forgets `flag` as a watcher of `key` (UNWATCH, a closing connection). Locks the
