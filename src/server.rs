@@ -26,10 +26,13 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
         // The append-only file's writer: idle until logging starts.
         let aof = Arc::clone(&server.aof);
         let srv = Arc::clone(&server);
+        // Before the spawn: the loader's first control must wait for this thread.
+        server.aof.set_writer_running(true);
         let spawned = std::thread::Builder::new()
             .name("hashd-aof".into())
             .spawn(move || aof.run_writer(move |why| srv.fail(why)));
         if let Err(e) = spawned {
+            server.aof.set_writer_running(false);
             server.fail(format!("cannot start the append-only file writer: {e}"));
         }
     }

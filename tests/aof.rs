@@ -1265,12 +1265,10 @@ fn info_persistence_reports_the_log() {
 }
 
 /// A write acknowledged right after start-up reaches the file. Loading a small existing
-/// log can finish before the writer thread has marked itself running; the incr file handed
-/// to it is then dropped (`Aof::control` returns early when `writer_running` is still
-/// false) and every later write is acknowledged — even with `appendfsync always` — but
-/// never written. Busy threads make the race likely (about 1 start in 12 on 2 cores).
+/// log can finish before the writer thread runs; the incr file handed to it used to be
+/// dropped then, and every later write acknowledged (even with `appendfsync always`) but
+/// never written. Busy threads made that race likely (about 1 start in 12 on 2 cores).
 #[test]
-#[ignore = "hashd bug: the AOF writer's start-up race drops the incr file (see the doc comment)"]
 fn a_write_right_after_startup_reaches_the_file() {
     let orig = fresh_dir("startup-race-orig");
     let incr = written_dir(&orig);

@@ -253,17 +253,21 @@ impl Aof {
     }
 
     /// Hands the writer a control and waits until it has applied it.
+    /// Without a writer thread (unit tests) the control stays queued for one that starts.
     fn control(&self, c: Control) {
-        if !self.writer_running.load(Ordering::Relaxed) {
-            return;
-        }
         let mut b = self.buf.lock();
         b.control = Some(c);
         b.control_done = false;
         self.wake.notify_all();
-        while !b.control_done {
-            self.done.wait(&mut b);
+        while !b.control_done && self.writer_running.load(Ordering::Relaxed) {
+            self.done.wait_for(&mut b, Duration::from_millis(100));
         }
+    }
+
+    /// Marks the writer thread as about to run, before it is spawned: from then on a
+    /// control waits for it to be applied (`false` undoes this if the spawn failed).
+    pub fn set_writer_running(&self, running: bool) {
+        self.writer_running.store(running, Ordering::Relaxed);
     }
 
     /// Starts logging into `file` (an incr file opened for appending, `size` bytes long).
@@ -319,9 +323,28 @@ impl Aof {
             }
             let data = std::mem::take(&mut b.data);
             let end = b.end;
-            let control = b.control.take();
+            let mut control = b.control.take();
             b.incr_size += data.len() as u64;
             drop(b);
+            // With no file yet, what is buffered was logged after an Open (queued before
+            // this thread ran): that file receives it.
+            if file.is_none() {
+                if let Some(Control::Open(..)) = control {
+                    if let Some(Control::Open(f, size)) = control.take() {
+                        file = Some(f);
+                        let mut b = self.buf.lock();
+                        b.incr_size = size + data.len() as u64;
+                        b.control_done = true;
+                        self.done.notify_all();
+                    }
+                }
+            }
+            // Never acknowledged: with nowhere to write it, the offset stays behind.
+            let nowhere = file.is_none() && !data.is_empty();
+            if nowhere {
+                error!("append-only data with no open file; it is not acknowledged");
+                self.write_ok.store(false, Ordering::Relaxed);
+            }
 
             let policy = self.policy();
             let mut result = Ok(());
@@ -348,6 +371,7 @@ impl Aof {
                 }
             }
             match result {
+                Ok(()) if nowhere => {}
                 Ok(()) => {
                     self.write_ok.store(true, Ordering::Relaxed);
                     // `always` acknowledges only what is fsynced; the others what is written.
