@@ -126,31 +126,6 @@ pub trait EffectSink: Send + Sync {
     fn publish(&self, batch: &Batch);
 }
 
-/// Several consumers behind one sink: a batch is built if any of them is interested,
-/// and handed to each interested one, in order.
-pub struct Fanout {
-    sinks: Vec<Arc<dyn EffectSink>>,
-}
-
-impl Fanout {
-    pub fn new(sinks: Vec<Arc<dyn EffectSink>>) -> Self {
-        Fanout { sinks }
-    }
-}
-
-impl EffectSink for Fanout {
-    fn interested(&self) -> bool {
-        self.sinks.iter().any(|s| s.interested())
-    }
-    fn publish(&self, batch: &Batch) {
-        for s in &self.sinks {
-            if s.interested() {
-                s.publish(batch);
-            }
-        }
-    }
-}
-
 /// A sink that keeps every batch (tests): always interested.
 #[derive(Default)]
 pub struct Recorder {

@@ -24,7 +24,7 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 
-pub use effects::{Batch, Cause, Change, Effect, EffectLog, EffectSink, Fanout, Recorder};
+pub use effects::{Batch, Cause, Change, Effect, EffectLog, EffectSink, Recorder};
 pub use hash::{Encoding, EncodingLimits, HashValue, TtlUpdate};
 pub use packed::{FieldRef, MAX_FIELD_EXPIRE_MS};
 pub use shard::{SweepOutcome, WatchFlag};
