@@ -688,20 +688,11 @@ fn finish_rewrite(
     preamble: bool,
 ) {
     use super::aof::manifest_file_name;
-    // SAFETY: waitid/waitpid on our own child, with valid pointers; WNOWAIT keeps the pid
-    // ours until the slot is cleared (kill targets it under the same lock).
-    unsafe {
-        let mut info: libc::siginfo_t = std::mem::zeroed();
-        libc::waitid(
-            libc::P_PID,
-            pid as libc::id_t,
-            &mut info,
-            libc::WEXITED | libc::WNOWAIT,
-        );
-    }
+    // The pid stays ours until the slot is cleared (kill targets it under the same lock).
+    super::snapshot::wait_exit_unreaped(pid);
     let mut slot = aof.rewrite.child.lock();
     let mut status = 0;
-    // SAFETY: as above.
+    // SAFETY: waitpid on our own exited child, with a valid pointer to `status`.
     let r = unsafe { libc::waitpid(pid, &mut status, 0) };
     let ok = r == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
     let started = slot.map(|(_, t)| t);
@@ -886,14 +877,9 @@ fn load_file(
             };
             let mut rdb = super::rdb::RdbReader::new(input, opts).map_err(|e| describe(path, e))?;
             while let Some(k) = rdb.next_key().map_err(|e| describe(path, e))? {
-                server.keyspace.load_key(
-                    k.db,
-                    &k.key,
-                    k.expire_ms,
-                    k.fields
-                        .iter()
-                        .map(|f| (f.field.as_slice(), f.value.as_slice(), f.expire_ms)),
-                );
+                server
+                    .keyspace
+                    .load_key(k.db, &k.key, k.expire_ms, super::snapshot::fields_of(&k));
             }
             rdb_tail(rdb)
         }

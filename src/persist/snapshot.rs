@@ -395,11 +395,10 @@ fn child_main(
     unsafe { libc::_exit(if ok { 0 } else { 1 }) }
 }
 
-/// Waits for the BGSAVE child and records how it ended.
-fn wait_child(st: &RdbStatus, pid: i32, dir: &Path) {
-    // Wait for the exit without reaping, so that the pid stays ours (kill_child signals it
-    // under the slot's lock) until the slot is cleared below.
-    // SAFETY: waitid/waitpid on our own child, with valid pointers.
+/// Waits until the child `pid` has exited, without reaping it: until the caller reaps it
+/// (waitpid), the pid cannot be reused, so signalling it stays safe.
+pub(super) fn wait_exit_unreaped(pid: i32) {
+    // SAFETY: waitid on our own child, with a valid pointer to a zeroed siginfo_t.
     unsafe {
         let mut info: libc::siginfo_t = std::mem::zeroed();
         libc::waitid(
@@ -409,9 +408,23 @@ fn wait_child(st: &RdbStatus, pid: i32, dir: &Path) {
             libc::WEXITED | libc::WNOWAIT,
         );
     }
+}
+
+/// The fields of a loaded key, as the keyspace takes them.
+pub(super) fn fields_of(k: &RdbKey) -> impl Iterator<Item = (&[u8], &[u8], Option<u64>)> {
+    k.fields
+        .iter()
+        .map(|f| (f.field.as_slice(), f.value.as_slice(), f.expire_ms))
+}
+
+/// Waits for the BGSAVE child and records how it ended.
+fn wait_child(st: &RdbStatus, pid: i32, dir: &Path) {
+    // The pid stays ours (kill_child signals it under the slot's lock) until the slot is
+    // cleared below.
+    wait_exit_unreaped(pid);
     let mut slot = st.child.lock();
     let mut status = 0;
-    // SAFETY: as above.
+    // SAFETY: waitpid on our own exited child, with a valid pointer to `status`.
     let r = unsafe { libc::waitpid(pid, &mut status, 0) };
     let exited_ok = r == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
     let killed_on_purpose =
@@ -546,14 +559,9 @@ impl std::fmt::Display for LoadError {
 /// dropped and counted. Logs progress about once a second.
 pub fn load(server: &ServerContext) -> Result<bool, LoadError> {
     load_into(server, &mut |k: RdbKey| {
-        server.keyspace.load_key(
-            k.db,
-            &k.key,
-            k.expire_ms,
-            k.fields
-                .iter()
-                .map(|f| (f.field.as_slice(), f.value.as_slice(), f.expire_ms)),
-        );
+        server
+            .keyspace
+            .load_key(k.db, &k.key, k.expire_ms, fields_of(&k));
     })
 }
 
@@ -572,14 +580,7 @@ pub fn reload_locked(
         locked.clear_unrecorded();
     }
     load_into(server, &mut |k: RdbKey| {
-        locked.load_key(
-            k.db,
-            &k.key,
-            k.expire_ms,
-            k.fields
-                .iter()
-                .map(|f| (f.field.as_slice(), f.value.as_slice(), f.expire_ms)),
-        );
+        locked.load_key(k.db, &k.key, k.expire_ms, fields_of(&k));
     })
     .map(|_| ())
     .map_err(|e| e.to_string())
