@@ -12,6 +12,8 @@
 use crate::error::ProtocolError;
 
 /// Largest line (count or length header, or inline request) searched for its terminator.
+/// An inline request longer than this is refused even when its newline is already
+/// buffered (see [`RequestParser::parse`]'s inline case).
 pub const PROTO_INLINE_MAX_SIZE: usize = 64 * 1024;
 /// Multibulk count accepted before authentication.
 pub const UNAUTH_MAX_MULTIBULK_LEN: i64 = 10;
@@ -174,8 +176,16 @@ impl RequestParser {
         Parsed::Incomplete
     }
 
+    /// An inline request: the line up to `\n`. Redis looks for the newline with `strchr`,
+    /// so a NUL byte before it hides it: such a request is never complete, and is refused
+    /// once more than 64 KiB are buffered. A line longer than 64 KiB is refused even when
+    /// its newline is already here: Redis reads 16 KiB at a time and refuses a request
+    /// that has no newline after a read once past 64 KiB, so whether Redis accepts a
+    /// line of 64–80 KiB depends on how its reads fall; hashd's answer does not depend on
+    /// how the bytes arrive.
     fn parse_inline(&mut self, buf: &[u8]) -> Result<Parsed, ProtocolError> {
-        let Some(nl) = memchr::memchr(b'\n', buf) else {
+        let nl = find_line_end(buf, 0, b'\n');
+        let Some(nl) = nl.filter(|&nl| nl <= PROTO_INLINE_MAX_SIZE) else {
             if buf.len() > PROTO_INLINE_MAX_SIZE {
                 return Err(ProtocolError::TooBigInline);
             }
@@ -251,8 +261,16 @@ fn peek_header(buf: &[u8], pos: usize, marker: u8) -> Option<(i64, usize)> {
     (rest.get(cr + 1) == Some(&b'\n')).then_some((n, pos + cr + 2))
 }
 
+/// Where Redis finds the `\r` ending a count or length line: `strchr` stops at a NUL
+/// byte, so a NUL before the `\r` leaves the line unterminated.
 fn find_cr(buf: &[u8], from: usize) -> Option<usize> {
-    memchr::memchr(b'\r', buf.get(from..)?).map(|i| i + from)
+    find_line_end(buf, from, b'\r')
+}
+
+/// The first `end` byte at or after `from`, as C's `strchr` finds it: not past a NUL.
+fn find_line_end(buf: &[u8], from: usize, end: u8) -> Option<usize> {
+    let i = memchr::memchr2(end, 0, buf.get(from..)?)? + from;
+    (buf[i] == end).then_some(i)
 }
 
 /// Redis's `string2ll`: an optional `-`, then `0` alone or a non-zero digit followed by
@@ -639,5 +657,65 @@ mod tests {
         }
         let long = vec![b'a'; PROTO_INLINE_MAX_SIZE + 1];
         assert_eq!(parse_one(&long).unwrap_err(), ProtocolError::TooBigInline);
+    }
+
+    #[test]
+    fn an_inline_line_over_64k_is_refused_even_with_its_newline() {
+        // Exactly 64 KiB before the newline is served.
+        let mut line = vec![b'a'; PROTO_INLINE_MAX_SIZE];
+        line.push(b'\n');
+        assert!(matches!(
+            parse_one(&line).unwrap().0,
+            Parsed::Request { consumed, .. } if consumed == PROTO_INLINE_MAX_SIZE + 1
+        ));
+        // One byte more (here the `\r`) is refused, however the bytes arrived.
+        let mut line = vec![b'a'; PROTO_INLINE_MAX_SIZE];
+        line.extend_from_slice(b"\r\n");
+        assert_eq!(parse_one(&line).unwrap_err(), ProtocolError::TooBigInline);
+        let mut line = b"ECHO ".to_vec();
+        line.extend(std::iter::repeat_n(b'a', 200_000));
+        line.extend_from_slice(b"\r\nPING\r\n");
+        assert_eq!(parse_one(&line).unwrap_err(), ProtocolError::TooBigInline);
+    }
+
+    #[test]
+    fn a_nul_byte_hides_the_line_end_as_strchr_does() {
+        // Inline: no answer until more than 64 KiB are buffered, then refused.
+        for input in [&b"PING a\0b\r\n"[..], b"\0PING\r\n", b"PING\0\n"] {
+            assert_eq!(parse_one(input).unwrap().0, Parsed::Incomplete);
+            let mut more = input.to_vec();
+            more.resize(PROTO_INLINE_MAX_SIZE, b'x');
+            assert_eq!(parse_one(&more).unwrap().0, Parsed::Incomplete);
+            more.push(b'\n');
+            assert_eq!(parse_one(&more).unwrap_err(), ProtocolError::TooBigInline);
+        }
+        // A NUL after the newline belongs to the next request.
+        let (r, a) = parse_one(b"PING\r\nPING\0\r\n").unwrap();
+        assert!(matches!(r, Parsed::Request { consumed: 6, .. }));
+        assert_eq!(a, vec![b"PING".to_vec()]);
+        // Count and length lines: the same, with their own errors.
+        assert_eq!(
+            parse_one(b"*1\0\r\n$4\r\nPING\r\n").unwrap().0,
+            Parsed::Incomplete
+        );
+        assert_eq!(
+            parse_one(b"*1\r\n$4\0\r\nPING\r\n").unwrap().0,
+            Parsed::Incomplete
+        );
+        let mut count = b"*1\0\r\n".to_vec();
+        count.resize(PROTO_INLINE_MAX_SIZE + 1, b'x');
+        assert_eq!(
+            parse_one(&count).unwrap_err(),
+            ProtocolError::TooBigMbulkCount
+        );
+        let mut bulk = b"*1\r\n$4\0\r\n".to_vec();
+        bulk.resize(PROTO_INLINE_MAX_SIZE + 5, b'x');
+        assert_eq!(
+            parse_one(&bulk).unwrap_err(),
+            ProtocolError::TooBigBulkCount
+        );
+        // In a bulk payload a NUL is data.
+        let (_, a) = parse_one(b"*1\r\n$4\r\nPI\0G\r\n").unwrap();
+        assert_eq!(a, vec![b"PI\0G".to_vec()]);
     }
 }
