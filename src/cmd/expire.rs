@@ -239,7 +239,8 @@ fn pexpireat(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Re
 
 /// The shared body of TTL / PTTL / EXPIRETIME / PEXPIRETIME: -2 missing, -1 no TTL.
 /// Seconds are rounded half up from milliseconds (`(ms + 500) / 1000`), unlike HTTL's
-/// ceiling. The additions wrap like Redis's C arithmetic for deadlines near i64::MAX.
+/// ceiling. The rounding does not overflow: a deadline of i64::MAX ms is
+/// 9223372036854776 s, as Redis 7.4.1 answers (not the wrapped -9223372036854775).
 fn ttl_generic(
     ctx: &mut Ctx<'_, '_>,
     args: Args<'_>,
@@ -262,7 +263,9 @@ fn ttl_generic(
             if in_ms {
                 ms
             } else {
-                ms.wrapping_add(500) / MS_PER_SECOND
+                // `ms` is not negative: in u64 the rounding cannot overflow, and the
+                // quotient fits in i64.
+                ((ms as u64 + 500) / MS_PER_SECOND as u64) as i64
             }
         }
     };
@@ -521,6 +524,14 @@ mod tests {
         // No cap apart from overflow.
         assert_eq!(env.run("PEXPIREAT k 9223372036854775807"), ":1\r\n");
         assert_eq!(env.run("PEXPIRETIME k"), ":9223372036854775807\r\n");
+        // Rounded to seconds without overflowing (Redis 7.4.1: 9223372036854776).
+        assert_eq!(env.run("EXPIRETIME k"), ":9223372036854776\r\n");
+        let left = i64::MAX - T0_MS as i64;
+        assert_eq!(env.run("PTTL k"), format!(":{left}\r\n"));
+        assert_eq!(env.run("TTL k"), format!(":{}\r\n", (left + 500) / 1000));
+        // The rest is the same in RESP3 (integers and errors do not change shape).
+        env.resp3();
+        assert_eq!(env.run("EXPIRETIME k"), ":9223372036854776\r\n");
         // Seconds are scaled, then "now" is added: either step may overflow.
         assert_eq!(
             env.run("EXPIRE k 9223372036854775"),

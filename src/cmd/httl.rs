@@ -303,6 +303,35 @@ mod tests {
     }
 
     #[test]
+    fn the_largest_field_deadline_does_not_overflow() {
+        // HPEXPIREAT's largest time is 2^46 - 1 ms (Redis 7.4.1 refuses 2^46), so the
+        // rounding up to seconds has room: Redis answers the same numbers.
+        let mut env = TestEnv::new();
+        env.run("HSET k a 1");
+        assert_eq!(
+            env.run("HPEXPIREAT k 70368744177664 FIELDS 1 a"),
+            "-ERR invalid expire time in 'hpexpireat' command\r\n"
+        );
+        assert_eq!(
+            env.run("HPEXPIREAT k 70368744177663 FIELDS 1 a"),
+            ints(&[1])
+        );
+        let left = 70_368_744_177_663 - T0_MS as i64;
+        for resp3 in [false, true] {
+            if resp3 {
+                env.resp3();
+            }
+            assert_eq!(env.run("HEXPIRETIME k FIELDS 1 a"), ints(&[70_368_744_178]));
+            assert_eq!(
+                env.run("HPEXPIRETIME k FIELDS 1 a"),
+                ints(&[70_368_744_177_663])
+            );
+            assert_eq!(env.run("HPTTL k FIELDS 1 a"), ints(&[left]));
+            assert_eq!(env.run("HTTL k FIELDS 1 a"), ints(&[(left + 999) / 1000]));
+        }
+    }
+
+    #[test]
     fn expired_fields_answer_minus_two_and_stay_stored() {
         let mut env = TestEnv::new();
         env.run("HSET k a 1 b 2");
