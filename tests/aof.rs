@@ -9,7 +9,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +17,10 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{decode, describe_read_error, encode_command, fresh_dir, show, Client, Value};
+use common::{
+    decode, describe_read_error, encode_command, fresh_dir, reference_redis, show, Client,
+    RedisServer, Value,
+};
 
 const HASHD: &str = env!("CARGO_BIN_EXE_hashd");
 /// Databases both hashd and Redis have by default.
@@ -706,66 +709,11 @@ fn redis_fixture_directories_load_at_startup() {
 // ---------------------------------------------------------------------------------------------
 // 4. hashd → Redis 7.4.1 (and back into hashd).
 
-fn reference_redis() -> Option<PathBuf> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/reference-redis");
-    let out = Command::new(&script)
-        .stderr(Stdio::inherit())
-        .output()
-        .ok()
-        .filter(|o| o.status.success());
-    let dir = out.map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    match dir.filter(|d| d.join("redis-server").exists()) {
-        Some(d) => Some(d),
-        None => {
-            if common::tools_required() {
-                panic!("reference Redis unavailable and HASHD_REQUIRE_TOOLS=1");
-            }
-            println!("SKIP: reference Redis unavailable ({script:?})");
-            None
-        }
-    }
-}
-
-struct RedisServer {
-    child: Child,
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// redis-server with `--appendonly yes` on `dir`; a client once it has loaded.
 fn start_redis(bin: &Path, dir: &Path) -> (RedisServer, Client) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(bin.join("redis-server"))
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "yes"])
-        .arg("--dir")
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let server = RedisServer { child };
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + SLOW;
-    loop {
-        if TcpStream::connect(addr).is_ok() {
-            let mut c = Client::connect(addr);
-            if c.cmd(&["PING"]) == b"+PONG\r\n" {
-                return (server, c);
-            }
-        }
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let server = RedisServer::start(bin, dir, &["--appendonly", "yes"]);
+    let c = Client::connect(server.addr);
+    (server, c)
 }
 
 #[track_caller]

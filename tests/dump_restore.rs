@@ -7,71 +7,15 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{show, Client, TestServer};
+use common::{reference_redis, show, Client, RedisServer, TestServer};
 
-fn reference_redis() -> Option<PathBuf> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/reference-redis");
-    let dir = Command::new(&script)
-        .stderr(Stdio::inherit())
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    match dir.filter(|d| d.join("redis-server").exists()) {
-        Some(d) => Some(d),
-        None => {
-            if std::env::var("HASHD_REQUIRE_TOOLS").as_deref() == Ok("1") {
-                panic!("reference Redis unavailable and HASHD_REQUIRE_TOOLS=1");
-            }
-            eprintln!("SKIP: reference Redis unavailable ({script:?})");
-            None
-        }
-    }
-}
-
-/// A redis-server child, killed on drop.
-struct Redis(Child);
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_redis(bin: &Path) -> (Redis, Client) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(bin.join("redis-server"))
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .arg("--dir")
-        .arg(std::env::temp_dir())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let redis = Redis(child);
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if std::net::TcpStream::connect(addr).is_ok() {
-            let mut c = Client::connect(addr);
-            if c.run("PING") == b"+PONG\r\n" {
-                return (redis, c);
-            }
-        }
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn start_redis(bin: &Path) -> (RedisServer, Client) {
+    let server = RedisServer::start(bin, &std::env::temp_dir(), &["--appendonly", "no"]);
+    let c = Client::connect(server.addr);
+    (server, c)
 }
 
 fn bulk_payload(reply: &[u8]) -> Vec<u8> {

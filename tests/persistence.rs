@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -16,7 +16,10 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{decode, encode_command, fresh_dir, show, Client, TestServer, Value};
+use common::{
+    decode, encode_command, fresh_dir, reference_redis, show, Client, RedisServer, TestServer,
+    Value,
+};
 
 const HASHD: &str = env!("CARGO_BIN_EXE_hashd");
 /// Databases both hashd and Redis have by default.
@@ -1030,71 +1033,15 @@ fn flushall_with_save_points_saves_the_empty_dataset() {
 // ---------------------------------------------------------------------------------------------
 // 8. Against a real Redis 7.4.1.
 
-fn reference_redis() -> Option<PathBuf> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/reference-redis");
-    let out = Command::new(&script)
-        .stderr(Stdio::inherit())
-        .output()
-        .ok()
-        .filter(|o| o.status.success());
-    let dir = out.map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    match dir.filter(|d| d.join("redis-server").exists()) {
-        Some(d) => Some(d),
-        None => {
-            if common::tools_required() {
-                panic!("reference Redis unavailable and HASHD_REQUIRE_TOOLS=1");
-            }
-            eprintln!("SKIP: reference Redis unavailable ({script:?})");
-            None
-        }
-    }
-}
-
-struct RedisServer {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// redis-server on a free port, loading `dir/dbfilename` if present; a client once it
-/// answers PING (it says -LOADING before).
+/// redis-server loading `dir/dbfilename` if present, and a client once it has loaded.
 fn start_redis(bin: &Path, dir: &Path, dbfilename: &str) -> (RedisServer, Client) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(bin.join("redis-server"))
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .arg("--dir")
-        .arg(dir)
-        .args(["--dbfilename", dbfilename])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let server = RedisServer {
-        child,
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-    };
-    let deadline = Instant::now() + SLOW;
-    loop {
-        if TcpStream::connect(server.addr).is_ok() {
-            let mut c = Client::connect(server.addr);
-            if c.cmd(&["PING"]) == b"+PONG\r\n" {
-                return (server, c);
-            }
-        }
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let server = RedisServer::start(
+        bin,
+        dir,
+        &["--appendonly", "no", "--dbfilename", dbfilename],
+    );
+    let c = Client::connect(server.addr);
+    (server, c)
 }
 
 #[track_caller]

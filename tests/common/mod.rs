@@ -690,6 +690,92 @@ pub fn tools_required() -> bool {
     std::env::var("HASHD_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
 }
 
+/// The reference Redis 7.4.1's bin directory, installed by `../shared/tools/reference-redis`
+/// (idempotent, about a minute the first time). None, with a SKIP line, when it cannot be
+/// had — unless `HASHD_REQUIRE_TOOLS=1`, which makes that a failure.
+pub fn reference_redis() -> Option<std::path::PathBuf> {
+    use std::process::{Command, Stdio};
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/reference-redis");
+    let dir = Command::new(&script)
+        .stderr(Stdio::inherit())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| std::path::PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    match dir.filter(|d| d.join("redis-server").exists()) {
+        Some(d) => Some(d),
+        None => {
+            if tools_required() {
+                panic!("reference Redis unavailable and HASHD_REQUIRE_TOOLS=1");
+            }
+            eprintln!("SKIP: reference Redis unavailable ({script:?})");
+            None
+        }
+    }
+}
+
+/// A reference redis-server on a free loopback port, killed on drop.
+pub struct RedisServer {
+    child: std::process::Child,
+    pub addr: SocketAddr,
+}
+
+impl RedisServer {
+    /// `bin/redis-server --save '' --dir <dir>` plus `args`, once it answers PING with
+    /// `+PONG` (while it loads a file it answers `-LOADING`).
+    pub fn start(bin: &std::path::Path, dir: &std::path::Path, args: &[&str]) -> RedisServer {
+        use std::process::{Command, Stdio};
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("a free port")
+            .local_addr()
+            .expect("its address")
+            .port();
+        let child = Command::new(bin.join("redis-server"))
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .arg("--dir")
+            .arg(dir)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start redis-server");
+        let server = RedisServer {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(mut s) = TcpStream::connect(server.addr) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut reply = [0u8; 7];
+                if s.write_all(b"PING\r\n").is_ok()
+                    && s.read_exact(&mut reply).is_ok()
+                    && &reply == b"+PONG\r\n"
+                {
+                    return server;
+                }
+            }
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A new empty directory under the system's temporary directory, unique to this process
 /// and call.
 pub fn fresh_dir(tag: &str) -> std::path::PathBuf {
