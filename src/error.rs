@@ -74,12 +74,36 @@ pub enum CmdError {
     /// Any other message, given in full with its prefix (`ERR …`, `NOPROTO …`).
     #[error("{0}")]
     Other(String),
+    /// Like `Other`, for a message that quotes a client's bytes and is not valid UTF-8
+    /// (an unknown command's name): the reply carries the bytes unchanged, as Redis's
+    /// does. `Display` shows them lossily; only [`CmdError::reply_text`] is exact.
+    #[error("{}", String::from_utf8_lossy(.0))]
+    OtherBytes(Vec<u8>),
 }
 
 impl CmdError {
     /// A free-form error; `text` must carry its own prefix, e.g. `"ERR unknown argument: x"`.
     pub fn other(text: impl Into<String>) -> Self {
         CmdError::Other(text.into())
+    }
+
+    /// A free-form error from raw bytes (with its prefix): `Other` when they are UTF-8,
+    /// else `OtherBytes`, so the reply repeats them exactly.
+    pub fn other_bytes(text: Vec<u8>) -> Self {
+        match String::from_utf8(text) {
+            Ok(s) => CmdError::Other(s),
+            Err(e) => CmdError::OtherBytes(e.into_bytes()),
+        }
+    }
+
+    /// The error line as Redis writes it (without the leading `-`; CR and LF are still
+    /// to be replaced by the reply writer).
+    pub fn reply_text(&self) -> std::borrow::Cow<'_, [u8]> {
+        match self {
+            CmdError::OtherBytes(b) => std::borrow::Cow::Borrowed(b),
+            CmdError::Other(s) => std::borrow::Cow::Borrowed(s.as_bytes()),
+            other => std::borrow::Cow::Owned(other.to_string().into_bytes()),
+        }
     }
 }
 
@@ -144,4 +168,22 @@ pub enum StartupError {
     /// load, a final save that failed).
     #[error("{0}")]
     Fatal(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn other_bytes_is_other_when_utf8() {
+        assert_eq!(
+            CmdError::other_bytes(b"ERR x \xc3\xa9".to_vec()),
+            CmdError::other("ERR x \u{e9}")
+        );
+        let e = CmdError::other_bytes(b"ERR x \xff".to_vec());
+        assert_eq!(e, CmdError::OtherBytes(b"ERR x \xff".to_vec()));
+        assert_eq!(&*e.reply_text(), b"ERR x \xff");
+        assert_eq!(e.to_string(), "ERR x \u{fffd}");
+        assert_eq!(&*CmdError::Syntax.reply_text(), b"ERR syntax error");
+    }
 }

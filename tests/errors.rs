@@ -166,6 +166,49 @@ fn dispatch_errors() {
     );
 }
 
+/// Error replies echo the client's bytes unchanged, UTF-8 or not, as Redis 7.4.1 does
+/// (not as U+FFFD); a NUL ends a quoted name (C's `%s`). Same bytes in RESP3.
+#[test]
+fn error_replies_keep_their_bytes() {
+    let srv = TestServer::start();
+    let mut c = srv.client();
+    for resp3 in [false, true] {
+        if resp3 {
+            c.hello3();
+        }
+        let cases: &[(&[&[u8]], &[u8])] = &[
+            (
+                &[b"n\xffo", b"a\xfe", b"b"],
+                b"-ERR unknown command 'n\xffo', with args beginning with: 'a\xfe' 'b' \r\n",
+            ),
+            (
+                &[b"CLIENT", b"s\xffub"],
+                b"-ERR unknown subcommand 's\xffub'. Try CLIENT HELP.\r\n",
+            ),
+            (
+                &[b"command", b"\xe9x"],
+                b"-ERR unknown subcommand '\xe9x'. Try COMMAND HELP.\r\n",
+            ),
+            (
+                &[b"config", b"a\r\nb"],
+                b"-ERR unknown subcommand 'a  b'. Try CONFIG HELP.\r\n",
+            ),
+            (
+                &[b"expire", b"k", b"10", b"\xff\xfe"],
+                b"-ERR Unsupported option \xff\xfe\r\n",
+            ),
+            (
+                &[b"obj\x00ect", b"x"],
+                b"-ERR unknown command 'obj', with args beginning with: 'x' \r\n",
+            ),
+        ];
+        for (args, want) in cases {
+            let got = c.cmd(args);
+            assert_eq!(show(&got), show(want), "resp3 {resp3}");
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Appendix A: classic hash commands.
 

@@ -69,6 +69,14 @@ fn protocol_errors_reply_then_close() {
     too_big_bulk.extend(std::iter::repeat_n(b'1', INLINE_MAX + 1));
     let mut too_big_inline = b"HGET".to_vec();
     too_big_inline.extend(std::iter::repeat_n(b'x', INLINE_MAX + 1 - 4));
+    let mut too_big_inline_with_newline = too_big_inline.clone();
+    too_big_inline_with_newline.extend_from_slice(b"\r\nPING\r\n");
+    let mut nul_inline = b"PING a\0b\r\n".to_vec();
+    nul_inline.resize(INLINE_MAX + 1, b'x');
+    let mut nul_count = b"*1\0\r\n".to_vec();
+    nul_count.resize(INLINE_MAX + 1, b'x');
+    let mut nul_bulk = b"*1\r\n$4\0\r\n".to_vec();
+    nul_bulk.resize(INLINE_MAX + 5, b'x');
     let cases = vec![
         case(
             "count not a number",
@@ -160,6 +168,28 @@ fn protocol_errors_reply_then_close() {
             name: "inline line over 64 KiB",
             request: too_big_inline,
             expected: b"-ERR Protocol error: too big inline request\r\n".to_vec(),
+        },
+        ErrCase {
+            // Refused even though its newline came with it (issue 17 item 7).
+            name: "inline line over 64 KiB with its newline",
+            request: too_big_inline_with_newline,
+            expected: b"-ERR Protocol error: too big inline request\r\n".to_vec(),
+        },
+        ErrCase {
+            // Redis finds the newline with strchr: a NUL hides it.
+            name: "inline line with a NUL, then 64 KiB more",
+            request: nul_inline,
+            expected: b"-ERR Protocol error: too big inline request\r\n".to_vec(),
+        },
+        ErrCase {
+            name: "count line with a NUL, then 64 KiB more",
+            request: nul_count,
+            expected: b"-ERR Protocol error: too big mbulk count string\r\n".to_vec(),
+        },
+        ErrCase {
+            name: "bulk length line with a NUL, then 64 KiB more",
+            request: nul_bulk,
+            expected: b"-ERR Protocol error: too big bulk count string\r\n".to_vec(),
         },
         case(
             "inline unterminated double quote",
@@ -616,4 +646,30 @@ fn queued_multi_arguments_count_toward_the_query_buffer_limit() {
     assert!(got.is_empty(), "closed without a reply; got {}", show(&got));
     let mut other = srv.client();
     other.expect("HGET k a", b"$-1\r\n");
+}
+
+/// An inline request with a NUL byte gets no answer, as from Redis 7.4.1 (its `strchr`
+/// stops at the NUL, so the newline is never seen); the requests before it are answered.
+#[test]
+fn an_inline_request_with_a_nul_byte_is_never_complete() {
+    let srv = TestServer::start();
+    for request in [
+        &b"PING a\0b\r\n"[..],
+        b"\0PING\r\n",
+        b"*1\0\r\n$4\r\nPING\r\n",
+        b"*1\r\n$4\0\r\nPING\r\n",
+    ] {
+        let mut c = srv.client();
+        c.send(b"PING\r\n");
+        c.send(request);
+        assert_bytes(&c.read_reply(), b"+PONG\r\n", "the request before");
+        match c.try_read_reply_within(std::time::Duration::from_millis(200)) {
+            Err(common::ReadError::Timeout(b)) if b.is_empty() => {}
+            other => panic!("{}: expected no reply, got {other:?}", show(request)),
+        }
+    }
+    // In a bulk payload a NUL is data.
+    let mut c = srv.client();
+    c.send(b"*2\r\n$4\r\nECHO\r\n$3\r\na\0b\r\n");
+    assert_bytes(&c.read_reply(), b"$3\r\na\0b\r\n", "ECHO a NUL b");
 }

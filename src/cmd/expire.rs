@@ -11,7 +11,6 @@
 //! Key-level TTLs (spec §11.8–§11.10). They are independent of field TTLs: nothing here
 //! reads or changes a field's expiry.
 
-use super::keys::c_str_lossy;
 use super::{flags, parse, Args, Command, Ctx};
 use crate::error::CmdError;
 use crate::protocol::Reply;
@@ -138,10 +137,11 @@ impl Conditions {
             } else if parse::is(opt, "lt") {
                 c.lt = true;
             } else {
-                return Err(CmdError::other(format!(
-                    "ERR Unsupported option {}",
-                    c_str_lossy(opt)
-                )));
+                // C's `%s`: the option's bytes up to a NUL, UTF-8 or not.
+                let end = opt.iter().position(|&b| b == 0).unwrap_or(opt.len());
+                let mut text = b"ERR Unsupported option ".to_vec();
+                text.extend_from_slice(&opt[..end]);
+                return Err(CmdError::other_bytes(text));
             }
         }
         if c.nx && (c.xx || c.gt || c.lt) {
@@ -494,6 +494,11 @@ mod tests {
         assert_eq!(
             env.run_args(&[&b"EXPIRE"[..], b"k", b"10", b"ab\0cd"]),
             b"-ERR Unsupported option ab\r\n"
+        );
+        // Other bytes are echoed unchanged (Redis 7.4.1 too), not as U+FFFD.
+        assert_eq!(
+            env.run_args(&[&b"EXPIRE"[..], b"k", b"10", b"\xff\xfe"]),
+            b"-ERR Unsupported option \xff\xfe\r\n"
         );
     }
 

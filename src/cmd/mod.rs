@@ -463,16 +463,19 @@ fn unknown_command(args: Args<'_>) -> CmdError {
     text.extend_from_slice(c_str_prefix(args.get(0), ERR_QUOTE_MAX));
     text.extend_from_slice(b"', with args beginning with: ");
     text.extend_from_slice(&listed);
-    CmdError::Other(String::from_utf8_lossy(&text).into_owned())
+    // The client's bytes are echoed as they are, UTF-8 or not (Redis's %s).
+    CmdError::other_bytes(text)
 }
 
-/// `ERR unknown subcommand '<sub>'. Try <CONTAINER> HELP.`
+/// `ERR unknown subcommand '<sub>'. Try <CONTAINER> HELP.` The subcommand's bytes are
+/// echoed as they are, UTF-8 or not.
 pub fn unknown_subcommand(container: &[u8], sub: &[u8]) -> CmdError {
-    CmdError::Other(format!(
-        "ERR unknown subcommand '{}'. Try {} HELP.",
-        String::from_utf8_lossy(c_str_prefix(sub, ERR_QUOTE_MAX)),
-        String::from_utf8_lossy(container).to_ascii_uppercase()
-    ))
+    let mut text = b"ERR unknown subcommand '".to_vec();
+    text.extend_from_slice(c_str_prefix(sub, ERR_QUOTE_MAX));
+    text.extend_from_slice(b"'. Try ");
+    text.extend(container.iter().map(u8::to_ascii_uppercase));
+    text.extend_from_slice(b" HELP.");
+    CmdError::other_bytes(text)
 }
 
 /// Resolves `args` to a command and its index in the table, or the error Redis gives for

@@ -82,7 +82,7 @@ impl<'a> Reply<'a> {
 
     /// An error reply. CR and LF inside the message become spaces, as in Redis.
     pub fn error(&mut self, e: &CmdError) {
-        self.error_text(e.to_string().as_bytes());
+        self.error_text(&e.reply_text());
     }
 
     /// A protocol error reply (the connection closes after it).
@@ -210,5 +210,15 @@ mod tests {
         assert_eq!(a, "-ERR wrong number of arguments for 'hset' command\r\n");
         let (a, _) = both(|r| r.protocol_error(&ProtocolError::ExpectedDollar(b'x')));
         assert_eq!(a, "-ERR Protocol error: expected '$', got 'x'\r\n");
+    }
+
+    #[test]
+    fn errors_keep_their_bytes() {
+        for protocol in [Protocol::Resp2, Protocol::Resp3] {
+            let mut out = Vec::new();
+            let e = CmdError::other_bytes(b"ERR unknown command 'n\xffo'\r\n".to_vec());
+            Reply::new(&mut out, protocol).error(&e);
+            assert_eq!(out, b"-ERR unknown command 'n\xffo'  \r\n");
+        }
     }
 }
