@@ -1,6 +1,7 @@
 //! COMMAND
 //! COMMAND COUNT | LIST [FILTERBY <MODULE name | ACLCAT category | PATTERN pattern>]
 //! COMMAND INFO [command-name ...] | DOCS [command-name ...] | GETKEYS command [arg ...]
+//! COMMAND GETKEYSANDFLAGS command [arg ...]
 //! COMMAND HELP
 //!
 //! Introspection, generated from the command table so that it always describes what the
@@ -59,13 +60,23 @@ const SUBCOMMANDS: &[Command] = &[
             "O(N) where N is the number of commands to look up",
             "[command-name [command-name ...]]",
         ),
-    Command::new("command|getkeys", -4, getkeys)
+    Command::new("command|getkeys", -3, getkeys)
         .flags(INTROSPECTION)
         .acl(&["connection"])
         .doc(
             "server",
             "2.8.13",
             "Extracts the key names from an arbitrary command.",
+            "O(N) where N is the number of arguments to the command",
+            "command [arg [arg ...]]",
+        ),
+    Command::new("command|getkeysandflags", -3, getkeysandflags)
+        .flags(INTROSPECTION)
+        .acl(&["connection"])
+        .doc(
+            "server",
+            "7.0.0",
+            "Extracts the key names and access flags for an arbitrary command.",
             "O(N) where N is the number of arguments to the command",
             "command [arg [arg ...]]",
         ),
@@ -171,7 +182,7 @@ pub fn categories(cmd: &Command) -> Vec<&'static str> {
         .collect()
 }
 
-/// The key-spec flags Redis gives a command: what it does to its key (RW/RO/RM) and
+/// The key-spec flags Redis gives a command: what it does to its key (RW/RO/OW/RM) and
 /// whether it reads, inserts, updates or deletes user data.
 fn key_spec_flags(cmd: &Command) -> &'static [&'static str] {
     match cmd.name {
@@ -180,9 +191,13 @@ fn key_spec_flags(cmd: &Command) -> &'static [&'static str] {
         "hgetdel" => &["RW", "access", "delete"],
         "hsetnx" => &["RW", "insert"],
         "hincrby" | "hincrbyfloat" | "hgetex" => &["RW", "access", "update"],
-        // Metadata only: no user data is returned.
-        "exists" | "type" | "touch" | "watch" | "hexists" | "hlen" | "hstrlen" | "httl"
-        | "hpttl" | "hexpiretime" | "hpexpiretime" | "memory|usage" => &["RO"],
+        // RESTORE overwrites whatever is there (REPLACE) without reading it.
+        "restore" => &["OW", "update"],
+        // Metadata only: no user data is returned. (HTTL and friends are `RO access` in
+        // Redis 7.4.1, so they fall through to the read-only default.)
+        "exists" | "type" | "touch" | "watch" | "hexists" | "hlen" | "hstrlen" | "memory|usage" => {
+            &["RO"]
+        }
         name if name.starts_with("object|") => &["RO"],
         _ if cmd.has(flags::WRITE) => &["RW", "update"],
         _ if cmd.has(flags::READONLY) => &["RO", "access"],
@@ -190,44 +205,94 @@ fn key_spec_flags(cmd: &Command) -> &'static [&'static str] {
     }
 }
 
-fn write_key_specs(reply: &mut Reply<'_>, cmd: &Command) {
-    if cmd.first_key <= 0 {
-        reply.array(0);
-        return;
+/// One key spec as COMMAND INFO shows it: `begin_search` by index, `find_keys` by range.
+struct KeySpec {
+    flags: &'static [&'static str],
+    /// Index of the first key.
+    begin: i32,
+    /// Last key relative to `begin` (`>= 0`), or counted from the end (`< 0`).
+    last: i32,
+    step: i32,
+}
+
+impl KeySpec {
+    /// Whether the key at `pos` of a request of `argc` arguments is one of this spec's.
+    fn covers(&self, pos: usize, argc: usize) -> bool {
+        let (pos, argc) = (pos as i64, argc as i64);
+        let first = i64::from(self.begin);
+        let last = if self.last >= 0 {
+            first + i64::from(self.last)
+        } else {
+            argc + i64::from(self.last)
+        };
+        pos >= first && pos <= last && (pos - first) % i64::from(self.step.max(1)) == 0
     }
-    reply.array(1);
-    reply.map(3);
-    reply.bulk(b"flags");
-    let f = key_spec_flags(cmd);
-    reply.set(f.len());
-    f.iter().for_each(|s| reply.simple(s));
-    reply.bulk(b"begin_search");
-    reply.map(2);
-    reply.bulk(b"type");
-    reply.bulk(b"index");
-    reply.bulk(b"spec");
-    reply.map(1);
-    reply.bulk(b"index");
-    reply.int(i64::from(cmd.first_key));
-    reply.bulk(b"find_keys");
-    reply.map(2);
-    reply.bulk(b"type");
-    reply.bulk(b"range");
-    reply.bulk(b"spec");
-    reply.map(3);
-    reply.bulk(b"lastkey");
-    // Relative to the first key, as key specs count; a negative last key counts from the
-    // end and stays as it is.
-    let last = if cmd.last_key >= 0 {
-        cmd.last_key - cmd.first_key
-    } else {
-        cmd.last_key
+}
+
+/// The key specs Redis 7.4.1 gives a command: one range from the table's first/last/step,
+/// except where Redis tells the keys apart (RENAME's source is read and deleted, its
+/// destination overwritten).
+fn key_specs(cmd: &Command) -> Vec<KeySpec> {
+    const SOURCE: &[&str] = &["RW", "access", "delete"];
+    let one = |flags, begin| KeySpec {
+        flags,
+        begin,
+        last: 0,
+        step: 1,
     };
-    reply.int(i64::from(last));
-    reply.bulk(b"keystep");
-    reply.int(i64::from(cmd.step));
-    reply.bulk(b"limit");
-    reply.int(0);
+    match cmd.name {
+        _ if cmd.first_key <= 0 => Vec::new(),
+        "rename" => vec![one(SOURCE, 1), one(&["OW", "update"], 2)],
+        "renamenx" => vec![one(SOURCE, 1), one(&["OW", "insert"], 2)],
+        _ => vec![KeySpec {
+            flags: key_spec_flags(cmd),
+            begin: cmd.first_key,
+            // Relative to the first key, as key specs count; a negative last key counts
+            // from the end and stays as it is.
+            last: if cmd.last_key >= 0 {
+                cmd.last_key - cmd.first_key
+            } else {
+                cmd.last_key
+            },
+            step: cmd.step,
+        }],
+    }
+}
+
+/// Key-spec flags as Redis writes them: a set of status strings (an array in RESP2).
+fn write_key_flags(reply: &mut Reply<'_>, flags: &[&str]) {
+    reply.set(flags.len());
+    flags.iter().for_each(|s| reply.simple(s));
+}
+
+fn write_key_specs(reply: &mut Reply<'_>, cmd: &Command) {
+    let specs = key_specs(cmd);
+    reply.array(specs.len());
+    for spec in &specs {
+        reply.map(3);
+        reply.bulk(b"flags");
+        write_key_flags(reply, spec.flags);
+        reply.bulk(b"begin_search");
+        reply.map(2);
+        reply.bulk(b"type");
+        reply.bulk(b"index");
+        reply.bulk(b"spec");
+        reply.map(1);
+        reply.bulk(b"index");
+        reply.int(i64::from(spec.begin));
+        reply.bulk(b"find_keys");
+        reply.map(2);
+        reply.bulk(b"type");
+        reply.bulk(b"range");
+        reply.bulk(b"spec");
+        reply.map(3);
+        reply.bulk(b"lastkey");
+        reply.int(i64::from(spec.last));
+        reply.bulk(b"keystep");
+        reply.int(i64::from(spec.step));
+        reply.bulk(b"limit");
+        reply.int(0);
+    }
 }
 
 /// One 10-element COMMAND entry.
@@ -340,6 +405,25 @@ fn list(_ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result
 
 /// COMMAND GETKEYS command [arg ...]
 fn getkeys(_ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
+    getkeys_generic(args, reply, false)
+}
+
+/// COMMAND GETKEYSANDFLAGS command [arg ...]: `[[key, [flag ...]], ...]`.
+fn getkeysandflags(
+    _ctx: &mut Ctx<'_, '_>,
+    args: Args<'_>,
+    reply: &mut Reply<'_>,
+) -> Result<(), CmdError> {
+    getkeys_generic(args, reply, true)
+}
+
+/// Redis's `getKeysSubcommandImpl`: the command (and subcommand) must exist, have keys,
+/// and the argument count must fit its arity, in that order.
+fn getkeys_generic(
+    args: Args<'_>,
+    reply: &mut Reply<'_>,
+    with_flags: bool,
+) -> Result<(), CmdError> {
     let argv: Vec<&[u8]> = args.from(2).collect();
     let Some(base) = table().get(argv[0]) else {
         return Err(CmdError::other("ERR Invalid command specified"));
@@ -360,9 +444,27 @@ fn getkeys(_ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Res
             "ERR Invalid number of arguments specified for command",
         ));
     }
-    let keys: Vec<&[u8]> = cmd.key_positions(argv.len()).map(|i| argv[i]).collect();
-    reply.array(keys.len());
-    keys.iter().for_each(|k| reply.bulk(k));
+    let positions: Vec<usize> = cmd.key_positions(argv.len()).collect();
+    if positions.is_empty() {
+        return Err(CmdError::other(
+            "ERR Invalid arguments specified for command",
+        ));
+    }
+    let specs = key_specs(cmd);
+    reply.array(positions.len());
+    for pos in positions {
+        if !with_flags {
+            reply.bulk(argv[pos]);
+            continue;
+        }
+        reply.array(2);
+        reply.bulk(argv[pos]);
+        let flags = specs
+            .iter()
+            .find(|s| s.covers(pos, argv.len()))
+            .map_or(&[][..], |s| s.flags);
+        write_key_flags(reply, flags);
+    }
     Ok(())
 }
 
@@ -383,6 +485,8 @@ const HELP: &[&str] = &[
     "    commands are returned.",
     "GETKEYS <full-command>",
     "    Return the keys from a full Redis command.",
+    "GETKEYSANDFLAGS <full-command>",
+    "    Return the keys and the access flags from a full Redis command.",
 ];
 
 /// COMMAND HELP
@@ -1474,9 +1578,96 @@ mod tests {
             env.run("COMMAND GETKEYS object encoding"),
             "-ERR Invalid number of arguments specified for command\r\n"
         );
+        // Arity -3, as in Redis 7.4.1: the command name alone reaches the checks.
         assert_eq!(
             env.run("COMMAND GETKEYS watch"),
+            "-ERR Invalid number of arguments specified for command\r\n"
+        );
+        assert_eq!(
+            env.run("COMMAND GETKEYS"),
             "-ERR wrong number of arguments for 'command|getkeys' command\r\n"
+        );
+        assert_eq!(
+            env.run("COMMAND GETKEYSANDFLAGS"),
+            "-ERR wrong number of arguments for 'command|getkeysandflags' command\r\n"
+        );
+        for no_keys in ["ping", "PING", "command", "command getkeys", "object"] {
+            for sub in ["GETKEYS", "GETKEYSANDFLAGS"] {
+                assert_eq!(
+                    env.run(&format!("COMMAND {sub} {no_keys}")),
+                    "-ERR The command has no key arguments\r\n",
+                    "{sub} {no_keys}"
+                );
+            }
+        }
+        assert_eq!(
+            env.run("COMMAND GETKEYSANDFLAGS nosuch k"),
+            "-ERR Invalid command specified\r\n"
+        );
+        assert_eq!(
+            env.run("COMMAND GETKEYSANDFLAGS hset k"),
+            "-ERR Invalid number of arguments specified for command\r\n"
+        );
+    }
+
+    #[test]
+    fn getkeysandflags() {
+        // Each key with its key spec's flags, as Redis 7.4.1 answers; a set in RESP3.
+        let cases: &[(&str, &[(&str, &[&str])])] = &[
+            ("hset k f v", &[("k", &["RW", "update"])]),
+            ("hget k f", &[("k", &["RO", "access"])]),
+            ("hdel k f", &[("k", &["RW", "delete"])]),
+            (
+                "del a b",
+                &[("a", &["RM", "delete"]), ("b", &["RM", "delete"])],
+            ),
+            (
+                "rename a b",
+                &[("a", &["RW", "access", "delete"]), ("b", &["OW", "update"])],
+            ),
+            (
+                "renamenx a b",
+                &[("a", &["RW", "access", "delete"]), ("b", &["OW", "insert"])],
+            ),
+            ("object encoding k", &[("k", &["RO"])]),
+            ("httl k FIELDS 1 f", &[("k", &["RO", "access"])]),
+            ("restore k 0 x", &[("k", &["OW", "update"])]),
+        ];
+        for resp3 in [false, true] {
+            let mut env = TestEnv::new();
+            if resp3 {
+                env.resp3();
+            }
+            for (cmd, keys) in cases {
+                let mut want = format!("*{}\r\n", keys.len());
+                for (key, flags) in *keys {
+                    let set = if resp3 { '~' } else { '*' };
+                    want.push_str(&format!("*2\r\n${}\r\n{key}\r\n", key.len()));
+                    want.push_str(&format!("{set}{}\r\n", flags.len()));
+                    flags
+                        .iter()
+                        .for_each(|f| want.push_str(&format!("+{f}\r\n")));
+                }
+                assert_eq!(
+                    env.run(&format!("COMMAND GETKEYSANDFLAGS {cmd}")),
+                    want,
+                    "{cmd} resp3 {resp3}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn rename_has_two_key_specs() {
+        let mut env = TestEnv::new();
+        let info = env.run("COMMAND INFO rename");
+        assert!(
+            info.contains("*2\r\n*6\r\n$5\r\nflags\r\n*3\r\n+RW\r\n+access\r\n+delete\r\n"),
+            "{info}"
+        );
+        assert!(
+            info.contains("*2\r\n+OW\r\n+update\r\n$12\r\nbegin_search\r\n"),
+            "{info}"
         );
     }
 
