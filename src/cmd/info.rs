@@ -703,6 +703,43 @@ mod tests {
         assert!(text.contains("expired_keys:0\r\n"));
     }
 
+    /// `expired_subkeys` counts each reclaimed field once, whichever path reclaims it —
+    /// lazily (a write to the hash) or actively (the sweeper) — and a field reported
+    /// expired but still stored is not counted until it is reclaimed. Redis 7.4.1 counts
+    /// the same way, and a hash emptied by field expiry is not an expired key there either.
+    #[test]
+    fn expired_subkeys_counts_each_reclaimed_field_once() {
+        let mut env = TestEnv::new();
+        let stat = |env: &mut TestEnv, name: &str| -> String {
+            let text = payload(&env.run("INFO stats"));
+            let at = text.find(&format!("\r\n{name}:")).expect(name) + name.len() + 3;
+            text[at..].split("\r\n").next().unwrap().to_string()
+        };
+        // Lazy: a read sees the fields gone but leaves them stored; the write reclaims them.
+        env.run("HSET lazy a 1 b 2 c 3");
+        env.run("HPEXPIRE lazy 10 FIELDS 2 a b");
+        env.advance_ms(11);
+        assert_eq!(env.run("HTTL lazy FIELDS 2 a b"), "*2\r\n:-2\r\n:-2\r\n");
+        assert_eq!(stat(&mut env, "expired_subkeys"), "0");
+        assert_eq!(env.run("HSET lazy d 4"), ":1\r\n");
+        assert_eq!(stat(&mut env, "expired_subkeys"), "2");
+        assert_eq!(env.run("HSET lazy e 5"), ":1\r\n");
+        assert_eq!(stat(&mut env, "expired_subkeys"), "2", "counted once");
+
+        // Active: the sweeper reclaims both fields of a hash and the hash with them.
+        env.run("HSET active a 1 b 2");
+        env.run("HPEXPIRE active 10 FIELDS 2 a b");
+        env.advance_ms(11);
+        let now = env.now_ms();
+        for shard in 0..env.server.keyspace.shards_per_db() {
+            env.server.keyspace.sweep_shard(0, shard, now, usize::MAX);
+        }
+        assert_eq!(stat(&mut env, "expired_subkeys"), "4");
+        assert_eq!(env.run("EXISTS active"), ":0\r\n");
+        assert_eq!(stat(&mut env, "expired_subkeys"), "4", "counted once");
+        assert_eq!(stat(&mut env, "expired_keys"), "0");
+    }
+
     #[test]
     fn clients_section_counts_registered_clients() {
         let mut env = TestEnv::new();
