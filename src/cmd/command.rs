@@ -267,7 +267,8 @@ fn write_key_flags(reply: &mut Reply<'_>, flags: &[&str]) {
 
 fn write_key_specs(reply: &mut Reply<'_>, cmd: &Command) {
     let specs = key_specs(cmd);
-    reply.array(specs.len());
+    // A set in RESP3, as Redis's addReplyCommandKeySpecs writes it.
+    reply.set(specs.len());
     for spec in &specs {
         reply.map(3);
         reply.bulk(b"flags");
@@ -313,10 +314,15 @@ fn write_entry(reply: &mut Reply<'_>, cmd: &Command) {
     let cats = categories(cmd);
     reply.set(cats.len());
     cats.iter().for_each(|c| reply.simple(&format!("@{c}")));
-    // Tips: hashd records none.
-    reply.array(0);
+    // Tips: hashd records none. Tips and key specs are sets in RESP3, and so is the empty
+    // subcommand list (a container's is an array), as Redis 7.4.1 writes them.
+    reply.set(0);
     write_key_specs(reply, cmd);
-    reply.array(cmd.subcommands.len());
+    if cmd.subcommands.is_empty() {
+        reply.set(0);
+    } else {
+        reply.array(cmd.subcommands.len());
+    }
     cmd.subcommands.iter().for_each(|s| write_entry(reply, s));
 }
 
@@ -1460,7 +1466,7 @@ mod tests {
         assert_eq!(
             env.run("COMMAND INFO ping nosuch"),
             "*2\r\n*10\r\n$4\r\nping\r\n:-1\r\n~1\r\n+fast\r\n:0\r\n:0\r\n:0\r\n\
-             ~2\r\n+@fast\r\n+@connection\r\n*0\r\n*0\r\n*0\r\n_\r\n"
+             ~2\r\n+@fast\r\n+@connection\r\n~0\r\n~0\r\n~0\r\n_\r\n"
         );
     }
 
@@ -1471,13 +1477,13 @@ mod tests {
         assert_eq!(
             env.run("COMMAND INFO object|encoding"),
             "*1\r\n*10\r\n$15\r\nobject|encoding\r\n:3\r\n~1\r\n+readonly\r\n\
-             :2\r\n:2\r\n:1\r\n~3\r\n+@keyspace\r\n+@read\r\n+@slow\r\n*0\r\n\
-             *1\r\n%3\r\n$5\r\nflags\r\n~1\r\n+RO\r\n\
+             :2\r\n:2\r\n:1\r\n~3\r\n+@keyspace\r\n+@read\r\n+@slow\r\n~0\r\n\
+             ~1\r\n%3\r\n$5\r\nflags\r\n~1\r\n+RO\r\n\
              $12\r\nbegin_search\r\n%2\r\n$4\r\ntype\r\n$5\r\nindex\r\n$4\r\nspec\r\n\
              %1\r\n$5\r\nindex\r\n:2\r\n\
              $9\r\nfind_keys\r\n%2\r\n$4\r\ntype\r\n$5\r\nrange\r\n$4\r\nspec\r\n\
              %3\r\n$7\r\nlastkey\r\n:0\r\n$7\r\nkeystep\r\n:1\r\n$5\r\nlimit\r\n:0\r\n\
-             *0\r\n"
+             ~0\r\n"
         );
         let V::Array(entries) = parse(&env.run("COMMAND INFO CLIENT")) else {
             panic!()
