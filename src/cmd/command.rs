@@ -1619,7 +1619,9 @@ mod tests {
     #[test]
     fn getkeysandflags() {
         // Each key with its key spec's flags, as Redis 7.4.1 answers; a set in RESP3.
-        let cases: &[(&str, &[(&str, &[&str])])] = &[
+        /// A key and its flags.
+        type Key = (&'static str, &'static [&'static str]);
+        let cases: &[(&str, &[Key])] = &[
             ("hset k f v", &[("k", &["RW", "update"])]),
             ("hget k f", &[("k", &["RO", "access"])]),
             ("hdel k f", &[("k", &["RW", "delete"])]),
