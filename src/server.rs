@@ -2,13 +2,13 @@
 //! sweeper, and on shutdown stops accepting and waits for connections to finish their
 //! in-flight commands.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::context::ServerContext;
 
@@ -67,6 +67,7 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
     for listener in listeners {
         let tx = tx.clone();
         acceptors.spawn(async move {
+            let mut last_warning = None;
             loop {
                 match listener.accept().await {
                     Ok((stream, _)) => {
@@ -75,8 +76,13 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
                         }
                     }
                     Err(e) => {
-                        // EMFILE and friends: back off instead of spinning.
-                        warn!(error = %e, "accept failed");
+                        // EMFILE and friends: back off instead of spinning, and say so at
+                        // most once every 10 s rather than 20 times a second.
+                        if last_warning.is_none_or(|t: Instant| t.elapsed() >= ACCEPT_WARNING_EVERY)
+                        {
+                            warn!(error = %e, "Accepting client connection failed");
+                            last_warning = Some(Instant::now());
+                        }
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 }
@@ -85,6 +91,13 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
     }
     drop(tx);
 
+    // Connections admitted and not yet closed: counted here, at accept time, so a burst
+    // cannot get past `maxclients` before its connections register as clients.
+    let admitted = Arc::new(AtomicUsize::new(0));
+    // As Redis, "ready" once the dataset is loaded (clients connecting earlier get -LOADING).
+    if !loading {
+        ready();
+    }
     let mut shutdown = server.shutdown.subscribe();
     loop {
         tokio::select! {
@@ -92,13 +105,13 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
             r = &mut loaded_rx, if loading => {
                 loading = false;
                 match r {
-                    Ok(Ok(_)) => {}
+                    Ok(Ok(_)) => ready(),
                     // Already recorded by the loader.
                     Ok(Err(_)) => {}
                     Err(_) => server.fail("the snapshot loader stopped unexpectedly".into()),
                 }
             }
-            Some(stream) = rx.recv() => accept(stream, &server, &mut tasks).await,
+            Some(stream) = rx.recv() => accept(stream, &server, &admitted, &mut tasks),
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }
     }
@@ -117,7 +130,15 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
         warn!("connections did not close in time; dropping them");
     }
     sweeper.abort();
-    info!("bye");
+    warn!("hashd is now ready to exit, bye bye...");
+}
+
+/// How often a failing accept (EMFILE, ENFILE, ENOMEM) is logged.
+const ACCEPT_WARNING_EVERY: Duration = Duration::from_secs(10);
+
+/// redis-server's line; testcontainers and Spring wait for `.*Ready to accept connections.*`.
+fn ready() {
+    info!("Ready to accept connections tcp");
 }
 
 /// The save Redis makes on the way out when save points are set (or SHUTDOWN SAVE asked for
@@ -149,27 +170,45 @@ async fn final_save(server: &Arc<ServerContext>) {
     }
 }
 
-async fn accept(mut stream: TcpStream, server: &Arc<ServerContext>, tasks: &mut JoinSet<()>) {
-    use std::sync::atomic::Ordering;
+/// Admits the connection, or — with `maxclients` connections open — writes Redis's error
+/// and closes it. Runs only in the accept loop, so the check and the count are one step.
+fn accept(
+    stream: TcpStream,
+    server: &Arc<ServerContext>,
+    admitted: &Arc<AtomicUsize>,
+    tasks: &mut JoinSet<()>,
+) {
     server
         .stats
         .total_connections_received
         .fetch_add(1, Ordering::Relaxed);
     let max = server.config.maxclients.load(Ordering::Relaxed) as usize;
-    if server.clients.len() >= max {
+    if admitted.load(Ordering::Acquire) >= max {
         server
             .stats
             .rejected_connections
             .fetch_add(1, Ordering::Relaxed);
-        warn!(max, "refusing connection: maxclients reached");
-        let _ = stream
-            .write_all(b"-ERR max number of clients reached\r\n")
-            .await;
+        debug!(max, "refusing connection: maxclients reached");
+        // Best effort, as in Redis: a fresh socket's send buffer takes it without waiting,
+        // and the stream closes when dropped here.
+        let _ = stream.try_write(b"-ERR max number of clients reached\r\n");
         return;
     }
-    tasks.spawn(crate::conn::serve(
-        stream,
-        Arc::clone(server),
-        server.shutdown.subscribe(),
-    ));
+    admitted.fetch_add(1, Ordering::AcqRel);
+    let slot = Admitted(Arc::clone(admitted));
+    let serve = crate::conn::serve(stream, Arc::clone(server), server.shutdown.subscribe());
+    tasks.spawn(async move {
+        let _slot = slot;
+        serve.await
+    });
+}
+
+/// One admitted connection's place under `maxclients`, given back when its task ends
+/// (however it ends: closed, killed, aborted at shutdown).
+struct Admitted(Arc<AtomicUsize>);
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }

@@ -1,5 +1,5 @@
 //! One shutdown signal for the whole server. SIGINT, SIGTERM and the SHUTDOWN command all
-//! trigger it; the listener, every connection and the sweeper watch it.
+//! trigger it; the listener, every connection and the sweeper watch it. SIGHUP is ignored.
 
 use tokio::sync::watch;
 
@@ -52,8 +52,19 @@ impl ShutdownSignal {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn os_signal() {
+/// Ignores SIGHUP for the whole process, as Redis does (`signal(SIGHUP, SIG_IGN)`): a
+/// server started from a terminal keeps running when the terminal goes away. Forked
+/// children (BGSAVE, rewrites) inherit it.
+pub fn ignore_hangup() {
+    #[cfg(unix)]
+    // SAFETY: installing SIG_IGN for SIGHUP has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM, with the signal's name.
+pub async fn os_signal() -> &'static str {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -62,16 +73,17 @@ pub async fn os_signal() {
                 Ok(s) => s,
                 Err(_) => {
                     let _ = ctrl_c.await;
-                    return;
+                    return "SIGINT";
                 }
             };
         tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            _ = ctrl_c => "SIGINT",
+            _ = term.recv() => "SIGTERM",
         }
     }
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+        "SIGINT"
     }
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Client compatibility suite: real Redis client libraries and redis-cli against a freshly
 # started hashd, plus the seed documents' runnable examples (examples/) and the connect
-# handshakes of clients that cannot be installed here (Go, Java, C#).
+# handshakes of clients that cannot be installed here (Go, Java, C#), and the log wait of
+# testcontainers and Spring (`.*Ready to accept connections.*`).
 #
 #   tests/clients/install.sh            # once: pinned clients (see that file)
 #   tests/clients/run.sh                # builds hashd (release) unless HASHD_BIN is set
@@ -144,6 +145,9 @@ run_suite "handshakes go/java/csharp" python3 "$here/handshakes/handshakes.py"
 
 # --- the seed documents' examples ---------------------------------------------------------------
 run_suite "examples" bash "$here/examples.sh"
+
+# --- testcontainers / Spring: wait for "Ready to accept connections" on stdout, then PING ---------
+run_suite "wait-strategy" python3 "$here/wait_strategy/ready_log.py"
 
 # --- the container's command line, run without a container engine -------------------------------
 run_suite "docker-config" "$py" "$here/docker_config.py"
