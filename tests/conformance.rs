@@ -26,7 +26,12 @@ impl Pair {
     fn start() -> Option<Pair> {
         let bin = reference_redis()?;
         let dir = common::fresh_dir("conformance");
-        let redis = RedisServer::start(&bin, &dir, &["--appendonly", "no"]);
+        // hashd always allows DEBUG (its `enable-debug-command` is `yes`).
+        let redis = RedisServer::start(
+            &bin,
+            &dir,
+            &["--appendonly", "no", "--enable-debug-command", "yes"],
+        );
         let hashd = TestServer::start();
         let mut h = hashd.client();
         assert!(
@@ -179,6 +184,22 @@ fn item9_error_replies_keep_their_bytes() {
         &[b"expire", b"k", b"10", b"\xff\xfe"],
         &[b"obj\x00ect", b"x"],
         &[b"OBJECT", b"\xc3\x28"],
+        // Arguments quoted with `%s`: up to a NUL, CR and LF as spaces, else unchanged.
+        &[b"CLIENT", b"SETINFO", b"l\xffb\x00x", b"v"],
+        &[b"CLIENT", b"SETINFO", b"a\r\n", b"v"],
+        &[b"CLIENT", b"LIST", b"TYPE", b"n\xff\x00q"],
+        &[b"CLIENT", b"KILL", b"TYPE", b"\xe9"],
+        &[b"CLIENT", b"KILL", b"USER", b"u\xff\x00z"],
+        &[b"CLIENT", b"KILL", b"ID", b"1", b"USER", b"\xc3\x28"],
+        &[b"HELLO", b"3", b"\xffopt\x00z"],
+        &[b"HELLO", b"2", b"x\r\n"],
+        &[b"CONFIG", b"SET", b"m\xffx\x00y", b"1"],
+        &[b"CONFIG", b"SET", b"maxmemory", b"x", b"\xe9", b"1"],
+        // `%.128s`: also at most 128 bytes.
+        &[b"DEBUG", b"s\xffub\x00x"],
+        &[b"debug", b"\r\nx\xfe\r\n"],
+        &[b"DEBUG", &[b'x'; 129]],
+        &[b"PUBSUB", b"chAnnels", b"a", b"b"],
     ];
     for resp3 in [false, true] {
         let (mut h, mut r) = pair.clients(resp3);

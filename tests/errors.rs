@@ -201,6 +201,31 @@ fn error_replies_keep_their_bytes() {
                 &[b"obj\x00ect", b"x"],
                 b"-ERR unknown command 'obj', with args beginning with: 'x' \r\n",
             ),
+            (
+                &[b"client", b"setinfo", b"l\xffb\x00x", b"v"],
+                b"-ERR Unrecognized option 'l\xffb'\r\n",
+            ),
+            (
+                &[b"client", b"list", b"type", b"n\xff"],
+                b"-ERR Unknown client type 'n\xff'\r\n",
+            ),
+            (
+                &[b"client", b"kill", b"user", b"u\xfe"],
+                b"-ERR No such user 'u\xfe'\r\n",
+            ),
+            (
+                &[b"hello", b"3", b"\xffopt"],
+                b"-ERR Syntax error in HELLO option '\xffopt'\r\n",
+            ),
+            (
+                &[b"config", b"set", b"m\xffx", b"1"],
+                b"-ERR Unknown option or number of arguments for CONFIG SET - 'm\xffx'\r\n",
+            ),
+            (
+                &[b"debug", b"s\xffub\x00x"],
+                b"-ERR unknown subcommand or wrong number of arguments for 's\xffub'. \
+                  Try DEBUG HELP.\r\n",
+            ),
         ];
         for (args, want) in cases {
             let got = c.cmd(args);

@@ -12,6 +12,7 @@
 
 use std::sync::atomic::Ordering;
 
+use super::keys::error_quoting;
 use super::parse::{self, is};
 use super::{flags, table, Args, Command, Ctx};
 use crate::client::ClientShared;
@@ -166,10 +167,7 @@ fn setinfo(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Resu
     } else if is(attr, "lib-ver") {
         false
     } else {
-        return Err(CmdError::other(format!(
-            "ERR Unrecognized option '{}'",
-            String::from_utf8_lossy(attr)
-        )));
+        return Err(error_quoting("ERR Unrecognized option '", attr, "'"));
     };
     if !valid_name(value) {
         return Err(CmdError::other(format!(
@@ -273,10 +271,7 @@ fn parse_type(t: &[u8]) -> Result<ClientType, CmdError> {
     } else if is(t, "master") || is(t, "replica") || is(t, "slave") {
         Ok(ClientType::Absent)
     } else {
-        Err(CmdError::other(format!(
-            "ERR Unknown client type '{}'",
-            String::from_utf8_lossy(t)
-        )))
+        Err(error_quoting("ERR Unknown client type '", t, "'"))
     }
 }
 
@@ -368,10 +363,7 @@ fn parse_kill_filter(args: Args<'_>) -> Result<KillFilter<'_>, CmdError> {
             f.laddr = Some(value);
         } else if is(opt, "user") {
             if value != b"default" {
-                return Err(CmdError::other(format!(
-                    "ERR No such user '{}'",
-                    String::from_utf8_lossy(value)
-                )));
+                return Err(error_quoting("ERR No such user '", value, "'"));
             }
         } else if is(opt, "skipme") {
             f.skipme = if is(value, "yes") {
@@ -825,5 +817,37 @@ mod tests {
         )));
         assert!(reply.ends_with("+HELP\r\n+    Print this help.\r\n"));
         assert!(reply.contains("+SETINFO <option> <value>\r\n"));
+    }
+
+    /// Quoted arguments are the client's bytes up to a NUL, unchanged (Redis 7.4.1's
+    /// `%s`), not U+FFFD.
+    #[test]
+    fn errors_keep_the_client_bytes() {
+        let mut env = TestEnv::new();
+        let cases: &[(&[&[u8]], &[u8])] = &[
+            (
+                &[b"CLIENT", b"SETINFO", b"l\xffb\x00x", b"v"],
+                b"-ERR Unrecognized option 'l\xffb'\r\n",
+            ),
+            (
+                &[b"CLIENT", b"LIST", b"TYPE", b"n\xff\x00q"],
+                b"-ERR Unknown client type 'n\xff'\r\n",
+            ),
+            (
+                &[b"CLIENT", b"KILL", b"TYPE", b"\xe9"],
+                b"-ERR Unknown client type '\xe9'\r\n",
+            ),
+            (
+                &[b"CLIENT", b"KILL", b"USER", b"u\xff\x00z"],
+                b"-ERR No such user 'u\xff'\r\n",
+            ),
+            (
+                &[b"CLIENT", b"KILL", b"ID", b"1", b"USER", b"\xc3\x28"],
+                b"-ERR No such user '\xc3\x28'\r\n",
+            ),
+        ];
+        for (args, want) in cases {
+            assert_eq!(env.run_args(args), *want, "{args:?}");
+        }
     }
 }

@@ -721,10 +721,11 @@ fn set(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(
         }
     }
     if let Some(name) = unknown {
-        return Err(CmdError::other(format!(
-            "ERR Unknown option or number of arguments for CONFIG SET - '{}'",
-            String::from_utf8_lossy(name)
-        )));
+        return Err(super::keys::error_quoting(
+            "ERR Unknown option or number of arguments for CONFIG SET - '",
+            name,
+            "'",
+        ));
     }
     if let Some((name, reason)) = failed {
         return Err(set_failed(name, reason));
@@ -1152,6 +1153,28 @@ mod tests {
         assert_eq!(
             env.run("CONFIG REWRITE"),
             "-ERR unknown subcommand 'REWRITE'. Try CONFIG HELP.\r\n"
+        );
+    }
+
+    /// An unknown name is quoted as the client sent it, up to a NUL (Redis 7.4.1's `%s`).
+    #[test]
+    fn unknown_parameter_error_keeps_the_client_bytes() {
+        let mut env = TestEnv::new();
+        assert_eq!(
+            env.run_args(&[b"CONFIG".as_slice(), b"SET", b"m\xffx\x00y", b"1"]),
+            b"-ERR Unknown option or number of arguments for CONFIG SET - 'm\xffx'\r\n"
+        );
+        // The unknown name wins over an earlier bad value, bytes and all.
+        assert_eq!(
+            env.run_args(&[
+                b"CONFIG".as_slice(),
+                b"SET",
+                b"maxmemory",
+                b"x",
+                b"\xe9",
+                b"1"
+            ]),
+            b"-ERR Unknown option or number of arguments for CONFIG SET - '\xe9'\r\n"
         );
     }
 }

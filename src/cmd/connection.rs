@@ -152,10 +152,11 @@ fn hello(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result
             name = Some(n);
             j += 2;
         } else {
-            return Err(CmdError::other(format!(
-                "ERR Syntax error in HELLO option '{}'",
-                String::from_utf8_lossy(opt)
-            )));
+            return Err(super::keys::error_quoting(
+                "ERR Syntax error in HELLO option '",
+                opt,
+                "'",
+            ));
         }
     }
 
@@ -538,5 +539,19 @@ mod tests {
         assert_eq!(env.run("RESET"), "+RESET\r\n");
         assert_eq!(env.run("AUTH pw"), "+OK\r\n");
         assert_eq!(env.run("PING"), "+PONG\r\n");
+    }
+
+    /// The option is quoted as the client sent it, up to a NUL (Redis 7.4.1's `%s`).
+    #[test]
+    fn hello_option_error_keeps_the_client_bytes() {
+        let mut env = TestEnv::new();
+        assert_eq!(
+            env.run_args(&[b"HELLO".as_slice(), b"3", b"\xffopt\x00z"]),
+            b"-ERR Syntax error in HELLO option '\xffopt'\r\n"
+        );
+        assert_eq!(
+            env.run_args(&[b"HELLO".as_slice(), b"2", b"x\r\n"]),
+            b"-ERR Syntax error in HELLO option 'x  '\r\n"
+        );
     }
 }

@@ -207,12 +207,13 @@ fn debug(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result
         reply.ok();
     } else {
         // DEBUG is not a container, so its own syntax error names the subcommand.
-        let shown = &sub[..sub.len().min(128)];
-        return Err(CmdError::other(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
-            String::from_utf8_lossy(shown),
-            String::from_utf8_lossy(args.get(0)).to_ascii_uppercase()
-        )));
+        // Redis's `%.128s`: at most 128 bytes, up to a NUL, unchanged (UTF-8 or not).
+        let mut text = b"ERR unknown subcommand or wrong number of arguments for '".to_vec();
+        text.extend_from_slice(super::keys::c_str(&sub[..sub.len().min(128)]));
+        text.extend_from_slice(b"'. Try ");
+        text.extend(args.get(0).iter().map(u8::to_ascii_uppercase));
+        text.extend_from_slice(b" HELP.");
+        return Err(CmdError::other_bytes(text));
     }
     Ok(())
 }
@@ -513,5 +514,23 @@ mod tests {
         assert_eq!(env.run("MEMORY USAGE h FOO"), "-ERR syntax error\r\n");
         assert_eq!(env.run("MEMORY USAGE h SAMPLES"), "-ERR syntax error\r\n");
         assert!(env.run("MEMORY HELP").starts_with("*6\r\n"));
+    }
+
+    /// The subcommand is quoted as Redis 7.4.1's `%.128s` does: at most 128 bytes, up to
+    /// a NUL, unchanged.
+    #[test]
+    fn unknown_subcommand_keeps_the_client_bytes() {
+        let mut env = TestEnv::new();
+        assert_eq!(
+            env.run_args(&[b"debug".as_slice(), b"s\xffub\x00x"]),
+            b"-ERR unknown subcommand or wrong number of arguments for 's\xffub'. Try DEBUG \
+              HELP.\r\n"
+        );
+        let mut long = vec![b'x'; 128];
+        long.push(0xff);
+        let mut want = b"-ERR unknown subcommand or wrong number of arguments for '".to_vec();
+        want.extend_from_slice(&long[..128]);
+        want.extend_from_slice(b"'. Try DEBUG HELP.\r\n");
+        assert_eq!(env.run_args(&[b"DEBUG".as_slice(), &long]), want);
     }
 }

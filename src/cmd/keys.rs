@@ -123,10 +123,25 @@ pub const COMMANDS: &[Command] = &[
         ),
 ];
 
-/// C's `%s` on an argument: the bytes up to the first NUL, for quoting in an error.
+/// [`c_str`], shown lossily. Only for messages Redis 7.4.1 does not have (it gives no
+/// error for SCAN's unknown TYPE), where its bytes cannot be compared.
 pub(crate) fn c_str_lossy(arg: &[u8]) -> String {
+    String::from_utf8_lossy(c_str(arg)).into_owned()
+}
+
+/// C's `%s` on an argument: the bytes up to the first NUL, for quoting in an error.
+pub(crate) fn c_str(arg: &[u8]) -> &[u8] {
     let end = arg.iter().position(|&b| b == 0).unwrap_or(arg.len());
-    String::from_utf8_lossy(&arg[..end]).into_owned()
+    &arg[..end]
+}
+
+/// An error quoting a client's argument as Redis's `%s` does: `head`, the argument's
+/// bytes up to a NUL (unchanged, UTF-8 or not), then `tail`.
+pub(crate) fn error_quoting(head: &str, arg: &[u8], tail: &str) -> CmdError {
+    let mut text = head.as_bytes().to_vec();
+    text.extend_from_slice(c_str(arg));
+    text.extend_from_slice(tail.as_bytes());
+    CmdError::other_bytes(text)
 }
 
 /// DEL / UNLINK: hashd frees memory inline either way, so both are the same operation.
@@ -815,5 +830,15 @@ mod tests {
         assert_eq!(env.run("RENAME a b"), "+QUEUED\r\n");
         assert_eq!(env.run("RENAME a b"), "+QUEUED\r\n");
         assert_eq!(env.run("EXEC"), "*2\r\n+OK\r\n-ERR no such key\r\n");
+    }
+
+    #[test]
+    fn error_quoting_keeps_bytes_up_to_a_nul() {
+        assert_eq!(super::c_str(b"a\xff\x00b"), b"a\xff");
+        assert_eq!(
+            &*super::error_quoting("ERR x '", b"\xfe\x00z", "'").reply_text(),
+            b"ERR x '\xfe'"
+        );
+        assert_eq!(super::c_str_lossy(b"a\xff\x00b"), "a\u{fffd}");
     }
 }

@@ -247,11 +247,14 @@ fn publish(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Resu
 
 /// `ERR unknown subcommand or wrong number of arguments for '<sub>'. Try PUBSUB HELP.`
 fn subcommand_syntax(args: Args<'_>) -> CmdError {
-    CmdError::other(format!(
-        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
-        String::from_utf8_lossy(&args.get(1)[..args.get(1).len().min(128)]),
-        String::from_utf8_lossy(args.get(0)).to_ascii_uppercase()
-    ))
+    // Redis's `%.128s`: at most 128 bytes, up to a NUL, unchanged (UTF-8 or not).
+    let sub = args.get(1);
+    let mut text = b"ERR unknown subcommand or wrong number of arguments for '".to_vec();
+    text.extend_from_slice(super::keys::c_str(&sub[..sub.len().min(128)]));
+    text.extend_from_slice(b"'. Try ");
+    text.extend(args.get(0).iter().map(u8::to_ascii_uppercase));
+    text.extend_from_slice(b" HELP.");
+    CmdError::other_bytes(text)
 }
 
 /// PUBSUB CHANNELS [pattern]
@@ -641,6 +644,18 @@ mod tests {
         assert_eq!(
             out,
             b":1\r\n>3\r\n$7\r\nmessage\r\n$5\r\nc\r\n\x00\xff\r\n$1\r\n\x00\r\n"
+        );
+    }
+
+    /// The subcommand is quoted as Redis 7.4.1's `%.128s` does (here as the client
+    /// spelled it).
+    #[test]
+    fn subcommand_syntax_error_quotes_the_client_bytes() {
+        let mut env = TestEnv::new();
+        assert_eq!(
+            env.run_args(&[b"pubsub".as_slice(), b"chAnnels", b"a", b"b"]),
+            b"-ERR unknown subcommand or wrong number of arguments for 'chAnnels'. Try \
+              PUBSUB HELP.\r\n"
         );
     }
 }
