@@ -30,6 +30,7 @@ pub mod error;
 pub mod glob;
 pub mod keyspace;
 pub mod longdouble;
+pub mod memory;
 pub mod notify;
 pub mod persist;
 pub mod protocol;

@@ -133,7 +133,22 @@ fn pause_after(outcome: Option<&CycleOutcome>, period: Duration, percent: u64) -
 pub async fn run(server: Arc<ServerContext>) {
     let mut shutdown = server.shutdown.subscribe();
     let mut sweeper = Sweeper::new();
+    let mut release = crate::memory::Release::new();
     loop {
+        // Give freed memory back to the system (after FLUSHALL, large deletes, drains),
+        // off the async workers: see memory.rs. Not gated on active expiry.
+        let ks = &server.keyspace;
+        let keys = (0..ks.databases()).map(|db| ks.db_summary(db).keys).sum();
+        if release.due(Instant::now(), ks.changes(), keys) {
+            let mut r = std::mem::take(&mut release);
+            // A panic in the allocator calls would lose the state: start afresh.
+            release = tokio::task::spawn_blocking(move || {
+                r.check_and_trim();
+                r
+            })
+            .await
+            .unwrap_or_default();
+        }
         let (period, percent) = schedule(&server);
         let mut outcome = None;
         // Not while a snapshot or log loads: a replayed command must find what the original

@@ -1,0 +1,110 @@
+//! Freed memory goes back to the operating system, and INFO's used_memory shows it.
+//!
+//! This binary holds one test on purpose: the server runs in the test process, so the
+//! resident size measured is that process's, and no other test allocates beside it.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{encode_command, TestServer};
+
+/// How long the server may take to give memory back (its check runs about once a second).
+const GIVE_BACK_WITHIN: Duration = Duration::from_secs(30);
+
+fn used_memory(c: &mut common::Client) -> u64 {
+    let reply = c.cmd(&["INFO", "memory"]);
+    let text = String::from_utf8_lossy(&reply).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("INFO memory has no used_memory: {text}"))
+}
+
+/// `count` HSET requests, pipelined `depth` at a time (small enough that the connection's
+/// buffers stay small beside what is measured).
+fn load(
+    c: &mut common::Client,
+    count: usize,
+    depth: usize,
+    request: impl Fn(usize) -> Vec<Vec<u8>>,
+) {
+    let mut i = 0;
+    while i < count {
+        let batch = (i..count.min(i + depth))
+            .map(|n| encode_command(&request(n)))
+            .collect::<Vec<_>>();
+        c.send(&batch.concat());
+        for _ in 0..batch.len() {
+            let r = c.read_reply();
+            assert_eq!(r[0], b':', "{}", String::from_utf8_lossy(&r));
+        }
+        i += batch.len();
+    }
+}
+
+/// Polls used_memory until it is at most `target`; returns the last value.
+fn wait_below(c: &mut common::Client, target: u64) -> u64 {
+    let deadline = Instant::now() + GIVE_BACK_WITHIN;
+    loop {
+        let now = used_memory(c);
+        if now <= target || Instant::now() >= deadline {
+            return now;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn memory_is_given_back_after_flushall_and_a_large_del() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    let idle = used_memory(&mut c);
+
+    // 100k small hashes of 10 fields with 16-byte values: about 30 MB.
+    load(&mut c, 100_000, 200, |h| {
+        let mut args = vec![b"HSET".to_vec(), format!("h:{h}").into_bytes()];
+        for f in 0..10 {
+            args.push(format!("f{f}").into_bytes());
+            args.push(vec![b'v'; 16]);
+        }
+        args
+    });
+    let loaded = used_memory(&mut c);
+    assert!(
+        loaded >= idle + (20 << 20),
+        "loading 1M fields grew used_memory only from {idle} to {loaded}"
+    );
+    c.expect("FLUSHALL", b"+OK\r\n");
+    // Most of what the load took comes back (not all: the keyspace keeps some capacity,
+    // and pages partly used by the connection's buffers stay).
+    let target = idle + (loaded - idle) / 3;
+    let after = wait_below(&mut c, target);
+    assert!(
+        after <= target,
+        "used_memory idle {idle}, loaded {loaded}, still {after} {GIVE_BACK_WITHIN:?} after FLUSHALL"
+    );
+
+    // One hash of 400k fields, then DEL.
+    load(&mut c, 400, 4, |n| {
+        let mut args = vec![b"HSET".to_vec(), b"big".to_vec()];
+        for f in 0..1000 {
+            args.push(format!("field:{n}:{f}").into_bytes());
+            args.push(vec![b'v'; 16]);
+        }
+        args
+    });
+    let base = after;
+    let loaded = used_memory(&mut c);
+    assert!(
+        loaded >= base + (20 << 20),
+        "loading 400k fields grew used_memory only from {base} to {loaded}"
+    );
+    c.expect("DEL big", b":1\r\n");
+    let target = base + (loaded - base) / 3;
+    let after = wait_below(&mut c, target);
+    assert!(
+        after <= target,
+        "used_memory {base} before, {loaded} loaded, still {after} {GIVE_BACK_WITHIN:?} after DEL"
+    );
+}
