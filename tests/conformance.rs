@@ -200,6 +200,9 @@ fn item9_error_replies_keep_their_bytes() {
         &[b"debug", b"\r\nx\xfe\r\n"],
         &[b"DEBUG", &[b'x'; 129]],
         &[b"PUBSUB", b"chAnnels", b"a", b"b"],
+        // CR/LF at the message's end are trimmed, not turned into spaces.
+        &[b"expire", b"k", b"10", b"x\r\n"],
+        &[b"expire", b"k", b"10", b"\r\nx"],
     ];
     for resp3 in [false, true] {
         let (mut h, mut r) = pair.clients(resp3);

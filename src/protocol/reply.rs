@@ -80,7 +80,8 @@ impl<'a> Reply<'a> {
         self.out.extend_from_slice(b"\r\n");
     }
 
-    /// An error reply. CR and LF inside the message become spaces, as in Redis.
+    /// An error reply. CR and LF at either end of the message are dropped and those inside
+    /// become spaces, as Redis's `sdstrim` then `sdsmapchars` do.
     pub fn error(&mut self, e: &CmdError) {
         self.error_text(&e.reply_text());
     }
@@ -91,6 +92,13 @@ impl<'a> Reply<'a> {
     }
 
     fn error_text(&mut self, text: &[u8]) {
+        let newline = |b: &u8| *b == b'\r' || *b == b'\n';
+        let start = text.iter().position(|b| !newline(b)).unwrap_or(text.len());
+        let end = text
+            .iter()
+            .rposition(|b| !newline(b))
+            .map_or(start, |i| i + 1);
+        let text = &text[start..end];
         self.out.push(b'-');
         self.out.extend(
             text.iter()
@@ -206,6 +214,10 @@ mod tests {
     fn errors_are_single_line() {
         let (a, _) = both(|r| r.error(&CmdError::other("ERR a\r\nb")));
         assert_eq!(a, "-ERR a  b\r\n");
+        let (a, _) = both(|r| r.error(&CmdError::other("\nERR Unsupported option x\r\n\r")));
+        assert_eq!(a, "-ERR Unsupported option x\r\n");
+        let (a, _) = both(|r| r.error(&CmdError::other("\r\n")));
+        assert_eq!(a, "-\r\n");
         let (a, _) = both(|r| r.error(&CmdError::WrongArity("hset".into())));
         assert_eq!(a, "-ERR wrong number of arguments for 'hset' command\r\n");
         let (a, _) = both(|r| r.protocol_error(&ProtocolError::ExpectedDollar(b'x')));
@@ -218,7 +230,8 @@ mod tests {
             let mut out = Vec::new();
             let e = CmdError::other_bytes(b"ERR unknown command 'n\xffo'\r\n".to_vec());
             Reply::new(&mut out, protocol).error(&e);
-            assert_eq!(out, b"-ERR unknown command 'n\xffo'  \r\n");
+            // Redis trims CR/LF at the ends before mapping the inner ones to spaces.
+            assert_eq!(out, b"-ERR unknown command 'n\xffo'\r\n");
         }
     }
 }
