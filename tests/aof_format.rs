@@ -2,13 +2,15 @@
 //! (`aof/plain`, `aof/preamble`), the manifest cases of Redis's aof-multi-part.tcl, truncation
 //! at every byte, and a real Redis 7.4.1 (`redis-check-aof`, loading what hashd writes).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
+use common::{reference_redis, RedisServer};
 use hashd::persist::aof::{
     encode_command, open_base, rdb_tail, AofEnd, AofError, AofItem, AofReader, Base,
     CommandBaseWriter, FileKind, Manifest, ManifestEntry, ManifestErrorKind, TruncateReason,
@@ -457,37 +459,6 @@ fn random_bytes_never_panic() {
 // ---------------------------------------------------------------------------------------------
 // Against a real Redis 7.4.1.
 
-fn reference_redis() -> Option<PathBuf> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/reference-redis");
-    let out = Command::new(&script)
-        .stderr(Stdio::inherit())
-        .output()
-        .ok()
-        .filter(|o| o.status.success());
-    let dir = out.map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    match dir.filter(|d| d.join("redis-server").exists()) {
-        Some(d) => Some(d),
-        None => {
-            if std::env::var("HASHD_REQUIRE_TOOLS").as_deref() == Ok("1") {
-                panic!("reference Redis unavailable and HASHD_REQUIRE_TOOLS=1");
-            }
-            eprintln!("SKIP: reference Redis unavailable ({script:?})");
-            None
-        }
-    }
-}
-
-struct RedisServer {
-    child: Child,
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 struct Client {
     r: BufReader<TcpStream>,
 }
@@ -670,42 +641,12 @@ fn real_redis_checks_and_loads_a_directory_hashd_writes() {
         String::from_utf8_lossy(&check.stderr)
     );
 
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(bin.join("redis-server"))
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .args(["--appendonly", "yes", "--dir"])
-        .arg(&root)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let _server = RedisServer { child };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut c = loop {
-        if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
-            let mut c = Client {
-                r: BufReader::new(s),
-            };
-            if c.cmd(&[b"PING"]) == Resp::Simple("PONG".into()) {
-                break c;
-            }
-        }
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
+    let redis = RedisServer::start(&bin, &root, &["--appendonly", "yes"]);
+    let mut c = Client {
+        r: BufReader::new(TcpStream::connect(redis.addr).unwrap()),
     };
     assert_eq!(redis_dataset(&mut c), expected);
     drop(c);
-    drop(_server);
+    drop(redis);
     let _ = std::fs::remove_dir_all(&root);
 }

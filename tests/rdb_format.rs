@@ -1,13 +1,16 @@
 //! The RDB codec (`hashd::persist::rdb`) against files real Redis wrote, against itself, against
 //! corruption, and against a real Redis 7.4.1 (`redis-check-rdb`, loading, RESTORE, DUMP).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::{reference_redis, RedisServer};
 use hashd::persist::rdb::{
     crc64, dump_payload, parse_dump_payload, write_rdb, DumpError, FieldRef, HashHeader,
     LoadOptions, LoadStats, RdbError, RdbField, RdbKey, RdbReader, RdbWriter, WriteOptions,
@@ -700,26 +703,6 @@ fn trailing_bytes_are_left_for_the_caller() {
 // ---------------------------------------------------------------------------------------------
 // Against a real Redis 7.4.1.
 
-fn reference_redis() -> Option<PathBuf> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/reference-redis");
-    let out = Command::new(&script)
-        .stderr(Stdio::inherit())
-        .output()
-        .ok()
-        .filter(|o| o.status.success());
-    let dir = out.map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    match dir.filter(|d| d.join("redis-server").exists()) {
-        Some(d) => Some(d),
-        None => {
-            if std::env::var("HASHD_REQUIRE_TOOLS").as_deref() == Ok("1") {
-                panic!("reference Redis unavailable and HASHD_REQUIRE_TOOLS=1");
-            }
-            eprintln!("SKIP: reference Redis unavailable ({script:?})");
-            None
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq)]
 enum Resp {
     Simple(String),
@@ -772,55 +755,17 @@ impl Client {
     }
 }
 
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// redis-server loading `dir/dbfilename`, and a client once it has loaded.
 fn start_redis(bin: &Path, dir: &Path, dbfilename: &str) -> (RedisServer, Client) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(bin.join("redis-server"))
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .arg("--dir")
-        .arg(dir)
-        .args(["--dbfilename", dbfilename, "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let server = RedisServer { child, port };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(s) = TcpStream::connect(("127.0.0.1", server.port)) {
-            let mut c = Client {
-                r: BufReader::new(s),
-            };
-            // While loading, Redis answers -LOADING.
-            if c.cmd(&[b"PING"]) == Resp::Simple("PONG".into()) {
-                return (server, c);
-            }
-        }
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let server = RedisServer::start(
+        bin,
+        dir,
+        &["--dbfilename", dbfilename, "--appendonly", "no"],
+    );
+    let c = Client {
+        r: BufReader::new(TcpStream::connect(server.addr).unwrap()),
+    };
+    (server, c)
 }
 
 fn int(r: Resp) -> i64 {
