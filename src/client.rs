@@ -42,8 +42,20 @@ pub struct ClientShared {
     /// Channels and patterns subscribed to (CLIENT LIST `sub=`, `psub=`).
     pub subs: AtomicUsize,
     pub psubs: AtomicUsize,
+    /// What the client is to this server: [`ClientKind`] as a number.
+    kind: std::sync::atomic::AtomicU8,
     killed: AtomicBool,
     kill: Notify,
+}
+
+/// A client's role in replication (CLIENT LIST `flags=S` / `M`, CLIENT KILL TYPE).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientKind {
+    Normal,
+    /// A replica of ours, on its replication link.
+    Replica,
+    /// Our master's link, applying its stream.
+    Master,
 }
 
 impl ClientShared {
@@ -63,9 +75,27 @@ impl ClientShared {
             watched: AtomicUsize::new(0),
             subs: AtomicUsize::new(0),
             psubs: AtomicUsize::new(0),
+            kind: std::sync::atomic::AtomicU8::new(0),
             killed: AtomicBool::new(false),
             kill: Notify::new(),
         }
+    }
+
+    pub fn kind(&self) -> ClientKind {
+        match self.kind.load(Ordering::Relaxed) {
+            1 => ClientKind::Replica,
+            2 => ClientKind::Master,
+            _ => ClientKind::Normal,
+        }
+    }
+
+    pub fn set_kind(&self, kind: ClientKind) {
+        let v = match kind {
+            ClientKind::Normal => 0,
+            ClientKind::Replica => 1,
+            ClientKind::Master => 2,
+        };
+        self.kind.store(v, Ordering::Relaxed);
     }
 
     /// CLIENT KILL: asks the connection to close.
@@ -175,6 +205,18 @@ pub struct ClientState {
     /// A command changed something while `appendfsync always` is on: the replies wait
     /// until the append-only file is fsynced past it.
     pub aof_wait: bool,
+    /// What REPLCONF told us about this client, should it become a replica.
+    pub repl: crate::replication::master::SyncRequest,
+    /// PSYNC / SYNC ran: once its reply is written, the connection becomes a replica link.
+    pub become_replica: bool,
+    /// WAIT ran: (replicas, timeout ms); the connection answers once they acknowledged.
+    pub wait: Option<(usize, u64)>,
+    /// The replication offset after this client's last write (WAIT waits for it).
+    pub woff: u64,
+    /// Our master's link: the stream's offset after the command being applied.
+    pub master_offset_after: Option<u64>,
+    /// EXEC is running this client's queued commands (they cannot block).
+    pub in_exec: bool,
 }
 
 impl ClientState {
@@ -194,6 +236,12 @@ impl ClientState {
             pubsub: None,
             replaying: false,
             aof_wait: false,
+            repl: Default::default(),
+            become_replica: false,
+            wait: None,
+            woff: 0,
+            master_offset_after: None,
+            in_exec: false,
         }
     }
 

@@ -114,6 +114,53 @@ pub struct Cli {
     /// Load an append-only file whose last command is cut off, dropping it (yes/no).
     #[arg(long = "aof-load-truncated", value_parser = parse_yes_no)]
     pub aof_load_truncated: Option<bool>,
+    /// Follow this master: `--replicaof <host> <port>` (or `--replicaof "<host> <port>"`).
+    #[arg(long, alias = "slaveof", num_args = 1..=2, value_names = ["HOST", "PORT"])]
+    pub replicaof: Option<Vec<String>>,
+    /// Password to authenticate to the master with.
+    #[arg(long)]
+    pub masterauth: Option<String>,
+    /// User to authenticate to the master as (with masterauth).
+    #[arg(long)]
+    pub masteruser: Option<String>,
+    /// A replica refuses writes from its clients (yes/no).
+    #[arg(long = "replica-read-only", alias = "slave-read-only", value_parser = parse_yes_no)]
+    pub replica_read_only: Option<bool>,
+    /// A replica serves reads while its master link is down (yes/no).
+    #[arg(long = "replica-serve-stale-data", alias = "slave-serve-stale-data", value_parser = parse_yes_no)]
+    pub replica_serve_stale_data: Option<bool>,
+    /// Reported to failover tools (INFO slave_priority).
+    #[arg(long = "replica-priority", alias = "slave-priority")]
+    pub replica_priority: Option<u64>,
+    /// Bytes of the replication stream kept for partial resyncs (units like 1mb allowed).
+    #[arg(long = "repl-backlog-size", value_parser = parse_memory)]
+    pub repl_backlog_size: Option<u64>,
+    /// Send full syncs straight to the replica's socket instead of through a file (yes/no).
+    #[arg(long = "repl-diskless-sync", value_parser = parse_yes_no)]
+    pub repl_diskless_sync: Option<bool>,
+    /// Seconds a diskless sync waits before it starts.
+    #[arg(long = "repl-diskless-sync-delay")]
+    pub repl_diskless_sync_delay: Option<u64>,
+    /// Seconds between the PINGs a master sends its replicas.
+    #[arg(long = "repl-ping-replica-period", alias = "repl-ping-slave-period")]
+    pub repl_ping_replica_period: Option<u64>,
+    /// Seconds of silence after which a replication link is dropped.
+    #[arg(long = "repl-timeout")]
+    pub repl_timeout: Option<u64>,
+    /// Refuse writes unless this many replicas are connected and recent (0: off).
+    #[arg(long = "min-replicas-to-write", alias = "min-slaves-to-write")]
+    pub min_replicas_to_write: Option<u64>,
+    /// Seconds since its last ACK for a replica to count for min-replicas-to-write.
+    #[arg(long = "min-replicas-max-lag", alias = "min-slaves-max-lag")]
+    pub min_replicas_max_lag: Option<u64>,
+    /// Output buffer limits by class: `<class> <hard> <soft> <soft-seconds>` (the `replica`
+    /// class is enforced).
+    #[arg(
+        long = "client-output-buffer-limit",
+        num_args = 4,
+        allow_hyphen_values = true
+    )]
+    pub client_output_buffer_limit: Option<Vec<String>>,
 }
 
 /// `yes` / `no`, any case (Redis's boolean config values).
@@ -187,10 +234,6 @@ const IGNORED_DIRECTIVES: &[&str] = &[
     "stop-writes-on-bgsave-error",
     "rdb-del-sync-files",
     "rdb-save-incremental-fsync",
-    "replica-serve-stale-data",
-    "replica-read-only",
-    "slave-read-only",
-    "replica-priority",
     "activerehashing",
     "activedefrag",
     "lua-time-limit",
@@ -217,7 +260,6 @@ const IGNORED_DIRECTIVES: &[&str] = &[
     "crash-memcheck-enabled",
     "locale-collate",
     "ignore-warnings",
-    "client-output-buffer-limit",
     "no-appendfsync-on-rewrite",
     "hide-user-data-from-log",
     "propagation-error-behavior",
@@ -245,13 +287,7 @@ const IGNORED_PREFIXES: &[&str] = &[
     "slowlog-",
     "lfu-",
     "active-defrag-",
-    "min-replicas-",
-    "min-slaves-",
     "cluster-",
-    "masterauth",
-    "masteruser",
-    "replicaof",
-    "slaveof",
     "tracking-",
     "bind-source-addr",
     "max-new-",
@@ -263,6 +299,12 @@ const IMPLEMENTED_IN_IGNORED_FAMILIES: &[&str] = &[
     "aof-load-truncated",
     "auto-aof-rewrite-percentage",
     "auto-aof-rewrite-min-size",
+    "repl-backlog-size",
+    "repl-diskless-sync",
+    "repl-diskless-sync-delay",
+    "repl-ping-replica-period",
+    "repl-ping-slave-period",
+    "repl-timeout",
 ];
 
 /// True for a Redis directive hashd accepts and ignores.
@@ -383,6 +425,23 @@ pub struct Config {
     pub auto_aof_rewrite_percentage: u64,
     /// …and is at least this big.
     pub auto_aof_rewrite_min_size: u64,
+    /// `host port` of the master to follow, if any.
+    pub replicaof: Option<String>,
+    pub masterauth: Option<String>,
+    pub masteruser: Option<String>,
+    pub replica_read_only: bool,
+    pub replica_serve_stale_data: bool,
+    pub replica_priority: u64,
+    pub repl_backlog_size: u64,
+    pub repl_diskless_sync: bool,
+    pub repl_diskless_sync_delay: u64,
+    pub repl_ping_replica_period: u64,
+    pub repl_timeout: u64,
+    pub min_replicas_to_write: u64,
+    pub min_replicas_max_lag: u64,
+    /// `client-output-buffer-limit` classes, as redis.conf writes them (`replica 256mb
+    /// 64mb 60 …`); empty: Redis's defaults.
+    pub client_output_buffer_limit: String,
     /// Where the configuration came from, for the start-up banner.
     #[serde(skip)]
     pub source: String,
@@ -423,6 +482,20 @@ impl Default for Config {
             aof_load_truncated: true,
             auto_aof_rewrite_percentage: 100,
             auto_aof_rewrite_min_size: 64 * 1024 * 1024,
+            replicaof: None,
+            masterauth: None,
+            masteruser: None,
+            replica_read_only: true,
+            replica_serve_stale_data: true,
+            replica_priority: crate::replication::DEFAULT_REPLICA_PRIORITY,
+            repl_backlog_size: crate::replication::DEFAULT_BACKLOG_SIZE,
+            repl_diskless_sync: true,
+            repl_diskless_sync_delay: crate::replication::DEFAULT_DISKLESS_SYNC_DELAY_S,
+            repl_ping_replica_period: crate::replication::DEFAULT_PING_PERIOD_S,
+            repl_timeout: crate::replication::DEFAULT_TIMEOUT_S,
+            min_replicas_to_write: 0,
+            min_replicas_max_lag: crate::replication::DEFAULT_MIN_REPLICAS_MAX_LAG_S,
+            client_output_buffer_limit: String::new(),
             source: "built-in defaults".into(),
             ignored: Vec::new(),
         }
@@ -568,6 +641,53 @@ impl Config {
                 "auto-aof-rewrite-min-size" => {
                     cfg.auto_aof_rewrite_min_size = parse_memory(one()?).map_err(|e| bad(&e))?
                 }
+                "replicaof" | "slaveof" => {
+                    let [host, port] = args else {
+                        return Err(bad("wrong number of arguments"));
+                    };
+                    cfg.replicaof = Some(format!("{host} {port}"));
+                }
+                "masterauth" => {
+                    let v = one()?;
+                    cfg.masterauth = (!v.is_empty()).then(|| v.to_string());
+                }
+                "masteruser" => {
+                    let v = one()?;
+                    cfg.masteruser = (!v.is_empty()).then(|| v.to_string());
+                }
+                "replica-read-only" | "slave-read-only" => {
+                    cfg.replica_read_only = parse_yes_no(one()?).map_err(|e| bad(&e))?
+                }
+                "replica-serve-stale-data" | "slave-serve-stale-data" => {
+                    cfg.replica_serve_stale_data = parse_yes_no(one()?).map_err(|e| bad(&e))?
+                }
+                "replica-priority" | "slave-priority" => cfg.replica_priority = num(one()?)?,
+                "repl-backlog-size" => {
+                    cfg.repl_backlog_size = parse_memory(one()?).map_err(|e| bad(&e))?
+                }
+                "repl-diskless-sync" => {
+                    cfg.repl_diskless_sync = parse_yes_no(one()?).map_err(|e| bad(&e))?
+                }
+                "repl-diskless-sync-delay" => cfg.repl_diskless_sync_delay = num(one()?)?,
+                "repl-ping-replica-period" | "repl-ping-slave-period" => {
+                    cfg.repl_ping_replica_period = num(one()?)?
+                }
+                "repl-timeout" => cfg.repl_timeout = num(one()?)?,
+                "min-replicas-to-write" | "min-slaves-to-write" => {
+                    cfg.min_replicas_to_write = num(one()?)?
+                }
+                "min-replicas-max-lag" | "min-slaves-max-lag" => {
+                    cfg.min_replicas_max_lag = num(one()?)?
+                }
+                "client-output-buffer-limit" => {
+                    if args.len() != 4 {
+                        return Err(bad("wrong number of arguments"));
+                    }
+                    if !cfg.client_output_buffer_limit.is_empty() {
+                        cfg.client_output_buffer_limit.push(' ');
+                    }
+                    cfg.client_output_buffer_limit.push_str(&args.join(" "));
+                }
                 other if is_ignored_directive(other) => cfg.ignored.push(other.to_string()),
                 _ => return Err(bad("Bad directive or wrong number of arguments")),
             }
@@ -612,6 +732,33 @@ impl Config {
         take!(appendfilename);
         take!(aof_use_rdb_preamble);
         take!(aof_load_truncated);
+        take!(replica_read_only);
+        take!(replica_serve_stale_data);
+        take!(replica_priority);
+        take!(repl_backlog_size);
+        take!(repl_diskless_sync);
+        take!(repl_diskless_sync_delay);
+        take!(repl_ping_replica_period);
+        take!(repl_timeout);
+        take!(min_replicas_to_write);
+        take!(min_replicas_max_lag);
+        if let Some(words) = &cli.replicaof {
+            self.replicaof = Some(words.join(" "));
+            from_flags = true;
+        }
+        if let Some(words) = &cli.client_output_buffer_limit {
+            self.client_output_buffer_limit = words.join(" ");
+            from_flags = true;
+        }
+        for (field, value) in [
+            (&mut self.masterauth, &cli.masterauth),
+            (&mut self.masteruser, &cli.masteruser),
+        ] {
+            if let Some(v) = value {
+                *field = (!v.is_empty()).then(|| v.clone());
+                from_flags = true;
+            }
+        }
         if let Some(words) = &cli.save {
             self.save = words.join(" ");
             from_flags = true;
@@ -625,7 +772,47 @@ impl Config {
         }
     }
 
+    /// `replicaof`'s host and port.
+    pub fn master_addr(&self) -> Result<Option<(String, u16)>, String> {
+        let Some(text) = &self.replicaof else {
+            return Ok(None);
+        };
+        let words: Vec<&str> = text.split_whitespace().collect();
+        match words[..] {
+            [host, port] => port
+                .parse::<u16>()
+                .ok()
+                .filter(|&p| p > 0)
+                .map(|p| Some((host.to_string(), p)))
+                .ok_or_else(|| format!("'{port}' is not a valid port")),
+            _ => Err("expects <host> <port>".into()),
+        }
+    }
+
+    /// The `replica` class of `client-output-buffer-limit`: (hard, soft, soft seconds).
+    pub fn replica_output_buffer_limit(&self) -> Result<(u64, u64, u64), String> {
+        parse_output_buffer_limits(&self.client_output_buffer_limit)
+    }
+
     pub fn validate(&self) -> Result<(), StartupError> {
+        if let Err(e) = self.master_addr() {
+            return Err(invalid("replicaof", e));
+        }
+        if let Err(e) = self.replica_output_buffer_limit() {
+            return Err(invalid("client-output-buffer-limit", e));
+        }
+        if self.repl_backlog_size < 16 * 1024 {
+            return Err(invalid(
+                "repl-backlog-size",
+                "must be at least 16384 (16kb)",
+            ));
+        }
+        if self.repl_timeout == 0 || self.repl_ping_replica_period == 0 {
+            return Err(invalid(
+                "repl-timeout",
+                "repl-timeout and repl-ping-replica-period must be at least 1",
+            ));
+        }
         if let Err(e) = parse_save(&self.save) {
             return Err(invalid("save", e));
         }
@@ -691,6 +878,36 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `client-output-buffer-limit`'s classes (`<class> <hard> <soft> <seconds>` repeated, as
+/// CONFIG SET and redis.conf take them); returns the `replica` class's limits, Redis's
+/// defaults when it is not given. `normal` and `pubsub` are checked and not enforced
+/// (docs/OPERATIONS.md says so).
+pub fn parse_output_buffer_limits(text: &str) -> Result<(u64, u64, u64), String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if !words.len().is_multiple_of(4) {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    let mut replica = (
+        crate::replication::DEFAULT_OBUF_HARD,
+        crate::replication::DEFAULT_OBUF_SOFT,
+        crate::replication::DEFAULT_OBUF_SOFT_S,
+    );
+    for w in words.chunks(4) {
+        let class = w[0].to_ascii_lowercase();
+        if !matches!(class.as_str(), "normal" | "replica" | "slave" | "pubsub") {
+            return Err("Invalid client class specified in buffer limit configuration.".into());
+        }
+        let bad = || "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
+        let hard = parse_memory(w[1]).map_err(|_| bad())?;
+        let soft = parse_memory(w[2]).map_err(|_| bad())?;
+        let secs = w[3].parse::<u64>().map_err(|_| bad())?;
+        if class == "replica" || class == "slave" {
+            replica = (hard, soft, secs);
+        }
+    }
+    Ok(replica)
 }
 
 /// Maps Redis log level names (and tracing's own) onto a tracing filter directive.

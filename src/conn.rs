@@ -50,21 +50,41 @@ pub async fn serve(
 
     let mut client = ClientState::new(Arc::clone(&shared), !server.config.requires_auth());
     let result = run(&mut stream, &server, &mut client, &mut shutdown).await;
-    if let Err(e) = result {
-        debug!(error = %e, "connection error");
-    }
+    let takeover = match result {
+        Ok(t) => t,
+        Err(e) => {
+            debug!(error = %e, "connection error");
+            None
+        }
+    };
     cmd::multi::forget_watches(&server, &mut client);
     pubsub::forget(&server.pubsub, &mut client);
+    if let Some(rbuf) = takeover {
+        // PSYNC / SYNC: from here on this connection is a replica's link.
+        shared.set_kind(crate::client::ClientKind::Replica);
+        let req = std::mem::take(&mut client.repl);
+        crate::replication::master::serve(
+            stream,
+            rbuf,
+            Arc::clone(&server),
+            Arc::clone(&shared),
+            req,
+            shutdown,
+        )
+        .await;
+    }
     server.clients.unregister(id);
     debug!("closed");
 }
 
+/// Serves requests until the connection ends; returns the unread input if the client
+/// became a replica (PSYNC / SYNC), whose link then takes the socket over.
 async fn run(
     stream: &mut TcpStream,
     server: &ServerContext,
     client: &mut ClientState,
     shutdown: &mut ShutdownSignal,
-) -> std::io::Result<()> {
+) -> std::io::Result<Option<BytesMut>> {
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
     let mut parser = RequestParser::new();
@@ -83,7 +103,7 @@ async fn run(
         }
         let woke = tokio::select! {
             r = stream.read_buf(&mut rbuf) => Wake::Read(r?),
-            _ = &mut stop => return Ok(()),
+            _ = &mut stop => return Ok(None),
             Some(msg) = next_message(&mut client.pubsub), if client.pubsub.is_some() => {
                 Wake::Message(msg)
             }
@@ -94,13 +114,13 @@ async fn run(
                 msg.write(&mut Reply::new(&mut out, client.protocol));
                 pubsub::drain(client, &mut out);
                 if write_out(stream, &mut out, &shared).await? {
-                    return Ok(());
+                    return Ok(None);
                 }
                 continue;
             }
         };
         if n == 0 {
-            return Ok(());
+            return Ok(None);
         }
         shared
             .last_interaction_ms
@@ -121,7 +141,7 @@ async fn run(
                 bytes = rbuf.len(),
                 queued, "query buffer limit exceeded; closing"
             );
-            return Ok(());
+            return Ok(None);
         }
 
         let batch =
@@ -137,10 +157,13 @@ async fn run(
             tokio::task::yield_now().await;
         }
         if !out.is_empty() && write_out(stream, &mut out, &shared).await? {
-            return Ok(());
+            return Ok(None);
         }
         if batch.close || shared.is_killed() {
-            return Ok(());
+            return Ok(None);
+        }
+        if client.become_replica {
+            return Ok(Some(rbuf));
         }
     }
 }
@@ -250,6 +273,24 @@ async fn process_buffer(
                 }
                 if client.close_after_reply {
                     break true;
+                }
+                if let Some((n, timeout)) = client.wait.take() {
+                    // WAIT: the replies before it go out first, then it blocks this client.
+                    let shared = Arc::clone(&client.shared);
+                    if !out.is_empty() && write_out(stream, out, &shared).await? {
+                        break true;
+                    }
+                    let mut shutdown = server.shutdown.subscribe();
+                    let count = tokio::select! {
+                        c = server.replication.wait_for_acks(n, client.woff, timeout) => c,
+                        _ = shared.killed() => break true,
+                        _ = shutdown.wait() => break true,
+                    };
+                    Reply::new(out, client.protocol).int(count as i64);
+                }
+                if client.become_replica {
+                    // The rest of the input belongs to the replication link.
+                    break false;
                 }
                 if out.len() >= FLUSH_THRESHOLD_BYTES {
                     wait_for_aof(server, client).await;

@@ -13,6 +13,7 @@ use crate::keyspace::{Batch, EffectSink, EncodingLimits, Keyspace, Recorder};
 use crate::notify::Notifier;
 use crate::persist::appendonly::{Aof, FsyncPolicy};
 use crate::pubsub::PubSub;
+use crate::replication::{ReplSettings, Replication};
 use crate::shutdown::Shutdown;
 
 /// Server-wide counters for INFO stats.
@@ -32,22 +33,30 @@ pub struct ServerStats {
 }
 
 /// Every consumer of the keyspace's effect batches, asked in turn: the append-only file
-/// first (durability), then notifications, then a test recorder. Concrete types, so the
-/// interest check every command makes is a few atomic loads.
+/// first (durability), then the replication stream, then notifications, then a test
+/// recorder. Concrete types, so the interest check every command makes is a few atomic
+/// loads.
 struct Consumers {
     aof: Arc<Aof>,
+    replication: Arc<Replication>,
     notifier: Arc<Notifier>,
     recorder: Option<Arc<Recorder>>,
 }
 
 impl EffectSink for Consumers {
     fn interested(&self) -> bool {
-        self.aof.interested() || self.notifier.interested() || self.recorder.is_some()
+        self.aof.interested()
+            || self.replication.interested()
+            || self.notifier.interested()
+            || self.recorder.is_some()
     }
 
     fn publish(&self, batch: &Batch) {
         if self.aof.interested() {
             self.aof.publish(batch);
+        }
+        if self.replication.interested() {
+            self.replication.publish(batch);
         }
         if self.notifier.interested() {
             self.notifier.publish(batch);
@@ -82,6 +91,8 @@ pub struct ServerContext {
     pub notifier: Arc<Notifier>,
     /// The append-only file (persist::appendonly).
     pub aof: Arc<Aof>,
+    /// Role, replication history, backlog and replicas (replication).
+    pub replication: Arc<Replication>,
     /// Snapshot state: loading, BGSAVE, the last save (persist::snapshot).
     pub rdb: Arc<crate::persist::snapshot::RdbStatus>,
     /// Every effect batch, when the context was built with
@@ -132,8 +143,14 @@ impl ServerContext {
         let recorder = record.then(|| Arc::new(Recorder::default()));
         let policy = FsyncPolicy::parse(&config.appendfsync).unwrap_or(FsyncPolicy::EverySec);
         let aof = Aof::new(policy);
+        let replication = Arc::new(Replication::new(
+            ReplSettings::from_config(config),
+            clock.clone(),
+            keyspace.keep_expired_flag(),
+        ));
         keyspace.set_sink(Arc::new(Consumers {
             aof: Arc::clone(&aof),
+            replication: Arc::clone(&replication),
             notifier: Arc::clone(&notifier),
             recorder: recorder.clone(),
         }));
@@ -144,6 +161,7 @@ impl ServerContext {
             pubsub,
             notifier,
             aof,
+            replication,
             rdb: Arc::new(crate::persist::snapshot::RdbStatus::new(clock.clone())),
             recorder,
             stats: ServerStats::default(),

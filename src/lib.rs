@@ -35,6 +35,7 @@ pub mod notify;
 pub mod persist;
 pub mod protocol;
 pub mod pubsub;
+pub mod replication;
 pub mod server;
 pub mod shutdown;
 pub mod sweeper;

@@ -62,6 +62,14 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
         });
     }
     let saver = tokio::spawn(crate::persist::snapshot::run(Arc::clone(&server)));
+    let replication = tokio::spawn(crate::replication::replica::supervise(Arc::clone(&server)));
+    let pinger = tokio::spawn(crate::replication::ping_replicas(Arc::clone(&server)));
+    match server.config.startup.master_addr() {
+        Ok(Some((host, port))) => server.replication.become_replica_at_startup(&host, port),
+        Ok(None) => {}
+        // Checked at start-up.
+        Err(_) => {}
+    }
     let (tx, mut rx) = tokio::sync::mpsc::channel::<TcpStream>(64);
     let mut acceptors = JoinSet::new();
     for listener in listeners {
@@ -130,6 +138,8 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
         warn!("connections did not close in time; dropping them");
     }
     sweeper.abort();
+    replication.abort();
+    pinger.abort();
     warn!("hashd is now ready to exit, bye bye...");
 }
 

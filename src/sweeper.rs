@@ -153,8 +153,11 @@ pub async fn run(server: Arc<ServerContext>) {
         let mut outcome = None;
         // Not while a snapshot or log loads: a replayed command must find what the original
         // found (a RENAME of a key that has expired since), as in Redis.
+        // Nor on a replica: its master's HDEL and DEL say what expired, so both hold the
+        // same data at every offset.
         if server.config.active_expire.load(Ordering::Relaxed)
             && !server.rdb.loading.load(Ordering::Relaxed)
+            && !server.replication.is_replica()
         {
             let srv = Arc::clone(&server);
             let budget = budget(period, percent);

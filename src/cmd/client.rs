@@ -192,11 +192,13 @@ pub fn client_line(c: &ClientShared, now_ms: u64, argv_mem: usize) -> Vec<u8> {
     let meta = c.meta.lock().clone();
     let multi = c.multi_len.load(Ordering::Relaxed);
     // Redis's flag order: P (pubsub) before x (MULTI); N alone when none is set.
-    let (flags, multi) = match (c.is_pubsub(), multi == usize::MAX) {
-        (false, true) => ("N", -1),
-        (true, true) => ("P", -1),
-        (false, false) => ("x", multi as i64),
-        (true, false) => ("Px", multi as i64),
+    let (flags, multi) = match (c.kind(), c.is_pubsub(), multi == usize::MAX) {
+        (crate::client::ClientKind::Replica, _, _) => ("S", -1),
+        (crate::client::ClientKind::Master, _, _) => ("M", -1),
+        (_, false, true) => ("N", -1),
+        (_, true, true) => ("P", -1),
+        (_, false, false) => ("x", multi as i64),
+        (_, true, false) => ("Px", multi as i64),
     };
     let cmd = table()
         .all
@@ -239,25 +241,27 @@ fn info(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<
     Ok(())
 }
 
-/// A TYPE filter of CLIENT LIST / CLIENT KILL. hashd has no masters or replicas; a client
-/// subscribed to anything is of type pubsub, as in Redis.
+/// A TYPE filter of CLIENT LIST / CLIENT KILL: our replicas' links, our master's link,
+/// subscribed clients, the others — as Redis's `getClientType`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 enum ClientType {
     #[default]
     Any,
     Normal,
     PubSub,
-    /// master, replica, slave: a type no hashd client has.
-    Absent,
+    Replica,
+    Master,
 }
 
 impl ClientType {
     fn matches(self, c: &ClientShared) -> bool {
+        use crate::client::ClientKind;
         match self {
             ClientType::Any => true,
-            ClientType::Normal => !c.is_pubsub(),
-            ClientType::PubSub => c.is_pubsub(),
-            ClientType::Absent => false,
+            ClientType::Normal => c.kind() == ClientKind::Normal && !c.is_pubsub(),
+            ClientType::PubSub => c.kind() == ClientKind::Normal && c.is_pubsub(),
+            ClientType::Replica => c.kind() == ClientKind::Replica,
+            ClientType::Master => c.kind() == ClientKind::Master,
         }
     }
 }
@@ -268,8 +272,10 @@ fn parse_type(t: &[u8]) -> Result<ClientType, CmdError> {
         Ok(ClientType::Normal)
     } else if is(t, "pubsub") {
         Ok(ClientType::PubSub)
-    } else if is(t, "master") || is(t, "replica") || is(t, "slave") {
-        Ok(ClientType::Absent)
+    } else if is(t, "master") {
+        Ok(ClientType::Master)
+    } else if is(t, "replica") || is(t, "slave") {
+        Ok(ClientType::Replica)
     } else {
         Err(error_quoting("ERR Unknown client type '", t, "'"))
     }

@@ -110,7 +110,6 @@ enum Setter {
 /// accepted value (so that malformed input gets Redis's error).
 #[derive(Clone, Copy)]
 enum Check {
-    Bool,
     Memory,
     Int { min: i64, max: i64 },
     Enum(&'static [&'static str]),
@@ -185,15 +184,79 @@ const HASH_VALUE: Param = param(
     },
 );
 
-const REPLICA_READ_ONLY: Param = param(
-    "replica-read-only",
-    |_| "yes".into(),
-    only(
-        Check::Bool,
-        "yes",
-        "hashd has no replicas; only 'yes' is supported",
-    ),
+/// A yes/no replication setting.
+macro_rules! repl_bool {
+    ($name:expr, $field:ident) => {
+        param(
+            $name,
+            |s| yes_no(s.replication.settings.$field.load(Ordering::Relaxed)),
+            Setter::Text {
+                check: check_yes_no,
+                apply: |s, v| {
+                    s.replication
+                        .settings
+                        .$field
+                        .store(is(v, "yes"), Ordering::Relaxed)
+                },
+            },
+        )
+    };
+}
+
+/// An integer replication setting.
+macro_rules! repl_int {
+    ($name:expr, $field:ident, $min:expr, $max:expr, $memory:expr) => {
+        param(
+            $name,
+            |s| live(&s.replication.settings.$field),
+            Setter::Int {
+                min: $min,
+                max: $max,
+                memory: $memory,
+                apply: |s, v| {
+                    s.replication
+                        .settings
+                        .$field
+                        .store(v as u64, Ordering::Relaxed)
+                },
+            },
+        )
+    };
+}
+
+const REPLICA_READ_ONLY: Param = repl_bool!("replica-read-only", read_only);
+const REPLICA_SERVE_STALE: Param = repl_bool!("replica-serve-stale-data", serve_stale_data);
+const REPLICA_PRIORITY: Param = repl_int!("replica-priority", priority, 0, INT_MAX, false);
+const PING_PERIOD: Param = repl_int!("repl-ping-replica-period", ping_period_s, 1, INT_MAX, false);
+const MIN_REPLICAS: Param = repl_int!(
+    "min-replicas-to-write",
+    min_replicas_to_write,
+    0,
+    INT_MAX,
+    false
 );
+const MIN_REPLICAS_LAG: Param = repl_int!(
+    "min-replicas-max-lag",
+    min_replicas_max_lag_s,
+    0,
+    INT_MAX,
+    false
+);
+
+/// `masterauth` / `masteruser`: "" clears.
+fn set_opt_text(slot: &parking_lot::RwLock<Option<String>>, v: &[u8]) {
+    *slot.write() = (!v.is_empty()).then(|| String::from_utf8_lossy(v).into_owned());
+}
+
+fn output_buffer_limits(s: &ServerContext) -> String {
+    let st = &s.replication.settings;
+    format!(
+        "normal 0 0 0 slave {} {} {} pubsub 33554432 8388608 60",
+        st.obuf_hard.load(Ordering::Relaxed),
+        st.obuf_soft.load(Ordering::Relaxed),
+        st.obuf_soft_s.load(Ordering::Relaxed)
+    )
+}
 
 const MAXMEMORY_POLICIES: &[&str] = &[
     "volatile-lru",
@@ -487,6 +550,100 @@ const PARAMS: &[Param] = &[
     ),
     REPLICA_READ_ONLY,
     alias(&REPLICA_READ_ONLY, "slave-read-only"),
+    REPLICA_SERVE_STALE,
+    alias(&REPLICA_SERVE_STALE, "slave-serve-stale-data"),
+    REPLICA_PRIORITY,
+    alias(&REPLICA_PRIORITY, "slave-priority"),
+    param(
+        "replicaof",
+        |s| {
+            s.replication
+                .master_addr()
+                .map(|(h, p)| format!("{h} {p}"))
+                .unwrap_or_default()
+        },
+        Setter::Immutable,
+    ),
+    param(
+        "masterauth",
+        |s| {
+            s.replication
+                .settings
+                .masterauth
+                .read()
+                .clone()
+                .unwrap_or_default()
+        },
+        Setter::Text {
+            check: |_| Ok(()),
+            apply: |s, v| set_opt_text(&s.replication.settings.masterauth, v),
+        },
+    ),
+    param(
+        "masteruser",
+        |s| {
+            s.replication
+                .settings
+                .masteruser
+                .read()
+                .clone()
+                .unwrap_or_default()
+        },
+        Setter::Text {
+            check: |_| Ok(()),
+            apply: |s, v| set_opt_text(&s.replication.settings.masteruser, v),
+        },
+    ),
+    param(
+        "repl-backlog-size",
+        |s| live(&s.replication.settings.backlog_size),
+        Setter::Int {
+            min: 16 * 1024,
+            max: i64::MAX,
+            memory: true,
+            apply: |s, v| s.replication.resize_backlog(v as u64),
+        },
+    ),
+    repl_bool!("repl-diskless-sync", diskless_sync),
+    repl_int!(
+        "repl-diskless-sync-delay",
+        diskless_sync_delay_s,
+        0,
+        INT_MAX,
+        false
+    ),
+    PING_PERIOD,
+    alias(&PING_PERIOD, "repl-ping-slave-period"),
+    repl_int!("repl-timeout", timeout_s, 1, INT_MAX, false),
+    MIN_REPLICAS,
+    alias(&MIN_REPLICAS, "min-slaves-to-write"),
+    MIN_REPLICAS_LAG,
+    alias(&MIN_REPLICAS_LAG, "min-slaves-max-lag"),
+    param(
+        "client-output-buffer-limit",
+        output_buffer_limits,
+        Setter::Text {
+            check: |v| {
+                let text = std::str::from_utf8(v).map_err(|_| "Invalid argument")?;
+                crate::config::parse_output_buffer_limits(text).map(|_| ())
+            },
+            apply: |s, v| {
+                let text = String::from_utf8_lossy(v);
+                // Only the classes given change; the replica class is the one enforced.
+                if text
+                    .split_whitespace()
+                    .any(|w| is(w.as_bytes(), "replica") || is(w.as_bytes(), "slave"))
+                {
+                    if let Ok((h, soft, secs)) = crate::config::parse_output_buffer_limits(&text) {
+                        let st = &s.replication.settings;
+                        st.obuf_hard.store(h, Ordering::Relaxed);
+                        st.obuf_soft.store(soft, Ordering::Relaxed);
+                        st.obuf_soft_s.store(secs, Ordering::Relaxed);
+                    }
+                }
+            },
+        },
+    ),
     param("tcp-keepalive", |_| "0".into(), Setter::Immutable),
     param("protected-mode", |_| "no".into(), Setter::Immutable),
     param("daemonize", |_| "no".into(), Setter::Immutable),
@@ -655,12 +812,6 @@ fn validate(set: Setter, value: &[u8]) -> Result<Change, String> {
             why,
         } => {
             let same = match check {
-                Check::Bool => {
-                    if !is(value, "yes") && !is(value, "no") {
-                        return Err("argument must be 'yes' or 'no'".into());
-                    }
-                    is(value, accepted)
-                }
                 Check::Memory => parse_int(value, 0, i64::MAX, true)?.to_string() == accepted,
                 Check::Int { min, max } => {
                     parse_int(value, min, max, false)?.to_string() == accepted

@@ -176,10 +176,18 @@ fn hvals(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result
 /// expired fields that are not yet reclaimed. It reclaims them, like HGET does.
 fn hlen(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
     let now = ctx.now_ms;
-    let mut db = ctx.db();
     // Reclaiming the expired fields first makes the count exact and O(1) afterwards, where
     // skipping them would re-count a large hash on every call.
-    let n = db.get_mut(args.get(1), now).map_or(0, |h| h.len());
+    // A replica reclaims nothing (its master's HDELs do): count the live ones there.
+    let keeps_expired = ctx.server.replication.is_replica();
+    let mut db = ctx.db();
+    let n = db.get_mut(args.get(1), now).map_or(0, |h| {
+        if keeps_expired {
+            h.live_len(now)
+        } else {
+            h.len()
+        }
+    });
     reply.int(n as i64);
     Ok(())
 }

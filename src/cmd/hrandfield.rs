@@ -70,6 +70,8 @@ fn hrandfield(
 
     let now = ctx.now_ms;
     let db_index = ctx.client.db;
+    let keeps_expired = ctx.server.replication.is_replica();
+    let limits = ctx.server.keyspace.limits();
     let rng = &mut ctx.client.rng;
     let mut db = ctx.locked.db(db_index);
     let hash = db.get_mut(args.get(1), now);
@@ -79,6 +81,20 @@ fn hrandfield(
             Some(_) => reply.array(0),
         }
         return Ok(());
+    };
+    // A replica keeps expired fields until its master's HDEL: pick among a copy of the
+    // live ones then (O(N), on replicas only, and only while some field is expired).
+    let live_copy;
+    let hash = if keeps_expired && hash.live_len(now) != hash.len() {
+        live_copy = crate::keyspace::HashValue::from_fields(
+            hash.iter()
+                .filter(|f| !f.is_expired(now))
+                .map(|f| (f.field, f.value, f.expire_at)),
+            &limits,
+        );
+        &live_copy
+    } else {
+        hash
     };
     match count {
         None => match hash.random_field(rng) {

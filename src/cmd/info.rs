@@ -374,6 +374,10 @@ fn stats(s: &ServerContext, out: &mut String) {
         get(&st.total_commands_processed),
     );
     line(out, "rejected_connections", get(&st.rejected_connections));
+    let rs = &s.replication.stats;
+    line(out, "sync_full", get(&rs.sync_full));
+    line(out, "sync_partial_ok", get(&rs.sync_partial_ok));
+    line(out, "sync_partial_err", get(&rs.sync_partial_err));
     line(out, "expired_keys", get(&ks.expired_keys));
     line(out, "expired_subkeys", get(&ks.expired_subkeys));
     line(
@@ -411,6 +415,9 @@ pub fn reset_stats(s: &ServerContext) {
         &st.sweeper_max_lag_ms,
         &s.keyspace.stats.expired_keys,
         &s.keyspace.stats.expired_subkeys,
+        &s.replication.stats.sync_full,
+        &s.replication.stats.sync_partial_ok,
+        &s.replication.stats.sync_partial_err,
     ] {
         v.store(0, Ordering::Relaxed);
     }
@@ -418,23 +425,7 @@ pub fn reset_stats(s: &ServerContext) {
 
 fn replication(ctx: &Ctx<'_, '_>, out: &mut String) {
     out.push_str("# Replication\r\n");
-    line(out, "role", "master");
-    line(out, "connected_slaves", 0);
-    line(out, "master_failover_state", "no-failover");
-    // With no replication history the replication id only needs to be stable for this
-    // run, which the run id is.
-    line(out, "master_replid", &ctx.server.run_id);
-    line(
-        out,
-        "master_replid2",
-        "0000000000000000000000000000000000000000",
-    );
-    line(out, "master_repl_offset", 0);
-    line(out, "second_repl_offset", -1);
-    line(out, "repl_backlog_active", 0);
-    line(out, "repl_backlog_size", 1_048_576);
-    line(out, "repl_backlog_first_byte_offset", 0);
-    line(out, "repl_backlog_histlen", 0);
+    ctx.server.replication.info(out);
 }
 
 /// Clock ticks per second of /proc/<pid>/stat times (USER_HZ, fixed at 100 on Linux).
@@ -565,12 +556,12 @@ mod tests {
         assert_eq!(payload(&env.run("INFO errorstats")), "# Errorstats\r\n");
         assert_eq!(payload(&env.run("INFO modules")), "# Modules\r\n");
         assert_eq!(payload(&env.run("INFO module_list")), "# Modules\r\n");
-        let run_id = env.server.run_id.clone();
+        let replid = env.server.replication.replid();
         assert_eq!(
             payload(&env.run("INFO replication")),
             format!(
                 "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\
-                 master_failover_state:no-failover\r\nmaster_replid:{run_id}\r\n\
+                 master_failover_state:no-failover\r\nmaster_replid:{replid}\r\n\
                  master_replid2:0000000000000000000000000000000000000000\r\n\
                  master_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\n\
                  repl_backlog_size:1048576\r\nrepl_backlog_first_byte_offset:0\r\n\

@@ -36,6 +36,7 @@ mod model_tests;
 pub mod multi;
 pub mod parse;
 pub mod pubsub;
+pub mod replication;
 pub mod server;
 
 use std::collections::HashMap;
@@ -364,6 +365,7 @@ const FAMILIES: &[&[Command]] = &[
     debug::COMMANDS,
     server::COMMANDS,
     pubsub::COMMANDS,
+    replication::COMMANDS,
 ];
 
 /// Allocator overhead of a queued command's two buffers, counted against the query-buffer
@@ -543,26 +545,16 @@ pub fn dispatch(
         }
     };
     if !client.authenticated && !cmd.has(flags::NO_AUTH) {
-        if cmd.name == "exec" {
-            abort_exec(server, client, &CmdError::NoAuth, &mut reply);
-            return;
-        }
-        if let Some(m) = client.multi.as_mut() {
-            m.aborted = true;
-        }
-        reply.error(&CmdError::NoAuth);
+        refuse(server, client, cmd, &CmdError::NoAuth, &mut reply);
         return;
     }
     client.shared.last_cmd.store(index, Ordering::Relaxed);
+    if let Some(e) = replication_refusal(server, client, cmd) {
+        refuse(server, client, cmd, &e, &mut reply);
+        return;
+    }
     if server.rdb.loading.load(Ordering::Relaxed) && !cmd.has(flags::LOADING) && !client.replaying {
-        if cmd.name == "exec" {
-            abort_exec(server, client, &CmdError::Loading, &mut reply);
-            return;
-        }
-        if let Some(m) = client.multi.as_mut() {
-            m.aborted = true;
-        }
-        reply.error(&CmdError::Loading);
+        refuse(server, client, cmd, &CmdError::Loading, &mut reply);
         return;
     }
     if let Some(m) = client.multi.as_mut() {
@@ -581,14 +573,7 @@ pub fn dispatch(
         && !pubsub::allowed_while_subscribed(cmd)
     {
         let e = pubsub::not_allowed_while_subscribed(cmd);
-        if cmd.name == "exec" {
-            abort_exec(server, client, &e, &mut reply);
-            return;
-        }
-        if let Some(m) = client.multi.as_mut() {
-            m.aborted = true;
-        }
-        reply.error(&e);
+        refuse(server, client, cmd, &e, &mut reply);
         return;
     }
     if let Some(m) = client.multi.as_mut() {
@@ -614,6 +599,69 @@ pub fn dispatch(
     execute(server, client, cmd, args, &mut reply);
     // Messages published while the command ran (to this client too) follow its reply.
     crate::pubsub::drain(client, out);
+}
+
+/// Answers `e` instead of running `cmd`, as Redis's `rejectCommand`: EXEC itself is
+/// aborted, a command refused inside MULTI makes the transaction fail at EXEC.
+fn refuse(
+    server: &ServerContext,
+    client: &mut ClientState,
+    cmd: &Command,
+    e: &CmdError,
+    reply: &mut Reply<'_>,
+) {
+    if cmd.name == "exec" {
+        abort_exec(server, client, e, reply);
+        return;
+    }
+    if let Some(m) = client.multi.as_mut() {
+        m.aborted = true;
+    }
+    reply.error(e);
+}
+
+/// What replication refuses, in Redis's order: writes without enough good replicas
+/// (`min-replicas-to-write`), writes on a read-only replica, and on a replica whose link is
+/// down with `replica-serve-stale-data no`, every command not flagged `stale`. Our
+/// master's commands are never refused.
+fn replication_refusal(
+    server: &ServerContext,
+    client: &ClientState,
+    cmd: &Command,
+) -> Option<CmdError> {
+    let repl = &server.replication;
+    if client.replaying {
+        return None;
+    }
+    let write = || {
+        cmd.has(flags::WRITE)
+            || (cmd.name == "exec"
+                && client
+                    .multi
+                    .as_ref()
+                    .is_some_and(|m| m.queue.iter().any(|q| q.command.has(flags::WRITE))))
+    };
+    if repl.writes_refused() && write() {
+        return Some(CmdError::other(
+            "NOREPLICAS Not enough good replicas to write.",
+        ));
+    }
+    if repl.is_replica() {
+        if repl.settings.read_only.load(Ordering::Relaxed) && write() {
+            return Some(CmdError::other(
+                "READONLY You can't write against a read only replica.",
+            ));
+        }
+        if !cmd.has(flags::STALE)
+            && !repl.settings.serve_stale_data.load(Ordering::Relaxed)
+            && !repl.link_up()
+        {
+            return Some(CmdError::other(
+                "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+            ));
+        }
+    }
+    None
 }
 
 /// Redis rejects EXEC itself (wrong arity, NOAUTH) through `execCommandAbort`, in or out of
@@ -668,8 +716,20 @@ fn execute(
         locked: &mut locked,
     };
     run_locked(&mut ctx, cmd, args, reply);
-    if locked.log().command_changes() > 0 && server.aof.must_wait() {
+    if let Some(offset) = client.master_offset_after {
+        // Under the command's locks: a snapshot sees this offset with this command's data.
+        if client.multi.is_none() {
+            server.replication.note_applied(offset);
+        }
+    }
+    let changed = locked.log().command_changes() > 0;
+    if changed && server.aof.must_wait() {
         client.aof_wait = true;
+    }
+    // The batch is published (and streamed) as the locks go.
+    drop(locked);
+    if changed {
+        client.woff = server.replication.offset();
     }
 }
 

@@ -41,7 +41,7 @@ pub const COMMANDS: &[Command] = &[
             "O(1)",
             "[NOSAVE | SAVE] [NOW] [FORCE] [ABORT]",
         ),
-    Command::new("role", 1, role)
+    Command::new("role", 1, super::replication::role)
         .flags(flags::NOSCRIPT | flags::LOADING | flags::STALE | flags::FAST)
         .acl(&["admin", "dangerous"])
         .doc(
@@ -180,15 +180,6 @@ fn shutdown(ctx: &mut Ctx<'_, '_>, args: Args<'_>, _reply: &mut Reply<'_>) -> Re
     server.shutdown.trigger();
     // No reply, as in Redis: the connection closes once earlier replies are out.
     ctx.client.close_after_reply = true;
-    Ok(())
-}
-
-/// ROLE
-fn role(_ctx: &mut Ctx<'_, '_>, _args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
-    reply.array(3);
-    reply.bulk(b"master");
-    reply.int(0);
-    reply.array(0);
     Ok(())
 }
 

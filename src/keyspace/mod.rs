@@ -18,7 +18,7 @@ mod prefetch;
 mod shard;
 
 use std::ops::Deref;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Mutex, MutexGuard};
@@ -62,6 +62,9 @@ pub struct Keyspace {
     /// Where effect batches go; none until [`Keyspace::set_sink`].
     sink: OnceLock<SharedSink>,
     pub stats: KeyspaceStats,
+    /// A replica's keyspace: reads hide what expired without reclaiming it (its master's
+    /// HDEL and DEL will), so both hold the same data at every offset.
+    keep_expired: Arc<AtomicBool>,
 }
 
 struct Db {
@@ -146,7 +149,17 @@ impl Keyspace {
             max_compact_value: AtomicUsize::new(limits.max_compact_value),
             sink: OnceLock::new(),
             stats: KeyspaceStats::default(),
+            keep_expired: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// The flag that makes reads keep expired keys and fields (a replica's keyspace).
+    pub fn keep_expired_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.keep_expired)
+    }
+
+    fn keeps_expired(&self) -> bool {
+        self.keep_expired.load(Ordering::Relaxed)
     }
 
     /// Installs the consumer of effect batches (once; later calls are ignored and return
@@ -596,6 +609,9 @@ impl<'l, 'a> DbView<'l, 'a> {
     /// Finds a live key. A key that is gone although still stored — its TTL passed, or
     /// every one of its fields expired — is reclaimed here, with its effects (lazy expiry),
     /// and reported missing.
+    ///
+    /// With `reclaim` false (reads on a replica) a gone key is reported missing and left
+    /// stored.
     fn live_bucket(
         shard: &mut Shard,
         log: &mut EffectLog,
@@ -603,11 +619,15 @@ impl<'l, 'a> DbView<'l, 'a> {
         h: u64,
         key: &[u8],
         now_ms: u64,
+        reclaim: bool,
     ) -> Option<usize> {
         let b = shard.bucket_of(h, key)?;
         let e = shard.entry_at(b)?;
         if !e.is_dead(now_ms) {
             return Some(b);
+        }
+        if !reclaim {
+            return None;
         }
         let key_expired = e.key_deadline != NEVER && e.key_deadline < now_ms;
         let e = shard.remove_at(h, b)?;
@@ -629,8 +649,9 @@ impl<'l, 'a> DbView<'l, 'a> {
     /// A hash none of whose fields is live is reclaimed and reported missing.
     pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&HashValue> {
         let db = self.db;
+        let reclaim = !self.ks.keeps_expired();
         let (shard, h, log) = self.shard_for(key);
-        let b = Self::live_bucket(shard, log, db, h, key, now_ms)?;
+        let b = Self::live_bucket(shard, log, db, h, key, now_ms, reclaim)?;
         shard.entry_at(b).map(|e| &e.value)
     }
 
@@ -639,9 +660,13 @@ impl<'l, 'a> DbView<'l, 'a> {
     pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<HashMut<'_>> {
         let db = self.db;
         let limits = self.ks.limits();
+        // On a replica nothing is reclaimed: the hash keeps its expired fields (readers
+        // skip them with `get_live`), and a hash with none live reads as missing.
+        let reclaim = !self.ks.keeps_expired();
         let (shard, h, log) = self.shard_for(key);
-        let b = Self::live_bucket(shard, log, db, h, key, now_ms)?;
-        let hm = HashMut::open(shard, log, db, b, h, limits, false, now_ms);
+        let b = Self::live_bucket(shard, log, db, h, key, now_ms, reclaim)?;
+        let reap_at = if reclaim { now_ms } else { 0 };
+        let hm = HashMut::open(shard, log, db, b, h, limits, false, reap_at);
         if hm.is_empty() {
             drop(hm);
             return None;
@@ -656,7 +681,7 @@ impl<'l, 'a> DbView<'l, 'a> {
         let db = self.db;
         let limits = self.ks.limits();
         let (shard, h, log) = self.shard_for(key);
-        let (b, created) = match Self::live_bucket(shard, log, db, h, key, now_ms) {
+        let (b, created) = match Self::live_bucket(shard, log, db, h, key, now_ms, true) {
             Some(b) => (b, false),
             None => (
                 shard.insert(
@@ -678,15 +703,16 @@ impl<'l, 'a> DbView<'l, 'a> {
     /// field. A key that fails the last two is reclaimed here.
     pub fn exists(&mut self, key: &[u8], now_ms: u64) -> bool {
         let db = self.db;
+        let reclaim = !self.ks.keeps_expired();
         let (shard, h, log) = self.shard_for(key);
-        Self::live_bucket(shard, log, db, h, key, now_ms).is_some()
+        Self::live_bucket(shard, log, db, h, key, now_ms, reclaim).is_some()
     }
 
     /// Deletes `key` (DEL). Returns true if it existed.
     pub fn delete(&mut self, key: &[u8], now_ms: u64) -> bool {
         let db = self.db;
         let (shard, h, log) = self.shard_for(key);
-        let Some(b) = Self::live_bucket(shard, log, db, h, key, now_ms) else {
+        let Some(b) = Self::live_bucket(shard, log, db, h, key, now_ms, true) else {
             return false;
         };
         if shard.remove_at(h, b).is_none() {
@@ -704,14 +730,14 @@ impl<'l, 'a> DbView<'l, 'a> {
     pub fn rename(&mut self, src: &[u8], dst: &[u8], now_ms: u64) -> bool {
         let db = self.db;
         let (shard, h, log) = self.shard_for(src);
-        let Some(b) = Self::live_bucket(shard, log, db, h, src, now_ms) else {
+        let Some(b) = Self::live_bucket(shard, log, db, h, src, now_ms, true) else {
             return false;
         };
         let Some(moved) = shard.remove_at(h, b) else {
             return false;
         };
         let (dst_shard, dh, log) = self.shard_for(dst);
-        let replaced = match Self::live_bucket(dst_shard, log, db, dh, dst, now_ms) {
+        let replaced = match Self::live_bucket(dst_shard, log, db, dh, dst, now_ms, true) {
             Some(b) => dst_shard.remove_at(dh, b).is_some(),
             None => false,
         };
@@ -749,7 +775,7 @@ impl<'l, 'a> DbView<'l, 'a> {
     ) -> bool {
         let db = self.db;
         let (shard, h, log) = self.shard_for(key);
-        let existing = Self::live_bucket(shard, log, db, h, key, now_ms);
+        let existing = Self::live_bucket(shard, log, db, h, key, now_ms, true);
         if value.is_empty() || (existing.is_some() && !replace) {
             return false;
         }
@@ -786,8 +812,9 @@ impl<'l, 'a> DbView<'l, 'a> {
     /// The key's TTL deadline: None if the key is missing, Some(None) if it has no TTL.
     pub fn key_deadline(&mut self, key: &[u8], now_ms: u64) -> Option<Option<u64>> {
         let db = self.db;
+        let reclaim = !self.ks.keeps_expired();
         let (shard, h, log) = self.shard_for(key);
-        let b = Self::live_bucket(shard, log, db, h, key, now_ms)?;
+        let b = Self::live_bucket(shard, log, db, h, key, now_ms, reclaim)?;
         let d = shard.entry_at(b)?.key_deadline;
         Some((d != NEVER).then_some(d))
     }
@@ -796,7 +823,7 @@ impl<'l, 'a> DbView<'l, 'a> {
     pub fn set_key_deadline(&mut self, key: &[u8], deadline: Option<u64>, now_ms: u64) -> bool {
         let db = self.db;
         let (shard, h, log) = self.shard_for(key);
-        let Some(b) = Self::live_bucket(shard, log, db, h, key, now_ms) else {
+        let Some(b) = Self::live_bucket(shard, log, db, h, key, now_ms, true) else {
             return false;
         };
         shard.set_deadline(Deadline::Key, h, b, deadline.unwrap_or(NEVER));
@@ -924,7 +951,14 @@ impl<'l, 'a> DbView<'l, 'a> {
     }
 
     /// A random live key (RANDOMKEY); gone keys met are reclaimed.
+    /// On a replica, where gone keys stay, it gives up after 100 of them and returns the
+    /// last one met, as Redis does (the whole database may be expired there).
     pub fn random_key(&mut self, now_ms: u64, rng: &mut fastrand::Rng) -> Option<Vec<u8>> {
+        let mut tries_left = if self.ks.keeps_expired() {
+            100
+        } else {
+            usize::MAX
+        };
         loop {
             let total: usize = self.shards().map(|s| s.len()).sum();
             if total == 0 {
@@ -956,6 +990,10 @@ impl<'l, 'a> DbView<'l, 'a> {
             let e = shard.entry_at(b)?;
             if e.is_dead(now_ms) {
                 let key = e.key.to_vec();
+                tries_left -= 1;
+                if tries_left == 0 {
+                    return Some(key);
+                }
                 self.exists(&key, now_ms);
                 continue;
             }

@@ -499,6 +499,20 @@ pub fn describe(path: &Path, what: impl std::fmt::Display) -> String {
     msg
 }
 
+/// After a replica loaded its master's snapshot, the log starts over from that dataset
+/// (a foreground rewrite under `locked`, every shard), as Redis restarts its AOF after a
+/// full sync. Nothing to do while the log is off.
+pub fn restart_after_full_sync(
+    server: &crate::context::ServerContext,
+    locked: &crate::keyspace::Locked<'_>,
+) -> io::Result<()> {
+    if !server.aof.enabled() {
+        return Ok(());
+    }
+    let previous = server.aof.manifest.lock().clone();
+    rewrite_locked(server, locked, previous).map(|_| ())
+}
+
 /// The AOF directory: `<dir>/<appenddirname>`.
 pub fn aof_dir(server: &crate::context::ServerContext) -> PathBuf {
     server

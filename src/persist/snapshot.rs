@@ -147,7 +147,13 @@ fn write_options(server: &ServerContext, aof_base: bool) -> WriteOptions {
         ctime_s: unix_s(),
         used_mem: 0,
         aof_base,
-        extra_aux: Vec::new(),
+        // Redis saves the replication history too, so that a restarted replica (or a
+        // master its replicas reconnect to) can continue by partial resync.
+        extra_aux: (!aof_base)
+            .then(|| server.replication.snapshot_history())
+            .flatten()
+            .map(|(id, offset)| repl_aux(&id, offset))
+            .unwrap_or_default(),
     }
 }
 
@@ -328,10 +334,76 @@ pub fn bgsave_locked(server: &ServerContext, locked: &Locked<'_>) -> Result<(), 
     Ok(())
 }
 
+/// The descriptor a full sync's child writes the snapshot to (a pipe's write end).
+const KEPT_FD: std::os::fd::RawFd = 3;
+
+/// Where a full sync's snapshot goes.
+pub enum SyncTarget<'a> {
+    /// The write end of a pipe the parent relays to the replica (diskless sync).
+    Pipe(std::os::fd::BorrowedFd<'a>),
+    /// A file the parent sends once it is complete (disk sync).
+    File(&'a Path),
+}
+
+/// Forks a child that writes the snapshot of what `locked` (every shard) holds for a
+/// replica, with the replication fields Redis writes (`repl-stream-db`, `repl-id`,
+/// `repl-offset`). Returns its pid; [`wait_child_exit`] reaps it.
+pub fn fork_sync_snapshot(
+    server: &ServerContext,
+    locked: &Locked<'_>,
+    target: SyncTarget<'_>,
+    replid: &str,
+    offset: u64,
+) -> io::Result<i32> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let mut opts = write_options(server, false);
+    opts.extra_aux = repl_aux(replid, offset);
+    let now_ms = server.clock.now_ms();
+    match target {
+        SyncTarget::Pipe(fd) => fork_writer_keeping(Some(fd.as_raw_fd()), |go_on| {
+            // SAFETY: in the child, descriptor 3 is the pipe's write end, and nothing else
+            // owns it.
+            let file = unsafe { File::from_raw_fd(KEPT_FD) };
+            let out = BufWriter::with_capacity(1 << 16, file);
+            let (buf, n) = write_checked(locked, out, &opts, now_ms, go_on)?;
+            buf.into_inner().map_err(|e| e.into_error())?;
+            Ok(n)
+        }),
+        SyncTarget::File(path) => {
+            fork_writer(|go_on| write_file(locked, path, &opts, now_ms, go_on))
+        }
+    }
+}
+
+fn repl_aux(replid: &str, offset: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
+    vec![
+        (b"repl-stream-db".to_vec(), b"0".to_vec()),
+        (b"repl-id".to_vec(), replid.as_bytes().to_vec()),
+        (b"repl-offset".to_vec(), offset.to_string().into_bytes()),
+    ]
+}
+
+/// Waits for the child `pid` and reaps it: true if it exited with status 0.
+pub fn wait_child_exit(pid: i32) -> bool {
+    let mut status = 0;
+    // SAFETY: waitpid on our own child, with a valid pointer to `status`.
+    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+    r == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
+}
+
 /// Forks a child that runs `write` and exits: 0 if it returned Ok. `write` gets a check
 /// to call now and then, which fails once the parent is gone. Returns the child's pid.
 /// Only for callers that hold every shard (see the module documentation).
 pub(super) fn fork_writer(
+    write: impl FnOnce(&dyn Fn() -> io::Result<()>) -> io::Result<u64>,
+) -> io::Result<i32> {
+    fork_writer_keeping(None, write)
+}
+
+/// [`fork_writer`], with the descriptor `keep` open in the child as descriptor 3 (every
+/// other one is closed there).
+fn fork_writer_keeping(
+    keep: Option<std::os::fd::RawFd>,
     write: impl FnOnce(&dyn Fn() -> io::Result<()>) -> io::Result<u64>,
 ) -> io::Result<i32> {
     let parent = std::process::id() as i32;
@@ -342,13 +414,14 @@ pub(super) fn fork_writer(
         return Err(io::Error::last_os_error());
     }
     if pid == 0 {
-        child_main(write, parent);
+        child_main(keep, write, parent);
     }
     Ok(pid)
 }
 
 /// A forked writer: drops what it inherited, runs `write`, exits; never returns.
 fn child_main(
+    keep: Option<std::os::fd::RawFd>,
     write: impl FnOnce(&dyn Fn() -> io::Result<()>) -> io::Result<u64>,
     parent: i32,
 ) -> ! {
@@ -359,7 +432,15 @@ fn child_main(
     // SAFETY: close_range, close, getrlimit and signal are async-signal-safe and touch no
     // memory the child relies on.
     unsafe {
-        if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) != 0 {
+        let mut first_closed = 3;
+        if let Some(fd) = keep {
+            // A failed dup2 leaves descriptor 3 to something else: the write then fails.
+            if fd != KEPT_FD {
+                libc::dup2(fd, KEPT_FD);
+            }
+            first_closed = KEPT_FD + 1;
+        }
+        if libc::syscall(libc::SYS_close_range, first_closed as u32, u32::MAX, 0u32) != 0 {
             let mut lim = libc::rlimit {
                 rlim_cur: 0,
                 rlim_max: 0,
@@ -369,7 +450,7 @@ fn child_main(
             } else {
                 1024
             };
-            for fd in 3..max {
+            for fd in first_closed..max {
                 libc::close(fd);
             }
         }
@@ -411,7 +492,7 @@ pub(super) fn wait_exit_unreaped(pid: i32) {
 }
 
 /// The fields of a loaded key, as the keyspace takes them.
-pub(super) fn fields_of(k: &RdbKey) -> impl Iterator<Item = (&[u8], &[u8], Option<u64>)> {
+pub fn fields_of(k: &RdbKey) -> impl Iterator<Item = (&[u8], &[u8], Option<u64>)> {
     k.fields
         .iter()
         .map(|f| (f.field.as_slice(), f.value.as_slice(), f.expire_ms))
@@ -611,6 +692,23 @@ pub fn remove_stale_temp_files(server: &ServerContext) {
     }
 }
 
+/// A snapshot's `repl-id` and `repl-offset` become our replication history, so that
+/// replicas (or our master, if we are one) can continue from there by partial resync.
+fn restore_replication_history(server: &ServerContext, aux: &[(Vec<u8>, Vec<u8>)]) {
+    let get = |name: &[u8]| {
+        aux.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_slice())
+    };
+    let id = get(b"repl-id").and_then(|v| std::str::from_utf8(v).ok());
+    let offset = get(b"repl-offset")
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let (Some(id), Some(offset)) = (id, offset) {
+        server.replication.restore_history(id, offset);
+    }
+}
+
 /// Reads the snapshot file, handing each key to `store`.
 fn load_into(server: &ServerContext, store: &mut dyn FnMut(RdbKey)) -> Result<bool, LoadError> {
     let path = server.config.rdb_path();
@@ -664,6 +762,7 @@ fn load_into(server: &ServerContext, store: &mut dyn FnMut(RdbKey)) -> Result<bo
         }
     }
     let stats = reader.stats().clone();
+    restore_replication_history(server, reader.aux());
     st.last_load_keys_loaded
         .store(stats.keys_loaded, Ordering::Relaxed);
     st.last_load_keys_expired.store(

@@ -27,6 +27,7 @@ pub struct ServerBuilder {
     config: Config,
     manual_clock: Option<u64>,
     active_expire: bool,
+    port: u16,
 }
 
 impl ServerBuilder {
@@ -47,6 +48,12 @@ impl ServerBuilder {
         self
     }
 
+    /// Listen on this port instead of a free one (a restart that clients must find again).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
     /// Any other configuration change.
     pub fn config(mut self, f: impl FnOnce(&mut Config)) -> Self {
         f(&mut self.config);
@@ -54,8 +61,8 @@ impl ServerBuilder {
     }
 
     pub fn start(self) -> TestServer {
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("bind 127.0.0.1:0 for the test server");
+        let std_listener = std::net::TcpListener::bind(("127.0.0.1", self.port))
+            .expect("bind 127.0.0.1 for the test server");
         std_listener
             .set_nonblocking(true)
             .expect("non-blocking listener");
@@ -127,6 +134,7 @@ impl TestServer {
             },
             manual_clock: None,
             active_expire: true,
+            port: 0,
         }
     }
 
