@@ -36,6 +36,11 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
             server.fail(format!("cannot start the append-only file writer: {e}"));
         }
     }
+    // `replicaof` from the configuration: before the load, which may bring the history to
+    // continue from (the link starts once the load is over).
+    if let Ok(Some((host, port))) = server.config.startup.master_addr() {
+        server.replication.become_replica_at_startup(&host, port);
+    }
     // With the append-only file on, it alone is loaded (as in Redis: it is the newer).
     let appendonly = server.config.startup.appendonly;
     let mut loading = appendonly || server.config.rdb_path().exists();
@@ -64,12 +69,6 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
     let saver = tokio::spawn(crate::persist::snapshot::run(Arc::clone(&server)));
     let replication = tokio::spawn(crate::replication::replica::supervise(Arc::clone(&server)));
     let pinger = tokio::spawn(crate::replication::ping_replicas(Arc::clone(&server)));
-    match server.config.startup.master_addr() {
-        Ok(Some((host, port))) => server.replication.become_replica_at_startup(&host, port),
-        Ok(None) => {}
-        // Checked at start-up.
-        Err(_) => {}
-    }
     let (tx, mut rx) = tokio::sync::mpsc::channel::<TcpStream>(64);
     let mut acceptors = JoinSet::new();
     for listener in listeners {

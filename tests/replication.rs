@@ -720,3 +720,88 @@ fn min_replicas_to_write_refuses_writes_without_enough_replicas() {
     // WAIT with a timeout returns what it has when fewer replicas answer.
     assert_eq!(int(&mc.run("WAIT 2 100")), 1);
 }
+
+#[test]
+fn flushall_auth_disk_sync_and_chained_replicas() {
+    // A master with a password, full syncs through a file; a replica that authenticates;
+    // a replica of that replica.
+    let m = TestServer::builder()
+        .requirepass("s3cret")
+        .config(|c| {
+            c.repl_diskless_sync = false;
+        })
+        .start();
+    let mut mc = m.client();
+    mc.auth("s3cret");
+    write_mix(&mut mc, 0);
+    let r = TestServer::builder()
+        .config(|c| c.masterauth = Some("s3cret".into()))
+        .start();
+    let mut rc = r.client();
+    rc.expect(&format!("REPLICAOF 127.0.0.1 {}", m.port()), b"+OK\r\n");
+    wait_link_up(r.addr);
+    let chained = replica_of(r.addr);
+    wait_link_up(chained.addr);
+    mc.expect("FLUSHALL", b"+OK\r\n");
+    write_mix(&mut mc, 1);
+    mc.expect("HSET after-flush f v", b":1\r\n");
+    wait_replicas(&mut mc, 1);
+
+    // Without the password the link stays down.
+    let unauth = replica_of(m.addr);
+    let mut uc = unauth.client();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        info(&mut uc, "replication", "master_link_status").as_deref(),
+        Some("down")
+    );
+    drop(unauth);
+
+    // (The comparison below connects without AUTH.)
+    mc.expect("CONFIG SET requirepass \"\"", b"+OK\r\n");
+    assert_same_data(m.addr, r.addr);
+    // The chained replica has the same history: same id, and the same data once it has
+    // caught up with its master's offset.
+    let offset = info(&mut rc, "replication", "master_repl_offset").expect("offset");
+    let mut cc = chained.client();
+    assert!(wait_until(SYNC_TIMEOUT, || {
+        info(&mut cc, "replication", "master_repl_offset").as_deref() == Some(offset.as_str())
+    }));
+    assert_eq!(
+        info(&mut cc, "replication", "master_replid"),
+        info(&mut mc, "replication", "master_replid")
+    );
+    assert_same_data(r.addr, chained.addr);
+    assert_eq!(
+        info(&mut rc, "replication", "connected_slaves").as_deref(),
+        Some("1")
+    );
+}
+
+#[test]
+fn replica_serve_stale_data_no_refuses_while_the_link_is_down() {
+    let r = TestServer::builder()
+        .config(|c| c.replica_serve_stale_data = false)
+        .start();
+    let mut rc = r.client();
+    // A master that is not there.
+    let nobody = TcpListener::bind("127.0.0.1:0").expect("port");
+    let port = nobody.local_addr().expect("addr").port();
+    drop(nobody);
+    rc.expect(&format!("REPLICAOF 127.0.0.1 {port}"), b"+OK\r\n");
+    rc.expect(
+        "HGET k f",
+        b"-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.\r\n",
+    );
+    // So does PING, as in Redis 7.4.1; commands flagged `stale` still run.
+    rc.expect(
+        "PING",
+        b"-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.\r\n",
+    );
+    assert_eq!(
+        info(&mut rc, "replication", "role").as_deref(),
+        Some("slave")
+    );
+    rc.expect("REPLICAOF NO ONE", b"+OK\r\n");
+    rc.expect("HGET k f", b"$-1\r\n");
+}

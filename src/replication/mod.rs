@@ -189,6 +189,9 @@ impl AttachedReplica {
 
     fn enqueue(&self, bytes: &[u8], settings: &ReplSettings) {
         let mut q = self.out.lock();
+        // A queue that already held bytes has a wake-up pending: its writer will take
+        // these too. Waking it per batch would cost a task switch and a write per command.
+        let was_empty = q.buf.is_empty();
         q.buf.extend_from_slice(bytes);
         let len = q.buf.len() as u64;
         let hard = settings.obuf_hard.load(Ordering::Relaxed);
@@ -211,7 +214,9 @@ impl AttachedReplica {
             );
         }
         drop(q);
-        self.wake.notify_one();
+        if was_empty || self.overflowed() {
+            self.wake.notify_one();
+        }
     }
 }
 
