@@ -805,3 +805,60 @@ fn replica_serve_stale_data_no_refuses_while_the_link_is_down() {
     rc.expect("REPLICAOF NO ONE", b"+OK\r\n");
     rc.expect("HGET k f", b"$-1\r\n");
 }
+
+#[test]
+fn a_redis_master_holding_other_types_is_refused_and_the_data_stays() {
+    let Some(bin) = reference_redis() else {
+        return;
+    };
+    let dir = fresh_dir("redis-master-mixed");
+    let redis = RedisServer::start(&bin, &dir, &["--repl-diskless-sync-delay", "0"]);
+    let mut mc = Client::connect(redis.addr);
+    mc.expect("HSET h f v", b":1\r\n");
+    mc.expect("SET plain string", b"+OK\r\n");
+    let r = TestServer::start();
+    let mut rc = r.client();
+    rc.expect("HSET mine f v", b":1\r\n");
+    rc.expect(&format!("REPLICAOF 127.0.0.1 {}", redis.addr.port()), b"+OK\r\n");
+    // The snapshot is fetched and refused, again and again: the link never comes up.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        info(&mut rc, "replication", "master_link_status").as_deref(),
+        Some("down")
+    );
+    let mut redis_side = Client::connect(redis.addr);
+    assert!(
+        info(&mut redis_side, "stats", "sync_full")
+            .and_then(|n| n.parse::<u64>().ok())
+            .is_some_and(|n| n >= 1),
+        "the replica never asked for the snapshot"
+    );
+    rc.expect("HGET mine f", b"$1\r\nv\r\n");
+    rc.expect("HGET h f", b"$-1\r\n");
+}
+
+#[test]
+fn a_redis_replica_of_hashd_continues_after_a_cut() {
+    let Some(bin) = reference_redis() else {
+        return;
+    };
+    let m = master();
+    let relay = Relay::to(m.addr);
+    let mut mc = m.client();
+    write_mix(&mut mc, 0);
+    let dir = fresh_dir("redis-replica-cut");
+    let port = relay.addr.port().to_string();
+    let redis = RedisServer::start(&bin, &dir, &["--replicaof", "127.0.0.1", &port]);
+    wait_link_up(redis.addr);
+    wait_replicas(&mut mc, 1);
+    relay.cut();
+    let mut rc = Client::connect(redis.addr);
+    wait_link_down(&mut rc);
+    write_mix(&mut mc, 1);
+    relay.restore();
+    wait_link_up(redis.addr);
+    wait_replicas(&mut mc, 1);
+    assert_eq!(info(&mut mc, "stats", "sync_partial_ok").as_deref(), Some("1"));
+    assert_eq!(info(&mut mc, "stats", "sync_full").as_deref(), Some("1"));
+    assert_same_data(m.addr, redis.addr);
+}
