@@ -39,6 +39,10 @@ pub struct ClientShared {
     /// Commands queued in MULTI, or -1 (as `usize::MAX`) outside MULTI.
     pub multi_len: AtomicUsize,
     pub watched: AtomicUsize,
+    /// The query buffer: bytes held and room left (CLIENT LIST `qbuf`, `qbuf-free`), as of
+    /// the connection's last read or batch.
+    pub qbuf: AtomicUsize,
+    pub qbuf_free: AtomicUsize,
     /// Channels and patterns subscribed to (CLIENT LIST `sub=`, `psub=`).
     pub subs: AtomicUsize,
     pub psubs: AtomicUsize,
@@ -73,6 +77,8 @@ impl ClientShared {
             last_cmd: AtomicUsize::new(usize::MAX),
             multi_len: AtomicUsize::new(usize::MAX),
             watched: AtomicUsize::new(0),
+            qbuf: AtomicUsize::new(0),
+            qbuf_free: AtomicUsize::new(0),
             subs: AtomicUsize::new(0),
             psubs: AtomicUsize::new(0),
             kind: std::sync::atomic::AtomicU8::new(0),

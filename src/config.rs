@@ -153,6 +153,27 @@ pub struct Cli {
     /// Seconds since its last ACK for a replica to count for min-replicas-to-write.
     #[arg(long = "min-replicas-max-lag", alias = "min-slaves-max-lag")]
     pub min_replicas_max_lag: Option<u64>,
+    /// Refuse clients from other hosts while no password is set (yes/no).
+    #[arg(long = "protected-mode", value_parser = parse_yes_no)]
+    pub protected_mode: Option<bool>,
+    /// Seconds between TCP keepalive probes on client connections (0: off).
+    #[arg(long = "tcp-keepalive")]
+    pub tcp_keepalive: Option<u64>,
+    /// Close clients idle for this many seconds (0: never).
+    #[arg(long)]
+    pub timeout: Option<u64>,
+    /// Write the process id to this file.
+    #[arg(long)]
+    pub pidfile: Option<String>,
+    /// Write the log to this file ("": standard output).
+    #[arg(long)]
+    pub logfile: Option<String>,
+    /// Refuse writes while the last background save failed (yes/no).
+    #[arg(long = "stop-writes-on-bgsave-error", value_parser = parse_yes_no)]
+    pub stop_writes_on_bgsave_error: Option<bool>,
+    /// Who may run DEBUG: yes, no, local (loopback clients only).
+    #[arg(long = "enable-debug-command")]
+    pub enable_debug_command: Option<String>,
     /// Output buffer limits by class: `<class> <hard> <soft> <soft-seconds>` (the `replica`
     /// class is enforced).
     #[arg(
@@ -207,72 +228,176 @@ pub fn format_save(points: &[(u64, u64)]) -> String {
         .join(" ")
 }
 
-/// redis.conf directives hashd accepts and ignores (persistence, memory policy, logging,
-/// daemon and module settings…), so that redis-server command lines and config files from
-/// dev stacks keep working. A directive not here and not one of hashd's own is an error.
-const IGNORED_DIRECTIVES: &[&str] = &[
-    "protected-mode",
-    "daemonize",
-    "supervised",
-    "pidfile",
-    "logfile",
-    "syslog-enabled",
-    "syslog-ident",
-    "syslog-facility",
-    "timeout",
-    "tcp-keepalive",
-    "tcp-backlog",
-    "maxmemory",
-    "maxmemory-policy",
-    "maxmemory-samples",
-    "maxmemory-eviction-tenacity",
-    "io-threads",
-    "io-threads-do-reads",
-    "always-show-logo",
-    "set-proc-title",
-    "proc-title-template",
-    "stop-writes-on-bgsave-error",
-    "rdb-del-sync-files",
-    "rdb-save-incremental-fsync",
-    "activerehashing",
-    "activedefrag",
-    "lua-time-limit",
-    "busy-reply-threshold",
-    "latency-monitor-threshold",
-    "latency-tracking",
-    "unixsocket",
-    "unixsocketperm",
-    "enable-debug-command",
-    "enable-protected-configs",
-    "enable-module-command",
-    "jemalloc-bg-thread",
-    "dynamic-hz",
-    "active-expire-effort",
-    "loadmodule",
-    "rename-command",
-    "user",
-    "aclfile",
-    "acllog-max-len",
-    "oom-score-adj",
-    "oom-score-adj-values",
-    "disable-thp",
-    "crash-log-enabled",
-    "crash-memcheck-enabled",
-    "locale-collate",
-    "ignore-warnings",
-    "no-appendfsync-on-rewrite",
-    "hide-user-data-from-log",
-    "propagation-error-behavior",
-    "sanitize-dump-payload",
-    "shutdown-timeout",
-    "shutdown-on-sigint",
-    "shutdown-on-sigterm",
-    "databases-offset",
-    "include",
+/// What hashd does with a Redis directive it has no machinery for.
+#[derive(Clone, Copy, Debug)]
+pub enum Unimplemented {
+    /// No observable effect on hashd (it tunes other data types, threads, the allocator,
+    /// logging details…): accepted and ignored, with a log line.
+    NoEffect,
+    /// Accepted only with one of these values, which describe what hashd does; any other
+    /// is refused, naming why.
+    Only(&'static [&'static str], &'static str),
+    /// Refused whatever its value.
+    Refused(&'static str),
+}
+
+use Unimplemented::{NoEffect, Only, Refused};
+
+/// Redis directives hashd does not implement, and what it does with each. Settings that
+/// change durability, limits or security are never accepted-and-ignored: only the value
+/// matching what hashd does passes (`maxmemory 0`), so a redis.conf or command line that
+/// asks for more fails at start-up instead of silently not getting it. docs/CONFIG.md
+/// lists them.
+const UNIMPLEMENTED: &[(&str, Unimplemented)] = &[
+    ("tcp-backlog", NoEffect),
+    ("always-show-logo", NoEffect),
+    ("set-proc-title", NoEffect),
+    ("proc-title-template", NoEffect),
+    ("rdb-save-incremental-fsync", NoEffect),
+    ("aof-rewrite-incremental-fsync", NoEffect),
+    ("activerehashing", NoEffect),
+    ("activedefrag", NoEffect),
+    ("lua-time-limit", NoEffect),
+    ("busy-reply-threshold", NoEffect),
+    ("latency-monitor-threshold", NoEffect),
+    ("latency-tracking", NoEffect),
+    ("latency-tracking-info-percentiles", NoEffect),
+    ("slowlog-log-slower-than", NoEffect),
+    ("slowlog-max-len", NoEffect),
+    ("enable-protected-configs", NoEffect),
+    ("enable-module-command", NoEffect),
+    ("jemalloc-bg-thread", NoEffect),
+    ("dynamic-hz", NoEffect),
+    ("active-expire-effort", NoEffect),
+    ("acllog-max-len", NoEffect),
+    ("oom-score-adj-values", NoEffect),
+    ("disable-thp", NoEffect),
+    ("crash-log-enabled", NoEffect),
+    ("crash-memcheck-enabled", NoEffect),
+    ("locale-collate", NoEffect),
+    ("ignore-warnings", NoEffect),
+    ("hide-user-data-from-log", NoEffect),
+    ("propagation-error-behavior", NoEffect),
+    ("sanitize-dump-payload", NoEffect),
+    ("shutdown-timeout", NoEffect),
+    ("io-threads", NoEffect),
+    ("io-threads-do-reads", NoEffect),
+    ("maxmemory-samples", NoEffect),
+    ("maxmemory-eviction-tenacity", NoEffect),
+    ("repl-diskless-sync-max-replicas", NoEffect),
+    ("repl-backlog-ttl", NoEffect),
+    ("repl-disable-tcp-nodelay", NoEffect),
+    ("replica-announced", NoEffect),
+    ("syslog-ident", NoEffect),
+    ("syslog-facility", NoEffect),
+    ("unixsocketperm", NoEffect),
+    (
+        "daemonize",
+        Only(&["no"], "hashd runs in the foreground; use a supervisor"),
+    ),
+    (
+        "supervised",
+        Only(&["no"], "systemd/upstart notification is not implemented"),
+    ),
+    (
+        "maxmemory",
+        Only(&["0"], "maxmemory and eviction are not implemented yet"),
+    ),
+    (
+        "maxmemory-policy",
+        Only(&["noeviction"], "eviction is not implemented yet"),
+    ),
+    (
+        "maxmemory-clients",
+        Only(&["0"], "client eviction is not implemented"),
+    ),
+    (
+        "rdb-del-sync-files",
+        Only(&["no"], "sync files are always kept"),
+    ),
+    (
+        "no-appendfsync-on-rewrite",
+        Only(
+            &["no"],
+            "the append-only file is fsynced during rewrites too",
+        ),
+    ),
+    (
+        "aof-timestamp-enabled",
+        Only(&["no"], "timestamp annotations are not written"),
+    ),
+    (
+        "aof-disable-auto-gc",
+        Only(&["no"], "old append-only files are always removed"),
+    ),
+    (
+        "oom-score-adj",
+        Only(&["no"], "the OOM score is not adjusted"),
+    ),
+    ("syslog-enabled", Only(&["no"], "syslog is not implemented")),
+    (
+        "unixsocket",
+        Only(&[""], "Unix sockets are not implemented"),
+    ),
+    ("aclfile", Only(&[""], "ACL files are not implemented yet")),
+    (
+        "shutdown-on-sigint",
+        Only(&["default"], "SIGINT always shuts down as by default"),
+    ),
+    (
+        "shutdown-on-sigterm",
+        Only(&["default"], "SIGTERM always shuts down as by default"),
+    ),
+    (
+        "cluster-enabled",
+        Only(&["no"], "cluster mode is not implemented yet"),
+    ),
+    ("tls-port", Only(&["0"], "TLS is not implemented yet")),
+    (
+        "tls-replication",
+        Only(&["no"], "TLS is not implemented yet"),
+    ),
+    ("tls-cluster", Only(&["no"], "TLS is not implemented yet")),
+    (
+        "repl-diskless-load",
+        Only(
+            &["disabled"],
+            "a replica always loads its master's snapshot from a file",
+        ),
+    ),
+    (
+        "bind-source-addr",
+        Only(
+            &[""],
+            "outgoing connections use the system's source address",
+        ),
+    ),
+    (
+        "replica-announce-ip",
+        Only(&[""], "a replica announces the address its master sees"),
+    ),
+    (
+        "replica-announce-port",
+        Only(&["0"], "a replica announces its own port"),
+    ),
+    (
+        "rename-command",
+        Refused("renaming commands is not supported (ACLs will replace it)"),
+    ),
+    (
+        "user",
+        Refused("ACL users are not implemented yet; use requirepass"),
+    ),
+    (
+        "include",
+        Refused("configuration includes are not supported"),
+    ),
+    ("loadmodule", Refused("modules are not supported")),
 ];
 
-/// Families of ignored directives (`lazyfree-lazy-eviction`, `list-max-listpack-size`…).
-const IGNORED_PREFIXES: &[&str] = &[
+/// Families with no observable effect on hashd (other data types' encodings, lazy
+/// freeing, defragmentation, LFU tuning, client tracking, TLS files without `tls-port`…).
+const NO_EFFECT_PREFIXES: &[&str] = &[
     "lazyfree-",
     "replica-lazy-",
     "list-",
@@ -280,50 +405,69 @@ const IGNORED_PREFIXES: &[&str] = &[
     "zset-",
     "hll-",
     "stream-",
-    "aof-",
-    "auto-aof-",
-    "repl-",
-    "tls-",
-    "slowlog-",
     "lfu-",
     "active-defrag-",
-    "cluster-",
     "tracking-",
-    "bind-source-addr",
     "max-new-",
+    "cluster-",
+    "tls-",
 ];
 
-/// Directives of an ignored family that hashd does implement.
-const IMPLEMENTED_IN_IGNORED_FAMILIES: &[&str] = &[
-    "aof-use-rdb-preamble",
-    "aof-load-truncated",
-    "auto-aof-rewrite-percentage",
-    "auto-aof-rewrite-min-size",
-    "repl-backlog-size",
-    "repl-diskless-sync",
-    "repl-diskless-sync-delay",
-    "repl-ping-replica-period",
-    "repl-ping-slave-period",
-    "repl-timeout",
-];
-
-/// True for a Redis directive hashd accepts and ignores.
-pub fn is_ignored_directive(name: &str) -> bool {
+/// What hashd does with the Redis directive `name`, if it is one hashd does not implement.
+pub fn unimplemented_directive(name: &str) -> Option<Unimplemented> {
     let name = name.to_ascii_lowercase();
-    if IMPLEMENTED_IN_IGNORED_FAMILIES.contains(&name.as_str()) {
-        return false;
+    if let Some((_, u)) = UNIMPLEMENTED.iter().find(|(n, _)| *n == name) {
+        return Some(*u);
     }
-    IGNORED_DIRECTIVES.contains(&name.as_str())
-        || IGNORED_PREFIXES.iter().any(|p| name.starts_with(p))
+    NO_EFFECT_PREFIXES
+        .iter()
+        .any(|p| name.starts_with(p))
+        .then_some(NoEffect)
 }
 
-/// Splits `--directive value…` pairs that hashd ignores out of a redis-server-style command
-/// line. Returns the arguments to parse and the names of the directives removed.
+/// True for a Redis directive hashd does not implement (accepted or refused by value).
+pub fn is_ignored_directive(name: &str) -> bool {
+    unimplemented_directive(name).is_some()
+}
+
+/// Whether `name values…` may be accepted and ignored: Err names why not.
+pub fn check_unimplemented(name: &str, values: &[String]) -> Result<(), String> {
+    let shown = || format!("'{name} {}'", values.join(" "));
+    match unimplemented_directive(name) {
+        None | Some(NoEffect) => Ok(()),
+        Some(Refused(why)) => Err(format!("{} is not supported: {why}", shown())),
+        Some(Only(allowed, why)) => {
+            let value = values.join(" ");
+            // Memory amounts may carry a unit (`0mb`).
+            let same = |a: &str| {
+                value.eq_ignore_ascii_case(a)
+                    || (a == "0" && parse_memory(&value).is_ok_and(|v| v == 0))
+            };
+            if allowed.iter().any(|a| same(a)) {
+                Ok(())
+            } else {
+                let only = allowed
+                    .iter()
+                    .map(|a| format!("'{a}'"))
+                    .collect::<Vec<_>>()
+                    .join(" or ");
+                Err(format!(
+                    "{} is not supported: {why} (hashd accepts only {only})",
+                    shown()
+                ))
+            }
+        }
+    }
+}
+
+/// Splits `--directive value…` pairs that hashd does not implement out of a
+/// redis-server-style command line. Returns the arguments to parse and the directives
+/// removed, with their values (for [`check_unimplemented`]).
 pub fn strip_ignored_flags(
     args: Vec<std::ffi::OsString>,
-) -> (Vec<std::ffi::OsString>, Vec<String>) {
+) -> (Vec<std::ffi::OsString>, Vec<(String, Vec<String>)>) {
     let mut kept = Vec::with_capacity(args.len());
-    let mut ignored = Vec::new();
+    let mut ignored: Vec<(String, Vec<String>)> = Vec::new();
     let mut skipping = false;
     for (i, arg) in args.into_iter().enumerate() {
         let flag = arg
@@ -332,7 +476,11 @@ pub fn strip_ignored_flags(
             .map(|a| a[2..].split('=').next().unwrap_or_default().to_string());
         match flag {
             Some(name) if is_ignored_directive(&name) => {
-                ignored.push(name);
+                let inline = arg
+                    .to_str()
+                    .and_then(|a| a.split_once('='))
+                    .map(|(_, v)| v.to_string());
+                ignored.push((name, inline.into_iter().collect()));
                 skipping = true;
             }
             Some(_) => {
@@ -340,7 +488,11 @@ pub fn strip_ignored_flags(
                 kept.push(arg);
             }
             // A directive's values (`--save 60 1`) go with it.
-            None if skipping => {}
+            None if skipping => {
+                if let Some((_, values)) = ignored.last_mut() {
+                    values.push(arg.to_string_lossy().into_owned());
+                }
+            }
             None => kept.push(arg),
         }
     }
@@ -439,6 +591,16 @@ pub struct Config {
     pub repl_timeout: u64,
     pub min_replicas_to_write: u64,
     pub min_replicas_max_lag: u64,
+    pub protected_mode: bool,
+    pub tcp_keepalive: u64,
+    pub timeout: u64,
+    /// "": none.
+    pub pidfile: String,
+    /// "": standard output.
+    pub logfile: String,
+    pub stop_writes_on_bgsave_error: bool,
+    /// `yes`, `no` or `local`.
+    pub enable_debug_command: String,
     /// `client-output-buffer-limit` classes, as redis.conf writes them (`replica 256mb
     /// 64mb 60 …`); empty: Redis's defaults.
     pub client_output_buffer_limit: String,
@@ -496,6 +658,13 @@ impl Default for Config {
             min_replicas_to_write: 0,
             min_replicas_max_lag: crate::replication::DEFAULT_MIN_REPLICAS_MAX_LAG_S,
             client_output_buffer_limit: String::new(),
+            protected_mode: true,
+            tcp_keepalive: 300,
+            timeout: 0,
+            pidfile: String::new(),
+            logfile: String::new(),
+            stop_writes_on_bgsave_error: true,
+            enable_debug_command: "yes".into(),
             source: "built-in defaults".into(),
             ignored: Vec::new(),
         }
@@ -679,6 +848,17 @@ impl Config {
                 "min-replicas-max-lag" | "min-slaves-max-lag" => {
                     cfg.min_replicas_max_lag = num(one()?)?
                 }
+                "protected-mode" => {
+                    cfg.protected_mode = parse_yes_no(one()?).map_err(|e| bad(&e))?
+                }
+                "tcp-keepalive" => cfg.tcp_keepalive = num(one()?)?,
+                "timeout" => cfg.timeout = num(one()?)?,
+                "pidfile" => cfg.pidfile = one()?.to_string(),
+                "logfile" => cfg.logfile = one()?.to_string(),
+                "stop-writes-on-bgsave-error" => {
+                    cfg.stop_writes_on_bgsave_error = parse_yes_no(one()?).map_err(|e| bad(&e))?
+                }
+                "enable-debug-command" => cfg.enable_debug_command = one()?.to_ascii_lowercase(),
                 "client-output-buffer-limit" => {
                     if args.len() != 4 {
                         return Err(bad("wrong number of arguments"));
@@ -688,7 +868,10 @@ impl Config {
                     }
                     cfg.client_output_buffer_limit.push_str(&args.join(" "));
                 }
-                other if is_ignored_directive(other) => cfg.ignored.push(other.to_string()),
+                other if is_ignored_directive(other) => {
+                    check_unimplemented(other, args).map_err(|e| bad(&e))?;
+                    cfg.ignored.push(other.to_string());
+                }
                 _ => return Err(bad("Bad directive or wrong number of arguments")),
             }
         }
@@ -742,6 +925,13 @@ impl Config {
         take!(repl_timeout);
         take!(min_replicas_to_write);
         take!(min_replicas_max_lag);
+        take!(protected_mode);
+        take!(tcp_keepalive);
+        take!(timeout);
+        take!(pidfile);
+        take!(logfile);
+        take!(stop_writes_on_bgsave_error);
+        take!(enable_debug_command);
         if let Some(words) = &cli.replicaof {
             self.replicaof = Some(words.join(" "));
             from_flags = true;
@@ -795,6 +985,12 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), StartupError> {
+        if !matches!(
+            self.enable_debug_command.to_ascii_lowercase().as_str(),
+            "yes" | "no" | "local"
+        ) {
+            return Err(invalid("enable-debug-command", "must be yes, no or local"));
+        }
         if let Err(e) = self.master_addr() {
             return Err(invalid("replicaof", e));
         }
@@ -944,6 +1140,12 @@ pub struct LiveConfig {
     pub aof_use_rdb_preamble: AtomicBool,
     pub auto_aof_rewrite_percentage: AtomicU64,
     pub auto_aof_rewrite_min_size: AtomicU64,
+    /// Refuse non-loopback clients while the default user has no password.
+    pub protected_mode: AtomicBool,
+    pub tcp_keepalive: AtomicU64,
+    /// Idle seconds after which a client is closed (0: never).
+    pub timeout: AtomicU64,
+    pub stop_writes_on_bgsave_error: AtomicBool,
     /// The start-up configuration (read-only values such as port and databases).
     pub startup: Config,
 }
@@ -968,6 +1170,10 @@ impl LiveConfig {
             aof_use_rdb_preamble: AtomicBool::new(cfg.aof_use_rdb_preamble),
             auto_aof_rewrite_percentage: AtomicU64::new(cfg.auto_aof_rewrite_percentage),
             auto_aof_rewrite_min_size: AtomicU64::new(cfg.auto_aof_rewrite_min_size),
+            protected_mode: AtomicBool::new(cfg.protected_mode),
+            tcp_keepalive: AtomicU64::new(cfg.tcp_keepalive),
+            timeout: AtomicU64::new(cfg.timeout),
+            stop_writes_on_bgsave_error: AtomicBool::new(cfg.stop_writes_on_bgsave_error),
             startup: cfg.clone(),
         }
     }
@@ -1042,7 +1248,11 @@ mod tests {
             "0",
         ];
         let (kept, ignored) = strip_ignored_flags(argv.iter().map(Into::into).collect());
-        assert_eq!(ignored, vec!["maxmemory"]);
+        assert_eq!(
+            ignored,
+            vec![("maxmemory".to_string(), vec!["0".to_string()])]
+        );
+        assert_eq!(check_unimplemented("maxmemory", &ignored[0].1), Ok(()));
         let cli = Cli::try_parse_from(kept).unwrap();
         assert_eq!(cli.port, Some(6380));
         assert_eq!(cli.appendonly, Some(true));
@@ -1062,9 +1272,51 @@ mod tests {
     }
 
     #[test]
+    fn unimplemented_settings_pass_only_with_what_hashd_does() {
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(check_unimplemented("maxmemory", &v(&["0mb"])), Ok(()));
+        let e = check_unimplemented("maxmemory", &v(&["256mb"])).unwrap_err();
+        assert!(e.contains("'maxmemory 256mb' is not supported"), "{e}");
+        assert!(e.contains("(hashd accepts only '0')"), "{e}");
+        assert_eq!(
+            check_unimplemented("MAXMEMORY-POLICY", &v(&["NoEviction"])),
+            Ok(())
+        );
+        assert!(check_unimplemented("maxmemory-policy", &v(&["allkeys-lru"])).is_err());
+        assert!(check_unimplemented("rename-command", &v(&["FLUSHALL", ""])).is_err());
+        assert!(check_unimplemented("daemonize", &v(&["yes"])).is_err());
+        assert_eq!(check_unimplemented("daemonize", &v(&["no"])), Ok(()));
+        assert_eq!(
+            check_unimplemented("lazyfree-lazy-user-del", &v(&["yes"])),
+            Ok(())
+        );
+        assert_eq!(check_unimplemented("unixsocket", &v(&[""])), Ok(()));
+        assert!(check_unimplemented("unixsocket", &v(&["/tmp/redis.sock"])).is_err());
+        // Implemented settings are not in the table at all.
+        for implemented in [
+            "protected-mode",
+            "timeout",
+            "tcp-keepalive",
+            "pidfile",
+            "logfile",
+        ] {
+            assert!(
+                unimplemented_directive(implemented).is_none(),
+                "{implemented}"
+            );
+        }
+        let e = Config::from_redis_conf("maxmemory 100mb\n").unwrap_err();
+        assert!(e.contains("line 1: 'maxmemory 100mb'"), "{e}");
+        let cfg =
+            Config::from_redis_conf("protected-mode no\ntcp-keepalive 60\ntimeout 5\n").unwrap();
+        assert!(!cfg.protected_mode);
+        assert_eq!((cfg.tcp_keepalive, cfg.timeout), (60, 5));
+    }
+
+    #[test]
     fn redis_conf_files() {
         let text = "# a comment\nport 7000\nbind 127.0.0.1 -::1\nrequirepass \"s3cret pw\"\n\
-                    save 900 1\nappendonly no\nmaxmemory 256mb\nproto-max-bulk-len 2mb\n\
+                    save 900 1\nappendonly no\nmaxmemory 0\nproto-max-bulk-len 2mb\n\
                     hash-max-ziplist-entries 128\nlazyfree-lazy-eviction no\n";
         let cfg = Config::from_redis_conf(text).unwrap();
         assert_eq!(cfg.port, 7000);

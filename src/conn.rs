@@ -26,6 +26,10 @@ const READ_CHUNK_BYTES: usize = 16 * 1024;
 const FLUSH_THRESHOLD_BYTES: usize = 64 * 1024;
 /// Output buffers that grew past this are released after a flush.
 const KEEP_OUTPUT_CAPACITY_BYTES: usize = 1024 * 1024;
+/// A read buffer that grew past this (a large request) is released once it is empty, so
+/// an idle connection does not keep its largest request's memory (Redis shrinks its query
+/// buffers in `clientsCron`).
+const KEEP_READ_CAPACITY_BYTES: usize = 256 * 1024;
 /// Query buffer limit while unauthenticated (spec §2.3).
 const UNAUTH_QUERY_BUFFER_LIMIT_BYTES: usize = 1024 * 1024;
 
@@ -98,14 +102,29 @@ async fn run(
     };
     tokio::pin!(stop);
     loop {
+        if rbuf.is_empty() && rbuf.capacity() > KEEP_READ_CAPACITY_BYTES {
+            rbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+        }
         if rbuf.capacity() - rbuf.len() < READ_CHUNK_BYTES / 4 {
             rbuf.reserve(READ_CHUNK_BYTES);
         }
+        shared.qbuf.store(rbuf.len(), Ordering::Relaxed);
+        shared
+            .qbuf_free
+            .store(rbuf.capacity() - rbuf.len(), Ordering::Relaxed);
+        // `timeout`: a client idle that long is closed, unless it is subscribed (Redis
+        // exempts pub/sub clients, replicas and its master).
+        let idle_limit_s = server.config.timeout.load(Ordering::Relaxed);
+        let idle_timeout = idle_limit_s > 0 && !client.in_pubsub_mode();
         let woke = tokio::select! {
             r = stream.read_buf(&mut rbuf) => Wake::Read(r?),
             _ = &mut stop => return Ok(None),
             Some(msg) = next_message(&mut client.pubsub), if client.pubsub.is_some() => {
                 Wake::Message(msg)
+            }
+            _ = idle_expired(server, &shared, idle_limit_s), if idle_timeout => {
+                debug!("closing an idle client (timeout)");
+                return Ok(None);
             }
         };
         let n = match woke {
@@ -177,6 +196,20 @@ async fn wait_for_aof(server: &ServerContext, client: &mut ClientState) {
         client.aof_wait = false;
         let target = server.aof.appended();
         server.aof.wait_synced(target).await;
+    }
+}
+
+/// Completes once the client has been idle for `limit_s` seconds (its last interaction is
+/// re-read on waking: a command run meanwhile moves the deadline).
+async fn idle_expired(server: &ServerContext, shared: &ClientShared, limit_s: u64) {
+    loop {
+        let last = shared.last_interaction_ms.load(Ordering::Relaxed);
+        let deadline = last.saturating_add(limit_s * 1000);
+        let now = server.clock.now_ms();
+        if now >= deadline {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(deadline - now)).await;
     }
 }
 

@@ -24,6 +24,14 @@ fn main() -> ExitCode {
     // Redis ignores SIGHUP: closing the terminal that started the server must not stop it.
     hashd::shutdown::ignore_hangup();
     let (args, ignored_flags) = hashd::config::strip_ignored_flags(std::env::args_os().collect());
+    // A setting hashd does not implement passes only with the value that describes what
+    // hashd does (`--maxmemory 0`); anything else stops here, naming it.
+    for (name, values) in &ignored_flags {
+        if let Err(e) = hashd::config::check_unimplemented(name, values) {
+            eprintln!("hashd: invalid option {name}: {e}");
+            return ExitCode::from(1);
+        }
+    }
     let cli = Cli::parse_from(args);
     let mut config = match Config::load(&cli) {
         Ok(c) => c,
@@ -33,14 +41,35 @@ fn main() -> ExitCode {
         }
     };
     let level = tracing_level(&config.loglevel).unwrap_or("info");
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HASHD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("hashd={level}"))),
-        )
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HASHD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("hashd={level}")));
+    let logger = tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .with_ansi(false)
-        .event_format(redis_log::RedisFormat::new())
-        .init();
+        .event_format(redis_log::RedisFormat::new());
+    if config.logfile.is_empty() {
+        logger.init();
+    } else {
+        // As Redis: appended to, created if missing.
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&config.logfile)
+        {
+            Ok(f) => logger.with_writer(std::sync::Mutex::new(f)).init(),
+            Err(e) => {
+                eprintln!("hashd: can't open the log file {}: {e}", config.logfile);
+                return ExitCode::from(1);
+            }
+        }
+    }
+    let _pidfile = match PidFile::write(&config.pidfile) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("hashd: can't write the pid file {}: {e}", config.pidfile);
+            return ExitCode::from(1);
+        }
+    };
     let pid = std::process::id();
     info!("oO0OoO0OoO0Oo hashd is starting oO0OoO0OoO0Oo");
     info!(
@@ -50,7 +79,7 @@ fn main() -> ExitCode {
         option_env!("HASHD_GIT_SHA1").unwrap_or("00000000"),
     );
     info!(config = %config.source, "Configuration loaded");
-    for name in ignored_flags.iter().chain(&config.ignored) {
+    for name in ignored_flags.iter().map(|(n, _)| n).chain(&config.ignored) {
         info!(directive = %name, "accepted and ignored redis-server directive");
     }
     if let Err(code) = adjust_open_files_limit(&mut config) {
@@ -73,6 +102,27 @@ fn main() -> ExitCode {
             error!("{e}");
             eprintln!("hashd: {e}");
             ExitCode::from(1)
+        }
+    }
+}
+
+/// `pidfile`: the process id, written at start-up and removed on the way out (as Redis).
+struct PidFile(Option<std::path::PathBuf>);
+
+impl PidFile {
+    fn write(path: &str) -> std::io::Result<PidFile> {
+        if path.is_empty() {
+            return Ok(PidFile(None));
+        }
+        std::fs::write(path, format!("{}\n", std::process::id()))?;
+        Ok(PidFile(Some(path.into())))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            let _ = std::fs::remove_file(p);
         }
     }
 }

@@ -129,6 +129,11 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
     let aof = Arc::clone(&server.aof);
     let _ = tokio::task::spawn_blocking(move || aof.shut_down()).await;
     acceptors.abort_all();
+    // Nothing runs any more: a connection still writing to a client that stopped reading
+    // would hold the exit up until the drain's timeout, so every one is told to close.
+    for c in server.clients.snapshot() {
+        c.kill();
+    }
     let drain = async { while tasks.join_next().await.is_some() {} };
     if tokio::time::timeout(Duration::from_millis(DRAIN_TIMEOUT_MS), drain)
         .await
@@ -191,6 +196,15 @@ fn accept(
         .stats
         .total_connections_received
         .fetch_add(1, Ordering::Relaxed);
+    if protected_mode_refuses(server, &stream) {
+        server
+            .stats
+            .rejected_connections
+            .fetch_add(1, Ordering::Relaxed);
+        debug!("refusing a non-loopback connection: protected mode");
+        let _ = stream.try_write(PROTECTED_MODE_DENIED.as_bytes());
+        return;
+    }
     let max = server.config.maxclients.load(Ordering::Relaxed) as usize;
     if admitted.load(Ordering::Acquire) >= max {
         server
@@ -204,12 +218,74 @@ fn accept(
         return;
     }
     admitted.fetch_add(1, Ordering::AcqRel);
+    set_keepalive(&stream, server.config.tcp_keepalive.load(Ordering::Relaxed));
     let slot = Admitted(Arc::clone(admitted));
     let serve = crate::conn::serve(stream, Arc::clone(server), server.shutdown.subscribe());
     tasks.spawn(async move {
         let _slot = slot;
         serve.await
     });
+}
+
+/// Redis's reply to a client protected mode refuses (`acceptCommonHandler`).
+pub const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode because \
+protected mode is enabled and no password is set for the default user. In this mode \
+connections are only accepted from the loopback interface. If you want to connect from \
+external computers to Redis you may adopt one of the following solutions: 1) Just disable \
+protected mode sending the command 'CONFIG SET protected-mode no' from the loopback \
+interface by connecting to Redis from the same host the server is running, however MAKE \
+SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make \
+this change permanent. 2) Alternatively you can just disable the protected mode by editing \
+the Redis configuration file, and setting the protected mode option to 'no', and then \
+restarting the server. 3) If you started the server manually just for testing, restart it \
+with the '--protected-mode no' option. 4) Set up an authentication password for the default \
+user. NOTE: You only need to do one of the above things in order for the server to start \
+accepting connections from the outside.\r\n";
+
+/// Protected mode (`protected-mode yes`, the default, as in Redis): while the default user
+/// has no password, only loopback clients are served.
+fn protected_mode_refuses(server: &ServerContext, stream: &TcpStream) -> bool {
+    if !server.config.protected_mode.load(Ordering::Relaxed) || server.config.requires_auth() {
+        return false;
+    }
+    stream.peer_addr().is_ok_and(|peer| !is_loopback(peer.ip()))
+}
+
+/// 127.0.0.0/8, ::1, and IPv4 loopback mapped into IPv6.
+pub fn is_loopback(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+/// `tcp-keepalive`: probes after `interval` idle seconds, then every third of it, three
+/// times, as Redis's `anetKeepAlive`. Best effort.
+fn set_keepalive(stream: &TcpStream, interval: u64) {
+    use std::os::fd::AsRawFd;
+    if interval == 0 {
+        return;
+    }
+    let fd = stream.as_raw_fd();
+    let set = |level: i32, name: i32, value: i32| {
+        // SAFETY: setsockopt on a socket we own, with a valid pointer to an int.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                name,
+                (&value as *const i32).cast(),
+                std::mem::size_of::<i32>() as libc::socklen_t,
+            );
+        }
+    };
+    let idle = interval.min(i32::MAX as u64) as i32;
+    set(libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, idle);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, (idle / 3).max(1));
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 3);
 }
 
 /// One admitted connection's place under `maxclients`, given back when its task ends
@@ -219,5 +295,26 @@ struct Admitted(Arc<AtomicUsize>);
 impl Drop for Admitted {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback;
+
+    #[test]
+    fn loopback_addresses_include_mapped_ipv4() {
+        for ip in ["127.0.0.1", "127.9.8.7", "::1", "::ffff:127.0.0.1"] {
+            assert!(is_loopback(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in [
+            "192.0.2.2",
+            "10.0.0.1",
+            "::ffff:10.0.0.1",
+            "fe80::1",
+            "0.0.0.0",
+        ] {
+            assert!(!is_loopback(ip.parse().unwrap()), "{ip}");
+        }
     }
 }

@@ -819,7 +819,10 @@ fn a_redis_master_holding_other_types_is_refused_and_the_data_stays() {
     let r = TestServer::start();
     let mut rc = r.client();
     rc.expect("HSET mine f v", b":1\r\n");
-    rc.expect(&format!("REPLICAOF 127.0.0.1 {}", redis.addr.port()), b"+OK\r\n");
+    rc.expect(
+        &format!("REPLICAOF 127.0.0.1 {}", redis.addr.port()),
+        b"+OK\r\n",
+    );
     // The snapshot is fetched and refused, again and again: the link never comes up.
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(
@@ -858,7 +861,10 @@ fn a_redis_replica_of_hashd_continues_after_a_cut() {
     relay.restore();
     wait_link_up(redis.addr);
     wait_replicas(&mut mc, 1);
-    assert_eq!(info(&mut mc, "stats", "sync_partial_ok").as_deref(), Some("1"));
+    assert_eq!(
+        info(&mut mc, "stats", "sync_partial_ok").as_deref(),
+        Some("1")
+    );
     assert_eq!(info(&mut mc, "stats", "sync_full").as_deref(), Some("1"));
     assert_same_data(m.addr, redis.addr);
 }

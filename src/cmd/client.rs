@@ -6,9 +6,10 @@
 //! What clients send while connecting (SETNAME, SETINFO, ID) and what operators use to look
 //! at and drop connections (INFO, LIST, KILL). Spec §12; clients.md §0, §5.
 //!
-//! CLIENT LIST lines keep Redis 8's field order. hashd does not track per-connection buffer
-//! sizes, so `qbuf`, `rbs`, `obl`, `omem`, `tot-mem` and friends are 0 and `fd` is -1; the
-//! fields stay so that parsers find every key they expect.
+//! CLIENT LIST lines keep Redis 8's field order. `qbuf` and `qbuf-free` are the query
+//! buffer's as of the client's last read; hashd does not track the reply-side sizes, so
+//! `rbs`, `obl`, `omem`, `tot-mem` and friends are 0 and `fd` is -1; the fields stay so that
+//! parsers find every key they expect.
 
 use std::sync::atomic::Ordering;
 
@@ -212,12 +213,14 @@ pub fn client_line(c: &ClientShared, now_ms: u64, argv_mem: usize) -> Vec<u8> {
     line.extend_from_slice(
         format!(
             " age={age_s} idle={idle_s} flags={flags} db={} sub={} psub={} ssub=0 multi={multi} \
-             watch={} qbuf=0 qbuf-free=0 argv-mem={argv_mem} multi-mem=0 rbs=0 rbp=0 obl=0 \
+             watch={} qbuf={} qbuf-free={} argv-mem={argv_mem} multi-mem=0 rbs=0 rbp=0 obl=0 \
              oll=0 omem=0 tot-mem=0 events=r cmd={cmd} user=default redir=-1 resp={} lib-name=",
             c.db.load(Ordering::Relaxed),
             c.subs.load(Ordering::Relaxed),
             c.psubs.load(Ordering::Relaxed),
             c.watched.load(Ordering::Relaxed),
+            c.qbuf.load(Ordering::Relaxed),
+            c.qbuf_free.load(Ordering::Relaxed),
             c.resp.load(Ordering::Relaxed),
         )
         .as_bytes(),

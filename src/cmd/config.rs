@@ -111,7 +111,6 @@ enum Setter {
 #[derive(Clone, Copy)]
 enum Check {
     Memory,
-    Int { min: i64, max: i64 },
     Enum(&'static [&'static str]),
 }
 
@@ -538,15 +537,57 @@ const PARAMS: &[Param] = &[
     ),
     param(
         "timeout",
-        |_| "0".into(),
-        only(
-            Check::Int {
-                min: 0,
-                max: INT_MAX,
+        |s| live(&s.config.timeout),
+        Setter::Int {
+            min: 0,
+            max: INT_MAX,
+            memory: false,
+            apply: |s, v| s.config.timeout.store(v as u64, Ordering::Relaxed),
+        },
+    ),
+    param(
+        "tcp-keepalive",
+        |s| live(&s.config.tcp_keepalive),
+        Setter::Int {
+            min: 0,
+            max: INT_MAX,
+            memory: false,
+            apply: |s, v| s.config.tcp_keepalive.store(v as u64, Ordering::Relaxed),
+        },
+    ),
+    param(
+        "protected-mode",
+        |s| yes_no(s.config.protected_mode.load(Ordering::Relaxed)),
+        Setter::Text {
+            check: check_yes_no,
+            apply: |s, v| {
+                s.config
+                    .protected_mode
+                    .store(is(v, "yes"), Ordering::Relaxed)
             },
-            "0",
-            "hashd does not close idle clients; only 0 is supported",
-        ),
+        },
+    ),
+    param(
+        "stop-writes-on-bgsave-error",
+        |s| yes_no(s.config.stop_writes_on_bgsave_error.load(Ordering::Relaxed)),
+        Setter::Text {
+            check: check_yes_no,
+            apply: |s, v| {
+                s.config
+                    .stop_writes_on_bgsave_error
+                    .store(is(v, "yes"), Ordering::Relaxed)
+            },
+        },
+    ),
+    param(
+        "pidfile",
+        |s| s.config.startup.pidfile.clone(),
+        Setter::Immutable,
+    ),
+    param(
+        "logfile",
+        |s| s.config.startup.logfile.clone(),
+        Setter::Immutable,
     ),
     REPLICA_READ_ONLY,
     alias(&REPLICA_READ_ONLY, "slave-read-only"),
@@ -644,11 +685,13 @@ const PARAMS: &[Param] = &[
             },
         },
     ),
-    param("tcp-keepalive", |_| "0".into(), Setter::Immutable),
-    param("protected-mode", |_| "no".into(), Setter::Immutable),
     param("daemonize", |_| "no".into(), Setter::Immutable),
     param("cluster-enabled", |_| "no".into(), Setter::Immutable),
-    param("enable-debug-command", |_| "yes".into(), Setter::Immutable),
+    param(
+        "enable-debug-command",
+        |s| s.config.startup.enable_debug_command.to_ascii_lowercase(),
+        Setter::Immutable,
+    ),
 ];
 
 /// CONFIG SET appendonly: on writes a base of the dataset (under the every-shard lock CONFIG
@@ -813,9 +856,6 @@ fn validate(set: Setter, value: &[u8]) -> Result<Change, String> {
         } => {
             let same = match check {
                 Check::Memory => parse_int(value, 0, i64::MAX, true)?.to_string() == accepted,
-                Check::Int { min, max } => {
-                    parse_int(value, min, max, false)?.to_string() == accepted
-                }
                 Check::Enum(allowed) => {
                     if !allowed.iter().any(|a| is(value, a)) {
                         return Err(format!(

@@ -5,8 +5,9 @@
 //! The introspection test suites use (spec Appendix C). `DEBUG SET-ACTIVE-EXPIRE 0` stops
 //! the background sweeper so that lazy expiry can be observed; `OBJECT ENCODING` reports
 //! `listpack`, `listpackex` or `hashtable`. Unlike Redis, DEBUG needs no
-//! `enable-debug-command`: its subcommands are harmless (RELOAD saves and reloads the
-//! snapshot, as SAVE would write it).
+//! `enable-debug-command` by default (hashd's default is `yes`; `no` and `local` work as in
+//! Redis): its subcommands are harmless (RELOAD saves and reloads the snapshot, as SAVE
+//! would write it).
 //!
 //! hashd does not track per-key access times or frequencies: OBJECT IDLETIME answers 0 and
 //! OBJECT FREQ gives Redis's "no LFU policy" error, which is what Redis itself answers under
@@ -155,7 +156,29 @@ const DEBUG_HELP: &[&str] = &[
 ];
 
 /// DEBUG <subcommand> [argument ...]
+/// `enable-debug-command`: `yes` (hashd's default), `no`, or `local` (loopback clients
+/// only), with Redis's refusal.
+fn debug_allowed(ctx: &Ctx<'_, '_>) -> Result<(), CmdError> {
+    let setting = ctx.server.config.startup.enable_debug_command.as_str();
+    let local = || {
+        ctx.client
+            .shared
+            .addr
+            .parse::<std::net::SocketAddr>()
+            .is_ok_and(|a| crate::server::is_loopback(a.ip()))
+    };
+    if setting.eq_ignore_ascii_case("yes") || (setting.eq_ignore_ascii_case("local") && local()) {
+        return Ok(());
+    }
+    Err(CmdError::other(
+        "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", \
+         you can run it from a local connection, otherwise you need to set this option in the \
+         configuration file, and then restart the server.",
+    ))
+}
+
 fn debug(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
+    debug_allowed(ctx)?;
     let sub = args.get(1);
     if is(sub, "help") && args.len() == 2 {
         super::client::help_reply(reply, args.get(0), DEBUG_HELP);

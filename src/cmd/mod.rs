@@ -620,6 +620,36 @@ fn refuse(
     reply.error(e);
 }
 
+/// `stop-writes-on-bgsave-error yes` (the default) with save points and a failed last
+/// background save, or an append-only file that cannot be written: writes (and PING) get
+/// Redis's `-MISCONF`, as in `writeCommandsDeniedByDiskError`, on a master only.
+fn disk_error(server: &ServerContext, cmd: &Command, write: impl Fn() -> bool) -> Option<CmdError> {
+    if server.replication.is_replica() || !(write() || cmd.name == "ping") {
+        return None;
+    }
+    let rdb_failed = server
+        .config
+        .stop_writes_on_bgsave_error
+        .load(Ordering::Relaxed)
+        && !server.rdb.last_bgsave_ok.load(Ordering::Relaxed)
+        && !server.config.save_points.read().is_empty();
+    if rdb_failed {
+        return Some(CmdError::other(
+            "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to \
+             persist to disk. Commands that may modify the data set are disabled, because this \
+             instance is configured to report errors during writes if RDB snapshotting fails \
+             (stop-writes-on-bgsave-error option). Please check the Redis logs for details \
+             about the RDB error.",
+        ));
+    }
+    if server.aof.enabled() && !server.aof.write_ok.load(Ordering::Relaxed) {
+        return Some(CmdError::other(
+            "MISCONF Errors writing to the AOF file: see the server's log",
+        ));
+    }
+    None
+}
+
 /// What replication refuses, in Redis's order: writes without enough good replicas
 /// (`min-replicas-to-write`), writes on a read-only replica, and on a replica whose link is
 /// down with `replica-serve-stale-data no`, every command not flagged `stale`. Our
@@ -641,6 +671,9 @@ fn replication_refusal(
                     .as_ref()
                     .is_some_and(|m| m.queue.iter().any(|q| q.command.has(flags::WRITE))))
     };
+    if let Some(e) = disk_error(server, cmd, write) {
+        return Some(e);
+    }
     if repl.writes_refused() && write() {
         return Some(CmdError::other(
             "NOREPLICAS Not enough good replicas to write.",
