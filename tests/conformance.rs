@@ -338,6 +338,36 @@ fn item5_command_info_shapes() {
     }
 }
 
+/// SCAN's TYPE filter: Redis 7.4.1 compares the name with each key's type name, so an
+/// unknown type is no error, it just matches nothing.
+#[test]
+fn scan_type_filter() {
+    let Some(pair) = Pair::start() else { return };
+    let cases: &[&[&[u8]]] = &[
+        &[b"SCAN", b"0", b"TYPE", b"nosuchtype"],
+        &[b"SCAN", b"0", b"TYPE", b"hash"],
+        &[b"SCAN", b"0", b"type", b"HaSh"],
+        &[b"SCAN", b"0", b"TYPE", b"hash\x00x"],
+        &[b"SCAN", b"0", b"TYPE", b"string"],
+        &[b"SCAN", b"0", b"TYPE", b"\xff"],
+        &[b"SCAN", b"0", b"TYPE", b""],
+        &[b"SCAN", b"0", b"TYPE", b"nosuchtype", b"COUNT", b"0"],
+        &[b"SCAN", b"0", b"TYPE", b"nosuchtype", b"MATCH", b"*"],
+        &[b"SCAN", b"0", b"TYPE"],
+    ];
+    for resp3 in [false, true] {
+        let (mut h, mut r) = pair.clients(resp3);
+        both(&mut h, &mut r, &[b"FLUSHALL"]);
+        for args in cases {
+            both(&mut h, &mut r, args);
+        }
+        both(&mut h, &mut r, &[b"HSET", b"k", b"f", b"v"]);
+        for args in cases {
+            both(&mut h, &mut r, args);
+        }
+    }
+}
+
 #[test]
 fn item8_expired_subkeys_counts_reclaimed_fields_once() {
     let Some(pair) = Pair::start() else { return };
