@@ -226,6 +226,10 @@ fn error_replies_keep_their_bytes() {
                 b"-ERR unknown subcommand or wrong number of arguments for 's\xffub'. \
                   Try DEBUG HELP.\r\n",
             ),
+            (
+                &[b"HSETEX", b"k", b"o\xffp\x00t", b"FIELDS", b"1", b"f", b"v"],
+                b"-ERR unknown argument: o\xffp\r\n",
+            ),
         ];
         for (args, want) in cases {
             let got = c.cmd(args);
