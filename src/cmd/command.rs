@@ -152,7 +152,7 @@ pub fn categories(cmd: &Command) -> Vec<&'static str> {
             "generic" => mark("keyspace"),
             "connection" => mark("connection"),
             "transactions" => mark("transaction"),
-            "pubsub" => mark("pubsub"),
+            // Pub/sub commands are @pubsub by their `pubsub` flag (PUBSUB HELP has none).
             _ => {}
         }
     }

@@ -62,7 +62,13 @@ pub const COMMANDS: &[Command] = &[
             "",
         ),
     Command::new("save", 1, save)
-        .flags(flags::ADMIN | flags::NOSCRIPT | flags::NO_MULTI | flags::LOCK_ALL)
+        .flags(
+            flags::ADMIN
+                | flags::NOSCRIPT
+                | flags::NO_ASYNC_LOADING
+                | flags::NO_MULTI
+                | flags::LOCK_ALL,
+        )
         .doc(
             "server",
             "1.0.0",
@@ -71,7 +77,7 @@ pub const COMMANDS: &[Command] = &[
             "",
         ),
     Command::new("bgsave", -1, bgsave)
-        .flags(flags::ADMIN | flags::NOSCRIPT | flags::LOCK_ALL)
+        .flags(flags::ADMIN | flags::NOSCRIPT | flags::NO_ASYNC_LOADING | flags::LOCK_ALL)
         .doc(
             "server",
             "1.0.0",
@@ -80,7 +86,7 @@ pub const COMMANDS: &[Command] = &[
             "[SCHEDULE]",
         ),
     Command::new("bgrewriteaof", 1, bgrewriteaof)
-        .flags(flags::ADMIN | flags::NOSCRIPT | flags::LOCK_ALL)
+        .flags(flags::ADMIN | flags::NOSCRIPT | flags::NO_ASYNC_LOADING | flags::LOCK_ALL)
         .acl(&["dangerous"])
         .doc(
             "server",
