@@ -756,13 +756,30 @@ fn write_args(reply: &mut Reply<'_>, args: &[DocArg]) {
     }
 }
 
+/// Redis 8's names for option groups a synopsis leaves unnamed (its hgetex.json and
+/// hsetex.json; Redis 7.4.1 has neither command): (command, derived name, Redis's name).
+const GROUP_NAMES: &[(&str, &str, &str)] = &[
+    ("hgetex", "choice", "expiration"),
+    ("hsetex", "fnx-fxx", "condition"),
+    ("hsetex", "choice", "expiration"),
+];
+
 /// The argument tree of a command, from its `syntax` line.
 pub fn doc_args(cmd: &Command) -> Vec<DocArg> {
     let hints = Hints {
         has_keys: cmd.first_key > 0,
         float: cmd.name.contains("float"),
     };
-    parse_syntax(cmd.syntax, hints)
+    let mut args = parse_syntax(cmd.syntax, hints);
+    for a in &mut args {
+        if let Some((_, _, name)) = GROUP_NAMES
+            .iter()
+            .find(|(c, derived, _)| *c == cmd.name && a.name == *derived)
+        {
+            a.name = (*name).to_string();
+        }
+    }
+    args
 }
 
 /// What the argument types are inferred from besides the names.
@@ -1314,6 +1331,51 @@ mod tests {
             assert_eq!(cmd.group, field("group"), "{name}");
             assert_eq!(cmd.complexity, field("complexity"), "{name}");
         }
+    }
+
+    /// HGETEX, HSETEX and HGETDEL are Redis 8's: their trees have the shape and names of
+    /// its hgetex.json, hsetex.json and hgetdel.json.
+    #[test]
+    fn redis8_hash_commands_docs() {
+        let names = |cmd: &str| -> Vec<(String, &'static str, Vec<String>)> {
+            doc_args(table().get(cmd.as_bytes()).unwrap())
+                .into_iter()
+                .map(|a| {
+                    let kids = a.args.iter().map(|c| c.name.clone()).collect();
+                    (a.name, a.kind.name(), kids)
+                })
+                .collect()
+        };
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let expiry = ["seconds", "milliseconds", "unix-time-seconds"];
+        let mut hgetex_expiry = s(&expiry);
+        hgetex_expiry.extend(s(&["unix-time-milliseconds", "persist"]));
+        assert_eq!(
+            names("hgetex"),
+            vec![
+                ("key".into(), "key", vec![]),
+                ("expiration".into(), "oneof", hgetex_expiry),
+                ("fields".into(), "block", s(&["numfields", "field"])),
+            ]
+        );
+        let mut hsetex_expiry = s(&expiry);
+        hsetex_expiry.extend(s(&["unix-time-milliseconds", "keepttl"]));
+        assert_eq!(
+            names("hsetex"),
+            vec![
+                ("key".into(), "key", vec![]),
+                ("condition".into(), "oneof", s(&["fnx", "fxx"])),
+                ("expiration".into(), "oneof", hsetex_expiry),
+                ("fields".into(), "block", s(&["numfields", "data"])),
+            ]
+        );
+        assert_eq!(
+            names("hgetdel"),
+            vec![
+                ("key".into(), "key", vec![]),
+                ("fields".into(), "block", s(&["numfields", "field"])),
+            ]
+        );
     }
 
     #[test]
