@@ -2,7 +2,8 @@
 //! 7.4.1 side by side, in RESP2 and RESP3: EXPIRETIME's rounding near i64::MAX and the
 //! field TTL family at its largest deadline (item 6), inline requests over 64 KiB
 //! (item 7), `expired_subkeys` (item 8), error replies that keep the client's bytes and
-//! inline requests with a NUL byte (item 9), COMMAND GETKEYS / GETKEYSANDFLAGS (item 5).
+//! inline requests with a NUL byte (item 9), COMMAND GETKEYS / GETKEYSANDFLAGS and
+//! COMMAND DOCS / INFO of every command both serve (item 5), SCAN's TYPE filter.
 //!
 //! Without the reference Redis (`../shared/tools/reference-redis`) this prints why and
 //! passes, unless `HASHD_REQUIRE_TOOLS=1`.
@@ -306,7 +307,8 @@ fn item5_command_getkeys_and_getkeysandflags() {
 }
 
 /// COMMAND INFO, byte for byte in both protocols (tips, key specs and an empty
-/// subcommand list are sets in RESP3), for commands whose tips hashd has too (none).
+/// subcommand list are sets in RESP3), whole replies for a few commands (every command is
+/// compared by `item5_command_docs_and_info_match_redis`).
 #[test]
 fn item5_command_info_shapes() {
     let Some(pair) = Pair::start() else { return };
@@ -334,6 +336,36 @@ fn item5_command_info_shapes() {
         let (mut h, mut r) = pair.clients(resp3);
         for name in names {
             both(&mut h, &mut r, &[b"COMMAND", b"INFO", name]);
+        }
+    }
+}
+
+/// SCAN's TYPE filter: Redis 7.4.1 compares the name with each key's type name, so an
+/// unknown type is no error, it just matches nothing.
+#[test]
+fn scan_type_filter() {
+    let Some(pair) = Pair::start() else { return };
+    let cases: &[&[&[u8]]] = &[
+        &[b"SCAN", b"0", b"TYPE", b"nosuchtype"],
+        &[b"SCAN", b"0", b"TYPE", b"hash"],
+        &[b"SCAN", b"0", b"type", b"HaSh"],
+        &[b"SCAN", b"0", b"TYPE", b"hash\x00x"],
+        &[b"SCAN", b"0", b"TYPE", b"string"],
+        &[b"SCAN", b"0", b"TYPE", b"\xff"],
+        &[b"SCAN", b"0", b"TYPE", b""],
+        &[b"SCAN", b"0", b"TYPE", b"nosuchtype", b"COUNT", b"0"],
+        &[b"SCAN", b"0", b"TYPE", b"nosuchtype", b"MATCH", b"*"],
+        &[b"SCAN", b"0", b"TYPE"],
+    ];
+    for resp3 in [false, true] {
+        let (mut h, mut r) = pair.clients(resp3);
+        both(&mut h, &mut r, &[b"FLUSHALL"]);
+        for args in cases {
+            both(&mut h, &mut r, args);
+        }
+        both(&mut h, &mut r, &[b"HSET", b"k", b"f", b"v"]);
+        for args in cases {
+            both(&mut h, &mut r, args);
         }
     }
 }
@@ -380,4 +412,226 @@ fn item8_expired_subkeys_counts_reclaimed_fields_once() {
         stat(&mut r, "expired_subkeys")
     );
     assert_eq!(stat(&mut h, "expired_keys"), stat(&mut r, "expired_keys"));
+}
+
+// ---- COMMAND DOCS / COMMAND INFO against Redis 7.4.1 (issue 17 item 5) ----
+
+/// Left out of the COMMAND DOCS / INFO comparison on purpose.
+const DOCS_NOT_COMPARED: &[(&str, &str)] = &[(
+    "cluster",
+    "hashd has no cluster mode: its CLUSTER is one command that answers that cluster \
+     support is disabled, not Redis's container of cluster subcommands",
+)];
+
+/// Left out of the COMMAND INFO comparison (their COMMAND DOCS are compared): the flags of
+/// the replication commands are set in src/cmd/replication.rs, which this change leaves
+/// alone. Redis 7.4.1 adds `no_async_loading` (hashd never loads asynchronously) and gives
+/// WAIT `blocking` and no `noscript` (and @blocking, no @keyspace).
+const INFO_NOT_COMPARED: &[&str] = &["replicaof", "slaveof", "psync", "sync", "wait"];
+
+/// The elements of the RESP aggregate `reply` (its header's count of them; a map's keys
+/// and values count one each), as raw bytes.
+fn elements(reply: &[u8]) -> Vec<&[u8]> {
+    let eol = reply.windows(2).position(|w| w == b"\r\n").expect("header");
+    let mut n: usize = std::str::from_utf8(&reply[1..eol])
+        .unwrap()
+        .parse()
+        .unwrap();
+    if reply[0] == b'%' {
+        n *= 2;
+    }
+    let mut rest = &reply[eol + 2..];
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let len = common::frame_len(rest).unwrap().expect("complete reply");
+        out.push(&rest[..len]);
+        rest = &rest[len..];
+    }
+    assert!(rest.is_empty(), "trailing bytes in {}", show(reply));
+    out
+}
+
+/// An aggregate of `items`, with the header type of `like` (a map counts pairs).
+fn aggregate(like: u8, items: &[&[u8]]) -> Vec<u8> {
+    let n = if like == b'%' {
+        items.len() / 2
+    } else {
+        items.len()
+    };
+    let mut out = format!("{}{n}\r\n", like as char).into_bytes();
+    items.iter().for_each(|i| out.extend_from_slice(i));
+    out
+}
+
+/// The one entry of a `COMMAND DOCS name` reply, without its `subcommands`: Redis lists
+/// them in the random order of its dictionary, and each is compared on its own.
+fn docs_entry(reply: &[u8]) -> Vec<u8> {
+    let outer = elements(reply);
+    if outer.len() != 2 {
+        return reply.to_vec();
+    }
+    let fields = elements(outer[1]);
+    let kept: Vec<&[u8]> = fields
+        .chunks(2)
+        .filter(|kv| kv[0] != b"$11\r\nsubcommands\r\n")
+        .flatten()
+        .copied()
+        .collect();
+    aggregate(outer[1][0], &kept)
+}
+
+/// The one entry of a `COMMAND INFO name` reply, without its subcommands (as above).
+fn info_entry(reply: &[u8]) -> Vec<u8> {
+    let outer = elements(reply);
+    if outer.len() != 1 || outer[0].starts_with(b"_") || outer[0].starts_with(b"*-1") {
+        return reply.to_vec();
+    }
+    let fields = elements(outer[0]);
+    aggregate(outer[0][0], &fields[..fields.len().min(9)])
+}
+
+/// The names COMMAND DOCS / INFO are compared for: every command and subcommand hashd
+/// serves that Redis 7.4.1 has too (HGETEX, HSETEX and HGETDEL are Redis 8's; the
+/// subcommands Redis 7.4.1 lacks are hashd's own), less [`DOCS_NOT_COMPARED`].
+fn compared_names(h: &mut Client, r: &mut Client) -> Vec<String> {
+    let list = common::decode(&h.cmd(&["COMMAND", "LIST"]));
+    let mut names: Vec<String> = list
+        .items()
+        .unwrap()
+        .iter()
+        .map(|v| String::from_utf8(v.as_bytes().unwrap().to_vec()).unwrap())
+        .filter(|n| !DOCS_NOT_COMPARED.iter().any(|(x, _)| x == n))
+        .filter(|n| {
+            let info = common::decode(&r.cmd(&["COMMAND", "INFO", n.as_str()]));
+            info.items().unwrap()[0] != common::Value::Null
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// COMMAND DOCS and COMMAND INFO of every command both serve, byte for byte in RESP2 and
+/// RESP3 (containers without their subcommand lists, see [`docs_entry`]).
+#[test]
+fn item5_command_docs_and_info_match_redis() {
+    let Some(pair) = Pair::start() else { return };
+    let mut differ: Vec<String> = Vec::new();
+    let mut compared = 0;
+    let (mut docs_same, mut info_same) = (0, 0);
+    let (mut h2, mut r2) = pair.clients(false);
+    let names = compared_names(&mut h2, &mut r2);
+    let (mut h3, mut r3) = pair.clients(true);
+    for name in &names {
+        compared += 1;
+        let mut docs_ok = true;
+        let mut info_ok = true;
+        for (h, r, proto) in [(&mut h2, &mut r2, 2), (&mut h3, &mut r3, 3)] {
+            let args = ["COMMAND", "DOCS", name.as_str()];
+            let (a, b) = (docs_entry(&h.cmd(&args)), docs_entry(&r.cmd(&args)));
+            if a != b {
+                docs_ok = false;
+                differ.push(format!(
+                    "COMMAND DOCS {name} (RESP{proto}):\n  hashd {}\n  redis {}",
+                    show(&a),
+                    show(&b)
+                ));
+            }
+            if INFO_NOT_COMPARED.contains(&name.as_str()) {
+                continue;
+            }
+            let args = ["COMMAND", "INFO", name.as_str()];
+            let (a, b) = (info_entry(&h.cmd(&args)), info_entry(&r.cmd(&args)));
+            if a != b {
+                info_ok = false;
+                differ.push(format!(
+                    "COMMAND INFO {name} (RESP{proto}):\n  hashd {}\n  redis {}",
+                    show(&a),
+                    show(&b)
+                ));
+            }
+        }
+        docs_same += usize::from(docs_ok);
+        info_same += usize::from(info_ok && !INFO_NOT_COMPARED.contains(&name.as_str()));
+    }
+    eprintln!(
+        "{compared} commands compared: COMMAND DOCS the same for {docs_same}, COMMAND INFO \
+         for {info_same} of {}",
+        compared - INFO_NOT_COMPARED.len()
+    );
+    assert!(compared > 100, "only {compared} commands compared");
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+}
+
+/// Writes src/cmd/command/redis7.rs, the COMMAND DOCS entries (without `subcommands`) and
+/// COMMAND INFO tips of Redis 7.4.1 for the commands [`compared_names`] lists, which
+/// hashd's COMMAND DOCS / INFO answer with. Run it again when a command is added:
+/// `cargo test --test conformance write_redis7_docs -- --ignored`.
+#[test]
+#[ignore = "writes src/cmd/command/redis7.rs from the reference Redis"]
+fn write_redis7_docs() {
+    let Some(pair) = Pair::start() else { return };
+    let (mut h, mut r) = pair.clients(true);
+    let names = compared_names(&mut h, &mut r);
+    let mut out = String::from(
+        "//! Redis 7.4.1's COMMAND DOCS entries (as RESP3, without their `subcommands`, which\n\
+         //! hashd lists from its own table) and COMMAND INFO tips, for the commands hashd\n\
+         //! serves that Redis 7.4.1 has. Written by\n\
+         //! `cargo test --test conformance write_redis7_docs -- --ignored`; do not edit.\n\n\
+         /// (full name, its COMMAND DOCS map in RESP3), sorted by name.\n\
+         pub const DOCS: &[(&str, &[u8])] = &[\n",
+    );
+    let mut tips = String::new();
+    for name in &names {
+        let entry = docs_entry(&r.cmd(&["COMMAND", "DOCS", name.as_str()]));
+        out.push_str(&format!("    (\n        \"{name}\",\n        b\""));
+        // Where the current line starts, and whether it is a bulk string's payload.
+        let (mut line_start, mut payload) = (0, false);
+        for (i, &b) in entry.iter().enumerate() {
+            match b {
+                b'\r' => out.push_str("\\r"),
+                b'\n' => {
+                    out.push_str("\\n");
+                    let header = !payload && entry[line_start] == b'$';
+                    payload = header;
+                    line_start = i + 1;
+                    // Break the line after each element, a bulk string's length and
+                    // payload together (never before a space, which the continuation
+                    // would drop).
+                    if !header && entry.get(i + 1).is_some_and(|c| !c.is_ascii_whitespace()) {
+                        out.push_str("\\\n          ");
+                    }
+                }
+                b'"' => out.push_str("\\\""),
+                b'\\' => out.push_str("\\\\"),
+                0x20..=0x7e => out.push(b as char),
+                _ => out.push_str(&format!("\\x{b:02x}")),
+            }
+        }
+        out.push_str("\",\n    ),\n");
+        let info = common::decode(&r.cmd(&["COMMAND", "INFO", name.as_str()]));
+        let entry = &info.items().unwrap()[0];
+        let list: Vec<String> = entry.items().unwrap()[7]
+            .items()
+            .unwrap()
+            .iter()
+            .map(|t| format!("{:?}", String::from_utf8_lossy(t.as_bytes().unwrap())))
+            .collect();
+        if !list.is_empty() {
+            tips.push_str(&format!("    (\"{name}\", &[{}]),\n", list.join(", ")));
+        }
+    }
+    out.push_str(
+        "];\n\n/// (full name, its COMMAND INFO tips), sorted by name; those without tips are \
+         left out.\npub const TIPS: &[(&str, &[&str])] = &[\n",
+    );
+    out.push_str(&tips);
+    out.push_str("];\n");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/cmd/command/redis7.rs");
+    std::fs::create_dir_all(std::path::Path::new(path).parent().unwrap()).unwrap();
+    std::fs::write(path, out).unwrap();
+    // Formatted as the rest of the tree (the byte strings stay as written).
+    let fmt = std::process::Command::new("rustfmt")
+        .args(["--edition", "2021", path])
+        .status();
+    assert!(fmt.is_ok_and(|s| s.success()), "rustfmt {path}");
 }

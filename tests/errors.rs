@@ -226,6 +226,10 @@ fn error_replies_keep_their_bytes() {
                 b"-ERR unknown subcommand or wrong number of arguments for 's\xffub'. \
                   Try DEBUG HELP.\r\n",
             ),
+            (
+                &[b"HSETEX", b"k", b"o\xffp\x00t", b"FIELDS", b"1", b"f", b"v"],
+                b"-ERR unknown argument: o\xffp\r\n",
+            ),
         ];
         for (args, want) in cases {
             let got = c.cmd(args);
@@ -506,7 +510,7 @@ fn keyspace_errors() {
             "SCAN bad cursor": ["SCAN x" => "-ERR invalid cursor"],
             "SCAN COUNT 0": ["SCAN 0 COUNT 0" => "-ERR syntax error"],
             "SCAN COUNT not a number": ["SCAN 0 COUNT abc" => "-ERR value is not an integer or out of range"],
-            "SCAN unknown TYPE": ["SCAN 0 TYPE foo" => "-ERR unknown type name 'foo'"],
+            "SCAN unknown TYPE": ["SCAN 0 TYPE foo" => "*2\r\n$1\r\n0\r\n*0"],
             "SCAN NOVALUES": ["SCAN 0 NOVALUES" => "-ERR NOVALUES option can only be used in HSCAN"],
             "SCAN unknown option": ["SCAN 0 FOO" => "-ERR syntax error"],
             "TYPE missing": ["TYPE nokey" => "+none"],

@@ -7,9 +7,12 @@
 //! Introspection, generated from the command table so that it always describes what the
 //! server does (spec §14). Cluster-aware clients read first/last/step from COMMAND;
 //! redis-cli builds its hints from COMMAND DOCS and aborts on a malformed reply
-//! (clients.md §1.1), so the argument trees derived here from each command's `syntax`
-//! line are always well-formed: every argument has a name and a known type, and every
-//! `block` or `oneof` has at least one child.
+//! (clients.md §1.1). For the commands Redis 7.4.1 has too, COMMAND DOCS answers with
+//! Redis 7.4.1's own entry (history, deprecation, exact argument trees; `redis7.rs`) and
+//! COMMAND INFO with its tips; a container's subcommands are hashd's own. For the rest
+//! (Redis 8's HGETEX/HSETEX/HGETDEL, hashd's own subcommands) the argument trees derived
+//! here from each command's `syntax` line are always well-formed: every argument has a
+//! name and a known type, and every `block` or `oneof` has at least one child.
 
 use super::parse::is;
 use super::{flags, table, Args, Command, CommandTable, Ctx};
@@ -152,7 +155,7 @@ pub fn categories(cmd: &Command) -> Vec<&'static str> {
             "generic" => mark("keyspace"),
             "connection" => mark("connection"),
             "transactions" => mark("transaction"),
-            "pubsub" => mark("pubsub"),
+            // Pub/sub commands are @pubsub by their `pubsub` flag (PUBSUB HELP has none).
             _ => {}
         }
     }
@@ -314,9 +317,11 @@ fn write_entry(reply: &mut Reply<'_>, cmd: &Command) {
     let cats = categories(cmd);
     reply.set(cats.len());
     cats.iter().for_each(|c| reply.simple(&format!("@{c}")));
-    // Tips: hashd records none. Tips and key specs are sets in RESP3, and so is the empty
-    // subcommand list (a container's is an array), as Redis 7.4.1 writes them.
-    reply.set(0);
+    // Tips and key specs are sets in RESP3, and so is the empty subcommand list (a
+    // container's is an array), as Redis 7.4.1 writes them.
+    let tips = tips(cmd.name);
+    reply.set(tips.len());
+    tips.iter().for_each(|t| reply.bulk(t.as_bytes()));
     write_key_specs(reply, cmd);
     if cmd.subcommands.is_empty() {
         reply.set(0);
@@ -519,7 +524,108 @@ fn docs(_ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result
     Ok(())
 }
 
+/// Redis 7.4.1's COMMAND DOCS entries and COMMAND INFO tips (tests/conformance.rs writes
+/// the file from the reference Redis and compares the answers).
+mod redis7;
+
+/// Redis 7.4.1's COMMAND DOCS map for `name` (RESP3, without `subcommands`), if hashd
+/// serves the command as Redis 7.4.1 describes it.
+fn redis_doc(name: &str) -> Option<&'static [u8]> {
+    let i = redis7::DOCS.binary_search_by(|(n, _)| n.cmp(&name)).ok()?;
+    Some(redis7::DOCS[i].1)
+}
+
+/// Redis 7.4.1's COMMAND INFO tips for `name` (`nondeterministic_output`,
+/// `request_policy:all_shards`, …): what a client or proxy should know about the reply.
+fn tips(name: &str) -> &'static [&'static str] {
+    redis7::TIPS
+        .binary_search_by(|(n, _)| n.cmp(&name))
+        .map_or(&[], |i| redis7::TIPS[i].1)
+}
+
+/// The header of the RESP aggregate at `pos` of `data`: its count and where its first
+/// element starts.
+fn stored_header(data: &[u8], pos: usize) -> Option<(usize, usize)> {
+    let eol = pos + data.get(pos..)?.windows(2).position(|w| w == b"\r\n")?;
+    let n = crate::protocol::parse_i64(data.get(pos + 1..eol)?)?;
+    Some((usize::try_from(n).ok()?, eol + 2))
+}
+
+/// Writes the stored RESP3 value at `pos` of `data` through `reply` (so that a RESP2
+/// client gets maps and sets as arrays, as Redis writes them) and returns where it ends.
+/// Only the types COMMAND DOCS uses occur; anything else ends the data (the unit tests
+/// replay every stored entry).
+fn replay(reply: &mut Reply<'_>, data: &[u8], pos: usize) -> usize {
+    if data.get(pos) == Some(&b'+') {
+        let Some(len) = data[pos..].windows(2).position(|w| w == b"\r\n") else {
+            return data.len();
+        };
+        reply.simple(std::str::from_utf8(&data[pos + 1..pos + len]).unwrap_or_default());
+        return pos + len + 2;
+    }
+    let Some((n, next)) = stored_header(data, pos) else {
+        return data.len();
+    };
+    match data[pos] {
+        b'$' => match data.get(next..next + n) {
+            Some(payload) => {
+                reply.bulk(payload);
+                next + n + 2
+            }
+            None => data.len(),
+        },
+        b':' => {
+            reply.int(n as i64);
+            next
+        }
+        kind @ (b'*' | b'~' | b'%') => {
+            let items = match kind {
+                b'*' => {
+                    reply.array(n);
+                    n
+                }
+                b'~' => {
+                    reply.set(n);
+                    n
+                }
+                _ => {
+                    reply.map(n);
+                    2 * n
+                }
+            };
+            (0..items).fold(next, |at, _| replay(reply, data, at))
+        }
+        _ => data.len(),
+    }
+}
+
+/// A stored entry, and the command's own subcommands (hashd's, not Redis's).
+fn write_stored_doc(reply: &mut Reply<'_>, cmd: &Command, data: &[u8]) {
+    let (n, mut pos) = stored_header(data, 0).unwrap_or((0, data.len()));
+    reply.map(n + usize::from(!cmd.subcommands.is_empty()));
+    for _ in 0..2 * n {
+        pos = replay(reply, data, pos);
+    }
+    write_subcommand_docs(reply, cmd);
+}
+
+fn write_subcommand_docs(reply: &mut Reply<'_>, cmd: &Command) {
+    if !cmd.subcommands.is_empty() {
+        reply.bulk(b"subcommands");
+        reply.map(cmd.subcommands.len());
+        for s in cmd.subcommands {
+            reply.bulk(s.name.as_bytes());
+            write_doc(reply, s);
+        }
+    }
+}
+
+/// One COMMAND DOCS entry: Redis 7.4.1's where hashd serves the command as Redis does,
+/// else derived from the table (hashd's own subcommands, Redis 8's hash commands).
 fn write_doc(reply: &mut Reply<'_>, cmd: &Command) {
+    if let Some(data) = redis_doc(cmd.name) {
+        return write_stored_doc(reply, cmd, data);
+    }
     let args = doc_args(cmd);
     let len = 4 + usize::from(!args.is_empty()) + usize::from(!cmd.subcommands.is_empty());
     reply.map(len);
@@ -536,14 +642,7 @@ fn write_doc(reply: &mut Reply<'_>, cmd: &Command) {
         reply.bulk(b"arguments");
         write_args(reply, &args);
     }
-    if !cmd.subcommands.is_empty() {
-        reply.bulk(b"subcommands");
-        reply.map(cmd.subcommands.len());
-        for s in cmd.subcommands {
-            reply.bulk(s.name.as_bytes());
-            write_doc(reply, s);
-        }
-    }
+    write_subcommand_docs(reply, cmd);
 }
 
 /// Argument types, with Redis's names.
@@ -657,13 +756,30 @@ fn write_args(reply: &mut Reply<'_>, args: &[DocArg]) {
     }
 }
 
+/// Redis 8's names for option groups a synopsis leaves unnamed (its hgetex.json and
+/// hsetex.json; Redis 7.4.1 has neither command): (command, derived name, Redis's name).
+const GROUP_NAMES: &[(&str, &str, &str)] = &[
+    ("hgetex", "choice", "expiration"),
+    ("hsetex", "fnx-fxx", "condition"),
+    ("hsetex", "choice", "expiration"),
+];
+
 /// The argument tree of a command, from its `syntax` line.
 pub fn doc_args(cmd: &Command) -> Vec<DocArg> {
     let hints = Hints {
         has_keys: cmd.first_key > 0,
         float: cmd.name.contains("float"),
     };
-    parse_syntax(cmd.syntax, hints)
+    let mut args = parse_syntax(cmd.syntax, hints);
+    for a in &mut args {
+        if let Some((_, _, name)) = GROUP_NAMES
+            .iter()
+            .find(|(c, derived, _)| *c == cmd.name && a.name == *derived)
+        {
+            a.name = (*name).to_string();
+        }
+    }
+    args
 }
 
 /// What the argument types are inferred from besides the names.
@@ -1055,12 +1171,13 @@ mod tests {
             let mut children = None;
             for (k, v) in fields {
                 match bulk(k) {
-                    "name" | "display_text" | "token" => {
+                    "name" | "display_text" | "token" | "since" | "summary"
+                    | "deprecated_since" => {
                         assert!(!bulk(v).is_empty() || bulk(k) == "token");
                         has_name |= bulk(k) == "name";
                     }
                     "type" => kind = bulk(v).to_string(),
-                    "key_spec_index" => assert!(matches!(v, V::Int(0))),
+                    "key_spec_index" => assert!(matches!(v, V::Int(0..))),
                     "flags" => {
                         let V::Set(fl) = v else {
                             panic!("flags must be a set")
@@ -1113,8 +1230,26 @@ mod tests {
         assert!(fields.iter().any(|(k, _)| bulk(k) == "summary"), "{doc:?}");
         for (k, v) in fields {
             match bulk(k) {
-                "summary" | "since" | "group" | "complexity" => {
+                "summary" | "since" | "group" | "complexity" | "deprecated_since"
+                | "replaced_by" => {
                     bulk(v);
+                }
+                // Redis's: `[[version, text], ...]` (a set in RESP3), and a set of flags.
+                "history" => {
+                    let V::Set(h) = v else {
+                        panic!("history must be a set: {v:?}")
+                    };
+                    for e in h {
+                        let V::Array(pair) = e else { panic!("{e:?}") };
+                        assert_eq!(pair.len(), 2);
+                        pair.iter().for_each(|x| {
+                            bulk(x);
+                        });
+                    }
+                }
+                "doc_flags" => {
+                    let V::Set(f) = v else { panic!("{v:?}") };
+                    assert!(f.iter().all(|x| matches!(x, V::Simple(_))));
                 }
                 "arguments" => check_cli_args(v),
                 "subcommands" => {
@@ -1149,6 +1284,98 @@ mod tests {
             panic!()
         };
         assert_eq!(flat.len(), 2 * all.len());
+    }
+
+    /// The stored Redis 7.4.1 entries replay to exactly their own bytes in RESP3, are
+    /// sorted (they are binary-searched) and name commands hashd serves.
+    #[test]
+    fn stored_redis_docs_replay_exactly() {
+        use crate::protocol::Protocol;
+        assert!(redis7::DOCS.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(redis7::TIPS.windows(2).all(|w| w[0].0 < w[1].0));
+        for (name, data) in redis7::DOCS {
+            assert!(lookup_path(name.as_bytes()).is_some(), "{name}");
+            let mut out = Vec::new();
+            let mut reply = Reply::new(&mut out, Protocol::Resp3);
+            assert_eq!(replay(&mut reply, data, 0), data.len(), "{name}");
+            assert_eq!(&out[..], &data[..], "{name}");
+            check_cli_doc(&parse(std::str::from_utf8(data).unwrap()));
+        }
+        for (name, _) in redis7::TIPS {
+            assert!(redis_doc(name).is_some(), "{name}");
+        }
+        // Truncated data ends the replay instead of reading past it.
+        let mut out = Vec::new();
+        let mut reply = Reply::new(&mut out, Protocol::Resp3);
+        assert_eq!(replay(&mut reply, b"*2\r\n$5\r\nab", 0), 10);
+    }
+
+    /// The table's own `.doc(...)` metadata says what Redis 7.4.1's entry says, where
+    /// COMMAND DOCS answers with the latter (an empty complexity is Redis's absent one).
+    #[test]
+    fn table_docs_agree_with_the_stored_ones() {
+        for (name, data) in redis7::DOCS {
+            let cmd = lookup_path(name.as_bytes()).unwrap();
+            let V::Map(fields) = parse(std::str::from_utf8(data).unwrap()) else {
+                panic!("{name}")
+            };
+            let field = |key: &str| {
+                fields
+                    .iter()
+                    .find(|(k, _)| bulk(k) == key)
+                    .map_or("", |(_, v)| bulk(v))
+                    .to_string()
+            };
+            assert_eq!(cmd.summary, field("summary"), "{name}");
+            assert_eq!(cmd.since, field("since"), "{name}");
+            assert_eq!(cmd.group, field("group"), "{name}");
+            assert_eq!(cmd.complexity, field("complexity"), "{name}");
+        }
+    }
+
+    /// HGETEX, HSETEX and HGETDEL are Redis 8's: their trees have the shape and names of
+    /// its hgetex.json, hsetex.json and hgetdel.json.
+    #[test]
+    fn redis8_hash_commands_docs() {
+        let names = |cmd: &str| -> Vec<(String, &'static str, Vec<String>)> {
+            doc_args(table().get(cmd.as_bytes()).unwrap())
+                .into_iter()
+                .map(|a| {
+                    let kids = a.args.iter().map(|c| c.name.clone()).collect();
+                    (a.name, a.kind.name(), kids)
+                })
+                .collect()
+        };
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let expiry = ["seconds", "milliseconds", "unix-time-seconds"];
+        let mut hgetex_expiry = s(&expiry);
+        hgetex_expiry.extend(s(&["unix-time-milliseconds", "persist"]));
+        assert_eq!(
+            names("hgetex"),
+            vec![
+                ("key".into(), "key", vec![]),
+                ("expiration".into(), "oneof", hgetex_expiry),
+                ("fields".into(), "block", s(&["numfields", "field"])),
+            ]
+        );
+        let mut hsetex_expiry = s(&expiry);
+        hsetex_expiry.extend(s(&["unix-time-milliseconds", "keepttl"]));
+        assert_eq!(
+            names("hsetex"),
+            vec![
+                ("key".into(), "key", vec![]),
+                ("condition".into(), "oneof", s(&["fnx", "fxx"])),
+                ("expiration".into(), "oneof", hsetex_expiry),
+                ("fields".into(), "block", s(&["numfields", "data"])),
+            ]
+        );
+        assert_eq!(
+            names("hgetdel"),
+            vec![
+                ("key".into(), "key", vec![]),
+                ("fields".into(), "block", s(&["numfields", "field"])),
+            ]
+        );
     }
 
     #[test]
@@ -1460,13 +1687,17 @@ mod tests {
         assert_eq!(
             env.run("COMMAND INFO ping"),
             "*1\r\n*10\r\n$4\r\nping\r\n:-1\r\n*1\r\n+fast\r\n:0\r\n:0\r\n:0\r\n\
-             *2\r\n+@fast\r\n+@connection\r\n*0\r\n*0\r\n*0\r\n"
+             *2\r\n+@fast\r\n+@connection\r\n\
+             *2\r\n$25\r\nrequest_policy:all_shards\r\n$29\r\nresponse_policy:all_succeeded\r\n\
+             *0\r\n*0\r\n"
         );
         env.resp3();
         assert_eq!(
             env.run("COMMAND INFO ping nosuch"),
             "*2\r\n*10\r\n$4\r\nping\r\n:-1\r\n~1\r\n+fast\r\n:0\r\n:0\r\n:0\r\n\
-             ~2\r\n+@fast\r\n+@connection\r\n~0\r\n~0\r\n~0\r\n_\r\n"
+             ~2\r\n+@fast\r\n+@connection\r\n\
+             ~2\r\n$25\r\nrequest_policy:all_shards\r\n$29\r\nresponse_policy:all_succeeded\r\n\
+             ~0\r\n~0\r\n_\r\n"
         );
     }
 
@@ -1477,7 +1708,8 @@ mod tests {
         assert_eq!(
             env.run("COMMAND INFO object|encoding"),
             "*1\r\n*10\r\n$15\r\nobject|encoding\r\n:3\r\n~1\r\n+readonly\r\n\
-             :2\r\n:2\r\n:1\r\n~3\r\n+@keyspace\r\n+@read\r\n+@slow\r\n~0\r\n\
+             :2\r\n:2\r\n:1\r\n~3\r\n+@keyspace\r\n+@read\r\n+@slow\r\n\
+             ~1\r\n$23\r\nnondeterministic_output\r\n\
              ~1\r\n%3\r\n$5\r\nflags\r\n~1\r\n+RO\r\n\
              $12\r\nbegin_search\r\n%2\r\n$4\r\ntype\r\n$5\r\nindex\r\n$4\r\nspec\r\n\
              %1\r\n$5\r\nindex\r\n:2\r\n\

@@ -76,7 +76,6 @@ const MEMORY_SUBCOMMANDS: &[Command] = &[
     Command::new("memory|usage", -3, memory_usage)
         .flags(flags::READONLY)
         .keys(2, 2, 1)
-        .acl(&["keyspace"])
         .doc(
             "server",
             "4.0.0",

@@ -2,6 +2,7 @@
 //!   PXAT unix-time-milliseconds | KEEPTTL] FIELDS numfields field value [field value ...]
 
 use super::hexpire::{expiry_option, parse_expire_time};
+use super::keys::error_quoting;
 use super::parse::is;
 use super::{flags, Args, Command, Ctx};
 use crate::error::CmdError;
@@ -92,11 +93,9 @@ fn parse(args: Args<'_>, now: u64) -> Result<Request, CmdError> {
             }
             cond = if is(tok, "FXX") { Cond::Fxx } else { Cond::Fnx };
         } else {
-            // Redis formats the token with %s, which stops at a NUL byte.
-            let shown = tok.split(|&b| b == 0).next().unwrap_or_default();
-            let mut text = b"ERR unknown argument: ".to_vec();
-            text.extend_from_slice(shown);
-            return Err(CmdError::other(String::from_utf8_lossy(&text).into_owned()));
+            // Redis's `addReplyErrorFormat(c, "unknown argument: %s", ...)`: the client's
+            // bytes up to a NUL, unchanged (not made valid UTF-8).
+            return Err(error_quoting("ERR unknown argument: ", tok, ""));
         }
         i += 1;
     }
@@ -171,6 +170,31 @@ mod tests {
             crate::cmd::flags::WRITE | crate::cmd::flags::DENYOOM | crate::cmd::flags::FAST
         );
         assert_eq!((c.first_key, c.last_key, c.step), (1, 1, 1));
+    }
+
+    /// Redis 8's `addReplyErrorFormat(c, "unknown argument: %s", ...)` quotes the client's
+    /// bytes as they are, up to a NUL; inner CR/LF become spaces, trailing ones go.
+    #[test]
+    fn unknown_argument_quotes_the_clients_bytes() {
+        let mut env = TestEnv::new();
+        let run = |env: &mut TestEnv, opt: &[u8]| {
+            env.run_args(&[&b"HSETEX"[..], b"k", opt, b"FIELDS", b"1", b"a", b"b"])
+        };
+        assert_eq!(
+            run(&mut env, b"b\xffd\x00x"),
+            b"-ERR unknown argument: b\xffd\r\n"
+        );
+        assert_eq!(
+            run(&mut env, "\u{e9}t\u{e9}".as_bytes()),
+            "-ERR unknown argument: \u{e9}t\u{e9}\r\n".as_bytes()
+        );
+        assert_eq!(
+            run(&mut env, b"\xc3\x28"),
+            b"-ERR unknown argument: \xc3\x28\r\n"
+        );
+        assert_eq!(run(&mut env, b"x\r\ny"), b"-ERR unknown argument: x  y\r\n");
+        assert_eq!(run(&mut env, b"x\r\n"), b"-ERR unknown argument: x\r\n");
+        assert_eq!(env.run("EXISTS k"), ":0\r\n");
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! RENAMENX key newkey
 //!
 //! Generic key-space commands (spec §11). Only hashes exist, so TYPE is `hash` or `none`
-//! and SCAN's TYPE filter keeps everything (`hash`) or nothing (any other known type).
+//! and SCAN's TYPE filter keeps everything (`hash`) or nothing (any other name: Redis
+//! 7.4.1 compares the name with each key's type and has no error for an unknown one).
 
 use super::{flags, parse, Args, Command, Ctx};
 use crate::error::CmdError;
@@ -18,9 +19,6 @@ use crate::protocol::Reply;
 
 /// SCAN's COUNT when none is given, as in Redis.
 const SCAN_DEFAULT_COUNT: usize = 10;
-
-/// Type names SCAN TYPE accepts (Redis's `getObjectTypeByName`, no modules loaded).
-const TYPE_NAMES: &[&str] = &["string", "list", "set", "zset", "hash", "stream"];
 
 pub const COMMANDS: &[Command] = &[
     Command::new("del", -2, del)
@@ -123,12 +121,6 @@ pub const COMMANDS: &[Command] = &[
         ),
 ];
 
-/// [`c_str`], shown lossily. Only for messages Redis 7.4.1 does not have (it gives no
-/// error for SCAN's unknown TYPE), where its bytes cannot be compared.
-pub(crate) fn c_str_lossy(arg: &[u8]) -> String {
-    String::from_utf8_lossy(c_str(arg)).into_owned()
-}
-
 /// C's `%s` on an argument: the bytes up to the first NUL, for quoting in an error.
 pub(crate) fn c_str(arg: &[u8]) -> &[u8] {
     let end = arg.iter().position(|&b| b == 0).unwrap_or(arg.len());
@@ -227,14 +219,9 @@ fn parse_scan_options<'a>(args: Args<'a>) -> Result<ScanOptions<'a>, CmdError> {
             opts.pattern = (p != b"*").then_some(p);
             i += 2;
         } else if has_value && parse::is(opt, "type") {
-            let name = args.get(i + 1);
-            if !TYPE_NAMES.iter().any(|t| parse::is(name, t)) {
-                return Err(CmdError::other(format!(
-                    "ERR unknown type name '{}'",
-                    c_str_lossy(name)
-                )));
-            }
-            opts.type_matches = parse::is(name, "hash");
+            // Redis 7.4.1's `strcasecmp(typename, getObjectTypeName(o))`: the name up to
+            // a NUL against "hash"; an unknown name simply matches no key.
+            opts.type_matches = parse::is(c_str(args.get(i + 1)), "hash");
             i += 2;
         } else if parse::is(opt, "novalues") {
             return Err(CmdError::other(
@@ -610,6 +597,12 @@ mod tests {
         assert_eq!(scan_all(&mut env, "TYPE HASH MATCH key:5").len(), 1);
         assert!(scan_all(&mut env, "TYPE string").is_empty());
         assert!(scan_all(&mut env, "type Stream count 100").is_empty());
+        assert!(scan_all(&mut env, "TYPE nosuchtype").is_empty());
+        assert_eq!(
+            env.run_args(&[&b"SCAN"[..], b"0", b"COUNT", b"1000", b"TYPE", b"hAsh\x00x"])
+                .len(),
+            env.run("SCAN 0 COUNT 1000 TYPE hash").len()
+        );
     }
 
     #[test]
@@ -649,10 +642,8 @@ mod tests {
         assert_eq!(env.run("SCAN 0 MATCH"), "-ERR syntax error\r\n");
         assert_eq!(env.run("SCAN 0 TYPE"), "-ERR syntax error\r\n");
         assert_eq!(env.run("SCAN 0 FOO bar"), "-ERR syntax error\r\n");
-        assert_eq!(
-            env.run("SCAN 0 TYPE nosuch"),
-            "-ERR unknown type name 'nosuch'\r\n"
-        );
+        // Redis 7.4.1 has no error for an unknown type: nothing matches it.
+        assert_eq!(env.run("SCAN 0 TYPE nosuch"), "*2\r\n$1\r\n0\r\n*0\r\n");
         assert_eq!(
             env.run("SCAN 0 NOVALUES"),
             "-ERR NOVALUES option can only be used in HSCAN\r\n"
@@ -663,10 +654,7 @@ mod tests {
             "-ERR NOVALUES option can only be used in HSCAN\r\n"
         );
         assert_eq!(env.run("SCAN 0 COUNT 0 NOVALUES"), "-ERR syntax error\r\n");
-        assert_eq!(
-            env.run("SCAN 0 TYPE bad COUNT 0"),
-            "-ERR unknown type name 'bad'\r\n"
-        );
+        assert_eq!(env.run("SCAN 0 TYPE bad COUNT 0"), "-ERR syntax error\r\n");
         assert_eq!(
             env.run("SCAN"),
             "-ERR wrong number of arguments for 'scan' command\r\n"
@@ -839,6 +827,5 @@ mod tests {
             &*super::error_quoting("ERR x '", b"\xfe\x00z", "'").reply_text(),
             b"ERR x '\xfe'"
         );
-        assert_eq!(super::c_str_lossy(b"a\xff\x00b"), "a\u{fffd}");
     }
 }

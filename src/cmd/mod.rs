@@ -72,6 +72,9 @@ pub mod flags {
     pub const ALLOW_BUSY: u32 = 1 << 11;
     pub const SKIP_SLOWLOG: u32 = 1 << 12;
     pub const SKIP_MONITOR: u32 = 1 << 13;
+    /// Refused while Redis loads a replication stream asynchronously; hashd never does,
+    /// so it only describes the command to COMMAND (SAVE, BGSAVE, BGREWRITEAOF).
+    pub const NO_ASYNC_LOADING: u32 = 1 << 14;
 
     /// Runs at once even inside MULTI (EXEC, DISCARD, MULTI, WATCH, UNWATCH, QUIT, RESET).
     pub const TXN_CONTROL: u32 = 1 << 24;
@@ -99,6 +102,7 @@ pub mod flags {
         (SKIP_SLOWLOG, "skip_slowlog"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
+        (NO_ASYNC_LOADING, "no_async_loading"),
         (NO_MULTI, "no_multi"),
         (ALLOW_BUSY, "allow_busy"),
     ];

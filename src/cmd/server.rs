@@ -37,8 +37,8 @@ pub const COMMANDS: &[Command] = &[
         .doc(
             "server",
             "1.0.0",
-            "Shuts down the server.",
-            "O(1)",
+            "Synchronously saves the database(s) to disk and shuts down the Redis server.",
+            "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)",
             "[NOSAVE | SAVE] [NOW] [FORCE] [ABORT]",
         ),
     Command::new("role", 1, super::replication::role)
@@ -62,7 +62,13 @@ pub const COMMANDS: &[Command] = &[
             "",
         ),
     Command::new("save", 1, save)
-        .flags(flags::ADMIN | flags::NOSCRIPT | flags::NO_MULTI | flags::LOCK_ALL)
+        .flags(
+            flags::ADMIN
+                | flags::NOSCRIPT
+                | flags::NO_ASYNC_LOADING
+                | flags::NO_MULTI
+                | flags::LOCK_ALL,
+        )
         .doc(
             "server",
             "1.0.0",
@@ -71,7 +77,7 @@ pub const COMMANDS: &[Command] = &[
             "",
         ),
     Command::new("bgsave", -1, bgsave)
-        .flags(flags::ADMIN | flags::NOSCRIPT | flags::LOCK_ALL)
+        .flags(flags::ADMIN | flags::NOSCRIPT | flags::NO_ASYNC_LOADING | flags::LOCK_ALL)
         .doc(
             "server",
             "1.0.0",
@@ -80,7 +86,7 @@ pub const COMMANDS: &[Command] = &[
             "[SCHEDULE]",
         ),
     Command::new("bgrewriteaof", 1, bgrewriteaof)
-        .flags(flags::ADMIN | flags::NOSCRIPT | flags::LOCK_ALL)
+        .flags(flags::ADMIN | flags::NOSCRIPT | flags::NO_ASYNC_LOADING | flags::LOCK_ALL)
         .acl(&["dangerous"])
         .doc(
             "server",
@@ -114,7 +120,8 @@ pub const COMMANDS: &[Command] = &[
         .doc(
             "cluster",
             "3.0.0",
-            "Enables read-write queries for a connection to a Redis Cluster replica node.",
+            // Redis 7.4.1's text, its typo included (COMMAND DOCS answers with it).
+            "Enables read-write queries for a connection to a Reids Cluster replica node.",
             "O(1)",
             "",
         ),
