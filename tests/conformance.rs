@@ -423,11 +423,8 @@ const DOCS_NOT_COMPARED: &[(&str, &str)] = &[(
      support is disabled, not Redis's container of cluster subcommands",
 )];
 
-/// Left out of the COMMAND INFO comparison (their COMMAND DOCS are compared): the flags of
-/// the replication commands are set in src/cmd/replication.rs, which this change leaves
-/// alone. Redis 7.4.1 adds `no_async_loading` (hashd never loads asynchronously) and gives
-/// WAIT `blocking` and no `noscript` (and @blocking, no @keyspace).
-const INFO_NOT_COMPARED: &[&str] = &["replicaof", "slaveof", "psync", "sync", "wait"];
+/// Left out of the COMMAND INFO comparison (their COMMAND DOCS are compared): none now.
+const INFO_NOT_COMPARED: &[&str] = &[];
 
 /// The elements of the RESP aggregate `reply` (its header's count of them; a map's keys
 /// and values count one each), as raw bytes.

@@ -152,7 +152,8 @@ pub fn categories(cmd: &Command) -> Vec<&'static str> {
     if cmd.subcommands.is_empty() {
         match cmd.group {
             "hash" => mark("hash"),
-            "generic" => mark("keyspace"),
+            // WAIT is generic but blocks a connection: @blocking @connection in Redis.
+            "generic" if !cmd.has(flags::BLOCKING) => mark("keyspace"),
             "connection" => mark("connection"),
             "transactions" => mark("transaction"),
             // Pub/sub commands are @pubsub by their `pubsub` flag (PUBSUB HELP has none).
@@ -172,6 +173,9 @@ pub fn categories(cmd: &Command) -> Vec<&'static str> {
     }
     if cmd.has(flags::PUBSUB) {
         mark("pubsub");
+    }
+    if cmd.has(flags::BLOCKING) {
+        mark("blocking");
     }
     if cmd.has(flags::FAST) {
         mark("fast");

@@ -75,6 +75,8 @@ pub mod flags {
     /// Refused while Redis loads a replication stream asynchronously; hashd never does,
     /// so it only describes the command to COMMAND (SAVE, BGSAVE, BGREWRITEAOF).
     pub const NO_ASYNC_LOADING: u32 = 1 << 14;
+    /// May block the client (WAIT); also makes the command `@blocking`.
+    pub const BLOCKING: u32 = 1 << 15;
 
     /// Runs at once even inside MULTI (EXEC, DISCARD, MULTI, WATCH, UNWATCH, QUIT, RESET).
     pub const TXN_CONTROL: u32 = 1 << 24;
@@ -96,6 +98,7 @@ pub mod flags {
         (ADMIN, "admin"),
         (PUBSUB, "pubsub"),
         (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
         (LOADING, "loading"),
         (STALE, "stale"),
         (SKIP_MONITOR, "skip_monitor"),

@@ -15,10 +15,12 @@ use crate::error::CmdError;
 use crate::protocol::{parse_i64, Reply};
 
 const ADMIN: u32 = flags::ADMIN | flags::NOSCRIPT;
+/// Redis refuses these while it loads a stream asynchronously; hashd never does.
+const SYNC_FLAGS: u32 = ADMIN | flags::NO_ASYNC_LOADING;
 
 pub const COMMANDS: &[Command] = &[
     Command::new("replicaof", 3, replicaof)
-        .flags(ADMIN | flags::STALE)
+        .flags(SYNC_FLAGS | flags::STALE)
         .doc(
             "server",
             "5.0.0",
@@ -27,7 +29,7 @@ pub const COMMANDS: &[Command] = &[
             "<host port | NO ONE>",
         ),
     Command::new("slaveof", 3, replicaof)
-        .flags(ADMIN | flags::STALE)
+        .flags(SYNC_FLAGS | flags::STALE)
         .doc(
             "server",
             "1.0.0",
@@ -45,7 +47,7 @@ pub const COMMANDS: &[Command] = &[
             "",
         ),
     Command::new("psync", -3, psync)
-        .flags(ADMIN | flags::NO_MULTI)
+        .flags(SYNC_FLAGS | flags::NO_MULTI)
         .doc(
             "server",
             "2.8.0",
@@ -54,7 +56,7 @@ pub const COMMANDS: &[Command] = &[
             "replicationid offset",
         ),
     Command::new("sync", 1, sync)
-        .flags(ADMIN | flags::NO_MULTI)
+        .flags(SYNC_FLAGS | flags::NO_MULTI)
         .doc(
             "server",
             "1.0.0",
@@ -63,8 +65,8 @@ pub const COMMANDS: &[Command] = &[
             "",
         ),
     Command::new("wait", 3, wait)
-        .flags(flags::NOSCRIPT)
-        .acl(&["slow", "connection"])
+        .flags(flags::BLOCKING)
+        .acl(&["connection"])
         .doc(
             "generic",
             "3.0.0",
