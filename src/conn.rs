@@ -132,7 +132,7 @@ async fn run(
             Wake::Message(msg) => {
                 msg.write(&mut Reply::new(&mut out, client.protocol));
                 pubsub::drain(client, &mut out);
-                if write_out(stream, &mut out, &shared).await? {
+                if write_out(server, stream, &mut out, &shared).await? {
                     return Ok(None);
                 }
                 continue;
@@ -141,6 +141,10 @@ async fn run(
         if n == 0 {
             return Ok(None);
         }
+        server
+            .stats
+            .net_input_bytes
+            .fetch_add(n as u64, Ordering::Relaxed);
         shared
             .last_interaction_ms
             .store(server.clock.now_ms(), Ordering::Relaxed);
@@ -175,7 +179,7 @@ async fn run(
             // lone request it cost more CPU than it saved (pipeline 1, measured).
             tokio::task::yield_now().await;
         }
-        if !out.is_empty() && write_out(stream, &mut out, &shared).await? {
+        if !out.is_empty() && write_out(server, stream, &mut out, &shared).await? {
             return Ok(None);
         }
         if batch.close || shared.is_killed() {
@@ -232,6 +236,7 @@ async fn next_message(subs: &mut Option<Box<Subscriptions>>) -> Option<Arc<Messa
 /// stopped reading (a subscriber past its limit, a CLIENT KILL target) must not keep its
 /// connection by leaving the write pending.
 async fn write_out(
+    server: &ServerContext,
     stream: &mut TcpStream,
     out: &mut Vec<u8>,
     shared: &ClientShared,
@@ -239,6 +244,10 @@ async fn write_out(
     let killed = tokio::select! {
         r = stream.write_all(out) => {
             r?;
+            server
+                .stats
+                .net_output_bytes
+                .fetch_add(out.len() as u64, Ordering::Relaxed);
             false
         }
         _ = shared.killed() => true,
@@ -310,7 +319,7 @@ async fn process_buffer(
                 if let Some((n, timeout)) = client.wait.take() {
                     // WAIT: the replies before it go out first, then it blocks this client.
                     let shared = Arc::clone(&client.shared);
-                    if !out.is_empty() && write_out(stream, out, &shared).await? {
+                    if !out.is_empty() && write_out(server, stream, out, &shared).await? {
                         break true;
                     }
                     let mut shutdown = server.shutdown.subscribe();
@@ -329,13 +338,14 @@ async fn process_buffer(
                     wait_for_aof(server, client).await;
                     // CLIENT KILL must reach a client that stopped reading mid-batch too.
                     let shared = Arc::clone(&client.shared);
-                    if write_out(stream, out, &shared).await? {
+                    if write_out(server, stream, out, &shared).await? {
                         break true;
                     }
                 }
             }
             Err(e) => {
                 debug!(error = %e, "protocol error; closing");
+                server.stats.errors.note(&e.reply_text());
                 Reply::new(out, client.protocol).protocol_error(&e);
                 break true;
             }

@@ -22,14 +22,92 @@ pub struct ServerStats {
     pub total_connections_received: AtomicU64,
     pub total_commands_processed: AtomicU64,
     pub rejected_connections: AtomicU64,
-    pub keyspace_hits: AtomicU64,
-    pub keyspace_misses: AtomicU64,
     /// Sweeper: cycles run, time spent (µs), and how late it ran at worst (ms).
     pub sweeper_cycles: AtomicU64,
     pub sweeper_busy_us: AtomicU64,
     pub sweeper_max_lag_ms: AtomicU64,
     /// The age (ms) of the oldest overdue deadline seen by the last sweep.
     pub sweeper_last_lag_ms: AtomicU64,
+    /// Bytes read from and written to clients (`total_net_input_bytes` / `_output_`).
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+    pub errors: ErrorStats,
+    /// `instantaneous_*`: Redis's 16 samples, taken every 100 ms.
+    pub instantaneous: Mutex<Instantaneous>,
+}
+
+/// Redis's `trackInstantaneousMetric`: per metric, the rate over each of the last 16
+/// 100-ms intervals; INFO reports their mean.
+#[derive(Debug, Default)]
+pub struct Instantaneous {
+    last: Option<(std::time::Instant, [u64; 3])>,
+    /// Per sample: commands, input bytes, output bytes — per second.
+    samples: [[f64; 3]; 16],
+    next: usize,
+}
+
+impl Instantaneous {
+    /// Records the counters' values now (every 100 ms or so).
+    pub fn sample(&mut self, now: std::time::Instant, values: [u64; 3]) {
+        if let Some((t, before)) = self.last {
+            let dt = now.duration_since(t).as_secs_f64();
+            if dt > 0.0 {
+                for i in 0..3 {
+                    self.samples[self.next][i] = values[i].saturating_sub(before[i]) as f64 / dt;
+                }
+                self.next = (self.next + 1) % self.samples.len();
+            }
+        }
+        self.last = Some((now, values));
+    }
+
+    /// The mean rate per second of metric `i` (0 commands, 1 input, 2 output bytes).
+    pub fn mean(&self, i: usize) -> f64 {
+        self.samples.iter().map(|s| s[i]).sum::<f64>() / self.samples.len() as f64
+    }
+}
+
+/// Error replies by their code, the first word (INFO `total_error_replies` and
+/// `errorstats`), as Redis's `afterErrorReply`. Taken only when an error is sent.
+#[derive(Debug, Default)]
+pub struct ErrorStats {
+    total: AtomicU64,
+    by_code: Mutex<std::collections::BTreeMap<Vec<u8>, u64>>,
+}
+
+/// Distinct error codes tracked at most (Redis stops tracking new ones past 128).
+const MAX_ERROR_CODES: usize = 128;
+
+impl ErrorStats {
+    /// Counts one error reply whose text (without the leading `-`) is `text`.
+    pub fn note(&self, text: &[u8]) {
+        self.total.fetch_add(1, Ordering::Relaxed);
+        let code = text.split(|&b| b == b' ').next().unwrap_or_default();
+        let mut codes = self.by_code.lock();
+        if let Some(n) = codes.get_mut(code) {
+            *n += 1;
+        } else if codes.len() < MAX_ERROR_CODES {
+            codes.insert(code.to_vec(), 1);
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// `(code, count)` in code order.
+    pub fn by_code(&self) -> Vec<(Vec<u8>, u64)> {
+        self.by_code
+            .lock()
+            .iter()
+            .map(|(c, n)| (c.clone(), *n))
+            .collect()
+    }
+
+    pub fn reset(&self) {
+        self.total.store(0, Ordering::Relaxed);
+        self.by_code.lock().clear();
+    }
 }
 
 /// Every consumer of the keyspace's effect batches, asked in turn: the append-only file

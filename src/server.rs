@@ -69,6 +69,7 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
     let saver = tokio::spawn(crate::persist::snapshot::run(Arc::clone(&server)));
     let replication = tokio::spawn(crate::replication::replica::supervise(Arc::clone(&server)));
     let pinger = tokio::spawn(crate::replication::ping_replicas(Arc::clone(&server)));
+    let sampler = tokio::spawn(sample_instantaneous(Arc::clone(&server)));
     let (tx, mut rx) = tokio::sync::mpsc::channel::<TcpStream>(64);
     let mut acceptors = JoinSet::new();
     for listener in listeners {
@@ -144,7 +145,23 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
     sweeper.abort();
     replication.abort();
     pinger.abort();
+    sampler.abort();
     warn!("hashd is now ready to exit, bye bye...");
+}
+
+/// INFO's `instantaneous_*`: the counters sampled every 100 ms, as Redis's `serverCron`.
+async fn sample_instantaneous(server: Arc<ServerContext>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tick.tick().await;
+        let st = &server.stats;
+        let values = [
+            st.total_commands_processed.load(Ordering::Relaxed),
+            st.net_input_bytes.load(Ordering::Relaxed),
+            st.net_output_bytes.load(Ordering::Relaxed),
+        ];
+        st.instantaneous.lock().sample(Instant::now(), values);
+    }
 }
 
 /// How often a failing accept (EMFILE, ENFILE, ENOMEM) is logged.

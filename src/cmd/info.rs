@@ -6,6 +6,14 @@
 //! expiry counters. Lines hashd cannot measure are left out rather than made up, except
 //! where a fixed value is the truth (no persistence, no replicas, no modules).
 //!
+//! Counters monitoring reads are measured as Redis measures them (tests/info_fidelity.rs
+//! runs the same commands on Redis 7.4.1): `keyspace_hits`/`keyspace_misses` count the key
+//! lookups of read commands (per lock set, in a held shard's counters), error replies are
+//! counted by code (`total_error_replies`, `# Errorstats`), the network counters are the
+//! bytes read from and written to clients, `instantaneous_*` are the mean of 16 samples
+//! taken every 100 ms, and `avg_ttl` is the exact mean time left of the keys with a TTL
+//! (Redis's is a running estimate).
+//!
 //! hashd adds three lines to `# Stats` about its background sweeper:
 //! `expired_subkeys_lag_ms` (how overdue the oldest deadline was at the last sweep),
 //! `expired_subkeys_max_lag_ms` (the worst seen) and `expire_cycles`.
@@ -102,7 +110,7 @@ fn info(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<
             "replication" => replication(ctx, &mut out),
             "cpu" => cpu(&mut out),
             "module_list" => out.push_str("# Modules\r\n"),
-            "errorstats" => out.push_str("# Errorstats\r\n"),
+            "errorstats" => errorstats(ctx.server, &mut out),
             "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
             "keyspace" => keyspace(ctx, &mut out),
             _ => {}
@@ -373,6 +381,23 @@ fn stats(s: &ServerContext, out: &mut String) {
         "total_commands_processed",
         get(&st.total_commands_processed),
     );
+    let (ops, input, output) = {
+        let i = st.instantaneous.lock();
+        (i.mean(0), i.mean(1), i.mean(2))
+    };
+    line(out, "instantaneous_ops_per_sec", ops.round() as u64);
+    line(out, "total_net_input_bytes", get(&st.net_input_bytes));
+    line(out, "total_net_output_bytes", get(&st.net_output_bytes));
+    line(
+        out,
+        "instantaneous_input_kbps",
+        format!("{:.2}", input / 1024.0),
+    );
+    line(
+        out,
+        "instantaneous_output_kbps",
+        format!("{:.2}", output / 1024.0),
+    );
     line(out, "rejected_connections", get(&st.rejected_connections));
     let rs = &s.replication.stats;
     line(out, "sync_full", get(&rs.sync_full));
@@ -394,11 +419,24 @@ fn stats(s: &ServerContext, out: &mut String) {
     line(out, "expire_cycles", get(&st.sweeper_cycles));
     line(out, "evicted_keys", 0);
     line(out, "evicted_clients", 0);
-    line(out, "keyspace_hits", get(&st.keyspace_hits));
-    line(out, "keyspace_misses", get(&st.keyspace_misses));
+    let (hits, misses) = s.keyspace.lookups();
+    line(out, "keyspace_hits", hits);
+    line(out, "keyspace_misses", misses);
     line(out, "pubsub_channels", s.pubsub.channel_count());
     line(out, "pubsub_patterns", s.pubsub.numpat());
     line(out, "pubsubshard_channels", 0);
+    line(out, "total_error_replies", st.errors.total());
+}
+
+fn errorstats(s: &ServerContext, out: &mut String) {
+    out.push_str("# Errorstats\r\n");
+    for (code, n) in s.stats.errors.by_code() {
+        line(
+            out,
+            &format!("errorstat_{}", String::from_utf8_lossy(&code)),
+            format!("count={n}"),
+        );
+    }
 }
 
 /// CONFIG RESETSTAT: zeroes the counters INFO stats reports.
@@ -408,11 +446,11 @@ pub fn reset_stats(s: &ServerContext) {
         &st.total_connections_received,
         &st.total_commands_processed,
         &st.rejected_connections,
-        &st.keyspace_hits,
-        &st.keyspace_misses,
         &st.sweeper_cycles,
         &st.sweeper_busy_us,
         &st.sweeper_max_lag_ms,
+        &st.net_input_bytes,
+        &st.net_output_bytes,
         &s.keyspace.stats.expired_keys,
         &s.keyspace.stats.expired_subkeys,
         &s.replication.stats.sync_full,
@@ -421,6 +459,8 @@ pub fn reset_stats(s: &ServerContext) {
     ] {
         v.store(0, Ordering::Relaxed);
     }
+    s.keyspace.reset_lookups();
+    st.errors.reset();
 }
 
 fn replication(ctx: &Ctx<'_, '_>, out: &mut String) {
@@ -467,9 +507,12 @@ fn keyspace(ctx: &mut Ctx<'_, '_>, out: &mut String) {
         let s = ctx.server.keyspace.db_summary(db);
         let (keys, expires, subexpiry) = (s.keys, s.key_ttls, s.field_ttl_hashes);
         if keys > 0 {
+            // Exact (to 16 ms a key) where Redis's is a running estimate from its expiry
+            // cycle's samples, which starts at 0 and approaches the mean over many cycles.
+            let avg_ttl = s.avg_ttl_ms(ctx.now_ms);
             let _ = write!(
                 out,
-                "db{db}:keys={keys},expires={expires},avg_ttl=0,subexpiry={subexpiry}\r\n"
+                "db{db}:keys={keys},expires={expires},avg_ttl={avg_ttl},subexpiry={subexpiry}\r\n"
             );
         }
     }
@@ -519,7 +562,8 @@ mod tests {
         put(&env, 0, "b", None, Some(now + 10_000));
         put(&env, 0, "c", None, None);
         put(&env, 3, "x", None, None);
-        let text = "# Keyspace\r\ndb0:keys=3,expires=1,avg_ttl=0,subexpiry=1\r\n\
+        // avg_ttl: the one key with a TTL has 10 s left.
+        let text = "# Keyspace\r\ndb0:keys=3,expires=1,avg_ttl=10000,subexpiry=1\r\n\
                     db3:keys=1,expires=0,avg_ttl=0,subexpiry=0\r\n";
         assert_eq!(
             env.run("INFO keyspace"),

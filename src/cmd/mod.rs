@@ -547,7 +547,7 @@ pub fn dispatch(
             if let Some(m) = client.multi.as_mut() {
                 m.aborted = true;
             }
-            reply.error(&e);
+            error_reply(server, &mut reply, &e);
             return;
         }
     };
@@ -567,9 +567,11 @@ pub fn dispatch(
     if let Some(m) = client.multi.as_mut() {
         if cmd.has(flags::NO_MULTI) && !cmd.has(flags::TXN_CONTROL) {
             m.aborted = true;
-            reply.error(&CmdError::other(
-                "ERR Command not allowed inside a transaction",
-            ));
+            error_reply(
+                server,
+                &mut reply,
+                &CmdError::other("ERR Command not allowed inside a transaction"),
+            );
             return;
         }
     }
@@ -624,6 +626,12 @@ fn refuse(
     if let Some(m) = client.multi.as_mut() {
         m.aborted = true;
     }
+    error_reply(server, reply, e);
+}
+
+/// Writes an error reply and counts it (INFO `total_error_replies`, `errorstats`).
+pub fn error_reply(server: &ServerContext, reply: &mut Reply<'_>, e: &CmdError) {
+    server.stats.errors.note(&e.reply_text());
     reply.error(e);
 }
 
@@ -719,9 +727,11 @@ fn abort_exec(
     client.shared.watched.store(0, Ordering::Relaxed);
     let text = e.to_string();
     let why = text.strip_prefix("ERR ").unwrap_or(&text);
-    reply.error(&CmdError::other(format!(
-        "EXECABORT Transaction discarded because of: {why}"
-    )));
+    error_reply(
+        server,
+        reply,
+        &CmdError::other(format!("EXECABORT Transaction discarded because of: {why}")),
+    );
 }
 
 /// Locks what `cmd` needs and runs it.
@@ -782,7 +792,7 @@ pub fn run_locked(
     reply: &mut Reply<'_>,
 ) {
     let mark = reply.len();
-    ctx.locked.begin_command(cmd.name);
+    ctx.locked.begin_command(cmd.name, cmd.has(flags::READONLY));
     #[cfg(debug_assertions)]
     let changes = ctx.locked.log().command_changes();
     if let Err(e) = (cmd.handler)(ctx, args, reply) {
@@ -797,7 +807,7 @@ pub fn run_locked(
         );
         // A handler must not write before failing; if one did, its partial reply goes.
         reply.truncate(mark);
-        reply.error(&e);
+        error_reply(ctx.server, reply, &e);
     }
 }
 

@@ -172,6 +172,11 @@ pub struct EffectLog {
     /// locks are released.
     pub(super) expired_keys: u64,
     pub(super) expired_fields: u64,
+    /// The running command reads: its key lookups count as hits or misses (Redis counts
+    /// `lookupKeyRead`s, not writes nor KEYS/SCAN).
+    pub(super) counting_lookups: bool,
+    pub(super) hits: u64,
+    pub(super) misses: u64,
 }
 
 impl EffectLog {
@@ -182,6 +187,25 @@ impl EffectLog {
             command_changes: 0,
             expired_keys: 0,
             expired_fields: 0,
+            counting_lookups: false,
+            hits: 0,
+            misses: 0,
+        }
+    }
+
+    /// Whether the next lookups count for `keyspace_hits` / `keyspace_misses`.
+    pub fn count_lookups(&mut self, on: bool) {
+        self.counting_lookups = on;
+    }
+
+    #[inline]
+    pub(super) fn note_lookup(&mut self, found: bool) {
+        if self.counting_lookups {
+            if found {
+                self.hits += 1;
+            } else {
+                self.misses += 1;
+            }
         }
     }
 

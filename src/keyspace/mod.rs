@@ -113,9 +113,20 @@ pub struct DbSummary {
     pub key_ttls: usize,
     /// Hashes with at least one field TTL.
     pub field_ttl_hashes: usize,
+    /// The keys' TTL deadlines, summed (ms, to within 16 ms per key).
+    pub key_deadline_sum_ms: u128,
 }
 
 impl DbSummary {
+    /// INFO's `avg_ttl`: the mean time left (ms) of the keys with a TTL, 0 without any.
+    pub fn avg_ttl_ms(&self, now_ms: u64) -> u64 {
+        if self.key_ttls == 0 {
+            return 0;
+        }
+        let mean = self.key_deadline_sum_ms / self.key_ttls as u128;
+        u64::try_from(mean.saturating_sub(u128::from(now_ms))).unwrap_or(u64::MAX)
+    }
+
     /// `(keys, key_ttls, field_ttl_hashes)`.
     pub fn as_tuple(&self) -> (usize, usize, usize) {
         (self.keys, self.key_ttls, self.field_ttl_hashes)
@@ -312,6 +323,27 @@ impl Keyspace {
 
     /// Every change made so far (commands and expiry, one per recorded change): what
     /// `rdb_changes_since_last_save` counts from. Read without locks.
+    /// `(keyspace_hits, keyspace_misses)` summed over every shard.
+    pub fn lookups(&self) -> (u64, u64) {
+        self.dbs
+            .iter()
+            .flat_map(|d| d.counts.iter())
+            .fold((0, 0), |(h, m), c| {
+                (
+                    h + c.hits.load(Ordering::Relaxed),
+                    m + c.misses.load(Ordering::Relaxed),
+                )
+            })
+    }
+
+    /// CONFIG RESETSTAT: zeroes the hit and miss counts.
+    pub fn reset_lookups(&self) {
+        for c in self.dbs.iter().flat_map(|d| d.counts.iter()) {
+            c.hits.store(0, Ordering::Relaxed);
+            c.misses.store(0, Ordering::Relaxed);
+        }
+    }
+
     pub fn changes(&self) -> u64 {
         self.dbs
             .iter()
@@ -329,6 +361,8 @@ impl Keyspace {
                 sum.keys += c.keys.load(Ordering::Relaxed);
                 sum.key_ttls += c.key_ttls.load(Ordering::Relaxed);
                 sum.field_ttl_hashes += c.field_ttl_hashes.load(Ordering::Relaxed);
+                sum.key_deadline_sum_ms += u128::from(c.key_deadline_sum.load(Ordering::Relaxed))
+                    << shard::TTL_SUM_UNIT_SHIFT;
             }
         }
         sum
@@ -497,9 +531,11 @@ impl<'a> Locked<'a> {
         }
     }
 
-    /// Starts the record of the next command run under these locks.
-    pub fn begin_command(&mut self, name: &'static str) {
+    /// Starts the record of the next command run under these locks; `reads` makes its key
+    /// lookups count as keyspace hits and misses.
+    pub fn begin_command(&mut self, name: &'static str, reads: bool) {
         self.log.begin(Some(name));
+        self.log.count_lookups(reads);
     }
 
     /// Exchanges the contents of two databases (SWAPDB); requires [`LockPlan::All`].
@@ -536,10 +572,15 @@ impl Drop for Locked<'_> {
     fn drop(&mut self) {
         let log = &mut self.log;
         let changes = log.command_changes() as u64 + log.expired_keys + log.expired_fields;
+        // Counted in a held shard: no shared counter for every command to contend on.
         if changes > 0 {
-            // Counted in a held shard: no shared counter for every write to contend on.
             if let Some(h) = self.held.first() {
                 h.guard.add_changes(changes);
+            }
+        }
+        if log.hits + log.misses > 0 {
+            if let Some(h) = self.held.first() {
+                h.guard.add_lookups(log.hits, log.misses);
             }
         }
         if log.expired_keys > 0 {
@@ -621,9 +662,14 @@ impl<'l, 'a> DbView<'l, 'a> {
         now_ms: u64,
         reclaim: bool,
     ) -> Option<usize> {
-        let b = shard.bucket_of(h, key)?;
+        let Some(b) = shard.bucket_of(h, key) else {
+            log.note_lookup(false);
+            return None;
+        };
         let e = shard.entry_at(b)?;
-        if !e.is_dead(now_ms) {
+        let live = !e.is_dead(now_ms);
+        log.note_lookup(live);
+        if live {
             return Some(b);
         }
         if !reclaim {
@@ -873,6 +919,7 @@ impl<'l, 'a> DbView<'l, 'a> {
                 }
             }
         }
+        self.log.count_lookups(false);
         for key in dead {
             self.exists(&key, now_ms);
         }
@@ -893,6 +940,7 @@ impl<'l, 'a> DbView<'l, 'a> {
     ) -> u64 {
         let mut dead: Vec<Vec<u8>> = Vec::new();
         let next = self.scan_step(cursor, count.max(1), now_ms, &mut visit, &mut dead);
+        self.log.count_lookups(false);
         for key in dead {
             self.exists(&key, now_ms);
         }
@@ -959,6 +1007,7 @@ impl<'l, 'a> DbView<'l, 'a> {
         } else {
             usize::MAX
         };
+        self.log.count_lookups(false);
         loop {
             let total: usize = self.shards().map(|s| s.len()).sum();
             if total == 0 {

@@ -68,10 +68,16 @@ pub(super) struct ShardData {
     pub(super) key_deadlines: BTreeSet<(u64, u64)>,
     /// `(earliest field deadline, key hash)` for every hash with field TTLs.
     pub(super) field_deadlines: BTreeSet<(u64, u64)>,
+    /// The key deadlines of every entry with a TTL, summed in units of
+    /// [`TTL_SUM_UNIT_MS`] (INFO's `avg_ttl`; 2^64 units hold 10^8 keys at any date).
+    pub(super) key_deadline_sum: u64,
     /// Bumped when entry positions may move (a full table rehashes on insert); SCAN cursors
     /// carry it so a scan across a move restarts the shard instead of skipping keys.
     pub(super) generation: u32,
 }
+
+/// The unit of [`ShardData::key_deadline_sum`], in ms (a shift of 4).
+pub(super) const TTL_SUM_UNIT_SHIFT: u32 = 4;
 
 /// A shard's sizes, readable without its lock (INFO keyspace, DBSIZE-like summaries).
 /// Written under the lock after every change to the indexes.
@@ -83,6 +89,12 @@ pub(super) struct ShardCounts {
     /// Changes made under this shard's lock (summed for `rdb_changes_since_last_save`).
     /// Only a holder of the lock writes it, so a plain load and store suffice.
     pub(super) changes: AtomicU64,
+    /// Key lookups of read commands that found their key, or not (`keyspace_hits`,
+    /// `keyspace_misses`), added once per lock set. CONFIG RESETSTAT zeroes them.
+    pub(super) hits: AtomicU64,
+    pub(super) misses: AtomicU64,
+    /// [`ShardData::key_deadline_sum`], published.
+    pub(super) key_deadline_sum: AtomicU64,
 }
 
 /// The keys clients WATCH in one shard. Empty unless someone watches, so a change pays
@@ -155,6 +167,15 @@ impl Shard {
     }
 
     /// Adds `n` to the shard's change count (the caller holds the lock).
+    pub(super) fn add_lookups(&self, hits: u64, misses: u64) {
+        if hits > 0 {
+            self.counts.hits.fetch_add(hits, Ordering::Relaxed);
+        }
+        if misses > 0 {
+            self.counts.misses.fetch_add(misses, Ordering::Relaxed);
+        }
+    }
+
     pub(super) fn add_changes(&self, n: u64) {
         let c = &self.counts.changes;
         c.store(c.load(Ordering::Relaxed) + n, Ordering::Relaxed);
@@ -166,6 +187,8 @@ impl Shard {
         let c = &self.counts;
         c.keys.store(d.entries.len(), Ordering::Relaxed);
         c.key_ttls.store(d.key_deadlines.len(), Ordering::Relaxed);
+        c.key_deadline_sum
+            .store(d.key_deadline_sum, Ordering::Relaxed);
         c.field_ttl_hashes
             .store(d.field_deadlines.len(), Ordering::Relaxed);
     }
@@ -266,6 +289,9 @@ impl Shard {
         }
         if entry.key_deadline != NEVER {
             d.key_deadlines.insert((entry.key_deadline, h));
+            d.key_deadline_sum = d
+                .key_deadline_sum
+                .wrapping_add(entry.key_deadline >> TTL_SUM_UNIT_SHIFT);
         }
         if entry.field_deadline != NEVER {
             d.field_deadlines.insert((entry.field_deadline, h));
@@ -287,6 +313,10 @@ impl Shard {
         let (entry, _) = occupied.remove();
         if entry.key_deadline != NEVER {
             self.unindex(Deadline::Key, entry.key_deadline, h);
+            self.data.key_deadline_sum = self
+                .data
+                .key_deadline_sum
+                .wrapping_sub(entry.key_deadline >> TTL_SUM_UNIT_SHIFT);
         }
         if entry.field_deadline != NEVER {
             self.unindex(Deadline::Field, entry.field_deadline, h);
@@ -335,7 +365,16 @@ impl Shard {
             return;
         }
         match which {
-            Deadline::Key => e.key_deadline = new,
+            Deadline::Key => {
+                e.key_deadline = new;
+                let sum = &mut self.data.key_deadline_sum;
+                if old != NEVER {
+                    *sum = sum.wrapping_sub(old >> TTL_SUM_UNIT_SHIFT);
+                }
+                if new != NEVER {
+                    *sum = sum.wrapping_add(new >> TTL_SUM_UNIT_SHIFT);
+                }
+            }
             Deadline::Field => e.field_deadline = new,
         }
         if old != NEVER {
@@ -478,6 +517,7 @@ impl Shard {
         let d = &self.data;
         let mut keys = 0;
         let mut fields = 0;
+        let mut deadline_sum = 0u64;
         for e in d.entries.iter() {
             let h = self.hash_key(&e.key);
             let name = String::from_utf8_lossy(&e.key);
@@ -486,6 +526,7 @@ impl Shard {
             }
             if e.key_deadline != NEVER {
                 keys += 1;
+                deadline_sum = deadline_sum.wrapping_add(e.key_deadline >> TTL_SUM_UNIT_SHIFT);
                 if !d.key_deadlines.contains(&(e.key_deadline, h)) {
                     return Err(format!("key {name:?}: key TTL not indexed"));
                 }
@@ -519,6 +560,12 @@ impl Shard {
             }
         }
         // Every index entry belongs to a key (keys sharing a hash and deadline share one).
+        if deadline_sum != d.key_deadline_sum {
+            return Err(format!(
+                "the key deadline sum is {} but the entries add up to {deadline_sum}",
+                d.key_deadline_sum
+            ));
+        }
         if d.key_deadlines.len() > keys || d.field_deadlines.len() > fields {
             return Err(format!(
                 "stale index entries: {} key TTLs for {keys} keys, {} field deadlines for {fields} hashes",

@@ -1,0 +1,234 @@
+//! INFO fields that monitoring reads, checked against Redis 7.4.1 running the same
+//! commands (issue 14 item 2): keyspace hits and misses, error replies and errorstats,
+//! the network byte counters, instantaneous ops, avg_ttl and CONFIG RESETSTAT.
+//!
+//! Without the reference Redis (`../shared/tools/reference-redis`) this prints why and
+//! passes, unless `HASHD_REQUIRE_TOOLS=1`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{reference_redis, Client, RedisServer, TestServer};
+
+fn info_text(c: &mut Client, section: &str) -> String {
+    match common::decode(&c.cmd(&["INFO", section])) {
+        common::Value::Bulk(b) | common::Value::Verbatim(_, b) => {
+            String::from_utf8_lossy(&b).into_owned()
+        }
+        other => panic!("INFO {section}: {other:?}"),
+    }
+}
+
+fn field(c: &mut Client, section: &str, name: &str) -> String {
+    info_text(c, section)
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")).map(str::to_string))
+        .unwrap_or_else(|| panic!("no {name} in INFO {section}"))
+}
+
+fn num(c: &mut Client, section: &str, name: &str) -> u64 {
+    field(c, section, name)
+        .parse()
+        .unwrap_or_else(|_| panic!("{name} is not a number"))
+}
+
+struct Both {
+    _redis: RedisServer,
+    _hashd: TestServer,
+    r: Client,
+    h: Client,
+}
+
+impl Both {
+    fn start() -> Option<Both> {
+        let bin = reference_redis()?;
+        let dir = common::fresh_dir("info-fidelity");
+        let redis = RedisServer::start(&bin, &dir, &["--appendonly", "no"]);
+        let hashd = TestServer::start();
+        let r = Client::connect(redis.addr);
+        let h = hashd.client();
+        Some(Both {
+            _redis: redis,
+            _hashd: hashd,
+            r,
+            h,
+        })
+    }
+
+    /// Runs `line` on both (replies are not compared here: other suites do that).
+    fn run(&mut self, line: &str) {
+        self.r.run(line);
+        self.h.run(line);
+    }
+
+    fn both(&mut self, section: &str, name: &str) -> (String, String) {
+        (
+            field(&mut self.r, section, name),
+            field(&mut self.h, section, name),
+        )
+    }
+}
+
+#[test]
+fn keyspace_hits_and_misses_count_read_lookups_as_redis() {
+    let Some(mut b) = Both::start() else {
+        return;
+    };
+    b.run("CONFIG RESETSTAT");
+    for line in [
+        "HSET k f v a b",
+        "HGET k f",
+        "HGET nokey f",
+        "HMGET k f nosuch",
+        "HMGET nokey f",
+        "EXISTS k nokey",
+        "HGETALL k",
+        "HGETALL nokey",
+        "HKEYS k",
+        "HLEN nokey",
+        "HEXISTS k f",
+        "HSTRLEN k f",
+        "TYPE nokey",
+        "TTL k",
+        "PTTL nokey",
+        "HTTL k FIELDS 1 f",
+        "HRANDFIELD k",
+        "HSCAN k 0",
+        // Writes, KEYS, SCAN and DBSIZE do not count.
+        "HSET k g h",
+        "HDEL nokey f",
+        "HINCRBY k n 1",
+        "DEL nokey",
+        "KEYS *",
+        "SCAN 0",
+        "DBSIZE",
+        "RANDOMKEY",
+        "MULTI",
+        "HGET k f",
+        "HGET nokey f",
+        "EXEC",
+    ] {
+        b.run(line);
+    }
+    let hits = b.both("stats", "keyspace_hits");
+    let misses = b.both("stats", "keyspace_misses");
+    assert_eq!(
+        hits.0, hits.1,
+        "keyspace_hits: Redis {} hashd {}",
+        hits.0, hits.1
+    );
+    assert_eq!(
+        misses.0, misses.1,
+        "keyspace_misses: Redis {} hashd {}",
+        misses.0, misses.1
+    );
+    assert_ne!(hits.1, "0");
+    b.run("CONFIG RESETSTAT");
+    assert_eq!(b.both("stats", "keyspace_hits"), ("0".into(), "0".into()));
+    assert_eq!(b.both("stats", "keyspace_misses"), ("0".into(), "0".into()));
+}
+
+#[test]
+fn error_replies_are_counted_by_code_as_redis() {
+    let Some(mut b) = Both::start() else {
+        return;
+    };
+    b.run("CONFIG RESETSTAT");
+    for line in [
+        "NOSUCHCOMMAND x",
+        "HGET k",
+        "HSET k f v",
+        "HINCRBY k f 1",
+        "HINCRBY k n notanumber",
+        "EXEC",
+        "MULTI",
+        "NOSUCHCOMMAND",
+        "HGET k f",
+        "EXEC",
+        "MULTI",
+        "HINCRBY k f 1",
+        "EXEC",
+        "CONFIG SET nosuchparam 1",
+        "HEXPIRE k 10 FIELDS 2 f",
+    ] {
+        b.run(line);
+    }
+    assert_eq!(
+        b.both("stats", "total_error_replies").0,
+        b.both("stats", "total_error_replies").1
+    );
+    let (r, h) = (
+        info_text(&mut b.r, "errorstats"),
+        info_text(&mut b.h, "errorstats"),
+    );
+    assert_eq!(r, h, "errorstats differ");
+    assert!(h.contains("errorstat_ERR:count="), "{h}");
+    assert!(h.contains("errorstat_EXECABORT:count=1"), "{h}");
+    b.run("CONFIG RESETSTAT");
+    assert_eq!(info_text(&mut b.h, "errorstats"), "# Errorstats\r\n");
+    assert_eq!(
+        b.both("stats", "total_error_replies"),
+        ("0".into(), "0".into())
+    );
+}
+
+#[test]
+fn network_bytes_count_what_clients_send_as_redis() {
+    let Some(mut b) = Both::start() else {
+        return;
+    };
+    let out_before = num(&mut b.h, "stats", "total_net_output_bytes");
+    let before = (
+        num(&mut b.r, "stats", "total_net_input_bytes"),
+        num(&mut b.h, "stats", "total_net_input_bytes"),
+    );
+    b.run("HSET k f 0123456789");
+    b.run("HGET k f");
+    b.run("PING");
+    let after = (
+        num(&mut b.r, "stats", "total_net_input_bytes"),
+        num(&mut b.h, "stats", "total_net_input_bytes"),
+    );
+    // The same requests arrived at both (the second INFO's own bytes included).
+    assert_eq!(after.0 - before.0, after.1 - before.1);
+    assert!(after.1 - before.1 > 40);
+    assert!(num(&mut b.h, "stats", "total_net_output_bytes") > out_before);
+}
+
+#[test]
+fn instantaneous_ops_and_avg_ttl_are_measured() {
+    let Some(mut b) = Both::start() else {
+        return;
+    };
+    // Several hundred commands within the last 1.6 s.
+    let pings: Vec<u8> = b"PING\r\n".repeat(2000);
+    b.h.send(&pings);
+    for _ in 0..2000 {
+        b.h.read_reply();
+    }
+    std::thread::sleep(Duration::from_millis(250));
+    let ops = num(&mut b.h, "stats", "instantaneous_ops_per_sec");
+    assert!(ops > 0, "instantaneous_ops_per_sec stayed 0");
+    assert!(field(&mut b.h, "stats", "instantaneous_input_kbps").contains('.'));
+
+    // avg_ttl: the mean time left of the keys with a TTL (Redis's is an estimate that
+    // starts at 0; hashd's is exact to 16 ms a key).
+    b.run("HSET a f v");
+    b.run("HSET b f v");
+    b.run("HSET c f v");
+    b.run("PEXPIRE a 100000");
+    b.run("PEXPIRE b 200000");
+    let line = info_text(&mut b.h, "keyspace");
+    let avg: u64 = line
+        .split("avg_ttl=")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(
+        (149_000..=150_000).contains(&avg),
+        "avg_ttl {avg} for TTLs of 100 s and 200 s: {line}"
+    );
+    assert!(line.contains("db0:keys=3,expires=2,"), "{line}");
+}
