@@ -171,6 +171,8 @@ impl ClientRegistry {
 #[derive(Debug)]
 pub struct QueuedCommand {
     pub command: &'static crate::cmd::Command,
+    /// Its index in the command table (commandstats).
+    pub index: usize,
     pub args: OwnedArgs,
 }
 
@@ -223,6 +225,8 @@ pub struct ClientState {
     pub master_offset_after: Option<u64>,
     /// EXEC is running this client's queued commands (they cannot block).
     pub in_exec: bool,
+    /// Command counts and times not yet added to INFO commandstats (flushed per batch).
+    pub stats: crate::cmdstats::Pending,
 }
 
 impl ClientState {
@@ -248,6 +252,7 @@ impl ClientState {
             woff: 0,
             master_offset_after: None,
             in_exec: false,
+            stats: Default::default(),
         }
     }
 

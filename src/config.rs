@@ -174,6 +174,12 @@ pub struct Cli {
     /// Who may run DEBUG: yes, no, local (loopback clients only).
     #[arg(long = "enable-debug-command")]
     pub enable_debug_command: Option<String>,
+    /// Commands slower than this many microseconds go to the slow log (-1: none, 0: all).
+    #[arg(long = "slowlog-log-slower-than", allow_hyphen_values = true)]
+    pub slowlog_log_slower_than: Option<i64>,
+    /// Entries the slow log keeps.
+    #[arg(long = "slowlog-max-len")]
+    pub slowlog_max_len: Option<u64>,
     /// Output buffer limits by class: `<class> <hard> <soft> <soft-seconds>` (the `replica`
     /// class is enforced).
     #[arg(
@@ -262,8 +268,6 @@ const UNIMPLEMENTED: &[(&str, Unimplemented)] = &[
     ("latency-monitor-threshold", NoEffect),
     ("latency-tracking", NoEffect),
     ("latency-tracking-info-percentiles", NoEffect),
-    ("slowlog-log-slower-than", NoEffect),
-    ("slowlog-max-len", NoEffect),
     ("enable-protected-configs", NoEffect),
     ("enable-module-command", NoEffect),
     ("jemalloc-bg-thread", NoEffect),
@@ -601,6 +605,8 @@ pub struct Config {
     pub stop_writes_on_bgsave_error: bool,
     /// `yes`, `no` or `local`.
     pub enable_debug_command: String,
+    pub slowlog_log_slower_than: i64,
+    pub slowlog_max_len: u64,
     /// `client-output-buffer-limit` classes, as redis.conf writes them (`replica 256mb
     /// 64mb 60 …`); empty: Redis's defaults.
     pub client_output_buffer_limit: String,
@@ -665,6 +671,8 @@ impl Default for Config {
             logfile: String::new(),
             stop_writes_on_bgsave_error: true,
             enable_debug_command: "yes".into(),
+            slowlog_log_slower_than: crate::cmdstats::DEFAULT_SLOWLOG_SLOWER_THAN_US,
+            slowlog_max_len: crate::cmdstats::DEFAULT_SLOWLOG_MAX_LEN,
             source: "built-in defaults".into(),
             ignored: Vec::new(),
         }
@@ -859,6 +867,10 @@ impl Config {
                     cfg.stop_writes_on_bgsave_error = parse_yes_no(one()?).map_err(|e| bad(&e))?
                 }
                 "enable-debug-command" => cfg.enable_debug_command = one()?.to_ascii_lowercase(),
+                "slowlog-log-slower-than" => {
+                    cfg.slowlog_log_slower_than = one()?.parse().map_err(|_| bad("not a number"))?
+                }
+                "slowlog-max-len" => cfg.slowlog_max_len = num(one()?)?,
                 "client-output-buffer-limit" => {
                     if args.len() != 4 {
                         return Err(bad("wrong number of arguments"));
@@ -932,6 +944,8 @@ impl Config {
         take!(logfile);
         take!(stop_writes_on_bgsave_error);
         take!(enable_debug_command);
+        take!(slowlog_log_slower_than);
+        take!(slowlog_max_len);
         if let Some(words) = &cli.replicaof {
             self.replicaof = Some(words.join(" "));
             from_flags = true;

@@ -61,6 +61,7 @@ pub async fn serve(
             None
         }
     };
+    server.commands.flush(&mut client.stats);
     cmd::multi::forget_watches(&server, &mut client);
     pubsub::forget(&server.pubsub, &mut client);
     if let Some(rbuf) = takeover {
@@ -169,6 +170,9 @@ async fn run(
 
         let batch =
             process_buffer(server, client, &mut parser, &mut rbuf, &mut out, stream).await?;
+        if !client.stats.is_empty() {
+            server.commands.flush(&mut client.stats);
+        }
         wait_for_aof(server, client).await;
         if batch.requests > 1 && !out.is_empty() {
             // Let every other connection with input ready run its batch before this one

@@ -169,6 +169,8 @@ pub struct ServerContext {
     pub notifier: Arc<Notifier>,
     /// The append-only file (persist::appendonly).
     pub aof: Arc<Aof>,
+    /// INFO commandstats and the slow log.
+    pub commands: crate::cmdstats::CommandStats,
     /// Role, replication history, backlog and replicas (replication).
     pub replication: Arc<Replication>,
     /// Snapshot state: loading, BGSAVE, the last save (persist::snapshot).
@@ -239,6 +241,11 @@ impl ServerContext {
             pubsub,
             notifier,
             aof,
+            commands: crate::cmdstats::CommandStats::new(
+                crate::cmd::table().all.len(),
+                config.slowlog_log_slower_than,
+                config.slowlog_max_len,
+            ),
             replication,
             rdb: Arc::new(crate::persist::snapshot::RdbStatus::new(clock.clone())),
             recorder,

@@ -23,6 +23,7 @@
 pub mod client;
 pub mod clock;
 pub mod cmd;
+pub mod cmdstats;
 pub mod config;
 pub mod conn;
 pub mod context;

@@ -201,7 +201,8 @@ fn instantaneous_ops_and_avg_ttl_are_measured() {
     let Some(mut b) = Both::start() else {
         return;
     };
-    // Several hundred commands within the last 1.6 s.
+    // Several hundred commands within the last 1.6 s (after the sampler's first look).
+    std::thread::sleep(Duration::from_millis(250));
     let pings: Vec<u8> = b"PING\r\n".repeat(2000);
     b.h.send(&pings);
     for _ in 0..2000 {
@@ -231,4 +232,131 @@ fn instantaneous_ops_and_avg_ttl_are_measured() {
         "avg_ttl {avg} for TTLs of 100 s and 200 s: {line}"
     );
     assert!(line.contains("db0:keys=3,expires=2,"), "{line}");
+}
+
+/// `cmdstat_<name>` → (calls, rejected_calls, failed_calls).
+fn cmdstats(c: &mut Client) -> std::collections::BTreeMap<String, (u64, u64, u64)> {
+    let text = info_text(c, "commandstats");
+    text.lines()
+        .filter_map(|l| l.strip_prefix("cmdstat_"))
+        .filter_map(|l| {
+            let (name, rest) = l.split_once(':')?;
+            let get = |k: &str| -> u64 {
+                rest.split(',')
+                    .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(u64::MAX)
+            };
+            Some((
+                name.to_string(),
+                (get("calls"), get("rejected_calls"), get("failed_calls")),
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn commandstats_count_calls_rejections_and_failures_as_redis() {
+    let Some(mut b) = Both::start() else {
+        return;
+    };
+    b.run("CONFIG RESETSTAT");
+    for line in [
+        "HSET k f v n 1",
+        "HGET k f",
+        "HGET k nosuch",
+        "HGET k",
+        "HINCRBY k f 1",
+        "HINCRBY k n 1",
+        "MULTI",
+        "HGET k f",
+        "HLEN k",
+        "EXEC",
+        "CLIENT SETNAME app",
+        "CONFIG GET maxmemory",
+        "EXISTS k",
+    ] {
+        b.run(line);
+    }
+    let (r, h) = (cmdstats(&mut b.r), cmdstats(&mut b.h));
+    for name in [
+        "hset",
+        "hget",
+        "hincrby",
+        "multi",
+        "exec",
+        "hlen",
+        "client|setname",
+        "config|get",
+        "exists",
+        "config|resetstat",
+    ] {
+        assert_eq!(
+            r.get(name),
+            h.get(name),
+            "cmdstat_{name}: Redis {r:?} hashd {h:?}"
+        );
+    }
+    assert_eq!(h["hget"], (3, 1, 0));
+    let usec_line = info_text(&mut b.h, "commandstats");
+    assert!(
+        usec_line.contains("cmdstat_hset:calls=1,usec="),
+        "{usec_line}"
+    );
+    assert!(usec_line.contains(",usec_per_call="), "{usec_line}");
+    // Not part of plain INFO, as in Redis; part of INFO all.
+    assert!(!info_text(&mut b.h, "default").contains("# Commandstats"));
+    assert!(info_text(&mut b.h, "all").contains("# Commandstats"));
+    b.run("CONFIG RESETSTAT");
+    let after = cmdstats(&mut b.h);
+    assert!(!after.contains_key("hset"), "{after:?}");
+}
+
+#[test]
+fn slowlog_entries_have_redis_shape() {
+    let Some(mut b) = Both::start() else {
+        return;
+    };
+    b.run("CONFIG SET slowlog-log-slower-than 0");
+    b.run("CLIENT SETNAME app");
+    let long = "x".repeat(200);
+    b.run(&format!("HSET k f {long}"));
+    // The newest entry: [id, time, µs, args, addr, name].
+    let entry = |c: &mut Client| {
+        let all = common::decode(&c.run("SLOWLOG GET 1"));
+        match all {
+            common::Value::Array(mut v) => match v.pop() {
+                Some(common::Value::Array(e)) => e,
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+    };
+    let (r, h) = (entry(&mut b.r), entry(&mut b.h));
+    assert_eq!(r.len(), 6);
+    assert_eq!(h.len(), 6);
+    assert_eq!(r[3], h[3], "arguments");
+    assert_eq!(r[5], h[5], "client name");
+    assert_eq!(
+        h[3],
+        common::decode(
+            {
+                let cut = format!("{}... (72 more bytes)", "x".repeat(128));
+                format!(
+                    "*4\r\n$4\r\nHSET\r\n$1\r\nk\r\n$1\r\nf\r\n${}\r\n{cut}\r\n",
+                    cut.len()
+                )
+            }
+            .as_bytes()
+        )
+    );
+    let len = |c: &mut Client| c.run("SLOWLOG LEN");
+    assert_eq!(len(&mut b.r), len(&mut b.h));
+    b.run("SLOWLOG RESET");
+    assert_eq!(len(&mut b.r), len(&mut b.h));
+    b.run("CONFIG SET slowlog-max-len 1");
+    b.run("PING");
+    b.run("PING");
+    assert_eq!(len(&mut b.r), len(&mut b.h));
+    assert_eq!(b.h.run("SLOWLOG GET x"), b.r.run("SLOWLOG GET x"));
 }

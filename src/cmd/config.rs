@@ -589,6 +589,36 @@ const PARAMS: &[Param] = &[
         |s| s.config.startup.logfile.clone(),
         Setter::Immutable,
     ),
+    param(
+        "slowlog-log-slower-than",
+        |s| {
+            s.commands
+                .slower_than_us
+                .load(Ordering::Relaxed)
+                .to_string()
+        },
+        Setter::Int {
+            min: -1,
+            max: i64::MAX,
+            memory: false,
+            apply: |s, v| s.commands.slower_than_us.store(v, Ordering::Relaxed),
+        },
+    ),
+    param(
+        "slowlog-max-len",
+        |s| {
+            s.commands
+                .slowlog_max_len
+                .load(Ordering::Relaxed)
+                .to_string()
+        },
+        Setter::Int {
+            min: 0,
+            max: i64::MAX,
+            memory: false,
+            apply: |s, v| s.commands.set_slowlog_max_len(v as u64),
+        },
+    ),
     REPLICA_READ_ONLY,
     alias(&REPLICA_READ_ONLY, "slave-read-only"),
     REPLICA_SERVE_STALE,

@@ -50,6 +50,7 @@ const SECTIONS: &[&str] = &[
     "replication",
     "cpu",
     "module_list",
+    "commandstats",
     "errorstats",
     "cluster",
     "keyspace",
@@ -57,26 +58,35 @@ const SECTIONS: &[&str] = &[
 
 /// Which sections a request asks for.
 struct Selection {
+    /// The default sections (INFO, INFO default).
+    default: bool,
+    /// Every section (INFO all / everything): the default ones and commandstats.
     all: bool,
     names: Vec<String>,
 }
+
+/// Sections only `all` and `everything` (or their own name) bring, as in Redis.
+const NOT_DEFAULT: &[&str] = &["commandstats"];
 
 impl Selection {
     fn parse(args: Args<'_>) -> Self {
         if args.len() == 1 {
             return Selection {
-                all: true,
+                default: true,
+                all: false,
                 names: Vec::new(),
             };
         }
         let mut sel = Selection {
+            default: false,
             all: false,
             names: Vec::new(),
         };
         for a in args.from(1) {
             let name = String::from_utf8_lossy(a).to_ascii_lowercase();
             match name.as_str() {
-                "all" | "everything" | "default" => sel.all = true,
+                "all" | "everything" => sel.all = true,
+                "default" => sel.default = true,
                 // Redis lists loaded modules under either name.
                 "modules" => sel.names.push("module_list".into()),
                 _ => sel.names.push(name),
@@ -86,7 +96,9 @@ impl Selection {
     }
 
     fn wants(&self, section: &str) -> bool {
-        self.all || self.names.iter().any(|n| n == section)
+        self.all
+            || (self.default && !NOT_DEFAULT.contains(&section))
+            || self.names.iter().any(|n| n == section)
     }
 }
 
@@ -110,6 +122,7 @@ fn info(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<
             "replication" => replication(ctx, &mut out),
             "cpu" => cpu(&mut out),
             "module_list" => out.push_str("# Modules\r\n"),
+            "commandstats" => commandstats(ctx, &mut out),
             "errorstats" => errorstats(ctx.server, &mut out),
             "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
             "keyspace" => keyspace(ctx, &mut out),
@@ -428,6 +441,35 @@ fn stats(s: &ServerContext, out: &mut String) {
     line(out, "total_error_replies", st.errors.total());
 }
 
+/// `cmdstat_<name>:calls=…,usec=…,usec_per_call=…,rejected_calls=…,failed_calls=…` for
+/// every command (and subcommand, `client|list`) used since the last reset.
+fn commandstats(ctx: &mut Ctx<'_, '_>, out: &mut String) {
+    // This client's own commands count at once, as in Redis.
+    ctx.server.commands.flush(&mut ctx.client.stats);
+    out.push_str("# Commandstats\r\n");
+    for (i, cmd) in super::table().all.iter().enumerate() {
+        let Some(t) = ctx.server.commands.totals(i) else {
+            continue;
+        };
+        if t.calls == 0 && t.rejected == 0 && t.failed == 0 {
+            continue;
+        }
+        let per_call = if t.calls == 0 {
+            0.0
+        } else {
+            t.usec as f64 / t.calls as f64
+        };
+        line(
+            out,
+            &format!("cmdstat_{}", cmd.name),
+            format!(
+                "calls={},usec={},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}",
+                t.calls, t.usec, t.rejected, t.failed
+            ),
+        );
+    }
+}
+
 fn errorstats(s: &ServerContext, out: &mut String) {
     out.push_str("# Errorstats\r\n");
     for (code, n) in s.stats.errors.by_code() {
@@ -460,6 +502,7 @@ pub fn reset_stats(s: &ServerContext) {
         v.store(0, Ordering::Relaxed);
     }
     s.keyspace.reset_lookups();
+    s.commands.reset();
     st.errors.reset();
 }
 
@@ -645,11 +688,19 @@ mod tests {
             "# Cluster",
             "# Keyspace",
         ];
+        // `all` and `everything` add commandstats, as in Redis.
+        let mut with_commandstats = all_headers.clone();
+        with_commandstats.insert(8, "# Commandstats");
         for cmd in ["INFO", "INFO default", "INFO all", "INFO EVERYTHING"] {
             let text = payload(&env.run(cmd));
-            assert_eq!(headers(&text), all_headers, "{cmd}");
+            let expected = if cmd.ends_with("all") || cmd.ends_with("EVERYTHING") {
+                &with_commandstats
+            } else {
+                &all_headers
+            };
+            assert_eq!(&headers(&text), expected, "{cmd}");
             // Sections are separated by one blank line, and the text ends with a line.
-            assert_eq!(text.matches("\r\n\r\n").count(), all_headers.len() - 1);
+            assert_eq!(text.matches("\r\n\r\n").count(), expected.len() - 1);
             assert!(text.starts_with("# Server\r\nredis_version:8.0.0\r\n"));
             assert!(text.ends_with("# Keyspace\r\n"));
         }

@@ -38,6 +38,7 @@ pub mod parse;
 pub mod pubsub;
 pub mod replication;
 pub mod server;
+pub mod slowlog;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -373,6 +374,7 @@ const FAMILIES: &[&[Command]] = &[
     server::COMMANDS,
     pubsub::COMMANDS,
     replication::COMMANDS,
+    slowlog::COMMANDS,
 ];
 
 /// Allocator overhead of a queued command's two buffers, counted against the query-buffer
@@ -489,27 +491,29 @@ pub fn unknown_subcommand(container: &[u8], sub: &[u8]) -> CmdError {
 
 /// Resolves `args` to a command and its index in the table, or the error Redis gives for
 /// it (checks 1–3 of spec §3).
-fn resolve(args: Args<'_>) -> Result<(usize, &'static Command), CmdError> {
+/// On error, also the command's index when it is known (a wrong arity counts as that
+/// command's `rejected_calls`).
+fn resolve(args: Args<'_>) -> Result<(usize, &'static Command), (Option<usize>, CmdError)> {
     let t = table();
     let Some((index, cmd)) = t.lookup(args.get(0)) else {
-        return Err(unknown_command(args));
+        return Err((None, unknown_command(args)));
     };
     let (index, cmd) = if cmd.subcommands.is_empty() {
         (index, cmd)
     } else if args.len() < 2 {
         // A container runs itself when its arity allows no subcommand (plain `COMMAND`).
         if !cmd.arity_ok(args.len()) {
-            return Err(CmdError::WrongArity(cmd.name.into()));
+            return Err((Some(index), CmdError::WrongArity(cmd.name.into())));
         }
         (index, cmd)
     } else {
         match t.lookup_sub(index, args.get(1)) {
             Some(found) => found,
-            None => return Err(unknown_subcommand(args.get(0), args.get(1))),
+            None => return Err((None, unknown_subcommand(args.get(0), args.get(1)))),
         }
     };
     if !cmd.arity_ok(args.len()) {
-        return Err(CmdError::WrongArity(cmd.name.into()));
+        return Err((Some(index), CmdError::WrongArity(cmd.name.into())));
     }
     Ok((index, cmd))
 }
@@ -539,11 +543,17 @@ pub fn dispatch(
     }
     let (index, cmd) = match resolve(args) {
         Ok(found) => found,
-        Err(e) if name.eq_ignore_ascii_case(b"exec") => {
+        Err((known, e)) if name.eq_ignore_ascii_case(b"exec") => {
+            if let Some(i) = known {
+                client.stats.rejected(i);
+            }
             abort_exec(server, client, &e, &mut reply);
             return;
         }
-        Err(e) => {
+        Err((known, e)) => {
+            if let Some(i) = known {
+                client.stats.rejected(i);
+            }
             if let Some(m) = client.multi.as_mut() {
                 m.aborted = true;
             }
@@ -552,21 +562,22 @@ pub fn dispatch(
         }
     };
     if !client.authenticated && !cmd.has(flags::NO_AUTH) {
-        refuse(server, client, cmd, &CmdError::NoAuth, &mut reply);
+        refuse(server, client, cmd, index, &CmdError::NoAuth, &mut reply);
         return;
     }
     client.shared.last_cmd.store(index, Ordering::Relaxed);
     if let Some(e) = replication_refusal(server, client, cmd) {
-        refuse(server, client, cmd, &e, &mut reply);
+        refuse(server, client, cmd, index, &e, &mut reply);
         return;
     }
     if server.rdb.loading.load(Ordering::Relaxed) && !cmd.has(flags::LOADING) && !client.replaying {
-        refuse(server, client, cmd, &CmdError::Loading, &mut reply);
+        refuse(server, client, cmd, index, &CmdError::Loading, &mut reply);
         return;
     }
     if let Some(m) = client.multi.as_mut() {
         if cmd.has(flags::NO_MULTI) && !cmd.has(flags::TXN_CONTROL) {
             m.aborted = true;
+            client.stats.rejected(index);
             error_reply(
                 server,
                 &mut reply,
@@ -582,7 +593,7 @@ pub fn dispatch(
         && !pubsub::allowed_while_subscribed(cmd)
     {
         let e = pubsub::not_allowed_while_subscribed(cmd);
-        refuse(server, client, cmd, &e, &mut reply);
+        refuse(server, client, cmd, index, &e, &mut reply);
         return;
     }
     if let Some(m) = client.multi.as_mut() {
@@ -595,6 +606,7 @@ pub fn dispatch(
                 + QUEUED_COMMAND_OVERHEAD_BYTES;
             m.queue.push(QueuedCommand {
                 command: cmd,
+                index,
                 args: args.to_owned_args(),
             });
             client
@@ -605,7 +617,7 @@ pub fn dispatch(
             return;
         }
     }
-    execute(server, client, cmd, args, &mut reply);
+    execute(server, client, cmd, index, args, &mut reply);
     // Messages published while the command ran (to this client too) follow its reply.
     crate::pubsub::drain(client, out);
 }
@@ -616,9 +628,11 @@ fn refuse(
     server: &ServerContext,
     client: &mut ClientState,
     cmd: &Command,
+    index: usize,
     e: &CmdError,
     reply: &mut Reply<'_>,
 ) {
+    client.stats.rejected(index);
     if cmd.name == "exec" {
         abort_exec(server, client, e, reply);
         return;
@@ -739,6 +753,7 @@ fn execute(
     server: &ServerContext,
     client: &mut ClientState,
     cmd: &'static Command,
+    index: usize,
     args: Args<'_>,
     reply: &mut Reply<'_>,
 ) {
@@ -765,7 +780,7 @@ fn execute(
         now_ms,
         locked: &mut locked,
     };
-    run_locked(&mut ctx, cmd, args, reply);
+    run_locked(&mut ctx, cmd, index, args, reply);
     if let Some(offset) = client.master_offset_after {
         // Under the command's locks: a snapshot sees this offset with this command's data.
         if client.multi.is_none() {
@@ -788,6 +803,7 @@ fn execute(
 pub fn run_locked(
     ctx: &mut Ctx<'_, '_>,
     cmd: &'static Command,
+    index: usize,
     args: Args<'_>,
     reply: &mut Reply<'_>,
 ) {
@@ -795,7 +811,16 @@ pub fn run_locked(
     ctx.locked.begin_command(cmd.name, cmd.has(flags::READONLY));
     #[cfg(debug_assertions)]
     let changes = ctx.locked.log().command_changes();
-    if let Err(e) = (cmd.handler)(ctx, args, reply) {
+    let stats = &ctx.server.commands;
+    let started = stats.now();
+    let result = (cmd.handler)(ctx, args, reply);
+    let nanos = stats.nanos_between(started, stats.now());
+    ctx.client.stats.call(index, nanos, result.is_err());
+    let micros = nanos / 1000;
+    if stats.is_slow(micros) && !cmd.has(flags::SKIP_SLOWLOG) {
+        log_slow(ctx, cmd, args, micros);
+    }
+    if let Err(e) = result {
         // A handler validates before it writes: failing after a change would leave that
         // change applied (and published) behind an error reply.
         #[cfg(debug_assertions)]
@@ -809,6 +834,31 @@ pub fn run_locked(
         reply.truncate(mark);
         error_reply(ctx.server, reply, &e);
     }
+}
+
+/// Adds a command to the slow log, with AUTH's secrets redacted as Redis does.
+#[cold]
+fn log_slow(ctx: &Ctx<'_, '_>, cmd: &Command, args: Args<'_>, micros: u64) {
+    let redact = cmd.name == "auth";
+    let shown: Vec<&[u8]> = args
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            if redact && i > 0 {
+                &b"(redacted)"[..]
+            } else {
+                a
+            }
+        })
+        .collect();
+    let name = ctx.client.shared.meta.lock().name.clone();
+    ctx.server.commands.log_slow(
+        shown.into_iter(),
+        micros,
+        ctx.server.clock.now_ms() / 1000,
+        &ctx.client.shared.addr,
+        &name,
+    );
 }
 
 /// Which shards a command needs.

@@ -128,7 +128,7 @@ fn exec(ctx: &mut Ctx<'_, '_>, _args: Args<'_>, reply: &mut Reply<'_>) -> Result
     reply.array(multi.queue.len());
     ctx.client.in_exec = true;
     for q in &multi.queue {
-        run_locked(ctx, q.command, q.args.as_args(), reply);
+        run_locked(ctx, q.command, q.index, q.args.as_args(), reply);
         // HELLO/RESET inside EXEC change the protocol for the following replies.
         reply.set_protocol(ctx.client.protocol);
     }

@@ -502,6 +502,7 @@ async fn apply_stream(
                 unapplied.clear();
             }
         }
+        server.commands.flush(&mut client.stats);
         tokio::select! {
             r = link.stream.read_buf(&mut link.buf) => {
                 if r.map_err(io_err)? == 0 {

@@ -4030,6 +4030,83 @@ pub const DOCS: &[(&str, &[u8])] = &[
           $3\r\nONE\r\n",
     ),
     (
+        "slowlog",
+        b"%4\r\n\
+          $7\r\nsummary\r\n\
+          $34\r\nA container for slow log commands.\r\n\
+          $5\r\nsince\r\n\
+          $6\r\n2.2.12\r\n\
+          $5\r\ngroup\r\n\
+          $6\r\nserver\r\n\
+          $10\r\ncomplexity\r\n\
+          $22\r\nDepends on subcommand.\r\n",
+    ),
+    (
+        "slowlog|get",
+        b"%6\r\n\
+          $7\r\nsummary\r\n\
+          $31\r\nReturns the slow log's entries.\r\n\
+          $5\r\nsince\r\n\
+          $6\r\n2.2.12\r\n\
+          $5\r\ngroup\r\n\
+          $6\r\nserver\r\n\
+          $10\r\ncomplexity\r\n\
+          $46\r\nO(N) where N is the number of entries returned\r\n\
+          $7\r\nhistory\r\n\
+          ~1\r\n\
+          *2\r\n\
+          $5\r\n4.0.0\r\n\
+          $52\r\nAdded client IP address, port and name to the reply.\r\n\
+          $9\r\narguments\r\n\
+          *1\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $5\r\ncount\r\n\
+          $4\r\ntype\r\n\
+          $7\r\ninteger\r\n\
+          $12\r\ndisplay_text\r\n\
+          $5\r\ncount\r\n\
+          $5\r\nflags\r\n\
+          ~1\r\n\
+          +optional\r\n",
+    ),
+    (
+        "slowlog|help",
+        b"%4\r\n\
+          $7\r\nsummary\r\n\
+          $49\r\nShow helpful text about the different subcommands\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n6.2.0\r\n\
+          $5\r\ngroup\r\n\
+          $6\r\nserver\r\n\
+          $10\r\ncomplexity\r\n\
+          $4\r\nO(1)\r\n",
+    ),
+    (
+        "slowlog|len",
+        b"%4\r\n\
+          $7\r\nsummary\r\n\
+          $46\r\nReturns the number of entries in the slow log.\r\n\
+          $5\r\nsince\r\n\
+          $6\r\n2.2.12\r\n\
+          $5\r\ngroup\r\n\
+          $6\r\nserver\r\n\
+          $10\r\ncomplexity\r\n\
+          $4\r\nO(1)\r\n",
+    ),
+    (
+        "slowlog|reset",
+        b"%4\r\n\
+          $7\r\nsummary\r\n\
+          $37\r\nClears all entries from the slow log.\r\n\
+          $5\r\nsince\r\n\
+          $6\r\n2.2.12\r\n\
+          $5\r\ngroup\r\n\
+          $6\r\nserver\r\n\
+          $10\r\ncomplexity\r\n\
+          $52\r\nO(N) where N is the number of entries in the slowlog\r\n",
+    ),
+    (
         "subscribe",
         b"%5\r\n\
           $7\r\nsummary\r\n\
@@ -4386,6 +4463,22 @@ pub const TIPS: &[(&str, &[&str])] = &[
             "request_policy:special",
             "response_policy:special",
         ],
+    ),
+    (
+        "slowlog|get",
+        &["request_policy:all_nodes", "nondeterministic_output"],
+    ),
+    (
+        "slowlog|len",
+        &[
+            "request_policy:all_nodes",
+            "response_policy:agg_sum",
+            "nondeterministic_output",
+        ],
+    ),
+    (
+        "slowlog|reset",
+        &["request_policy:all_nodes", "response_policy:all_succeeded"],
     ),
     ("time", &["nondeterministic_output"]),
     (
