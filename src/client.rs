@@ -227,6 +227,8 @@ pub struct ClientState {
     pub in_exec: bool,
     /// Command counts and times not yet added to INFO commandstats (flushed per batch).
     pub stats: crate::cmdstats::Pending,
+    /// MONITOR ran: the lines of every command run arrive here.
+    pub monitor: Option<tokio::sync::mpsc::Receiver<bytes::Bytes>>,
 }
 
 impl ClientState {
@@ -253,6 +255,7 @@ impl ClientState {
             master_offset_after: None,
             in_exec: false,
             stats: Default::default(),
+            monitor: None,
         }
     }
 

@@ -62,6 +62,9 @@ pub async fn serve(
         }
     };
     server.commands.flush(&mut client.stats);
+    if client.monitor.is_some() {
+        server.monitors.remove(id);
+    }
     cmd::multi::forget_watches(&server, &mut client);
     pubsub::forget(&server.pubsub, &mut client);
     if let Some(rbuf) = takeover {
@@ -116,12 +119,15 @@ async fn run(
         // `timeout`: a client idle that long is closed, unless it is subscribed (Redis
         // exempts pub/sub clients, replicas and its master).
         let idle_limit_s = server.config.timeout.load(Ordering::Relaxed);
-        let idle_timeout = idle_limit_s > 0 && !client.in_pubsub_mode();
+        let idle_timeout = idle_limit_s > 0 && !client.in_pubsub_mode() && client.monitor.is_none();
         let woke = tokio::select! {
             r = stream.read_buf(&mut rbuf) => Wake::Read(r?),
             _ = &mut stop => return Ok(None),
             Some(msg) = next_message(&mut client.pubsub), if client.pubsub.is_some() => {
                 Wake::Message(msg)
+            }
+            Some(line) = next_monitor_line(&mut client.monitor), if client.monitor.is_some() => {
+                Wake::Monitor(line)
             }
             _ = idle_expired(server, &shared, idle_limit_s), if idle_timeout => {
                 debug!("closing an idle client (timeout)");
@@ -130,6 +136,22 @@ async fn run(
         };
         let n = match woke {
             Wake::Read(n) => n,
+            Wake::Monitor(line) => {
+                out.extend_from_slice(&line);
+                // Whatever else is waiting goes in the same write.
+                if let Some(rx) = client.monitor.as_mut() {
+                    while out.len() < FLUSH_THRESHOLD_BYTES {
+                        match rx.try_recv() {
+                            Ok(l) => out.extend_from_slice(&l),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                if write_out(server, stream, &mut out, &shared).await? {
+                    return Ok(None);
+                }
+                continue;
+            }
             Wake::Message(msg) => {
                 msg.write(&mut Reply::new(&mut out, client.protocol));
                 pubsub::drain(client, &mut out);
@@ -225,6 +247,17 @@ async fn idle_expired(server: &ServerContext, shared: &ClientShared, limit_s: u6
 enum Wake {
     Read(usize),
     Message(Arc<Message>),
+    Monitor(bytes::Bytes),
+}
+
+/// The next MONITOR line for a monitoring client; never completes for others.
+async fn next_monitor_line(
+    rx: &mut Option<tokio::sync::mpsc::Receiver<bytes::Bytes>>,
+) -> Option<bytes::Bytes> {
+    match rx {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The next pub/sub message for a client that has subscribed; never completes for one

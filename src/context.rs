@@ -164,6 +164,8 @@ pub struct ServerContext {
     pub clients: ClientRegistry,
     /// Channel and pattern subscriptions (SUBSCRIBE, PUBLISH).
     pub pubsub: Arc<PubSub>,
+    /// Clients in MONITOR mode.
+    pub monitors: crate::monitor::Monitors,
     /// Keyspace notifications: a consumer of the keyspace's effects
     /// (`notify-keyspace-events`).
     pub notifier: Arc<Notifier>,
@@ -239,6 +241,7 @@ impl ServerContext {
             keyspace,
             clients: ClientRegistry::default(),
             pubsub,
+            monitors: Default::default(),
             notifier,
             aof,
             commands: crate::cmdstats::CommandStats::new(

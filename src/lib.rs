@@ -32,6 +32,7 @@ pub mod glob;
 pub mod keyspace;
 pub mod longdouble;
 pub mod memory;
+pub mod monitor;
 pub mod notify;
 pub mod persist;
 pub mod protocol;

@@ -360,3 +360,61 @@ fn slowlog_entries_have_redis_shape() {
     assert_eq!(len(&mut b.r), len(&mut b.h));
     assert_eq!(b.h.run("SLOWLOG GET x"), b.r.run("SLOWLOG GET x"));
 }
+
+/// What a monitor received, with each line's timestamp and client address blanked.
+fn monitor_lines(m: &mut Client, expect: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut buf = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while lines.len() < expect && std::time::Instant::now() < deadline {
+        let mut chunk = [0u8; 4096];
+        m.stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        if let Ok(n) = std::io::Read::read(&mut m.stream, &mut chunk) {
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        while let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
+            let line = String::from_utf8_lossy(&buf[..i]).into_owned();
+            buf.drain(..i + 2);
+            // +<time> [<db> <addr>] args
+            let (_, rest) = line.split_once(' ').unwrap_or(("", &line));
+            let db = rest.trim_start_matches('[').split(' ').next().unwrap_or("");
+            let args = rest.split_once("] ").map_or("", |(_, a)| a);
+            lines.push(format!("[{db}] {args}"));
+        }
+    }
+    lines
+}
+
+#[test]
+fn monitor_shows_what_redis_shows() {
+    let Some(mut b) = Both::start() else {
+        return;
+    };
+    b.r.expect("MONITOR", b"+OK\r\n");
+    b.h.expect("MONITOR", b"+OK\r\n");
+    let (mut rc, mut hc) = (
+        Client::connect(b._redis.addr),
+        Client::connect(b._hashd.addr),
+    );
+    for line in [
+        "HSET k \"a b\" \"x\\ny\\x01\\\"\\\\\"",
+        "SELECT 2",
+        "HGET k f",
+        "CONFIG GET maxmemory",
+        "AUTH pw",
+        "MULTI",
+        "HSET t a 1",
+        "EXEC",
+        "NOSUCHCOMMAND",
+        "HGET k",
+        "PING",
+    ] {
+        rc.run(line);
+        hc.run(line);
+    }
+    let (r, h) = (monitor_lines(&mut b.r, 8), monitor_lines(&mut b.h, 8));
+    assert_eq!(r, h, "MONITOR lines: Redis {r:#?} hashd {h:#?}");
+    assert_eq!(h.len(), 8, "{h:#?}");
+}

@@ -820,6 +820,18 @@ pub fn run_locked(
     if stats.is_slow(micros) && !cmd.has(flags::SKIP_SLOWLOG) {
         log_slow(ctx, cmd, args, micros);
     }
+    let server = ctx.server;
+    if server.monitors.active()
+        && !cmd.has(flags::ADMIN | flags::SKIP_MONITOR)
+        && !server.rdb.loading.load(Ordering::Relaxed)
+    {
+        server.monitors.feed(
+            ctx.client.db,
+            &ctx.client.shared.addr,
+            args.iter(),
+            cmd.name == "auth",
+        );
+    }
     if let Err(e) = result {
         // A handler validates before it writes: failing after a change would leave that
         // change applied (and published) behind an error reply.

@@ -21,6 +21,15 @@ use crate::protocol::Reply;
 const CLUSTER_DISABLED: &str = "ERR This instance has cluster support disabled";
 
 pub const COMMANDS: &[Command] = &[
+    Command::new("monitor", 1, monitor)
+        .flags(flags::ADMIN | flags::NOSCRIPT | flags::LOADING | flags::STALE)
+        .doc(
+            "server",
+            "1.0.0",
+            "Listens for all requests received by the server in real-time.",
+            "",
+            "",
+        ),
     Command::new("time", 1, time)
         .flags(flags::LOADING | flags::STALE | flags::FAST)
         .doc("server", "2.6.0", "Returns the server time.", "O(1)", ""),
@@ -187,6 +196,16 @@ fn shutdown(ctx: &mut Ctx<'_, '_>, args: Args<'_>, _reply: &mut Reply<'_>) -> Re
     server.shutdown.trigger();
     // No reply, as in Redis: the connection closes once earlier replies are out.
     ctx.client.close_after_reply = true;
+    Ok(())
+}
+
+/// MONITOR: from now on the connection also receives a line per command run (see
+/// `monitor.rs`).
+fn monitor(ctx: &mut Ctx<'_, '_>, _args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
+    if ctx.client.monitor.is_none() {
+        ctx.client.monitor = Some(ctx.server.monitors.add(&ctx.client.shared));
+    }
+    reply.ok();
     Ok(())
 }
 

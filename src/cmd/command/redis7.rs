@@ -2807,6 +2807,16 @@ pub const DOCS: &[(&str, &[u8])] = &[
           +optional\r\n",
     ),
     (
+        "monitor",
+        b"%3\r\n\
+          $7\r\nsummary\r\n\
+          $61\r\nListens for all requests received by the server in real-time.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n1.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $6\r\nserver\r\n",
+    ),
+    (
         "multi",
         b"%4\r\n\
           $7\r\nsummary\r\n\
