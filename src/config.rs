@@ -180,6 +180,10 @@ pub struct Cli {
     /// Entries the slow log keeps.
     #[arg(long = "slowlog-max-len")]
     pub slowlog_max_len: Option<u64>,
+    /// Serve Prometheus metrics (redis_exporter's names) on this port, on the `bind`
+    /// addresses (0: off).
+    #[arg(long = "metrics-port")]
+    pub metrics_port: Option<u16>,
     /// Output buffer limits by class: `<class> <hard> <soft> <soft-seconds>` (the `replica`
     /// class is enforced).
     #[arg(
@@ -607,6 +611,8 @@ pub struct Config {
     pub enable_debug_command: String,
     pub slowlog_log_slower_than: i64,
     pub slowlog_max_len: u64,
+    /// hashd's own: the Prometheus endpoint's port (0: off).
+    pub metrics_port: u16,
     /// `client-output-buffer-limit` classes, as redis.conf writes them (`replica 256mb
     /// 64mb 60 …`); empty: Redis's defaults.
     pub client_output_buffer_limit: String,
@@ -673,6 +679,7 @@ impl Default for Config {
             enable_debug_command: "yes".into(),
             slowlog_log_slower_than: crate::cmdstats::DEFAULT_SLOWLOG_SLOWER_THAN_US,
             slowlog_max_len: crate::cmdstats::DEFAULT_SLOWLOG_MAX_LEN,
+            metrics_port: 0,
             source: "built-in defaults".into(),
             ignored: Vec::new(),
         }
@@ -871,6 +878,9 @@ impl Config {
                     cfg.slowlog_log_slower_than = one()?.parse().map_err(|_| bad("not a number"))?
                 }
                 "slowlog-max-len" => cfg.slowlog_max_len = num(one()?)?,
+                "metrics-port" => {
+                    cfg.metrics_port = one()?.parse().map_err(|_| bad("not a port"))?
+                }
                 "client-output-buffer-limit" => {
                     if args.len() != 4 {
                         return Err(bad("wrong number of arguments"));
@@ -946,6 +956,7 @@ impl Config {
         take!(enable_debug_command);
         take!(slowlog_log_slower_than);
         take!(slowlog_max_len);
+        take!(metrics_port);
         if let Some(words) = &cli.replicaof {
             self.replicaof = Some(words.join(" "));
             from_flags = true;

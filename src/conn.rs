@@ -344,7 +344,22 @@ async fn process_buffer(
                     ArgSource::ReadBuffer => &rbuf[..],
                     ArgSource::InlineBuffer => &parser.inline_buf,
                 };
-                cmd::dispatch(server, client, Args::new(data, &parser.spans), out);
+                let args = Args::new(data, &parser.spans);
+                if server.pause.is_active() {
+                    let writes = cmd::may_write(client, args);
+                    if server.pause.holds(writes) {
+                        // What is answered already goes out; this command waits its turn.
+                        let shared = Arc::clone(&client.shared);
+                        if !out.is_empty() && write_out(server, stream, out, &shared).await? {
+                            break true;
+                        }
+                        tokio::select! {
+                            _ = server.pause.wait(writes) => {}
+                            _ = shared.killed() => break true,
+                        }
+                    }
+                }
+                cmd::dispatch(server, client, args, out);
                 rbuf.advance(consumed);
                 if client.close_now {
                     out.clear();

@@ -166,6 +166,8 @@ pub struct ServerContext {
     pub pubsub: Arc<PubSub>,
     /// Clients in MONITOR mode.
     pub monitors: crate::monitor::Monitors,
+    /// CLIENT PAUSE.
+    pub pause: crate::pause::Pause,
     /// Keyspace notifications: a consumer of the keyspace's effects
     /// (`notify-keyspace-events`).
     pub notifier: Arc<Notifier>,
@@ -225,6 +227,7 @@ impl ServerContext {
         let recorder = record.then(|| Arc::new(Recorder::default()));
         let policy = FsyncPolicy::parse(&config.appendfsync).unwrap_or(FsyncPolicy::EverySec);
         let aof = Aof::new(policy);
+        let pause = crate::pause::Pause::new(keyspace.expiry_paused_flag());
         let replication = Arc::new(Replication::new(
             ReplSettings::from_config(config),
             clock.clone(),
@@ -242,6 +245,7 @@ impl ServerContext {
             clients: ClientRegistry::default(),
             pubsub,
             monitors: Default::default(),
+            pause,
             notifier,
             aof,
             commands: crate::cmdstats::CommandStats::new(

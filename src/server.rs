@@ -70,6 +70,21 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
     let replication = tokio::spawn(crate::replication::replica::supervise(Arc::clone(&server)));
     let pinger = tokio::spawn(crate::replication::ping_replicas(Arc::clone(&server)));
     let sampler = tokio::spawn(sample_instantaneous(Arc::clone(&server)));
+    let metrics_port = server.config.startup.metrics_port;
+    if metrics_port > 0 {
+        for addr in &server.config.startup.bind {
+            let host = addr.trim_start_matches('-');
+            match TcpListener::bind((host, metrics_port)).await {
+                Ok(l) => {
+                    info!(addr = %host, port = metrics_port, "Prometheus metrics on /metrics");
+                    tokio::spawn(crate::metrics::serve(l, Arc::clone(&server)));
+                }
+                Err(e) => server.fail(format!(
+                    "cannot listen for metrics on {host}:{metrics_port}: {e}"
+                )),
+            }
+        }
+    }
     let (tx, mut rx) = tokio::sync::mpsc::channel::<TcpStream>(64);
     let mut acceptors = JoinSet::new();
     for listener in listeners {

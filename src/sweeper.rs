@@ -155,9 +155,11 @@ pub async fn run(server: Arc<ServerContext>) {
         // found (a RENAME of a key that has expired since), as in Redis.
         // Nor on a replica: its master's HDEL and DEL say what expired, so both hold the
         // same data at every offset.
+        server.pause.refresh();
         if server.config.active_expire.load(Ordering::Relaxed)
             && !server.rdb.loading.load(Ordering::Relaxed)
             && !server.replication.is_replica()
+            && !server.keyspace.keeps_expired()
         {
             let srv = Arc::clone(&server);
             let budget = budget(period, percent);

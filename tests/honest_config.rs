@@ -327,3 +327,47 @@ fn a_large_request_does_not_keep_its_read_buffer() {
         "qbuf-free {after} after a 20 MB request"
     );
 }
+
+#[test]
+fn client_pause_holds_writes_and_expiry_until_unpause() {
+    let server = TestServer::builder().start();
+    let mut admin = server.client();
+    let mut writer = server.client();
+    let mut reader = server.client();
+    writer.expect("HSET k f v short x", b":2\r\n");
+    writer.expect("HPEXPIRE k 50 FIELDS 1 short", b"*1\r\n:1\r\n");
+    admin.expect("CLIENT PAUSE 60000 WRITE", b"+OK\r\n");
+    // Reads run; the write waits.
+    reader.expect("HGET k f", b"$1\r\nv\r\n");
+    writer.send(&common::encode_command(&["HSET", "k", "g", "w"]));
+    assert!(
+        matches!(
+            writer.try_read_reply_within(Duration::from_millis(300)),
+            Err(common::ReadError::Timeout(_))
+        ),
+        "a write ran during CLIENT PAUSE WRITE"
+    );
+    // Nothing expires while paused: hidden from reads, still stored.
+    std::thread::sleep(Duration::from_millis(100));
+    reader.expect("HGET k short", b"$-1\r\n");
+    assert_eq!(server.ctx.keyspace.stored_len(0, b"k"), Some(2));
+    admin.expect("CLIENT UNPAUSE", b"+OK\r\n");
+    assert_eq!(writer.read_reply(), b":1\r\n");
+    assert!(common::wait_until(Duration::from_secs(5), || server
+        .ctx
+        .keyspace
+        .stored_len(0, b"k")
+        == Some(2)
+        && reader.run("HEXISTS k short") == b":0\r\n"));
+    // A pause ends by itself.
+    admin.expect("CLIENT PAUSE 100", b"+OK\r\n");
+    reader.expect("PING", b"+PONG\r\n");
+    admin.expect(
+        "CLIENT PAUSE x",
+        b"-ERR timeout is not an integer or out of range\r\n",
+    );
+    admin.expect(
+        "CLIENT PAUSE 1 NOPE",
+        b"-ERR CLIENT PAUSE mode must be WRITE or ALL\r\n",
+    );
+}

@@ -418,3 +418,54 @@ fn monitor_shows_what_redis_shows() {
     assert_eq!(r, h, "MONITOR lines: Redis {r:#?} hashd {h:#?}");
     assert_eq!(h.len(), 8, "{h:#?}");
 }
+
+#[test]
+fn prometheus_endpoint_serves_info_under_redis_exporter_names() {
+    use std::io::{Read, Write};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let server = TestServer::builder()
+        .config(|c| c.metrics_port = port)
+        .start();
+    let mut c = server.client();
+    c.expect("HSET k f v", b":1\r\n");
+    c.expect("HGET k f", b"$1\r\nv\r\n");
+    let get = |path: &str| -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut s = loop {
+            match std::net::TcpStream::connect(("127.0.0.1", port)) {
+                Ok(s) => break s,
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Err(e) => panic!("metrics port: {e}"),
+            }
+        };
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+        let mut body = String::new();
+        s.read_to_string(&mut body).expect("read");
+        body
+    };
+    let page = get("/metrics");
+    assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{page}");
+    assert!(
+        page.contains("Content-Type: text/plain; version=0.0.4"),
+        "{page}"
+    );
+    for expected in [
+        "\nredis_up 1\n",
+        "\nredis_connected_clients ",
+        "\nredis_keyspace_hits_total 1\n",
+        "\nredis_db_keys{db=\"db0\"} 1\n",
+        "\nredis_commands_total{cmd=\"hget\"} 1\n",
+        "\nredis_commands_processed_total ",
+    ] {
+        assert!(page.contains(expected), "missing {expected:?} in {page}");
+    }
+    assert!(get("/nope").starts_with("HTTP/1.1 404"));
+}

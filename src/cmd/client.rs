@@ -84,6 +84,24 @@ const SUBCOMMANDS: &[Command] = &[
              [USER username] [ADDR ip:port] [LADDR ip:port] [SKIPME <YES | NO>] \
              [MAXAGE maxage]>",
         ),
+    Command::new("client|pause", -3, pause)
+        .flags(flags::ADMIN | INFO_FLAGS)
+        .doc(
+            "connection",
+            "3.0.0",
+            "Suspends commands processing.",
+            "O(1)",
+            "timeout [WRITE | ALL]",
+        ),
+    Command::new("client|unpause", 2, unpause)
+        .flags(flags::ADMIN | INFO_FLAGS)
+        .doc(
+            "connection",
+            "6.2.0",
+            "Resumes processing commands from paused clients.",
+            "O(N) Where N is the number of paused clients",
+            "",
+        ),
     Command::new("client|no-evict", 3, on_off)
         .flags(flags::ADMIN | INFO_FLAGS)
         .doc(
@@ -435,6 +453,42 @@ fn kill(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<
 
 /// CLIENT NO-EVICT <ON | OFF>, CLIENT NO-TOUCH <ON | OFF>. hashd neither evicts clients nor
 /// tracks key access times, so both modes are accepted and change nothing.
+/// CLIENT PAUSE timeout [WRITE | ALL]
+fn pause(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
+    if args.len() > 4 {
+        return Err(CmdError::Syntax);
+    }
+    let ms = match crate::protocol::parse_i64(args.get(2)) {
+        Some(t) if t < 0 => return Err(CmdError::other("ERR timeout is negative")),
+        Some(t) => t as u64,
+        None => {
+            return Err(CmdError::other(
+                "ERR timeout is not an integer or out of range",
+            ))
+        }
+    };
+    let all = match args.len() {
+        3 => true,
+        _ if is(args.get(3), "all") => true,
+        _ if is(args.get(3), "write") => false,
+        _ => {
+            return Err(CmdError::other(
+                "ERR CLIENT PAUSE mode must be WRITE or ALL",
+            ))
+        }
+    };
+    ctx.server.pause.pause(ms, all);
+    reply.ok();
+    Ok(())
+}
+
+/// CLIENT UNPAUSE
+fn unpause(ctx: &mut Ctx<'_, '_>, _args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
+    ctx.server.pause.unpause();
+    reply.ok();
+    Ok(())
+}
+
 fn on_off(_ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
     if !is(args.get(2), "on") && !is(args.get(2), "off") {
         return Err(CmdError::Syntax);

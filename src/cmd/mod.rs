@@ -622,6 +622,28 @@ pub fn dispatch(
     crate::pubsub::drain(client, out);
 }
 
+/// Whether the request in `args` may change data, for CLIENT PAUSE WRITE: a write
+/// command, PUBLISH, or an EXEC whose transaction writes (commands queued in MULTI are not
+/// held, their EXEC is). Unknown commands are not (they fail anyway).
+pub fn may_write(client: &ClientState, args: Args<'_>) -> bool {
+    if client.replaying {
+        return false;
+    }
+    let Ok((_, cmd)) = resolve(args) else {
+        return false;
+    };
+    if cmd.name == "exec" {
+        return client
+            .multi
+            .as_ref()
+            .is_some_and(|m| m.queue.iter().any(|q| q.command.has(flags::WRITE)));
+    }
+    if client.multi.is_some() && !cmd.has(flags::TXN_CONTROL) {
+        return false;
+    }
+    cmd.has(flags::WRITE) || cmd.name == "publish"
+}
+
 /// Answers `e` instead of running `cmd`, as Redis's `rejectCommand`: EXEC itself is
 /// aborted, a command refused inside MULTI makes the transaction fail at EXEC.
 fn refuse(

@@ -65,6 +65,8 @@ pub struct Keyspace {
     /// A replica's keyspace: reads hide what expired without reclaiming it (its master's
     /// HDEL and DEL will), so both hold the same data at every offset.
     keep_expired: Arc<AtomicBool>,
+    /// The same while CLIENT PAUSE is in force (see `pause.rs`).
+    expiry_paused: Arc<AtomicBool>,
 }
 
 struct Db {
@@ -161,7 +163,13 @@ impl Keyspace {
             sink: OnceLock::new(),
             stats: KeyspaceStats::default(),
             keep_expired: Arc::new(AtomicBool::new(false)),
+            expiry_paused: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// The flag CLIENT PAUSE sets to stop expiry.
+    pub fn expiry_paused_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.expiry_paused)
     }
 
     /// The flag that makes reads keep expired keys and fields (a replica's keyspace).
@@ -169,8 +177,9 @@ impl Keyspace {
         Arc::clone(&self.keep_expired)
     }
 
-    fn keeps_expired(&self) -> bool {
-        self.keep_expired.load(Ordering::Relaxed)
+    /// Reads keep what expired (a replica, or a pause): nothing is reclaimed.
+    pub fn keeps_expired(&self) -> bool {
+        self.keep_expired.load(Ordering::Relaxed) || self.expiry_paused.load(Ordering::Relaxed)
     }
 
     /// Installs the consumer of effect batches (once; later calls are ignored and return

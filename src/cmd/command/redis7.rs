@@ -545,6 +545,62 @@ pub const DOCS: &[(&str, &[u8])] = &[
           $3\r\nOFF\r\n",
     ),
     (
+        "client|pause",
+        b"%6\r\n\
+          $7\r\nsummary\r\n\
+          $29\r\nSuspends commands processing.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n3.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $10\r\nconnection\r\n\
+          $10\r\ncomplexity\r\n\
+          $4\r\nO(1)\r\n\
+          $7\r\nhistory\r\n\
+          ~1\r\n\
+          *2\r\n\
+          $5\r\n6.2.0\r\n\
+          $61\r\n`CLIENT PAUSE WRITE` mode added along with the `mode` option.\r\n\
+          $9\r\narguments\r\n\
+          *2\r\n\
+          %3\r\n\
+          $4\r\nname\r\n\
+          $7\r\ntimeout\r\n\
+          $4\r\ntype\r\n\
+          $7\r\ninteger\r\n\
+          $12\r\ndisplay_text\r\n\
+          $7\r\ntimeout\r\n\
+          %5\r\n\
+          $4\r\nname\r\n\
+          $4\r\nmode\r\n\
+          $4\r\ntype\r\n\
+          $5\r\noneof\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n6.2.0\r\n\
+          $5\r\nflags\r\n\
+          ~1\r\n\
+          +optional\r\n\
+          $9\r\narguments\r\n\
+          *2\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $5\r\nwrite\r\n\
+          $4\r\ntype\r\n\
+          $10\r\npure-token\r\n\
+          $12\r\ndisplay_text\r\n\
+          $5\r\nwrite\r\n\
+          $5\r\ntoken\r\n\
+          $5\r\nWRITE\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $3\r\nall\r\n\
+          $4\r\ntype\r\n\
+          $10\r\npure-token\r\n\
+          $12\r\ndisplay_text\r\n\
+          $3\r\nall\r\n\
+          $5\r\ntoken\r\n\
+          $3\r\nALL\r\n",
+    ),
+    (
         "client|setinfo",
         b"%5\r\n\
           $7\r\nsummary\r\n\
@@ -603,6 +659,18 @@ pub const DOCS: &[(&str, &[u8])] = &[
           $6\r\nstring\r\n\
           $12\r\ndisplay_text\r\n\
           $15\r\nconnection-name\r\n",
+    ),
+    (
+        "client|unpause",
+        b"%4\r\n\
+          $7\r\nsummary\r\n\
+          $48\r\nResumes processing commands from paused clients.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n6.2.0\r\n\
+          $5\r\ngroup\r\n\
+          $10\r\nconnection\r\n\
+          $10\r\ncomplexity\r\n\
+          $44\r\nO(N) Where N is the number of paused clients\r\n",
     ),
     (
         "command",
