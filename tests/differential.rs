@@ -359,6 +359,12 @@ const FIELDS: &[&[u8]] = &[
     b"12",
     b"-1",
     b"field:a-longer-name",
+    b"*",
+    b"[a]",
+    b"?x",
+    b"\\",
+    b"]",
+    b"a-b",
 ];
 
 const VALUES: &[&str] = &[
@@ -442,6 +448,9 @@ const FLOATS: &[&str] = &[
 /// Relative seconds that are errors or delete at once, whatever the clock.
 const BAD_SECS: &[&str] = &[
     "0",
+    "-0",
+    "+0",
+    "00",
     "-1",
     "-9223372036854775808",
     "9223372036854775807",
@@ -457,6 +466,9 @@ const BAD_SECS: &[&str] = &[
 /// Relative milliseconds, likewise.
 const BAD_MS: &[&str] = &[
     "0",
+    "-0",
+    "0.0",
+    "",
     "-1",
     "-9223372036854775808",
     "9223372036854775807",
@@ -526,6 +538,7 @@ impl Gen {
             1 => self.rng.i32(-1000..1000).to_string().into_bytes(),
             2 => format!("{}", self.rng.f64() * 1000.0 - 500.0).into_bytes(),
             3 if self.chance(20) => vec![b'x'; 70 + self.rng.usize(..20)],
+            4 if self.chance(30) => self.binary(),
             _ => b(self.pick(VALUES)),
         }
     }
@@ -608,6 +621,11 @@ impl Gen {
                 "abc",
                 "99999999999999999999",
                 "9223372036854775807",
+                "2147483648",
+                "+1",
+                " 1",
+                "01",
+                "1.0",
             ])
             .to_string()
         } else {
@@ -669,9 +687,7 @@ impl Gen {
             match self.rng.u8(..3) {
                 0 => {
                     args.push(b("MATCH"));
-                    args.push(b(self.pick(&[
-                        "*", "f*", "?", "[a-f]*", "\\*", "", "*\u{1}*", "bulk1*", "[^f]*", "*2",
-                    ])));
+                    args.push(self.pattern());
                 }
                 1 => {
                     novalues = true;
@@ -696,6 +712,52 @@ impl Gen {
         (args, Kind::Scan(novalues))
     }
 
+    fn pattern(&mut self) -> Vec<u8> {
+        if self.chance(10) {
+            return self.binary();
+        }
+        self.pick(&[
+            &b"*"[..],
+            b"f*",
+            b"?",
+            b"[a-f]*",
+            b"\\*",
+            b"",
+            b"*\x01*",
+            b"bulk1*",
+            b"[^f]*",
+            b"*2",
+            b"[",
+            b"[]",
+            b"[a-",
+            b"[z-a]*",
+            b"\\",
+            b"a\\",
+            b"*\\",
+            b"[\\]]",
+            b"[!f]*",
+            b"[^]",
+            b"??",
+            b"f?",
+            b"*[0-9]",
+            b"**",
+            b"*\x00*",
+            b"[\x00-\x7f]*",
+            b"[\xff]*",
+            b"b*k*1*",
+            b"*]",
+            b"[]]",
+            b"[a-]",
+            b"[-a]",
+            b"\\[a]",
+            b"*[",
+            b"?\\x",
+            b"[\\",
+            b"a-b",
+        ])
+        .to_vec()
+    }
+
     fn hrandfield(&mut self, key: Vec<u8>, small: bool) -> (Vec<Vec<u8>>, Kind) {
         let mut args = vec![b("HRANDFIELD"), key];
         if small && self.chance(30) {
@@ -710,6 +772,10 @@ impl Gen {
                 "99999",
                 "0",
                 "abc",
+                "-0",
+                "+1000",
+                " 1000",
+                "1000 ",
                 "9223372036854775807",
                 "-9223372036854775808",
                 "4611686018427387904",
@@ -738,6 +804,10 @@ impl Gen {
         ];
         if let Some(f) = self.flag() {
             args.push(f);
+            if self.chance(10) {
+                let second = self.flag().unwrap_or(b("GT"));
+                args.push(second);
+            }
         }
         args
     }
@@ -789,21 +859,61 @@ impl Gen {
     }
 
     fn unknown(&mut self) -> Vec<Vec<u8>> {
-        let name = b(self.pick(&["NOSUCHCMD", "nosuchcmd", "HFOO", "HGETX", "", "X\r\nY"]));
+        let name = if self.chance(5) {
+            // Long names are cut in the error message.
+            vec![b'Z'; 100 + self.rng.usize(..200)]
+        } else {
+            b(self.pick(&[
+                "NOSUCHCMD",
+                "nosuchcmd",
+                "HFOO",
+                "HGETX",
+                "",
+                "X\r\nY",
+                "\r\nQ\r\n",
+                "h\x00get",
+            ]))
+        };
         let mut args = vec![name];
-        for _ in 0..self.rng.usize(..3) {
-            let a = if self.chance(50) {
-                self.key()
-            } else {
-                self.value()
+        let n = if self.chance(10) { 20 } else { 3 };
+        for _ in 0..self.rng.usize(..n) {
+            let a = match self.rng.u8(..4) {
+                0 => self.key(),
+                1 => self.value(),
+                2 => self.binary(),
+                _ => vec![b'a'; self.rng.usize(..200)],
             };
             args.push(a);
         }
         args
     }
 
-    /// One command and how its reply is compared.
+    /// Random bytes, mostly the awkward ones.
+    fn binary(&mut self) -> Vec<u8> {
+        let n = self.rng.usize(..8);
+        (0..n)
+            .map(|_| {
+                self.pick(&[
+                    0u8, b'\r', b'\n', b' ', b'\'', b'"', 0xff, 0x80, b'a', b'*', b'$',
+                ])
+            })
+            .collect()
+    }
+
+    /// One command and how its reply is compared; now and then with its name in mixed case.
     fn command(&mut self, key: Vec<u8>, small: bool) -> (Vec<Vec<u8>>, Kind) {
+        let (mut args, kind) = self.command_upper(key, small);
+        if self.chance(10) {
+            for c in args[0].iter_mut() {
+                if self.chance(50) {
+                    *c = c.to_ascii_lowercase();
+                }
+            }
+        }
+        (args, kind)
+    }
+
+    fn command_upper(&mut self, key: Vec<u8>, small: bool) -> (Vec<Vec<u8>>, Kind) {
         use Kind::*;
         // Transactions: open now and then, close after a few commands.
         if self.in_multi && (self.chance(12) || self.queued.len() > 8) {
@@ -881,8 +991,19 @@ impl Gen {
                 let db = if self.chance(90) {
                     self.rng.u8(..4).to_string()
                 } else {
-                    self.pick(&["16", "-1", "abc", "99999999999999999999", " 1"])
-                        .to_string()
+                    self.pick(&[
+                        "16",
+                        "-1",
+                        "abc",
+                        "99999999999999999999",
+                        " 1",
+                        "+1",
+                        "01",
+                        "1.0",
+                        "",
+                        "2147483648",
+                    ])
+                    .to_string()
                 };
                 (vec![b("SELECT"), b(&db)], Exact)
             }
