@@ -421,6 +421,23 @@ const INCRS: &[&str] = &[
 
 const FLOATS: &[&str] = &[
     "1",
+    "0x1p3",
+    "0X1.8P1",
+    "infinity",
+    "INF",
+    "-nan",
+    "1e-4950",
+    "1e4932",
+    "1.18e4932",
+    "1e+",
+    "1.",
+    "+.5e-3",
+    "  ",
+    "1_0",
+    "5.0e3",
+    "0.30000000000000004",
+    "123456789012345678901234567890",
+    "-9223372036854775809",
     "1.5",
     "-0",
     "0",
@@ -558,12 +575,21 @@ impl Gen {
             )
             .into_bytes(),
             3 => format!("{:e}", self.rng.f64() * 3.0).into_bytes(),
+            4 => {
+                // Up to 21 significant digits and any exponent a double or long double has.
+                let digits: String = (0..1 + self.rng.usize(..21))
+                    .map(|_| char::from(b'0' + self.rng.u8(..10)))
+                    .collect();
+                let sign = self.pick(&["", "-", "+"]);
+                format!("{sign}{digits}e{}", self.rng.i32(-330..330)).into_bytes()
+            }
             _ => b(self.pick(FLOATS)),
         }
     }
 
     fn fields(&mut self) -> Vec<Vec<u8>> {
-        let n = 1 + self.rng.usize(..3);
+        let most = if self.chance(5) { 20 } else { 3 };
+        let n = 1 + self.rng.usize(..most);
         (0..n).map(|_| self.field()).collect()
     }
 
@@ -638,6 +664,15 @@ impl Gen {
         out.push(b(keyword));
         out.push(b(&count));
         out.extend(fields);
+        if self.chance(3) {
+            // A flag or a field after the fields.
+            let extra = if self.chance(50) {
+                b("NX")
+            } else {
+                self.field()
+            };
+            out.push(extra);
+        }
     }
 
     fn field_ttl_set(&mut self, key: Vec<u8>) -> Vec<Vec<u8>> {
@@ -650,7 +685,7 @@ impl Gen {
         let mut args = vec![b(name), key, time];
         if let Some(f) = self.flag() {
             args.push(f);
-            if self.chance(5) {
+            if self.chance(15) {
                 let second = self.flag().unwrap_or(b("XX"));
                 args.push(second);
             }
@@ -980,9 +1015,23 @@ impl Gen {
                 };
                 (vec![b(name), key, self.key()], Exact)
             }
-            735..=764 => (self.key_expire(key), Exact),
+            735..=754 => (self.key_expire(key), Exact),
+            755..=764 => {
+                let ms = self.chance(50);
+                let name = if ms { "PEXPIREAT" } else { "EXPIREAT" };
+                let mut args = vec![b(name), key, self.abs_time(ms)];
+                if let Some(f) = self.flag() {
+                    args.push(f);
+                }
+                (args, Exact)
+            }
             765..=779 => {
-                let (name, kind) = self.pick(&[("TTL", Time(2)), ("PTTL", Time(2000))]);
+                let (name, kind) = self.pick(&[
+                    ("TTL", Time(2)),
+                    ("PTTL", Time(2000)),
+                    ("EXPIRETIME", Time(2)),
+                    ("PEXPIRETIME", Time(2000)),
+                ]);
                 (vec![b(name), key], kind)
             }
             780..=794 => (vec![b("PERSIST"), key], Exact),
