@@ -69,8 +69,15 @@ fn hscan(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result
         return Ok(());
     };
     let opts = parse_options(args)?;
+    // Redis skips matching for the pattern "*", and its stringmatchlen never enters its
+    // loop for an empty string: "" matches only "" (and "*"), not "**", "?*" or "*[".
     let keep = |field: &[u8], expired: bool| {
-        !expired && opts.pattern.is_none_or(|p| glob::matches(p, field, false))
+        !expired
+            && opts.pattern.is_none_or(|p| {
+                p == b"*"
+                    || (field.is_empty() && p.is_empty())
+                    || (!field.is_empty() && glob::matches(p, field, false))
+            })
     };
 
     // The reply header needs the number of matches before any is written, and `scan`
@@ -133,6 +140,30 @@ mod tests {
             env.run("HSCAN h 0 novalues"),
             "*2\r\n$1\r\n0\r\n*2\r\n$2\r\nf1\r\n$2\r\nf2\r\n"
         );
+    }
+
+    #[test]
+    fn empty_field_matches_only_the_empty_pattern_and_star() {
+        // Redis's stringmatchlen never enters its loop for an empty string, so "" matches
+        // only the pattern "" (and "*", which HSCAN does not match at all).
+        let mut env = TestEnv::new();
+        env.run(r#"HSET h "" v x y"#);
+        for pattern in ["**", "*[", "\\\\*", "?", "***"] {
+            let (_, items) =
+                parse_scan(&env.run(&format!(r#"HSCAN h 0 MATCH "{pattern}" NOVALUES"#)));
+            assert!(
+                !items.contains(&String::new()),
+                "MATCH {pattern:?}: {items:?}"
+            );
+        }
+        for pattern in ["*", ""] {
+            let (_, items) =
+                parse_scan(&env.run(&format!(r#"HSCAN h 0 MATCH "{pattern}" NOVALUES"#)));
+            assert!(
+                items.contains(&String::new()),
+                "MATCH {pattern:?}: {items:?}"
+            );
+        }
     }
 
     #[test]
