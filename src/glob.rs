@@ -6,6 +6,12 @@
 
 /// True if `string` matches `pattern` (byte-wise; `nocase` folds ASCII case).
 pub fn matches(pattern: &[u8], string: &[u8], nocase: bool) -> bool {
+    // Redis's stringmatchlen never enters its loop for an empty string: "" matches only
+    // the empty pattern — not "*" (callers that treat "*" as "everything", as KEYS, SCAN
+    // and HSCAN do, check for it first), "**" or "?*".
+    if string.is_empty() {
+        return pattern.is_empty();
+    }
     // Bound the work on hostile patterns such as "*a*a*a*a*…" (Redis caps recursion too).
     let mut budget: u32 = 1_000_000;
     match_at(pattern, string, nocase, &mut budget)
@@ -138,7 +144,11 @@ mod tests {
 
     #[test]
     fn basics() {
-        assert!(m("*", ""));
+        // An empty string matches only the empty pattern, as Redis's stringmatchlen.
+        assert!(!m("*", ""));
+        assert!(!m("**", ""));
+        assert!(m("", ""));
+        assert!(!m("", "a"));
         assert!(m("*", "anything"));
         assert!(m("h?llo", "hello"));
         assert!(!m("h?llo", "hllo"));

@@ -632,3 +632,56 @@ fn write_redis7_docs() {
         .status();
     assert!(fmt.is_ok_and(|s| s.success()), "rustfmt {path}");
 }
+
+/// KEYS, SCAN and PSUBSCRIBE with an empty key or channel: "" matches only the empty
+/// pattern (Redis's stringmatchlen), while "*" as a whole lists everything in KEYS and
+/// SCAN (found by tests/differential.rs for HSCAN).
+#[test]
+fn empty_names_and_glob_patterns() {
+    let Some(pair) = Pair::start() else {
+        return;
+    };
+    for resp3 in [false, true] {
+        let (mut h, mut r) = pair.clients(resp3);
+        for cmd in [
+            &[&b"FLUSHALL"[..]][..],
+            &[b"HSET", b"", b"f", b"v"],
+            &[b"HSET", b"x", b"f", b"v"],
+            &[b"KEYS", b"**"],
+            &[b"KEYS", b"?*"],
+            &[b"KEYS", b""],
+            &[b"SCAN", b"0", b"MATCH", b"**", b"COUNT", b"1000"],
+        ] {
+            both(&mut h, &mut r, cmd);
+        }
+        // KEYS * and SCAN MATCH * list the empty key too (order aside).
+        fn names(v: common::Value) -> Vec<Vec<u8>> {
+            let mut out: Vec<Vec<u8>> = match v {
+                common::Value::Array(items) => items
+                    .into_iter()
+                    .flat_map(|i| match i {
+                        common::Value::Array(inner) => inner,
+                        other => vec![other],
+                    })
+                    .filter_map(|i| i.as_bytes().map(<[u8]>::to_vec))
+                    .collect(),
+                other => panic!("{other:?}"),
+            };
+            out.sort();
+            out
+        }
+        for cmd in [
+            &[&b"KEYS"[..], b"*"][..],
+            &[b"SCAN", b"0", b"MATCH", b"*", b"COUNT", b"1000"],
+        ] {
+            h.send(&common::encode_command(cmd));
+            r.send(&common::encode_command(cmd));
+            let (hn, rn) = (
+                names(common::decode(&h.read_reply())),
+                names(common::decode(&r.read_reply())),
+            );
+            assert_eq!(hn, rn, "{cmd:?}");
+            assert!(hn.contains(&Vec::new()), "{cmd:?} lists the empty key");
+        }
+    }
+}

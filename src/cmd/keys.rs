@@ -244,7 +244,8 @@ fn scan(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<
         if !opts.type_matches {
             return;
         }
-        if let Some(p) = opts.pattern {
+        // As Redis, "*" is no pattern at all: it lists the empty key too.
+        if let Some(p) = opts.pattern.filter(|p| *p != b"*") {
             if !crate::glob::matches(p, key, false) {
                 return;
             }
