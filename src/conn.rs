@@ -279,6 +279,9 @@ async fn write_out(
     shared: &ClientShared,
 ) -> std::io::Result<bool> {
     let killed = tokio::select! {
+        // The write first: replies that fit the socket buffer still go out to a client
+        // killed meanwhile (SHUTDOWN's own +OK to the one before it, at shutdown).
+        biased;
         r = stream.write_all(out) => {
             r?;
             server

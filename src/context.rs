@@ -187,6 +187,8 @@ pub struct ServerContext {
     pub shutdown: Shutdown,
     /// Unix ms at start-up.
     pub started_ms: u64,
+    /// Bytes allocated once the context was built (INFO `used_memory_startup`).
+    pub startup_memory: usize,
     /// 40 hex characters, random per start (INFO run_id).
     pub run_id: String,
     /// The port actually bound (differs from the config when it asked for port 0).
@@ -260,6 +262,7 @@ impl ServerContext {
             clock,
             shutdown: Shutdown::new(),
             started_ms,
+            startup_memory: crate::alloc::allocated(),
             run_id,
             port: AtomicU64::new(u64::from(config.port)),
             closing: AtomicBool::new(false),

@@ -20,6 +20,7 @@
 //!
 //! The module list below is the architecture; `docs/ARCHITECTURE.md` walks through it.
 
+pub mod alloc;
 pub mod client;
 pub mod clock;
 pub mod cmd;
@@ -43,3 +44,7 @@ pub mod replication;
 pub mod server;
 pub mod shutdown;
 pub mod sweeper;
+
+/// The system allocator, with the bytes held counted (INFO `used_memory`).
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;

@@ -3,8 +3,8 @@
 //! hashd uses the system allocator. glibc's malloc keeps what the program frees inside its
 //! arenas (one per thread that allocates, so several) and returns only the free tail of the
 //! main heap on its own; after FLUSHALL, a DEL of a large hash or a sweeper drain the
-//! process keeps its peak resident size, and INFO's `used_memory` (the resident size) shows
-//! no drop. `malloc_trim(0)` walks every arena and hands whole free pages back
+//! process keeps its peak resident size (INFO's `used_memory_rss`), although the bytes in
+//! use (`used_memory`, counted in alloc.rs) dropped. `malloc_trim(0)` walks every arena and hands whole free pages back
 //! (`MADV_DONTNEED`), wherever in the heap they are.
 //!
 //! Trimming costs a walk of the free lists under each arena's lock, so it is not done on

@@ -116,7 +116,7 @@ fn info(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<
         match section {
             "server" => server(ctx, &mut out),
             "clients" => clients(ctx, &mut out),
-            "memory" => memory(&mut out),
+            "memory" => memory(ctx.server, &mut out),
             "persistence" => persistence(ctx, &mut out),
             "stats" => stats(ctx.server, &mut out),
             "replication" => replication(ctx, &mut out),
@@ -261,20 +261,36 @@ fn process_memory() -> (u64, u64) {
     (kb("VmRSS:"), kb("VmHWM:"))
 }
 
-fn memory(out: &mut String) {
-    // hashd's allocations are the process's resident memory; there is no separate
-    // allocator accounting to report.
-    let (rss, peak) = process_memory();
+fn memory(s: &ServerContext, out: &mut String) {
+    // `used_memory` is what the allocator hands out (counted in alloc.rs, as Redis's
+    // zmalloc counts), the resident size is the kernel's.
+    let (rss, _) = process_memory();
+    let used = crate::alloc::allocated() as u64;
+    let peak = (crate::alloc::peak() as u64).max(used);
+    let startup = s.startup_memory as u64;
     out.push_str("# Memory\r\n");
-    line(out, "used_memory", rss);
-    line(out, "used_memory_human", human_bytes(rss));
+    line(out, "used_memory", used);
+    line(out, "used_memory_human", human_bytes(used));
     line(out, "used_memory_rss", rss);
     line(out, "used_memory_rss_human", human_bytes(rss));
     line(out, "used_memory_peak", peak);
     line(out, "used_memory_peak_human", human_bytes(peak));
+    line(
+        out,
+        "used_memory_peak_perc",
+        format!("{:.2}%", used as f64 * 100.0 / peak.max(1) as f64),
+    );
+    line(out, "used_memory_startup", startup);
+    line(out, "used_memory_dataset", used.saturating_sub(startup));
     line(out, "maxmemory", 0);
     line(out, "maxmemory_human", "0B");
     line(out, "maxmemory_policy", "noeviction");
+    line(
+        out,
+        "mem_fragmentation_ratio",
+        format!("{:.2}", rss as f64 / used.max(1) as f64),
+    );
+    line(out, "mem_fragmentation_bytes", rss as i64 - used as i64);
     line(out, "mem_allocator", "libc");
 }
 
