@@ -224,8 +224,29 @@ impl Compact {
         }
     }
 
+    /// Removes the entry at `pos..pos + n` (`had_ttl`: it had a TTL) and stores the field
+    /// again at the place its new TTL `t` gives it. Out of line: the writes that keep a
+    /// field's place (every write of a field without a TTL) do not carry it.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn replace_and_place(
+        &mut self,
+        pos: usize,
+        n: usize,
+        had_ttl: bool,
+        field: &[u8],
+        value: &[u8],
+        t: Option<u64>,
+        before_equal: bool,
+    ) {
+        self.buf.drain(pos..pos + n);
+        self.sub_volatile(u32::from(had_ttl));
+        self.place(field, value, t, before_equal);
+    }
+
     /// Stores a field that is not in the buffer (any more) at its place: appended without
     /// a TTL, among the TTL fields by deadline with one. Does not count it in `len`.
+    #[inline(never)]
     fn place(&mut self, field: &[u8], value: &[u8], t: Option<u64>, before_equal: bool) {
         match t {
             None => self.insert_at(self.buf.len(), field, value, None),
@@ -690,13 +711,19 @@ impl HashValue {
                         // Redis removes the field and adds it again: it moves to its place
                         // (the end without a TTL; before equal deadlines with one).
                         (TtlUpdate::Clear, Some(_)) | (TtlUpdate::Set(_), _) => {
-                            c.buf.drain(pos..pos + n);
-                            c.sub_volatile(u32::from(old_t.is_some()));
                             let t = match ttl {
                                 TtlUpdate::Set(t) => Some(t),
                                 _ => None,
                             };
-                            c.place(field, value, t, before_equal);
+                            c.replace_and_place(
+                                pos,
+                                n,
+                                old_t.is_some(),
+                                field,
+                                value,
+                                t,
+                                before_equal,
+                            );
                         }
                     }
                     false
@@ -704,7 +731,12 @@ impl HashValue {
                 None => {
                     match ttl {
                         TtlUpdate::Set(t) => c.place(field, value, Some(t), before_equal),
-                        _ => c.insert_at(c.buf.len(), field, value, None),
+                        _ => {
+                            // Appended, growing to the exact size as listpack does: doubling
+                            // would leave up to half the buffer unused in every small hash.
+                            c.buf.reserve_exact(packed::encoded_len(field, value, None));
+                            packed::encode(&mut c.buf, field, value, None);
+                        }
                     }
                     c.len += 1;
                     true
@@ -741,9 +773,7 @@ impl HashValue {
                     return true;
                 }
                 let value = old.value.to_vec();
-                c.buf.drain(pos..pos + n);
-                c.sub_volatile(u32::from(old_t.is_some()));
-                c.place(field, &value, expire_at, true);
+                c.replace_and_place(pos, n, old_t.is_some(), field, &value, expire_at, true);
                 true
             }
             Repr::Table(t) => {
