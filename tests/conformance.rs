@@ -414,6 +414,180 @@ fn item8_expired_subkeys_counts_reclaimed_fields_once() {
     assert_eq!(stat(&mut h, "expired_keys"), stat(&mut r, "expired_keys"));
 }
 
+/// Sends each whitespace-separated command line to both (see [`both`]).
+fn both_lines(h: &mut Client, r: &mut Client, lines: &[&str]) {
+    for line in lines {
+        let args: Vec<&[u8]> = line.split_whitespace().map(str::as_bytes).collect();
+        both(h, r, &args);
+    }
+}
+
+/// Issue 17 item 1: a small hash's field order once fields have TTLs (Redis's listpackex:
+/// the fields with a TTL first, by deadline, a new equal deadline before the old ones,
+/// then the others in their order), as HGETALL, HKEYS, HVALS, HSCAN and HRANDFIELD (a
+/// count covering the hash) return it. Deadlines are absolute, so both get the same ones.
+#[test]
+fn item1_compact_field_order_with_field_ttls() {
+    let Some(pair) = Pair::start() else { return };
+    let reads = |k: &str| -> Vec<String> {
+        vec![
+            format!("HGETALL {k}"),
+            format!("HKEYS {k}"),
+            format!("HVALS {k}"),
+            format!("HSCAN {k} 0"),
+            format!("HSCAN {k} 0 NOVALUES"),
+            format!("HRANDFIELD {k} 100"),
+            format!("HRANDFIELD {k} 100 WITHVALUES"),
+            format!("OBJECT ENCODING {k}"),
+        ]
+    };
+    let steps: &[&str] = &[
+        "HSET k f3 -572 f4 -1 f1 3.5",
+        "HEXPIRE k 1000 FIELDS 2 f3 f1",
+        "HSET e a 1 b 2 c 3 d 4",
+        "HEXPIREAT e 5000000000 FIELDS 1 c",
+        // An equal deadline goes before the existing ones, an earlier one first.
+        "HEXPIREAT e 5000000000 FIELDS 1 a",
+        "HEXPIREAT e 5000000000 FIELDS 1 d",
+        "HEXPIREAT e 4000000000 FIELDS 1 b",
+        // Several fields of one command: each before the equal ones set before it.
+        "HSET m a 1 b 2 c 3 d 4",
+        "HPEXPIREAT m 5000000000000 FIELDS 3 d b c",
+        // The same deadline again moves the field; a failed condition does not.
+        "HSET s a 1 b 2 c 3",
+        "HEXPIREAT s 5000000000 FIELDS 1 a",
+        "HEXPIREAT s 5000000000 FIELDS 1 b",
+        "HEXPIREAT s 5000000000 FIELDS 1 a",
+        "HEXPIREAT s 5000000000 GT FIELDS 1 b",
+        "HEXPIREAT s 4000000000 NX FIELDS 1 b",
+        // HPERSIST moves to the end (after the fields without a TTL), and not a field
+        // without one.
+        "HPERSIST m FIELDS 1 b",
+        "HPERSIST m FIELDS 1 a",
+        "HPERSIST m FIELDS 1 d",
+        // HINCRBY / HINCRBYFLOAT keep the field's TTL and place; HSET of a field with a
+        // TTL moves it to the end, of one without keeps it; new fields go last.
+        "HINCRBY e a 5",
+        "HINCRBYFLOAT e a 1.5",
+        "HSETNX e a 7",
+        "HSET e d 9",
+        "HSET e z 1",
+        "HSET e z 2",
+        "HSETNX e y 1",
+        "HINCRBY e x 1",
+        "HDEL e c",
+        "HEXPIREAT e 4500000000 FIELDS 2 z x",
+        "HPEXPIREAT e 4000000000000 FIELDS 1 y",
+    ];
+    for resp3 in [false, true] {
+        let (mut h, mut r) = pair.clients(resp3);
+        both(&mut h, &mut r, &[b"FLUSHALL"]);
+        for step in steps {
+            both_lines(&mut h, &mut r, &[step]);
+            let key = step.split_whitespace().nth(1).unwrap();
+            let lines = reads(key);
+            both_lines(
+                &mut h,
+                &mut r,
+                &lines.iter().map(String::as_str).collect::<Vec<_>>(),
+            );
+        }
+        // Past deadlines delete; what is left keeps its order.
+        both_lines(
+            &mut h,
+            &mut r,
+            &[
+                "HPEXPIRE e 0 FIELDS 2 b nope",
+                "HGETALL e",
+                "HPEXPIREAT e 1 FIELDS 1 a",
+            ],
+        );
+        let lines = reads("e");
+        both_lines(
+            &mut h,
+            &mut r,
+            &lines.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+    }
+}
+
+/// Issue 17 item 2: OBJECT ENCODING of a small hash. A field-expiration command makes a
+/// listpack a listpackex once its arguments are valid and the key exists, even if it sets
+/// nothing, and it stays one after the last TTL goes; HPERSIST and HTTL leave a listpack;
+/// `hash-max-listpack-entries` counts the pairs a command gives, repeated fields included.
+#[test]
+fn item2_object_encoding_of_small_hashes() {
+    let Some(pair) = Pair::start() else { return };
+    let cases: &[&str] = &[
+        "HSET k n -0",
+        "OBJECT ENCODING k",
+        "HPEXPIRE k 0 FIELDS 2 x f3",
+        "OBJECT ENCODING k",
+        "HGETALL k",
+        "HSET a f 1",
+        "HEXPIRE a 100 FIELDS 1 f",
+        "OBJECT ENCODING a",
+        "HPERSIST a FIELDS 1 f",
+        "OBJECT ENCODING a",
+        "HSET p f 1",
+        "HPERSIST p FIELDS 1 f",
+        "HTTL p FIELDS 1 f",
+        "HPTTL p FIELDS 1 f",
+        "HEXPIRETIME p FIELDS 1 f",
+        "OBJECT ENCODING p",
+        // Errors convert nothing.
+        "HEXPIRE p 100 FIELDS 2 f",
+        "HEXPIRE p -1 FIELDS 1 f",
+        "HEXPIRE p 99999999999999999 FIELDS 1 f",
+        "HEXPIRE p 100 FOO 1 f",
+        "OBJECT ENCODING p",
+        // A condition that holds for no field still converts.
+        "HEXPIRE p 100 XX FIELDS 1 f",
+        "OBJECT ENCODING p",
+        "HSET q f 1 g 2",
+        "HEXPIRE q 100 NX FIELDS 1 nope",
+        "OBJECT ENCODING q",
+        "HEXPIRE q 100 FIELDS 1 f",
+        "HDEL q f",
+        "OBJECT ENCODING q",
+        // A past time deleting the last field deletes the key.
+        "HSET d f 1",
+        "HEXPIRE d 0 FIELDS 1 f",
+        "EXISTS d",
+        "CONFIG SET hash-max-listpack-entries 1",
+        "HMSET k1 n a n b",
+        "OBJECT ENCODING k1",
+        "HLEN k1",
+        "HSET k2 a 1",
+        "HSET k2 a 2",
+        "OBJECT ENCODING k2",
+        "HSET k2 b 1",
+        "OBJECT ENCODING k2",
+        "CONFIG SET hash-max-listpack-entries 2",
+        "HSET k3 a 1 b 2 a 2",
+        "OBJECT ENCODING k3",
+        "HSET k4 a 1",
+        "HEXPIRE k4 100 FIELDS 1 a",
+        "HSET k4 a 1 a 2 a 3",
+        "OBJECT ENCODING k4",
+        "HSET k5 a 1 b 2",
+        "CONFIG SET hash-max-listpack-entries 0",
+        "OBJECT ENCODING k5",
+        "HSETNX k5 a 1",
+        "OBJECT ENCODING k5",
+        "HINCRBY k5 a 1",
+        "OBJECT ENCODING k5",
+        "HSETNX k6 a 1",
+        "OBJECT ENCODING k6",
+        "CONFIG SET hash-max-listpack-entries 128",
+    ];
+    for resp3 in [false, true] {
+        let (mut h, mut r) = pair.clients(resp3);
+        both(&mut h, &mut r, &[b"FLUSHALL"]);
+        both_lines(&mut h, &mut r, cases);
+    }
+}
+
 // ---- COMMAND DOCS / COMMAND INFO against Redis 7.4.1 (issue 17 item 5) ----
 
 /// Left out of the COMMAND DOCS / INFO comparison on purpose.

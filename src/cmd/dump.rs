@@ -319,9 +319,11 @@ mod tests {
         assert_eq!(p[0], 24, "a hash with field TTLs is RDB_TYPE_HASH_METADATA");
         assert_eq!(restore(&mut env, b"h2", "7000", &p, &[]), "+OK\r\n");
         assert_eq!(fields_of(&env, b"h2"), fields_of(&env, b"h"));
+        // The fields with a TTL first, by deadline, as in h (and Redis's listpackex).
+        assert_eq!(env.run("HGETALL h2"), env.run("HGETALL h"));
         assert_eq!(
             env.run("HGETALL h2"),
-            "*6\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n$1\r\nc\r\n$1\r\n3\r\n"
+            "*6\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nc\r\n$1\r\n3\r\n$1\r\nb\r\n$1\r\n2\r\n"
         );
         assert_eq!(
             env.run("HPEXPIRETIME h2 FIELDS 3 a b c"),
@@ -332,7 +334,7 @@ mod tests {
         env.resp3();
         assert_eq!(
             env.run("HGETALL h2"),
-            "%3\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n$1\r\nc\r\n$1\r\n3\r\n"
+            "%3\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nc\r\n$1\r\n3\r\n$1\r\nb\r\n$1\r\n2\r\n"
         );
         // Without a ttl the key has none, and the field TTLs still run.
         assert_eq!(restore(&mut env, b"h3", "0", &p, &[]), "+OK\r\n");

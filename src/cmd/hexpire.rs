@@ -177,6 +177,8 @@ fn hexpire_generic(
         (first..args.len()).for_each(|_| reply.int(NO_FIELD));
         return Ok(());
     };
+    // A listpack becomes a listpackex here, whatever the fields answer.
+    hash.mark_field_expiry();
     for field in args.from(first) {
         let code = match hash.get(field).map(|f| f.expire_at) {
             None => NO_FIELD,
@@ -638,5 +640,101 @@ mod tests {
         env.advance_ms(60_000);
         assert_eq!(env.run("HGET sensor:sensor1 battery_level"), "_\r\n");
         assert_eq!(env.run("HGET sensor:sensor1 air_quality"), "$3\r\n256\r\n");
+    }
+
+    fn keys(env: &mut TestEnv, key: &str) -> String {
+        env.run(&format!("HKEYS {key}"))
+            .split("\r\n")
+            .filter(|l| !l.is_empty() && !l.starts_with('*') && !l.starts_with('$'))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Redis 7.4.1's listpackex order (tests/conformance.rs compares these side by side):
+    /// the fields with a TTL first by deadline, a new equal deadline before the old ones,
+    /// HPERSIST and HSET moving a field with a TTL to the end, HINCRBY keeping its place.
+    #[test]
+    fn compact_order_is_redis_listpackex_order() {
+        let mut env = TestEnv::new();
+        env.run("HSET k f3 -572 f4 -1 f1 3.5");
+        assert_eq!(
+            env.run("HEXPIRE k 1000 FIELDS 2 f3 f1"),
+            "*2\r\n:1\r\n:1\r\n"
+        );
+        assert_eq!(
+            env.run("HGETALL k"),
+            "*6\r\n$2\r\nf1\r\n$3\r\n3.5\r\n$2\r\nf3\r\n$4\r\n-572\r\n$2\r\nf4\r\n$2\r\n-1\r\n"
+        );
+        env.run("DEL k");
+        env.run("HSET k a 1 b 2 c 3 d 4");
+        let at = T0_MS / 1000 + 5000;
+        env.run(&format!("HEXPIREAT k {at} FIELDS 1 c"));
+        env.run(&format!("HEXPIREAT k {at} FIELDS 1 a"));
+        assert_eq!(keys(&mut env, "k"), "a c b d");
+        env.run(&format!("HEXPIREAT k {} FIELDS 1 b", at - 1));
+        assert_eq!(keys(&mut env, "k"), "b a c d");
+        env.run(&format!("HEXPIREAT k {at} FIELDS 1 c"));
+        assert_eq!(keys(&mut env, "k"), "b c a d");
+        // A condition that fails moves nothing.
+        assert_eq!(
+            env.run(&format!("HEXPIREAT k {at} GT FIELDS 1 a")),
+            "*1\r\n:0\r\n"
+        );
+        assert_eq!(keys(&mut env, "k"), "b c a d");
+        env.run("HPERSIST k FIELDS 1 b");
+        assert_eq!(keys(&mut env, "k"), "c a d b");
+        env.run("HINCRBY k a 5");
+        env.run("HINCRBYFLOAT k a 1.5");
+        assert_eq!(keys(&mut env, "k"), "c a d b");
+        env.run("HSET k c 9");
+        assert_eq!(keys(&mut env, "k"), "a d b c");
+        env.run("HSET k d 9 e 1");
+        assert_eq!(keys(&mut env, "k"), "a d b c e");
+        assert!(env.server.keyspace.check_invariants().is_ok());
+    }
+
+    /// Redis 7.4.1: a field-expiration command makes a listpack a listpackex once its
+    /// arguments are valid and the key exists, whatever it sets; HPERSIST does not, and
+    /// removing the last TTL does not make it a listpack again.
+    #[test]
+    fn field_expiration_commands_make_a_listpackex() {
+        let mut env = TestEnv::new();
+        env.run("HSET k n -0");
+        assert_eq!(encoding(&env, "k"), Some("listpack"));
+        assert_eq!(
+            env.run("HPEXPIRE k 0 FIELDS 2 x f3"),
+            "*2\r\n:-2\r\n:-2\r\n"
+        );
+        assert_eq!(encoding(&env, "k"), Some("listpackex"));
+        env.run("DEL k");
+        env.run("HSET k a 1");
+        assert_eq!(env.run("HPERSIST k FIELDS 1 a"), "*1\r\n:-1\r\n");
+        assert_eq!(encoding(&env, "k"), Some("listpack"));
+        env.run("HEXPIRE k 10 FIELDS 2 a");
+        env.run("HEXPIRE k -1 FIELDS 1 a");
+        env.run("HEXPIRE k 99999999999999999 FIELDS 1 a");
+        assert_eq!(encoding(&env, "k"), Some("listpack"));
+        assert_eq!(env.run("HEXPIRE k 100 XX FIELDS 1 a"), "*1\r\n:0\r\n");
+        assert_eq!(encoding(&env, "k"), Some("listpackex"));
+        env.run("DEL k");
+        env.run("HSET k a 1 b 2");
+        env.run("HEXPIRE k 100 FIELDS 1 a");
+        env.run("HPERSIST k FIELDS 1 a");
+        assert_eq!(encoding(&env, "k"), Some("listpackex"));
+        env.run("HDEL k a");
+        assert_eq!(encoding(&env, "k"), Some("listpackex"));
+        // HGETEX with a time and HSETEX with one do what HEXPIRE does (Redis 8).
+        env.run("HSET g a 1");
+        env.run("HGETEX g PERSIST FIELDS 1 a");
+        env.run("HGETEX g FIELDS 1 a");
+        assert_eq!(encoding(&env, "g"), Some("listpack"));
+        env.run("HGETEX g EX 100 FIELDS 1 nope");
+        assert_eq!(encoding(&env, "g"), Some("listpackex"));
+        env.run("HSET s a 1");
+        env.run("HSETEX s KEEPTTL FIELDS 1 a 2");
+        assert_eq!(encoding(&env, "s"), Some("listpack"));
+        env.run(&format!("HSETEX s PXAT {} FIELDS 1 b 2", T0_MS - 1));
+        assert_eq!(encoding(&env, "s"), Some("listpackex"));
+        assert!(env.server.keyspace.check_invariants().is_ok());
     }
 }

@@ -54,6 +54,11 @@ fn hgetex(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Resul
         (first..args.len()).for_each(|_| reply.null());
         return Ok(());
     };
+    // With a time option a listpack becomes a listpackex, as HEXPIRE makes it (PERSIST,
+    // like HPERSIST, leaves it).
+    if let Then::ExpireAt(_) = then {
+        hash.mark_field_expiry();
+    }
     // Every stored field is live now. Values are returned first, then the TTL changes.
     for field in args.from(first) {
         let expire_at = match hash.get(field) {

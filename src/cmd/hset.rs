@@ -51,6 +51,8 @@ fn set_pairs(ctx: &mut Ctx<'_, '_>, args: Args<'_>, name: &str) -> Result<i64, C
     let now = ctx.now_ms;
     let mut db = ctx.db();
     let mut hash = db.get_or_create(args.get(1), now);
+    // Redis converts on the number of pairs given, repeated fields included.
+    hash.fit_pairs((args.len() - 2) / 2);
     let mut created = 0;
     for i in (2..args.len()).step_by(2) {
         if hash.set(args.get(i), args.get(i + 1), TtlUpdate::Clear) {
@@ -286,5 +288,31 @@ mod tests {
         assert_eq!(env.run("HGET k f7"), "$1\r\nx\r\n");
         assert_eq!(env.run("HSETNX k f8 z"), ":0\r\n");
         assert_eq!(stored_len(&env, "k"), Some(601));
+    }
+
+    /// Redis 7.4.1 converts on the number of pairs a command gives, repeated fields
+    /// included (`hash-max-listpack-entries 1`, `HMSET k1 n a n b` → hashtable).
+    #[test]
+    fn listpack_limit_counts_the_pairs_given() {
+        use crate::cmd::httl::test_util::{encoding, table_after};
+        let mut env = TestEnv::new();
+        table_after(&env, 1);
+        assert_eq!(env.run("HMSET k1 n a n b"), "+OK\r\n");
+        assert_eq!(env.run("HLEN k1"), ":1\r\n");
+        assert_eq!(encoding(&env, "k1"), Some("hashtable"));
+        env.run("HSET k2 a 1");
+        env.run("HSET k2 a 2");
+        assert_eq!(encoding(&env, "k2"), Some("listpack"));
+        // HSETNX of a field that is there converts nothing, even past the limit.
+        table_after(&env, 0);
+        assert_eq!(env.run("HSETNX k2 a 3"), ":0\r\n");
+        assert_eq!(encoding(&env, "k2"), Some("listpack"));
+        table_after(&env, 2);
+        env.run("HSET k3 a 1 b 2 a 2");
+        assert_eq!(encoding(&env, "k3"), Some("hashtable"));
+        env.run("HSETEX k4 FIELDS 3 a 1 a 2 a 3");
+        assert_eq!(encoding(&env, "k4"), Some("hashtable"));
+        env.run("HSETEX k5 FIELDS 2 a 1 a 2");
+        assert_eq!(encoding(&env, "k5"), Some("listpack"));
     }
 }

@@ -132,7 +132,13 @@ fn hsetex(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Resul
         reply.int(0);
         return Ok(());
     }
+    // Converted on the number of pairs given, repeated fields included, as HSET; with a
+    // time a listpack becomes a listpackex, as HEXPIRE makes it (even a past time).
+    hash.fit_pairs((args.len() - req.first) / 2);
     let past = matches!(req.ttl, TtlUpdate::Set(t) if t <= now);
+    if matches!(req.ttl, TtlUpdate::Set(_)) {
+        hash.mark_field_expiry();
+    }
     for i in pairs() {
         let field = args.get(i);
         if past {

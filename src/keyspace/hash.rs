@@ -1,7 +1,8 @@
 //! [`HashValue`]: the one type every hash command sees. It hides two encodings:
 //!
 //! * **compact** (Redis's `listpack`/`listpackex`): every field packed back to back in one
-//!   buffer, in insertion order; lookups scan. Small hashes are the common case and this is
+//!   buffer, in Redis's listpack order: the fields with a TTL first, by deadline, then the
+//!   others in insertion order; lookups scan. Small hashes are the common case and this is
 //!   where the memory goes, so it is as tight as we can make it.
 //! * **table** (`hashtable`): one allocation per field in a hash table, plus an ordered
 //!   index of the fields that have a TTL so that expired fields are found oldest-first
@@ -64,7 +65,8 @@ pub enum TtlUpdate {
     Set(u64),
 }
 
-/// A hash value. Field order: insertion order while compact, arbitrary once a table.
+/// A hash value. Field order while compact is Redis's listpackex order (see [`Compact`]);
+/// arbitrary once a table.
 #[derive(Clone, Debug, Default)]
 pub struct HashValue {
     repr: Repr,
@@ -82,12 +84,24 @@ impl Default for Repr {
     }
 }
 
+/// The compact encoding. Field order, as in Redis's listpackex: the fields with a TTL come
+/// first, by deadline (a field given a deadline goes before those with the same one, as
+/// `listpackExAddNew` puts it), then the fields without one in the order they were added.
+/// Giving a field a TTL moves it into its place, removing its TTL (HPERSIST, or a write
+/// that clears it) moves it to the end; a write that keeps the TTL keeps the place. A hash
+/// that never had a TTL is therefore in insertion order, and a field without a TTL is
+/// still appended or rewritten in place, paying nothing for the rule.
 #[derive(Clone, Debug, Default)]
 struct Compact {
     buf: Vec<u8>,
     len: u32,
-    volatile: u32,
+    /// The number of fields with a TTL (low 31 bits) and [`EX_FLAG`].
+    vol: u32,
 }
+
+/// Set in `Compact::vol` once a field-expiration command ran on the hash or a field got a
+/// TTL: it then reports `listpackex`, even with no TTL left, as Redis's encoding does.
+const EX_FLAG: u32 = 1 << 31;
 
 /// A field stored in a table: one packed field in its own allocation.
 type Slot = Box<[u8]>;
@@ -160,6 +174,106 @@ fn make_slot(field: &[u8], value: &[u8], expire_at: Option<u64>) -> Slot {
 }
 
 impl Compact {
+    fn volatile(&self) -> u32 {
+        self.vol & !EX_FLAG
+    }
+
+    fn is_ex(&self) -> bool {
+        self.vol & EX_FLAG != 0
+    }
+
+    /// Counts a field that gained a TTL (and marks the hash `listpackex`).
+    fn add_volatile(&mut self) {
+        self.vol = (self.vol + 1) | EX_FLAG;
+    }
+
+    /// Counts a field that lost its TTL (or went).
+    fn sub_volatile(&mut self, n: u32) {
+        debug_assert!(self.volatile() >= n);
+        self.vol -= n;
+    }
+
+    /// Where a field with deadline `t` goes: before the first field without a TTL or with
+    /// a later deadline, and with `before_equal` before those with the same deadline too.
+    fn ttl_position(&self, t: u64, before_equal: bool) -> usize {
+        let buf = &self.buf[..];
+        let mut pos = 0;
+        for _ in 0..self.volatile() {
+            let (f, n) = packed::decode_at(buf, pos);
+            match f.expire_at {
+                Some(d) if d < t || (d == t && !before_equal) => pos += n,
+                _ => break,
+            }
+        }
+        pos
+    }
+
+    /// Inserts an encoded field at byte offset `pos` (growing the buffer exactly).
+    fn insert_at(&mut self, pos: usize, field: &[u8], value: &[u8], t: Option<u64>) {
+        let n = packed::encoded_len(field, value, t);
+        let len = self.buf.len();
+        // Grow to the exact size, as listpack does: doubling would leave up to half the
+        // buffer unused in every small hash.
+        self.buf.reserve_exact(n);
+        if pos == len {
+            packed::encode(&mut self.buf, field, value, t);
+        } else {
+            self.buf.resize(len + n, 0);
+            self.buf.copy_within(pos..len, pos + n);
+            packed::encode_into(&mut self.buf[pos..pos + n], field, value, t);
+        }
+    }
+
+    /// Removes the entry at `pos..pos + n` (`had_ttl`: it had a TTL) and stores the field
+    /// again at the place its new TTL `t` gives it. Out of line: the writes that keep a
+    /// field's place (every write of a field without a TTL) do not carry it.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn replace_and_place(
+        &mut self,
+        pos: usize,
+        n: usize,
+        had_ttl: bool,
+        field: &[u8],
+        value: &[u8],
+        t: Option<u64>,
+        before_equal: bool,
+    ) {
+        self.buf.drain(pos..pos + n);
+        self.sub_volatile(u32::from(had_ttl));
+        self.place(field, value, t, before_equal);
+    }
+
+    /// Stores a field that is not in the buffer (any more) at its place: appended without
+    /// a TTL, among the TTL fields by deadline with one. Does not count it in `len`.
+    #[inline(never)]
+    fn place(&mut self, field: &[u8], value: &[u8], t: Option<u64>, before_equal: bool) {
+        match t {
+            None => self.insert_at(self.buf.len(), field, value, None),
+            Some(d) => {
+                let at = self.ttl_position(d, before_equal);
+                self.insert_at(at, field, value, t);
+                self.add_volatile();
+            }
+        }
+    }
+
+    /// Whether the fields are in the order [`Compact`] describes (tests' invariant check).
+    fn order_holds(&self) -> bool {
+        let mut last = 0;
+        let mut seen = 0u32;
+        for (i, f) in self.iter().enumerate() {
+            let volatile_part = (i as u32) < self.volatile();
+            match f.expire_at {
+                Some(d) if volatile_part && d >= last => last = d,
+                None if !volatile_part => {}
+                _ => return false,
+            }
+            seen += 1;
+        }
+        seen == self.len && (self.volatile() == 0 || self.is_ex())
+    }
+
     /// Byte offset, encoded size and decoded form of `field`, if present. Fields whose
     /// length differs are skipped from their headers alone: lookups are linear scans, and
     /// most fields they pass are not the one asked for.
@@ -519,14 +633,14 @@ impl HashValue {
     /// Fields that carry a TTL.
     pub fn volatile_len(&self) -> usize {
         match &self.repr {
-            Repr::Compact(c) => c.volatile as usize,
+            Repr::Compact(c) => c.volatile() as usize,
             Repr::Table(t) => t.volatile,
         }
     }
 
     pub fn encoding(&self) -> Encoding {
         match &self.repr {
-            Repr::Compact(c) if c.volatile > 0 => Encoding::ListpackEx,
+            Repr::Compact(c) if c.is_ex() => Encoding::ListpackEx,
             Repr::Compact(_) => Encoding::Listpack,
             Repr::Table(_) => Encoding::Hashtable,
         }
@@ -569,32 +683,62 @@ impl HashValue {
 
     /// Sets `field` to `value`, treating its TTL as `ttl` says. Returns true if the field
     /// is new. Does not change the encoding; see [`HashValue::fit_encoding`].
+    #[inline]
     pub fn set(&mut self, field: &[u8], value: &[u8], ttl: TtlUpdate) -> bool {
+        self.set_placed(field, value, ttl, true)
+    }
+
+    /// [`HashValue::set`]; a compact hash places a field given a deadline before the
+    /// fields with the same one when `before_equal` (a command), after them otherwise
+    /// (loading, which keeps the order it reads).
+    #[inline]
+    fn set_placed(
+        &mut self,
+        field: &[u8],
+        value: &[u8],
+        ttl: TtlUpdate,
+        before_equal: bool,
+    ) -> bool {
         match &mut self.repr {
             Repr::Compact(c) => match c.find(field) {
                 Some((pos, n, old)) => {
                     let old_t = old.expire_at;
-                    let new_t = match ttl {
-                        TtlUpdate::Clear => None,
-                        TtlUpdate::Keep => old_t,
-                        TtlUpdate::Set(t) => Some(t),
-                    };
-                    c.volatile =
-                        c.volatile + u32::from(new_t.is_some()) - u32::from(old_t.is_some());
-                    c.rewrite(pos, n, field, value, new_t);
+                    match (ttl, old_t) {
+                        // The value changes, the TTL and so the place do not: in place.
+                        (TtlUpdate::Keep, _) | (TtlUpdate::Clear, None) => {
+                            c.rewrite(pos, n, field, value, old_t)
+                        }
+                        // Redis removes the field and adds it again: it moves to its place
+                        // (the end without a TTL; before equal deadlines with one).
+                        (TtlUpdate::Clear, Some(_)) | (TtlUpdate::Set(_), _) => {
+                            let t = match ttl {
+                                TtlUpdate::Set(t) => Some(t),
+                                _ => None,
+                            };
+                            c.replace_and_place(
+                                pos,
+                                n,
+                                old_t.is_some(),
+                                field,
+                                value,
+                                t,
+                                before_equal,
+                            );
+                        }
+                    }
                     false
                 }
                 None => {
-                    let t = match ttl {
-                        TtlUpdate::Set(t) => Some(t),
-                        _ => None,
-                    };
-                    // Grow to the exact size, as listpack does: doubling would leave up to
-                    // half the buffer unused in every small hash.
-                    c.buf.reserve_exact(packed::encoded_len(field, value, t));
-                    packed::encode(&mut c.buf, field, value, t);
+                    match ttl {
+                        TtlUpdate::Set(t) => c.place(field, value, Some(t), before_equal),
+                        _ => {
+                            // Appended, growing to the exact size as listpack does: doubling
+                            // would leave up to half the buffer unused in every small hash.
+                            c.buf.reserve_exact(packed::encoded_len(field, value, None));
+                            packed::encode(&mut c.buf, field, value, None);
+                        }
+                    }
                     c.len += 1;
-                    c.volatile += u32::from(t.is_some());
                     true
                 }
             },
@@ -621,13 +765,15 @@ impl HashValue {
                 let Some((pos, n, old)) = c.find(field) else {
                     return false;
                 };
-                if old.expire_at == expire_at {
+                let old_t = old.expire_at;
+                // Persisting a field without a TTL changes nothing; setting a deadline,
+                // even the one it has, moves it before the fields with the same one, as in
+                // Redis (which removes the field and adds it again).
+                if expire_at.is_none() && old_t.is_none() {
                     return true;
                 }
                 let value = old.value.to_vec();
-                c.volatile = c.volatile + u32::from(expire_at.is_some())
-                    - u32::from(old.expire_at.is_some());
-                c.rewrite(pos, n, field, &value, expire_at);
+                c.replace_and_place(pos, n, old_t.is_some(), field, &value, expire_at, true);
                 true
             }
             Repr::Table(t) => {
@@ -649,7 +795,8 @@ impl HashValue {
         match &mut self.repr {
             Repr::Compact(c) => match c.find(field) {
                 Some((pos, n, f)) => {
-                    c.volatile -= u32::from(f.expire_at.is_some());
+                    let had_ttl = f.expire_at.is_some();
+                    c.sub_volatile(u32::from(had_ttl));
                     c.buf.drain(pos..pos + n);
                     c.len -= 1;
                     if c.buf.capacity() > 2 * c.buf.len() + 64 {
@@ -669,8 +816,9 @@ impl HashValue {
     /// little and a late one would be a bug.
     pub fn min_expire(&self) -> Option<u64> {
         match &self.repr {
-            Repr::Compact(c) if c.volatile == 0 => None,
-            Repr::Compact(c) => c.iter().filter_map(|f| f.expire_at).min(),
+            Repr::Compact(c) if c.volatile() == 0 => None,
+            // The fields with a TTL come first, earliest first.
+            Repr::Compact(c) => packed::decode_at(&c.buf, 0).0.expire_at,
             Repr::Table(t) => t.min_expire(),
         }
     }
@@ -680,14 +828,17 @@ impl HashValue {
     pub fn all_expired(&self, now_ms: u64) -> bool {
         match &self.repr {
             Repr::Compact(c) => {
-                c.len > 0 && c.volatile == c.len && c.iter().all(|f| f.is_expired(now_ms))
+                // Every field has a TTL and the latest, the last one, has passed.
+                c.len > 0
+                    && c.volatile() == c.len
+                    && c.iter().last().is_some_and(|f| f.is_expired(now_ms))
             }
             Repr::Table(t) => t.all_expired(now_ms),
         }
     }
 
-    /// Removes up to `limit` fields that are expired at `now_ms`, earliest first in a table
-    /// (in any order when compact, where all of them go in one pass), calling
+    /// Removes up to `limit` fields that are expired at `now_ms`, earliest first (in a table
+    /// by deadline bucket; within one, in any order), calling
     /// `removed_field` with each one's name. Returns how many.
     pub fn remove_expired(
         &mut self,
@@ -697,33 +848,32 @@ impl HashValue {
     ) -> usize {
         match &mut self.repr {
             Repr::Compact(c) => {
-                if c.volatile == 0 || limit == 0 {
-                    return 0;
-                }
+                // The fields with a TTL come first, earliest first: the expired ones are a
+                // prefix of the buffer.
                 let mut removed = 0;
-                // Allocated at the first field kept: a hash whose fields all expired (the
-                // common case for the sweeper) just drops its buffer.
-                let mut kept: Option<Vec<u8>> = None;
-                let mut pos = 0;
-                while pos < c.buf.len() {
-                    let (f, n) = packed::decode_at(&c.buf, pos);
-                    if removed < limit && f.is_expired(now_ms) {
-                        removed_field(f.field);
-                        removed += 1;
-                    } else {
-                        kept.get_or_insert_with(|| Vec::with_capacity(c.buf.len() - pos))
-                            .extend_from_slice(&c.buf[pos..pos + n]);
+                let mut end = 0;
+                while removed < limit && removed < c.volatile() as usize {
+                    let (f, n) = packed::decode_at(&c.buf, end);
+                    if !f.is_expired(now_ms) {
+                        break;
                     }
-                    pos += n;
+                    removed_field(f.field);
+                    removed += 1;
+                    end += n;
                 }
                 if removed == 0 {
                     return 0;
                 }
-                let mut kept = kept.unwrap_or_default();
-                kept.shrink_to_fit();
-                c.buf = kept;
+                if end == c.buf.len() {
+                    // A hash whose fields all expired (the common case for the sweeper)
+                    // just drops its buffer.
+                    c.buf = Vec::new();
+                } else {
+                    c.buf.drain(..end);
+                    c.buf.shrink_to_fit();
+                }
                 c.len -= removed as u32;
-                c.volatile -= removed as u32;
+                c.sub_volatile(removed as u32);
                 removed
             }
             Repr::Table(t) => t.remove_expired(now_ms, limit, &mut removed_field),
@@ -792,7 +942,9 @@ impl HashValue {
     }
 
     /// A hash holding `fields` (name, value, deadline), encoded as `limits` say (loading
-    /// a snapshot, RESTORE). A repeated name keeps its last value.
+    /// a snapshot, RESTORE). A repeated name keeps its last value. Compact, fields with
+    /// the same deadline keep the order they come in (a listpackex read back keeps its
+    /// order).
     pub fn from_fields<'a>(
         fields: impl IntoIterator<Item = (&'a [u8], &'a [u8], Option<u64>)>,
         limits: &EncodingLimits,
@@ -808,7 +960,7 @@ impl HashValue {
                 Some(t) => TtlUpdate::Set(t.min(packed::MAX_FIELD_EXPIRE_MS)),
                 None => TtlUpdate::Clear,
             };
-            h.set(field, value, ttl);
+            h.set_placed(field, value, ttl, false);
             h.fit_encoding(limits);
         }
         h
@@ -827,6 +979,23 @@ impl HashValue {
             if c.len as usize > limits.max_compact_entries {
                 self.convert_to_table();
             }
+        }
+    }
+
+    /// Marks a compact hash `listpackex`: what a field-expiration command does to a
+    /// listpack in Redis even when it sets no TTL (`hashTypeSetExInit`). No-op for tables.
+    pub fn mark_field_expiry(&mut self) {
+        if let Repr::Compact(c) = &mut self.repr {
+            c.vol |= EX_FLAG;
+        }
+    }
+
+    /// Whether a compact hash's fields are in its encoding's order and counted right (the
+    /// keyspace's invariant check). Always true for tables.
+    pub fn order_holds(&self) -> bool {
+        match &self.repr {
+            Repr::Compact(c) => c.order_holds(),
+            Repr::Table(_) => true,
         }
     }
 
@@ -911,8 +1080,9 @@ mod tests {
         }
         assert_eq!(h.get(b"b").unwrap().expire_at, Some(5));
         assert_eq!(h.volatile_len(), 1);
+        // The field with a TTL comes first (listpackex order).
         let order: Vec<_> = h.iter().map(|f| f.field.to_vec()).collect();
-        assert_eq!(order, vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+        assert_eq!(order, vec![b"b".to_vec(), b"a".to_vec(), b"c".to_vec()]);
     }
 
     #[test]
@@ -932,6 +1102,137 @@ mod tests {
                 b"price".to_vec()
             ]
         );
+    }
+
+    fn order(h: &HashValue) -> String {
+        let names: Vec<_> = h
+            .iter()
+            .map(|f| String::from_utf8_lossy(f.field).into_owned())
+            .collect();
+        names.join(" ")
+    }
+
+    fn compact_of(fields: &str) -> HashValue {
+        let mut h = HashValue::new();
+        for f in fields.split(' ') {
+            h.set(f.as_bytes(), b"v", TtlUpdate::Clear);
+        }
+        h
+    }
+
+    /// Redis 7.4.1: `HSET k f3 -572 f4 -1 f1 3.5`, `HEXPIRE k 1000 FIELDS 2 f3 f1`,
+    /// `HGETALL k` → f1 3.5 f3 -572 f4 -1 (tests/conformance.rs compares the commands).
+    #[test]
+    fn compact_ttl_fields_come_first_by_deadline() {
+        let mut h = HashValue::new();
+        h.set(b"f3", b"-572", TtlUpdate::Clear);
+        h.set(b"f4", b"-1", TtlUpdate::Clear);
+        h.set(b"f1", b"3.5", TtlUpdate::Clear);
+        assert_eq!(h.encoding(), Encoding::Listpack);
+        h.set_expire(b"f3", Some(1_000));
+        h.set_expire(b"f1", Some(1_000));
+        assert_eq!(order(&h), "f1 f3 f4");
+        let values: Vec<_> = h.iter().map(|f| f.value.to_vec()).collect();
+        assert_eq!(values, [&b"3.5"[..], b"-572", b"-1"]);
+        assert_eq!(h.encoding(), Encoding::ListpackEx);
+        assert!(h.order_holds());
+    }
+
+    /// Every move Redis 7.4.1 makes (its replies in tests/conformance.rs).
+    #[test]
+    fn compact_order_follows_every_ttl_change() {
+        let mut h = compact_of("a b c d");
+        h.set_expire(b"c", Some(50));
+        assert_eq!(order(&h), "c a b d");
+        // An equal deadline goes before the existing ones.
+        h.set_expire(b"a", Some(50));
+        assert_eq!(order(&h), "a c b d");
+        h.set_expire(b"d", Some(50));
+        assert_eq!(order(&h), "d a c b");
+        // An earlier one before them, a later one after.
+        h.set_expire(b"b", Some(40));
+        assert_eq!(order(&h), "b d a c");
+        h.set_expire(b"b", Some(60));
+        assert_eq!(order(&h), "d a c b");
+        // The same deadline again moves the field before its equals.
+        h.set_expire(b"c", Some(50));
+        assert_eq!(order(&h), "c d a b");
+        // Persisting moves it to the end, after the fields without a TTL.
+        h.set_expire(b"d", None);
+        assert_eq!(order(&h), "c a b d");
+        // Persisting a field without a TTL changes nothing.
+        h.set_expire(b"d", None);
+        assert_eq!(order(&h), "c a b d");
+        // A write that keeps the TTL keeps the place; one that clears it moves it last.
+        h.set(b"a", b"new", TtlUpdate::Keep);
+        assert_eq!(order(&h), "c a b d");
+        h.set(b"a", b"newer", TtlUpdate::Clear);
+        assert_eq!(order(&h), "c b d a");
+        // A field without a TTL written again stays where it is.
+        h.set(b"d", b"x", TtlUpdate::Clear);
+        assert_eq!(order(&h), "c b d a");
+        // New fields: without a TTL at the end, with one at its place (HSETEX).
+        h.set(b"e", b"x", TtlUpdate::Clear);
+        h.set(b"f", b"x", TtlUpdate::Set(55));
+        assert_eq!(order(&h), "c f b d a e");
+        // HSETEX of an existing field: written, then given its deadline.
+        h.set(b"e", b"y", TtlUpdate::Set(50));
+        assert_eq!(order(&h), "e c f b d a");
+        assert_eq!(h.min_expire(), Some(50));
+        assert_eq!(h.volatile_len(), 4);
+        assert!(h.order_holds());
+        // Removal and expiry keep the order of what is left.
+        h.remove(b"f");
+        assert_eq!(h.remove_expired(51, usize::MAX, |_| {}), 2);
+        assert_eq!(order(&h), "b d a");
+        assert_eq!(h.min_expire(), Some(60));
+        assert!(h.order_holds());
+    }
+
+    /// Redis 7.4.1 keeps `listpackex` once a field-expiration command ran, even with no
+    /// TTL set by it or none left; a listpack never touched by one stays `listpack`.
+    #[test]
+    fn listpackex_is_sticky() {
+        let mut h = compact_of("a b");
+        assert_eq!(h.encoding(), Encoding::Listpack);
+        h.set_expire(b"a", None);
+        assert_eq!(h.encoding(), Encoding::Listpack);
+        h.mark_field_expiry();
+        assert_eq!(h.encoding(), Encoding::ListpackEx);
+        let mut h = compact_of("a b");
+        h.set_expire(b"a", Some(10));
+        h.set_expire(b"a", None);
+        assert_eq!((h.encoding(), h.volatile_len()), (Encoding::ListpackEx, 0));
+        h.remove(b"a");
+        assert_eq!(h.encoding(), Encoding::ListpackEx);
+        assert!(h.order_holds());
+        let mut t = table();
+        t.mark_field_expiry();
+        assert_eq!(t.encoding(), Encoding::Hashtable);
+    }
+
+    /// Loading keeps the order it reads: a listpackex read back is the same listpackex.
+    #[test]
+    fn from_fields_keeps_a_sorted_order() {
+        let fields: [(&[u8], &[u8], Option<u64>); 5] = [
+            (b"x", b"1", Some(5)),
+            (b"y", b"2", Some(5)),
+            (b"z", b"3", Some(7)),
+            (b"p", b"4", None),
+            (b"q", b"5", None),
+        ];
+        let h = HashValue::from_fields(fields, &EncodingLimits::default());
+        assert_eq!(order(&h), "x y z p q");
+        assert!(h.order_holds());
+        // Unsorted input is sorted (stably) into the encoding's order.
+        let fields: [(&[u8], &[u8], Option<u64>); 4] = [
+            (b"p", b"4", None),
+            (b"z", b"3", Some(7)),
+            (b"x", b"1", Some(5)),
+            (b"y", b"2", Some(5)),
+        ];
+        let h = HashValue::from_fields(fields, &EncodingLimits::default());
+        assert_eq!(order(&h), "x y z p");
     }
 
     #[test]

@@ -1175,6 +1175,21 @@ impl<'s> HashMut<'s> {
         new
     }
 
+    /// Converts a compact hash to a table if a command writes more field/value pairs than
+    /// `hash-max-listpack-entries`, repeated fields included (Redis's
+    /// `hashTypeTryConversion`, which counts the arguments before writing any).
+    pub fn fit_pairs(&mut self, pairs: usize) {
+        if pairs > self.limits.max_compact_entries {
+            self.value_mut().convert_to_table();
+        }
+    }
+
+    /// What a field-expiration command does to a compact hash before it looks at the
+    /// fields: it becomes `listpackex`, even if no TTL is set in the end. Not a change.
+    pub fn mark_field_expiry(&mut self) {
+        self.value_mut().mark_field_expiry();
+    }
+
     /// Sets or clears a field's TTL; false if the field is missing.
     pub fn set_expire(&mut self, field: &[u8], expire_at: Option<u64>) -> bool {
         if !self.value_mut().set_expire(field, expire_at) {

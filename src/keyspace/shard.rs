@@ -552,6 +552,11 @@ impl Shard {
                     return Err(format!("key {name:?}: field deadline not indexed"));
                 }
             }
+            if !e.value.order_holds() {
+                return Err(format!(
+                    "key {name:?}: compact fields out of their order (TTL fields by deadline first)"
+                ));
+            }
             let volatile = e.value.iter().filter(|f| f.expire_at.is_some()).count();
             if volatile != e.value.volatile_len() || e.value.iter().count() != e.value.len() {
                 return Err(format!(
