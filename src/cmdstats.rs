@@ -45,8 +45,14 @@ struct PendingItem {
 }
 
 impl Pending {
+    #[inline]
     fn item(&mut self, index: usize) -> &mut PendingItem {
         let index = index as u32;
+        // A batch mostly repeats one command: the last one first.
+        if self.items.last().is_some_and(|i| i.index == index) {
+            let last = self.items.len() - 1;
+            return &mut self.items[last];
+        }
         let pos = match self.items.iter().position(|i| i.index == index) {
             Some(p) => p,
             None => {
@@ -64,6 +70,7 @@ impl Pending {
     }
 
     /// A call of command `index` that took `nanos` (and failed, if `failed`).
+    #[inline]
     pub fn call(&mut self, index: usize, nanos: u64, failed: bool) {
         let i = self.item(index);
         i.calls += 1;

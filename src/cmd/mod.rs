@@ -714,6 +714,15 @@ fn replication_refusal(
     if client.replaying {
         return None;
     }
+    // The common case in a few loads, before any name is compared: a master that saves
+    // fine, with no replica requirement.
+    let maybe = repl.is_replica()
+        || !server.rdb.last_bgsave_ok.load(Ordering::Relaxed)
+        || !server.aof.write_ok.load(Ordering::Relaxed)
+        || repl.settings.min_replicas_to_write.load(Ordering::Relaxed) > 0;
+    if !maybe {
+        return None;
+    }
     let write = || {
         cmd.has(flags::WRITE)
             || (cmd.name == "exec"

@@ -167,12 +167,17 @@ impl Shard {
     }
 
     /// Adds `n` to the shard's change count (the caller holds the lock).
+    /// Only the lock's holder adds (as for `changes`), so a plain load and store suffice;
+    /// a CONFIG RESETSTAT racing with an add may keep that one lock set's counts.
     pub(super) fn add_lookups(&self, hits: u64, misses: u64) {
+        let c = &self.counts;
         if hits > 0 {
-            self.counts.hits.fetch_add(hits, Ordering::Relaxed);
+            c.hits
+                .store(c.hits.load(Ordering::Relaxed) + hits, Ordering::Relaxed);
         }
         if misses > 0 {
-            self.counts.misses.fetch_add(misses, Ordering::Relaxed);
+            c.misses
+                .store(c.misses.load(Ordering::Relaxed) + misses, Ordering::Relaxed);
         }
     }
 
