@@ -48,6 +48,11 @@ pub struct ClientShared {
     pub psubs: AtomicUsize,
     /// What the client is to this server: [`ClientKind`] as a number.
     kind: std::sync::atomic::AtomicU8,
+    /// Blocked in WAIT (CLIENT UNBLOCK may end it).
+    blocked: AtomicBool,
+    /// CLIENT UNBLOCK asked for an error reply rather than the timeout's.
+    unblock_error: AtomicBool,
+    unblocked: Notify,
     killed: AtomicBool,
     kill: Notify,
 }
@@ -82,6 +87,9 @@ impl ClientShared {
             subs: AtomicUsize::new(0),
             psubs: AtomicUsize::new(0),
             kind: std::sync::atomic::AtomicU8::new(0),
+            blocked: AtomicBool::new(false),
+            unblock_error: AtomicBool::new(false),
+            unblocked: Notify::new(),
             killed: AtomicBool::new(false),
             kill: Notify::new(),
         }
@@ -102,6 +110,28 @@ impl ClientShared {
             ClientKind::Master => 2,
         };
         self.kind.store(v, Ordering::Relaxed);
+    }
+
+    /// Marks the client as blocked in WAIT (or no longer).
+    pub fn set_blocked(&self, on: bool) {
+        self.blocked.store(on, Ordering::Relaxed);
+        self.unblock_error.store(false, Ordering::Relaxed);
+    }
+
+    /// CLIENT UNBLOCK: ends the client's WAIT; false if it is not blocked.
+    pub fn unblock(&self, error: bool) -> bool {
+        if !self.blocked.swap(false, Ordering::Relaxed) {
+            return false;
+        }
+        self.unblock_error.store(error, Ordering::Relaxed);
+        self.unblocked.notify_one();
+        true
+    }
+
+    /// Completes when CLIENT UNBLOCK ends the wait; true if it asked for an error.
+    pub async fn unblocked(&self) -> bool {
+        self.unblocked.notified().await;
+        self.unblock_error.load(Ordering::Relaxed)
     }
 
     /// CLIENT KILL: asks the connection to close.
@@ -229,6 +259,17 @@ pub struct ClientState {
     pub stats: crate::cmdstats::Pending,
     /// MONITOR ran: the lines of every command run arrive here.
     pub monitor: Option<tokio::sync::mpsc::Receiver<bytes::Bytes>>,
+    /// CLIENT REPLY's state.
+    pub replies: ReplyMode,
+}
+
+/// CLIENT REPLY: `off` drops every reply until ON; `skip_next` drops the next command's
+/// (it becomes `skip` once the SKIP command is done).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ReplyMode {
+    pub off: bool,
+    pub skip: bool,
+    pub skip_next: bool,
 }
 
 impl ClientState {
@@ -256,6 +297,7 @@ impl ClientState {
             in_exec: false,
             stats: Default::default(),
             monitor: None,
+            replies: ReplyMode::default(),
         }
     }
 

@@ -362,8 +362,18 @@ async fn process_buffer(
                         }
                     }
                 }
+                let mark = out.len();
                 cmd::dispatch(server, client, args, out);
                 rbuf.advance(consumed);
+                // CLIENT REPLY OFF / SKIP: the command ran, its reply is dropped.
+                let modes = client.replies;
+                if modes.off || modes.skip {
+                    out.truncate(mark);
+                }
+                if modes.skip || modes.skip_next {
+                    client.replies.skip = modes.skip_next;
+                    client.replies.skip_next = false;
+                }
                 if client.close_now {
                     out.clear();
                     break true;
@@ -378,12 +388,23 @@ async fn process_buffer(
                         break true;
                     }
                     let mut shutdown = server.shutdown.subscribe();
+                    shared.set_blocked(true);
                     let count = tokio::select! {
-                        c = server.replication.wait_for_acks(n, client.woff, timeout) => c,
+                        c = server.replication.wait_for_acks(n, client.woff, timeout) => Ok(c),
+                        error = shared.unblocked() => Err(error),
                         _ = shared.killed() => break true,
                         _ = shutdown.wait() => break true,
                     };
-                    Reply::new(out, client.protocol).int(count as i64);
+                    shared.set_blocked(false);
+                    let mut r = Reply::new(out, client.protocol);
+                    match count {
+                        Ok(c) => r.int(c as i64),
+                        // CLIENT UNBLOCK: TIMEOUT answers what WAIT has now, ERROR an error.
+                        Err(false) => r.int(server.replication.acked_count(client.woff) as i64),
+                        Err(true) => r.error(&crate::error::CmdError::other(
+                            "UNBLOCKED client unblocked via CLIENT UNBLOCK",
+                        )),
+                    }
                 }
                 if client.become_replica {
                     // The rest of the input belongs to the replication link.

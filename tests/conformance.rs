@@ -859,3 +859,45 @@ fn empty_names_and_glob_patterns() {
         }
     }
 }
+
+/// Issue 17 items 3 and 4: memory values in CONFIG SET, CLIENT KILL MAXAGE's checks,
+/// CLIENT REPLY ON/OFF/SKIP and CLIENT UNBLOCK's replies, side by side.
+#[test]
+fn config_memory_values_and_client_reply_kill_unblock() {
+    let Some(pair) = Pair::start() else {
+        return;
+    };
+    for resp3 in [false, true] {
+        let (mut h, mut r) = pair.clients(resp3);
+        for cmd in [
+            &[&b"CONFIG"[..], b"SET", b"hash-max-listpack-value", b"1kb"][..],
+            &[b"CONFIG", b"GET", b"hash-max-listpack-value"],
+            &[b"CONFIG", b"SET", b"hash-max-listpack-value", b"2K"],
+            &[b"CONFIG", b"GET", b"hash-max-listpack-value"],
+            &[b"CONFIG", b"SET", b"hash-max-listpack-value", b""],
+            &[b"CONFIG", b"GET", b"hash-max-listpack-value"],
+            &[b"CONFIG", b"SET", b"hash-max-listpack-value", b"x"],
+            &[b"CONFIG", b"SET", b"hash-max-listpack-value", b"-1"],
+            &[b"CONFIG", b"SET", b"hash-max-listpack-value", b"64"],
+            &[b"CLIENT", b"KILL", b"MAXAGE", b"-1"],
+            &[b"CLIENT", b"KILL", b"MAXAGE", b"0"],
+            &[b"CLIENT", b"KILL", b"MAXAGE", b"x"],
+            &[b"CLIENT", b"REPLY", b"bogus"],
+            &[b"CLIENT", b"UNBLOCK", b"99999"],
+            &[b"CLIENT", b"UNBLOCK", b"x"],
+            &[b"CLIENT", b"UNBLOCK", b"99999", b"bogus"],
+        ] {
+            both(&mut h, &mut r, cmd);
+        }
+        // Replies dropped: OFF until ON; SKIP drops the next one only (not while OFF).
+        let script = b"CLIENT REPLY OFF\r\nPING\r\nCLIENT REPLY SKIP\r\nPING\r\nPING\r\n\
+                       CLIENT REPLY ON\r\nPING\r\nCLIENT REPLY SKIP\r\nECHO a\r\nECHO b\r\n";
+        h.send(script);
+        r.send(script);
+        let (rh, rr) = (h.read_reply(), r.read_reply());
+        assert_eq!(rh, rr, "CLIENT REPLY ON");
+        for _ in 0..2 {
+            assert_eq!(h.read_reply(), r.read_reply());
+        }
+    }
+}

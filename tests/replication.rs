@@ -868,3 +868,26 @@ fn a_redis_replica_of_hashd_continues_after_a_cut() {
     assert_eq!(info(&mut mc, "stats", "sync_full").as_deref(), Some("1"));
     assert_same_data(m.addr, redis.addr);
 }
+
+#[test]
+fn client_unblock_ends_a_wait() {
+    let m = master();
+    let mut waiter = m.client();
+    let id = int(&waiter.run("CLIENT ID"));
+    let mut admin = m.client();
+    for (reason, expected) in [
+        ("TIMEOUT", &b":0\r\n"[..]),
+        (
+            "ERROR",
+            b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n",
+        ),
+    ] {
+        waiter.send(b"WAIT 1 0\r\n");
+        // Until the WAIT is blocked, CLIENT UNBLOCK finds nothing to unblock.
+        assert!(wait_until(SYNC_TIMEOUT, || {
+            admin.run(&format!("CLIENT UNBLOCK {id} {reason}")) == b":1\r\n"
+        }));
+        assert_eq!(waiter.read_reply(), expected);
+    }
+    admin.expect(&format!("CLIENT UNBLOCK {id}"), b":0\r\n");
+}

@@ -120,6 +120,24 @@ const SUBCOMMANDS: &[Command] = &[
             "O(1)",
             "<ON | OFF>",
         ),
+    Command::new("client|reply", 3, reply_mode)
+        .flags(INFO_FLAGS)
+        .doc(
+            "connection",
+            "3.2.0",
+            "Instructs the server whether to reply to commands.",
+            "O(1)",
+            "<ON | OFF | SKIP>",
+        ),
+    Command::new("client|unblock", -3, unblock)
+        .flags(flags::ADMIN | INFO_FLAGS)
+        .doc(
+            "connection",
+            "5.0.0",
+            "Unblocks a client blocked by a blocking command from a different connection.",
+            "O(log N) where N is the number of client connections",
+            "client-id [TIMEOUT | ERROR]",
+        ),
     Command::new("client|help", 2, help)
         .flags(flags::LOADING | flags::STALE)
         .doc(
@@ -401,7 +419,12 @@ fn parse_kill_filter(args: Args<'_>) -> Result<KillFilter<'_>, CmdError> {
                 return Err(CmdError::Syntax);
             };
         } else if is(opt, "maxage") {
-            f.max_age_s = Some(parse::int(value)?);
+            let age = crate::protocol::parse_i64(value)
+                .ok_or_else(|| CmdError::other("ERR maxage is not an integer or out of range"))?;
+            if age <= 0 {
+                return Err(CmdError::other("ERR maxage should be greater than 0"));
+            }
+            f.max_age_s = Some(age);
         } else {
             return Err(CmdError::Syntax);
         }
@@ -453,6 +476,51 @@ fn kill(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<
 
 /// CLIENT NO-EVICT <ON | OFF>, CLIENT NO-TOUCH <ON | OFF>. hashd neither evicts clients nor
 /// tracks key access times, so both modes are accepted and change nothing.
+/// CLIENT REPLY ON | OFF | SKIP: ON answers +OK; OFF and SKIP answer nothing (the
+/// connection drops the replies, see `conn`).
+fn reply_mode(
+    ctx: &mut Ctx<'_, '_>,
+    args: Args<'_>,
+    reply: &mut Reply<'_>,
+) -> Result<(), CmdError> {
+    let r = &mut ctx.client.replies;
+    match args.get(2) {
+        m if is(m, "on") => {
+            *r = Default::default();
+            reply.ok();
+        }
+        m if is(m, "off") => r.off = true,
+        m if is(m, "skip") => {
+            if !r.off {
+                r.skip_next = true;
+            }
+        }
+        _ => return Err(CmdError::Syntax),
+    }
+    Ok(())
+}
+
+/// CLIENT UNBLOCK client-id [TIMEOUT | ERROR]: ends another client's WAIT.
+fn unblock(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
+    let id = crate::protocol::parse_i64(args.get(2)).ok_or(CmdError::NotInteger)?;
+    let error = match args.len() {
+        3 => false,
+        4 if is(args.get(3), "timeout") => false,
+        4 if is(args.get(3), "error") => true,
+        _ => {
+            return Err(CmdError::other(
+                "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+            ))
+        }
+    };
+    let done = u64::try_from(id)
+        .ok()
+        .and_then(|id| ctx.server.clients.get(id))
+        .is_some_and(|c| c.unblock(error));
+    reply.int(i64::from(done));
+    Ok(())
+}
+
 /// CLIENT PAUSE timeout [WRITE | ALL]
 fn pause(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
     if args.len() > 4 {
@@ -826,7 +894,11 @@ mod tests {
         assert_eq!(env.run("CLIENT KILL FOO bar"), "-ERR syntax error\r\n");
         assert_eq!(
             env.run("CLIENT KILL MAXAGE x"),
-            "-ERR value is not an integer or out of range\r\n"
+            "-ERR maxage is not an integer or out of range\r\n"
+        );
+        assert_eq!(
+            env.run("CLIENT KILL MAXAGE -1"),
+            "-ERR maxage should be greater than 0\r\n"
         );
         assert!(!env.client.close_after_reply);
     }

@@ -173,7 +173,8 @@ const HASH_VALUE: Param = param(
     Setter::Int {
         min: 0,
         max: i64::MAX,
-        memory: false,
+        // A memory value in Redis: `1kb`, `2K`, "" (0).
+        memory: true,
         apply: |s, v| {
             s.keyspace.set_limits(EncodingLimits {
                 max_compact_value: v as usize,

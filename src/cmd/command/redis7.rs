@@ -601,6 +601,54 @@ pub const DOCS: &[(&str, &[u8])] = &[
           $3\r\nALL\r\n",
     ),
     (
+        "client|reply",
+        b"%5\r\n\
+          $7\r\nsummary\r\n\
+          $50\r\nInstructs the server whether to reply to commands.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n3.2.0\r\n\
+          $5\r\ngroup\r\n\
+          $10\r\nconnection\r\n\
+          $10\r\ncomplexity\r\n\
+          $4\r\nO(1)\r\n\
+          $9\r\narguments\r\n\
+          *1\r\n\
+          %3\r\n\
+          $4\r\nname\r\n\
+          $6\r\naction\r\n\
+          $4\r\ntype\r\n\
+          $5\r\noneof\r\n\
+          $9\r\narguments\r\n\
+          *3\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $2\r\non\r\n\
+          $4\r\ntype\r\n\
+          $10\r\npure-token\r\n\
+          $12\r\ndisplay_text\r\n\
+          $2\r\non\r\n\
+          $5\r\ntoken\r\n\
+          $2\r\nON\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $3\r\noff\r\n\
+          $4\r\ntype\r\n\
+          $10\r\npure-token\r\n\
+          $12\r\ndisplay_text\r\n\
+          $3\r\noff\r\n\
+          $5\r\ntoken\r\n\
+          $3\r\nOFF\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $4\r\nskip\r\n\
+          $4\r\ntype\r\n\
+          $10\r\npure-token\r\n\
+          $12\r\ndisplay_text\r\n\
+          $4\r\nskip\r\n\
+          $5\r\ntoken\r\n\
+          $4\r\nSKIP\r\n",
+    ),
+    (
         "client|setinfo",
         b"%5\r\n\
           $7\r\nsummary\r\n\
@@ -659,6 +707,55 @@ pub const DOCS: &[(&str, &[u8])] = &[
           $6\r\nstring\r\n\
           $12\r\ndisplay_text\r\n\
           $15\r\nconnection-name\r\n",
+    ),
+    (
+        "client|unblock",
+        b"%5\r\n\
+          $7\r\nsummary\r\n\
+          $76\r\nUnblocks a client blocked by a blocking command from a different connection.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n5.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $10\r\nconnection\r\n\
+          $10\r\ncomplexity\r\n\
+          $52\r\nO(log N) where N is the number of client connections\r\n\
+          $9\r\narguments\r\n\
+          *2\r\n\
+          %3\r\n\
+          $4\r\nname\r\n\
+          $9\r\nclient-id\r\n\
+          $4\r\ntype\r\n\
+          $7\r\ninteger\r\n\
+          $12\r\ndisplay_text\r\n\
+          $9\r\nclient-id\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $12\r\nunblock-type\r\n\
+          $4\r\ntype\r\n\
+          $5\r\noneof\r\n\
+          $5\r\nflags\r\n\
+          ~1\r\n\
+          +optional\r\n\
+          $9\r\narguments\r\n\
+          *2\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $7\r\ntimeout\r\n\
+          $4\r\ntype\r\n\
+          $10\r\npure-token\r\n\
+          $12\r\ndisplay_text\r\n\
+          $7\r\ntimeout\r\n\
+          $5\r\ntoken\r\n\
+          $7\r\nTIMEOUT\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $5\r\nerror\r\n\
+          $4\r\ntype\r\n\
+          $10\r\npure-token\r\n\
+          $12\r\ndisplay_text\r\n\
+          $5\r\nerror\r\n\
+          $5\r\ntoken\r\n\
+          $5\r\nERROR\r\n",
     ),
     (
         "client|unpause",
