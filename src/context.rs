@@ -145,6 +145,9 @@ impl EffectSink for Consumers {
     }
 }
 
+/// Changes the log's level at run time (CONFIG SET loglevel); Err for an unknown level.
+pub type LogLevelSetter = Box<dyn Fn(&str) -> Result<(), ()> + Send + Sync>;
+
 /// What the shutdown sequence does about a final snapshot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FinalSave {
@@ -198,6 +201,10 @@ pub struct ServerContext {
     final_save: AtomicU8,
     /// Why the server must exit with an error (a snapshot that would not load…).
     failure: Mutex<Option<String>>,
+    /// Installed by the binary, which owns the logger (tests run without one).
+    log_level_setter: std::sync::OnceLock<LogLevelSetter>,
+    /// `loglevel` as last set.
+    pub log_level: parking_lot::RwLock<String>,
 }
 
 impl ServerContext {
@@ -268,7 +275,21 @@ impl ServerContext {
             closing: AtomicBool::new(false),
             final_save: AtomicU8::new(0),
             failure: Mutex::new(None),
+            log_level_setter: std::sync::OnceLock::new(),
+            log_level: parking_lot::RwLock::new(config.loglevel.clone()),
         }
+    }
+
+    pub fn set_log_level_setter(&self, f: LogLevelSetter) {
+        let _ = self.log_level_setter.set(f);
+    }
+
+    /// CONFIG SET loglevel: applied to the logger when there is one.
+    pub fn set_log_level(&self, name: &str) {
+        if let Some(f) = self.log_level_setter.get() {
+            let _ = f(name);
+        }
+        *self.log_level.write() = name.to_ascii_lowercase();
     }
 
     pub fn set_final_save(&self, mode: FinalSave) {

@@ -40,15 +40,15 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let level = tracing_level(&config.loglevel).unwrap_or("info");
     let filter = tracing_subscriber::EnvFilter::try_from_env("HASHD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("hashd={level}")));
-    let logger = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(false)
-        .event_format(redis_log::RedisFormat::new());
-    if config.logfile.is_empty() {
-        logger.init();
+    // The filter can be swapped at run time (CONFIG SET loglevel).
+    let (filter, reload) = tracing_subscriber::reload::Layer::new(filter);
+    let writer = if config.logfile.is_empty() {
+        tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stdout)
     } else {
         // As Redis: appended to, created if missing.
         match std::fs::OpenOptions::new()
@@ -56,13 +56,28 @@ fn main() -> ExitCode {
             .append(true)
             .open(&config.logfile)
         {
-            Ok(f) => logger.with_writer(std::sync::Mutex::new(f)).init(),
+            Ok(f) => tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::sync::Mutex::new(f)),
             Err(e) => {
                 eprintln!("hashd: can't open the log file {}: {e}", config.logfile);
                 return ExitCode::from(1);
             }
         }
-    }
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .event_format(redis_log::RedisFormat::new())
+                .with_writer(writer),
+        )
+        .init();
+    let set_level: hashd::context::LogLevelSetter = Box::new(move |name: &str| {
+        let directive = tracing_level(name).ok_or(())?;
+        reload
+            .modify(|f| *f = tracing_subscriber::EnvFilter::new(format!("hashd={directive}")))
+            .map_err(|_| ())
+    });
     let _pidfile = match PidFile::write(&config.pidfile) {
         Ok(p) => p,
         Err(e) => {
@@ -96,7 +111,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(serve(config)) {
+    match runtime.block_on(serve(config, set_level)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e}");
@@ -209,7 +224,10 @@ fn strip_os_error_code(e: &std::io::Error) -> String {
     }
 }
 
-async fn serve(config: Config) -> Result<(), StartupError> {
+async fn serve(
+    config: Config,
+    set_level: hashd::context::LogLevelSetter,
+) -> Result<(), StartupError> {
     let mut listeners = Vec::new();
     for addr in &config.bind {
         // redis.conf forms: "-addr" may fail quietly, "*" is every IPv4 address, "::*" IPv6.
@@ -247,6 +265,7 @@ async fn serve(config: Config) -> Result<(), StartupError> {
         });
     }
     let server = Arc::new(ServerContext::new(&config, Clock::system()));
+    server.set_log_level_setter(set_level);
     if let Some(port) = listeners
         .first()
         .and_then(|l| l.local_addr().ok())

@@ -365,8 +365,25 @@ const PARAMS: &[Param] = &[
     ),
     param(
         "loglevel",
-        |s| s.config.startup.loglevel.clone(),
-        Setter::Immutable,
+        |s| s.log_level.read().clone(),
+        Setter::Text {
+            check: |v| {
+                let name = std::str::from_utf8(v)
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
+                // Redis's names (hashd also takes tracing's at start-up).
+                if ["debug", "verbose", "notice", "warning", "nothing"].contains(&name.as_str()) {
+                    Ok(())
+                } else {
+                    Err(
+                        "argument(s) must be one of the following: debug, verbose, notice, \
+                         warning, nothing"
+                            .into(),
+                    )
+                }
+            },
+            apply: |s, v| s.set_log_level(&String::from_utf8_lossy(v)),
+        },
     ),
     param(
         "dir",
