@@ -253,6 +253,12 @@ pub struct ClientState {
     pub woff: u64,
     /// Our master's link: the stream's offset after the command being applied.
     pub master_offset_after: Option<u64>,
+    /// Our master's link: the stream bytes up to that offset not yet passed on (the
+    /// command's, and an open transaction's), which `cmd::execute` feeds on under the
+    /// command's locks.
+    pub master_pending: Vec<u8>,
+    /// Our master's link: which link this client applies for.
+    pub master_link: Option<Arc<crate::replication::LinkControl>>,
     /// EXEC is running this client's queued commands (they cannot block).
     pub in_exec: bool,
     /// Command counts and times not yet added to INFO commandstats (flushed per batch).
@@ -294,6 +300,8 @@ impl ClientState {
             wait: None,
             woff: 0,
             master_offset_after: None,
+            master_pending: Vec::new(),
+            master_link: None,
             in_exec: false,
             stats: Default::default(),
             monitor: None,

@@ -367,7 +367,8 @@ async fn process_buffer(
                 rbuf.advance(consumed);
                 // CLIENT REPLY OFF / SKIP: the command ran, its reply is dropped.
                 let modes = client.replies;
-                if modes.off || modes.skip {
+                let suppressed = modes.off || modes.skip;
+                if suppressed {
                     out.truncate(mark);
                 }
                 if modes.skip || modes.skip_next {
@@ -396,7 +397,10 @@ async fn process_buffer(
                         _ = shutdown.wait() => break true,
                     };
                     shared.set_blocked(false);
-                    let mut r = Reply::new(out, client.protocol);
+                    // Under CLIENT REPLY OFF / SKIP, WAIT's own answer is dropped too.
+                    let mut dropped = Vec::new();
+                    let target = if suppressed { &mut dropped } else { &mut *out };
+                    let mut r = Reply::new(target, client.protocol);
                     match count {
                         Ok(c) => r.int(c as i64),
                         // CLIENT UNBLOCK: TIMEOUT answers what WAIT has now, ERROR an error.

@@ -73,9 +73,14 @@ impl Pause {
 
     /// Ends a pause whose time is up (called by the waiting clients and the sweeper task).
     pub fn refresh(&self) {
-        let over = self.state.lock().is_some_and(|s| Instant::now() >= s.until);
-        if over {
-            self.unpause();
+        // Checked and cleared under one lock: a CLIENT PAUSE made meanwhile stays.
+        let mut st = self.state.lock();
+        if st.is_some_and(|s| Instant::now() >= s.until) {
+            *st = None;
+            self.active.store(false, Ordering::Relaxed);
+            self.expiry_paused.store(false, Ordering::Relaxed);
+            drop(st);
+            self.ended.notify_waiters();
         }
     }
 

@@ -503,13 +503,19 @@ fn a_cut_link_resumes_by_partial_resync_or_full_sync_past_the_backlog() {
     wait_link_up(r.addr);
     wait_replicas(&mut mc, 1);
 
-    // A short cut: the writes meanwhile fit in the backlog.
+    // A short cut: the writes meanwhile fit in the backlog. The stream has selected
+    // database 2 before the cut and sends no SELECT after it: the replica must go on
+    // writing there.
+    mc.expect("SELECT 2", b"+OK\r\n");
+    mc.expect("HSET in2 a 1", b":1\r\n");
+    wait_replicas(&mut mc, 1);
     relay.cut();
     let mut rc = r.client();
     wait_link_down(&mut rc);
     for i in 0..20 {
         mc.run(&format!("HSET k f{i} {i}"));
     }
+    mc.expect("SELECT 0", b"+OK\r\n");
     relay.restore();
     wait_link_up(r.addr);
     wait_replicas(&mut mc, 1);

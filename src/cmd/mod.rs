@@ -813,9 +813,16 @@ fn execute(
     };
     run_locked(&mut ctx, cmd, index, args, reply);
     if let Some(offset) = client.master_offset_after {
-        // Under the command's locks: a snapshot sees this offset with this command's data.
+        // Under the command's locks: a snapshot (or a full sync of our own replica) sees
+        // this offset, and the stream up to it, with this command's data.
         if client.multi.is_none() {
-            server.replication.note_applied(offset);
+            if let Some(link) = &client.master_link {
+                server
+                    .replication
+                    .feed_from_master(link, &client.master_pending);
+            }
+            client.master_pending.clear();
+            server.replication.note_applied(offset, client.db);
         }
     }
     let changed = locked.log().command_changes() > 0;

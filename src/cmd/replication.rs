@@ -19,8 +19,10 @@ const ADMIN: u32 = flags::ADMIN | flags::NOSCRIPT;
 const SYNC_FLAGS: u32 = ADMIN | flags::NO_ASYNC_LOADING;
 
 pub const COMMANDS: &[Command] = &[
+    // Every shard: no command of the old master's link is halfway applied while the role
+    // changes.
     Command::new("replicaof", 3, replicaof)
-        .flags(SYNC_FLAGS | flags::STALE)
+        .flags(SYNC_FLAGS | flags::STALE | flags::LOCK_ALL)
         .doc(
             "server",
             "5.0.0",
@@ -29,7 +31,7 @@ pub const COMMANDS: &[Command] = &[
             "<host port | NO ONE>",
         ),
     Command::new("slaveof", 3, replicaof)
-        .flags(SYNC_FLAGS | flags::STALE)
+        .flags(SYNC_FLAGS | flags::STALE | flags::LOCK_ALL)
         .doc(
             "server",
             "1.0.0",

@@ -152,7 +152,7 @@ fn write_options(server: &ServerContext, aof_base: bool) -> WriteOptions {
         extra_aux: (!aof_base)
             .then(|| server.replication.snapshot_history())
             .flatten()
-            .map(|(id, offset)| repl_aux(&id, offset))
+            .map(|(id, offset, db)| repl_aux(&id, offset, db))
             .unwrap_or_default(),
     }
 }
@@ -354,10 +354,11 @@ pub fn fork_sync_snapshot(
     target: SyncTarget<'_>,
     replid: &str,
     offset: u64,
+    db: usize,
 ) -> io::Result<i32> {
     use std::os::fd::{AsRawFd, FromRawFd};
     let mut opts = write_options(server, false);
-    opts.extra_aux = repl_aux(replid, offset);
+    opts.extra_aux = repl_aux(replid, offset, db);
     let now_ms = server.clock.now_ms();
     match target {
         SyncTarget::Pipe(fd) => fork_writer_keeping(Some(fd.as_raw_fd()), |go_on| {
@@ -375,9 +376,9 @@ pub fn fork_sync_snapshot(
     }
 }
 
-fn repl_aux(replid: &str, offset: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
+fn repl_aux(replid: &str, offset: u64, db: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
     vec![
-        (b"repl-stream-db".to_vec(), b"0".to_vec()),
+        (b"repl-stream-db".to_vec(), db.to_string().into_bytes()),
         (b"repl-id".to_vec(), replid.as_bytes().to_vec()),
         (b"repl-offset".to_vec(), offset.to_string().into_bytes()),
     ]
@@ -435,8 +436,9 @@ fn child_main(
         let mut first_closed = 3;
         if let Some(fd) = keep {
             // A failed dup2 leaves descriptor 3 to something else: the write then fails.
-            if fd != KEPT_FD {
-                libc::dup2(fd, KEPT_FD);
+            if fd != KEPT_FD && libc::dup2(fd, KEPT_FD) < 0 {
+                // Descriptor 3 would be something else: write nothing, fail.
+                libc::_exit(1);
             }
             first_closed = KEPT_FD + 1;
         }
@@ -704,9 +706,19 @@ fn restore_replication_history(server: &ServerContext, aux: &[(Vec<u8>, Vec<u8>)
     let offset = get(b"repl-offset")
         .and_then(|v| std::str::from_utf8(v).ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let db = stream_db_of(aux);
     if let (Some(id), Some(offset)) = (id, offset) {
-        server.replication.restore_history(id, offset);
+        server.replication.restore_history(id, offset, db);
     }
+}
+
+/// A snapshot's `repl-stream-db` (0 when absent or not a number).
+pub fn stream_db_of(aux: &[(Vec<u8>, Vec<u8>)]) -> usize {
+    aux.iter()
+        .find(|(k, _)| k == b"repl-stream-db")
+        .and_then(|(_, v)| std::str::from_utf8(v).ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Reads the snapshot file, handing each key to `store`.

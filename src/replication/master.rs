@@ -202,6 +202,11 @@ async fn sync_and_stream(
             let sent = send_file(&mut stream, snapshot.pid, &path).await;
             let _ = std::fs::remove_file(&path);
             sent?;
+            // Its ACKs start now: the transfer's time is not silence (Redis's
+            // replicaPutOnline).
+            replica
+                .last_ack_ms
+                .store(server.clock.now_ms(), std::sync::atomic::Ordering::Relaxed);
             replica.set_state(ReplicaState::Online);
         }
     }
@@ -272,6 +277,7 @@ async fn start_snapshot(
                 target,
                 &point.replid,
                 point.offset,
+                point.db,
             );
             drop(locked);
             match forked {

@@ -188,6 +188,10 @@ impl AttachedReplica {
     }
 
     fn enqueue(&self, bytes: &[u8], settings: &ReplSettings) {
+        if self.overflowed() {
+            // Being dropped: nothing more is kept for it.
+            return;
+        }
         let mut q = self.out.lock();
         // A queue that already held bytes has a wake-up pending: its writer will take
         // these too. Waking it per batch would cost a task switch and a write per command.
@@ -322,6 +326,9 @@ pub struct Replication {
     /// On a replica: the offset after the last command from the master applied (set under
     /// that command's locks, so a snapshot's recorded offset matches its data).
     applied: AtomicU64,
+    /// On a replica: the database the master's stream has selected at `applied` (a
+    /// partial resync continues in it; snapshots record it as `repl-stream-db`).
+    stream_db: std::sync::atomic::AtomicUsize,
     /// Notified on every ACK (WAIT).
     acked: Notify,
     /// Notified when REPLICAOF asks for a new link.
@@ -363,6 +370,8 @@ pub struct Continue {
 pub struct FullSyncPoint {
     pub replid: String,
     pub offset: u64,
+    /// The stream's database at `offset` (`repl-stream-db`).
+    pub db: usize,
     pub replica: Arc<AttachedReplica>,
 }
 
@@ -392,6 +401,7 @@ impl Replication {
             is_replica,
             offset: AtomicU64::new(0),
             applied: AtomicU64::new(0),
+            stream_db: std::sync::atomic::AtomicUsize::new(0),
             acked: Notify::new(),
             link_wake: Notify::new(),
             settings,
@@ -442,11 +452,34 @@ impl Replication {
 
     /// A replica's stream bytes from our master, applied: kept in our backlog and passed on
     /// to our own replicas unchanged (chained replication), so the offsets stay the
-    /// master's.
-    pub fn feed_from_master(&self, bytes: &[u8]) {
+    /// master's. Only while `link` is still our master's link: bytes a stopped link applied
+    /// meanwhile are not streamed as well as published. Commands feed this under their
+    /// shard locks, so a full sync (every shard held) sees data and offset agree.
+    pub fn feed_from_master(&self, link: &Arc<LinkControl>, bytes: &[u8]) {
         let mut st = self.state.lock();
+        if !st
+            .master
+            .as_ref()
+            .is_some_and(|m| Arc::ptr_eq(&m.control, link))
+        {
+            return;
+        }
         self.ensure_backlog(&mut st);
         self.feed_locked(&mut st, bytes);
+    }
+
+    /// Whether `link` is still the link to our master.
+    pub fn is_current_link(&self, link: &Arc<LinkControl>) -> bool {
+        self.state
+            .lock()
+            .master
+            .as_ref()
+            .is_some_and(|m| Arc::ptr_eq(&m.control, link))
+    }
+
+    /// The database the master's stream has selected (see `stream_db`).
+    pub fn stream_db(&self) -> usize {
+        self.stream_db.load(Ordering::Relaxed)
     }
 
     /// Sends a PING down the stream (every `repl-ping-replica-period`), if any replica is
@@ -607,13 +640,21 @@ impl Replication {
     pub fn begin_full_sync(&self, client_id: u64, ip: &str, listening_port: u64) -> FullSyncPoint {
         let mut st = self.state.lock();
         self.ensure_backlog(&mut st);
+        // A master's next command selects its database; a replica passes its master's
+        // stream on as it is, so the snapshot says where it stands (`repl-stream-db`).
         st.propagator.reset();
+        let db = if st.master.is_some() {
+            self.stream_db()
+        } else {
+            0
+        };
         let replica =
             Arc::new(self.attached(client_id, ip, listening_port, ReplicaState::WaitBgsave));
         st.replicas.push(Arc::clone(&replica));
         FullSyncPoint {
             replid: st.replid.clone(),
             offset: st.offset,
+            db,
             replica,
         }
     }
@@ -727,8 +768,10 @@ impl Replication {
         self.become_replica(host, port);
     }
 
-    /// A full sync from our master was loaded: its history is ours now.
-    pub fn adopt_master_history(&self, replid: &str, offset: u64) {
+    /// A full sync from our master was loaded: its history is ours now, the stream going
+    /// on in database `db` (the snapshot's `repl-stream-db`).
+    pub fn adopt_master_history(&self, replid: &str, offset: u64, db: usize) {
+        self.stream_db.store(db, Ordering::Relaxed);
         let mut st = self.state.lock();
         st.replid = replid.to_string();
         st.replid2 = "0".repeat(40);
@@ -756,10 +799,11 @@ impl Replication {
     /// Restores the history saved in a snapshot (`repl-id`, `repl-offset`), so that a
     /// restarted replica can continue where it stopped, and a restarted master's replicas
     /// can continue from it (with an empty backlog: only if they had everything).
-    pub fn restore_history(&self, replid: &str, offset: u64) {
+    pub fn restore_history(&self, replid: &str, offset: u64, db: usize) {
         if replid.len() != 40 || !replid.bytes().all(|b| b.is_ascii_hexdigit()) {
             return;
         }
+        self.stream_db.store(db, Ordering::Relaxed);
         let mut st = self.state.lock();
         st.replid = replid.to_string();
         st.offset = offset;
@@ -781,21 +825,27 @@ impl Replication {
     /// The history a snapshot taken now (under every shard lock) records, if there is one
     /// to record: on a replica the offset of the last command applied under those locks,
     /// on a master with a backlog the stream's offset.
-    pub fn snapshot_history(&self) -> Option<(String, u64)> {
+    /// Also the stream's database there (a master's next command selects its own).
+    pub fn snapshot_history(&self) -> Option<(String, u64, usize)> {
         let st = self.state.lock();
         if st.master.is_some() {
-            Some((st.replid.clone(), self.applied.load(Ordering::Acquire)))
+            Some((
+                st.replid.clone(),
+                self.applied.load(Ordering::Acquire),
+                self.stream_db(),
+            ))
         } else if st.backlog.is_some() {
-            Some((st.replid.clone(), st.offset))
+            Some((st.replid.clone(), st.offset, 0))
         } else {
             None
         }
     }
 
     /// A command from our master was applied, under its locks; the stream stands at
-    /// `offset` after it (outside a transaction).
-    pub fn note_applied(&self, offset: u64) {
+    /// `offset` after it (outside a transaction), in database `db`.
+    pub fn note_applied(&self, offset: u64, db: usize) {
         self.applied.store(offset, Ordering::Release);
+        self.stream_db.store(db, Ordering::Relaxed);
     }
 
     /// Applies CONFIG SET repl-backlog-size.
@@ -1044,7 +1094,7 @@ mod tests {
         let id = r.replid();
         let full = r.begin_full_sync(1, "127.0.0.1", 6380);
         assert_eq!(full.offset, 0);
-        r.feed_from_master(b"0123456789");
+        r.feed_locked(&mut r.state.lock(), b"0123456789");
         // (feed_from_master is the replica path; as a master with a backlog it streams too)
         assert_eq!(r.offset(), 10);
         assert_eq!(full.replica.take_pending(), b"0123456789");
@@ -1069,8 +1119,11 @@ mod tests {
     fn promotion_keeps_the_old_id_valid_up_to_the_offset() {
         let r = repl();
         let ctl = r.become_replica("127.0.0.1", 6379).expect("new link");
-        r.adopt_master_history(&"a".repeat(40), 100);
-        r.feed_from_master(b"xyz");
+        r.adopt_master_history(&"a".repeat(40), 100, 0);
+        r.feed_from_master(&ctl, b"xyz");
+        // A stopped link's bytes are not streamed.
+        let old = Arc::new(LinkControl::default());
+        r.feed_from_master(&old, b"zzz");
         assert!(r.become_master());
         assert!(ctl.is_stopped());
         let (new_id, offset) = r.history();
@@ -1091,9 +1144,9 @@ mod tests {
         let r = repl();
         r.settings.obuf_hard.store(8, Ordering::Relaxed);
         let full = r.begin_full_sync(1, "127.0.0.1", 6380);
-        r.feed_from_master(b"12345");
+        r.feed_locked(&mut r.state.lock(), b"12345");
         assert!(!full.replica.overflowed());
-        r.feed_from_master(b"6789");
+        r.feed_locked(&mut r.state.lock(), b"6789");
         assert!(full.replica.overflowed());
         assert_eq!(full.replica.pending_len(), 0);
     }

@@ -276,7 +276,8 @@ async fn full_sync(
     info!("MASTER <-> REPLICA sync: Flushing old data");
     let srv = Arc::clone(server);
     let id = replid.to_string();
-    let loaded = tokio::task::spawn_blocking(move || load_snapshot(&srv, &tmp, &id, offset))
+    let link = Arc::clone(control);
+    let loaded = tokio::task::spawn_blocking(move || load_snapshot(&srv, &link, &tmp, &id, offset))
         .await
         .map_err(|e| e.to_string())?;
     loaded?;
@@ -352,6 +353,7 @@ async fn receive_snapshot(
 /// our snapshot file, as Redis renames it over `dbfilename`.
 fn load_snapshot(
     server: &ServerContext,
+    link: &Arc<LinkControl>,
     tmp: &std::path::Path,
     replid: &str,
     offset: u64,
@@ -373,15 +375,18 @@ fn load_snapshot(
     let checked = (|| {
         let mut r = open()?;
         while r.next_key().map_err(|e| e.to_string())?.is_some() {}
-        Ok::<_, String>(())
+        Ok::<_, String>(crate::persist::snapshot::stream_db_of(r.aux()))
     })();
-    if let Err(e) = checked {
-        let _ = std::fs::remove_file(tmp);
-        return Err(format!(
-            "the master's snapshot cannot be loaded ({e}); hashd serves only hashes, so the \
+    let stream_db = match checked {
+        Ok(db) => db,
+        Err(e) => {
+            let _ = std::fs::remove_file(tmp);
+            return Err(format!(
+                "the master's snapshot cannot be loaded ({e}); hashd serves only hashes, so the \
              link stays down and the dataset is unchanged"
-        ));
-    }
+            ));
+        }
+    };
     let path = server.config.rdb_path();
     let source = if std::fs::rename(tmp, &path).is_ok() {
         path
@@ -391,6 +396,11 @@ fn load_snapshot(
     server.rdb.loading.store(true, Ordering::Relaxed);
     let result = (|| {
         let mut locked = server.keyspace.lock(&LockPlan::All);
+        // REPLICAOF may have pointed us elsewhere (or nowhere) while this was received:
+        // then the data stays as it is.
+        if !server.replication.is_current_link(link) {
+            return Err("the link was stopped before its snapshot was loaded".into());
+        }
         locked.clear_unrecorded();
         let f = std::fs::File::open(&source).map_err(io_err)?;
         let mut r = RdbReader::new(std::io::BufReader::with_capacity(1 << 16, f), opts())
@@ -405,7 +415,9 @@ fn load_snapshot(
                 crate::persist::snapshot::fields_of(&k),
             );
         }
-        server.replication.adopt_master_history(replid, offset);
+        server
+            .replication
+            .adopt_master_history(replid, offset, stream_db);
         info!("MASTER <-> REPLICA sync: Loading DB in memory ({keys} keys)");
         crate::persist::appendonly::restart_after_full_sync(server, &locked)
             .map_err(|e| format!("cannot restart the append-only file: {e}"))
@@ -440,6 +452,9 @@ async fn apply_stream(
     let _registered = Registered(server, shared.id);
     let mut client = ClientState::new(Arc::clone(&shared), true);
     client.replaying = true;
+    client.master_link = Some(Arc::clone(control));
+    // A partial resync (or a restart) goes on in the database the stream had selected.
+    client.select(repl.stream_db());
     let mut parser = RequestParser::new();
     let mut out = Vec::new();
     // Applied bytes not yet counted: the commands of an open transaction.
@@ -457,52 +472,67 @@ async fn apply_stream(
             let parsed = parser
                 .parse(&link.buf, limits)
                 .map_err(|e| format!("protocol error in the master's stream: {e}"))?;
-            let consumed = match parsed {
+            let (consumed, request) = match parsed {
                 Parsed::Incomplete => break,
-                Parsed::Ignored { consumed } => consumed,
-                Parsed::Request { consumed, source } => {
-                    let data: &[u8] = match source {
-                        ArgSource::ReadBuffer => &link.buf[..],
-                        ArgSource::InlineBuffer => &parser.inline_buf,
-                    };
-                    let args = Args::new(data, &parser.spans);
-                    let name = args.get(0);
-                    if name.eq_ignore_ascii_case(b"replconf") {
-                        if args.len() >= 2 && args.get(1).eq_ignore_ascii_case(b"getack") {
-                            // The ACK counts what came before this request.
-                            send_ack(&mut link.stream, offset).await?;
-                        }
-                    } else if !name.eq_ignore_ascii_case(b"ping") {
-                        let after = offset + (unapplied.len() + consumed) as u64;
-                        client.master_offset_after = Some(after);
-                        out.clear();
-                        crate::cmd::dispatch(server, &mut client, args, &mut out);
-                        if out.starts_with(b"-ERR unknown command") {
-                            return Err(format!(
-                                "the master sent a command hashd does not serve ({}); \
-                                 hashd follows only masters whose data is hashes",
-                                String::from_utf8_lossy(name)
-                            ));
-                        }
-                        if out.starts_with(b"-") {
-                            warn!(
-                                reply = %String::from_utf8_lossy(&out).trim_end(),
-                                "a command from the master failed"
-                            );
-                        }
-                    }
-                    consumed
-                }
+                Parsed::Ignored { consumed } => (consumed, None),
+                Parsed::Request { consumed, source } => (consumed, Some(source)),
             };
+            // This request's bytes join those not yet streamed on (an open transaction's).
             unapplied.extend_from_slice(&link.buf[..consumed]);
+            let after = offset + unapplied.len() as u64;
+            let mut dispatched = false;
+            if let Some(source) = request {
+                let data: &[u8] = match source {
+                    ArgSource::ReadBuffer => &link.buf[..],
+                    ArgSource::InlineBuffer => &parser.inline_buf,
+                };
+                let args = Args::new(data, &parser.spans);
+                let name = args.get(0);
+                if name.eq_ignore_ascii_case(b"replconf") {
+                    if args.len() >= 2 && args.get(1).eq_ignore_ascii_case(b"getack") {
+                        // The ACK counts what came before this request.
+                        send_ack(&mut link.stream, offset).await?;
+                    }
+                } else if !name.eq_ignore_ascii_case(b"ping") {
+                    // REPLICAOF may have pointed us elsewhere since the last read.
+                    if control.is_stopped() {
+                        return Ok(());
+                    }
+                    // The command feeds the stream on, and records where it stands, under
+                    // its own locks (cmd::execute), unless it only queued in MULTI.
+                    client.master_offset_after = Some(after);
+                    client.master_pending = std::mem::take(&mut unapplied);
+                    out.clear();
+                    crate::cmd::dispatch(server, &mut client, args, &mut out);
+                    unapplied = std::mem::take(&mut client.master_pending);
+                    dispatched = true;
+                    if out.starts_with(b"-ERR unknown command") {
+                        return Err(format!(
+                            "the master sent a command hashd does not serve ({}); \
+                             hashd follows only masters whose data is hashes",
+                            String::from_utf8_lossy(name)
+                        ));
+                    }
+                    if out.starts_with(b"-") {
+                        warn!(
+                            reply = %String::from_utf8_lossy(&out).trim_end(),
+                            "a command from the master failed"
+                        );
+                    }
+                }
+            }
             link.buf.advance(consumed);
-            if client.multi.is_none() {
-                repl.feed_from_master(&unapplied);
-                offset += unapplied.len() as u64;
+            if dispatched && unapplied.is_empty() {
+                // Streamed on by the command.
+                offset = after;
+            } else if client.multi.is_none() {
+                // PING, GETACK, or a command refused before it ran: nothing changed.
+                repl.feed_from_master(control, &unapplied);
+                repl.note_applied(after, client.db);
+                offset = after;
                 unapplied.clear();
             }
         }
-        server.commands.flush(&mut client.stats);
         tokio::select! {
             r = link.stream.read_buf(&mut link.buf) => {
                 if r.map_err(io_err)? == 0 {
