@@ -285,7 +285,13 @@ const UNIMPLEMENTED: &[(&str, Unimplemented)] = &[
     ("locale-collate", NoEffect),
     ("ignore-warnings", NoEffect),
     ("hide-user-data-from-log", NoEffect),
-    ("propagation-error-behavior", NoEffect),
+    (
+        "propagation-error-behavior",
+        Only(
+            &["ignore"],
+            "errors in replicated commands are logged and ignored",
+        ),
+    ),
     ("sanitize-dump-payload", NoEffect),
     ("shutdown-timeout", NoEffect),
     ("io-threads", NoEffect),

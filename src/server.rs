@@ -147,8 +147,12 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
     acceptors.abort_all();
     // Nothing runs any more: a connection still writing to a client that stopped reading
     // would hold the exit up until the drain's timeout, so every one is told to close.
+    // Replicas are not: they take what is queued for them first (replication::master).
+    server.replication.wake_all();
     for c in server.clients.snapshot() {
-        c.kill();
+        if c.kind() != crate::client::ClientKind::Replica {
+            c.kill();
+        }
     }
     let drain = async { while tasks.join_next().await.is_some() {} };
     if tokio::time::timeout(Duration::from_millis(DRAIN_TIMEOUT_MS), drain)

@@ -897,3 +897,83 @@ fn client_unblock_ends_a_wait() {
     }
     admin.expect(&format!("CLIENT UNBLOCK {id}"), b":0\r\n");
 }
+
+#[test]
+fn a_master_shutting_down_sends_its_replicas_what_it_acknowledged() {
+    let m = master();
+    let r = replica_of(m.addr);
+    wait_link_up(r.addr);
+    let mut mc = m.client();
+    // Acknowledged writes, then at once the shutdown: no WAIT in between.
+    let mut batch = Vec::new();
+    for i in 0..5000 {
+        batch.extend(encode_command(&[
+            "HSET",
+            &format!("k{}", i % 50),
+            &format!("f{i}"),
+            "v",
+        ]));
+    }
+    mc.send(&batch);
+    for _ in 0..5000 {
+        mc.read_reply();
+    }
+    drop(mc);
+    drop(m);
+    let mut rc = r.client();
+    let total: i64 = (0..50).map(|i| int(&rc.run(&format!("HLEN k{i}")))).sum();
+    assert_eq!(total, 5000, "the replica misses acknowledged writes");
+}
+
+#[test]
+fn a_replica_gone_mid_sync_leaves_no_child_or_file_behind() {
+    let dir = fresh_dir("repl-gone");
+    let d = dir.display().to_string();
+    let m = TestServer::builder()
+        .config(move |c| {
+            c.repl_diskless_sync = false;
+            c.dir = d;
+        })
+        .start();
+    let mut mc = m.client();
+    let mut batch = Vec::new();
+    for i in 0..2000 {
+        let mut args = vec!["HSET".to_string(), format!("h{i}")];
+        for f in 0..50 {
+            args.push(format!("field{f}"));
+            args.push("v".repeat(20));
+        }
+        batch.extend(encode_command(&args));
+    }
+    mc.send(&batch);
+    for _ in 0..2000 {
+        mc.read_reply();
+    }
+    for _ in 0..3 {
+        let mut gone = m.client();
+        gone.send(b"SYNC\r\n");
+        std::thread::sleep(Duration::from_millis(20));
+        drop(gone);
+    }
+    let temp_files = || {
+        std::fs::read_dir(&dir)
+            .map(|e| {
+                e.flatten()
+                    .filter(|f| f.file_name().to_string_lossy().starts_with("temp-"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_until(SYNC_TIMEOUT, || temp_files() == 0),
+        "snapshot files left in {}",
+        dir.display()
+    );
+    // And the master still serves full syncs.
+    let r = replica_of(m.addr);
+    wait_link_up(r.addr);
+    wait_replicas(&mut mc, 1);
+    let mut rc = r.client();
+    assert_eq!(rc.run("DBSIZE"), b":2000\r\n");
+    assert_eq!(rc.run("HLEN h1999"), b":50\r\n");
+}

@@ -480,7 +480,7 @@ fn child_main(
 
 /// Waits until the child `pid` has exited, without reaping it: until the caller reaps it
 /// (waitpid), the pid cannot be reused, so signalling it stays safe.
-pub(super) fn wait_exit_unreaped(pid: i32) {
+pub fn wait_exit_unreaped(pid: i32) {
     // SAFETY: waitid on our own child, with a valid pointer to a zeroed siginfo_t.
     unsafe {
         let mut info: libc::siginfo_t = std::mem::zeroed();
@@ -680,10 +680,18 @@ pub fn remove_stale_temp_files(server: &ServerContext) {
         let name = e.file_name();
         let name = name.to_string_lossy();
         // Only a writer that is gone: another server may share the directory.
+        // temp-<pid>.rdb (a save), temp-repl-<pid>-<client>.rdb (a full sync's snapshot),
+        // temp-<unix s>-<pid>.rdb (a replica receiving one).
         let stale = name
             .strip_prefix("temp-")
             .and_then(|r| r.strip_suffix(".rdb"))
-            .and_then(|pid| pid.parse::<i32>().ok())
+            .and_then(|rest| {
+                let parts: Vec<&str> = rest.split('-').collect();
+                match parts[..] {
+                    [pid] | ["repl", pid, _] | [_, pid] => pid.parse::<i32>().ok(),
+                    _ => None,
+                }
+            })
             .is_some_and(|pid| {
                 // SAFETY: kill with signal 0 only checks whether the process exists.
                 pid > 0 && unsafe { libc::kill(pid, 0) } != 0

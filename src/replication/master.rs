@@ -63,9 +63,16 @@ pub async fn serve(
             .map_or(shared.addr.clone(), |(ip, _)| ip.to_string())
     });
     let name = format!("{ip}:{}", req.listening_port);
+    // At shutdown an online replica gets what is queued for it first (the server runs no
+    // more commands then, so the queue only shrinks), for at most SHUTDOWN_FLUSH; a replica
+    // still syncing is dropped at once.
+    let shutting_down = async {
+        shutdown.wait().await;
+        tokio::time::sleep(SHUTDOWN_FLUSH).await;
+    };
     let result = tokio::select! {
         r = sync_and_stream(stream, rbuf, &server, &shared, &req, &ip, &name) => r,
-        _ = shutdown.wait() => Ok(()),
+        _ = shutting_down => Ok(()),
         _ = shared.killed() => Ok(()),
     };
     match result {
@@ -73,6 +80,9 @@ pub async fn serve(
         Err(e) => info!(error = %e, "Connection with replica {name} lost."),
     }
 }
+
+/// How long shutdown lets an online replica take its queued stream.
+const SHUTDOWN_FLUSH: Duration = Duration::from_secs(3);
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -184,9 +194,10 @@ async fn sync_and_stream(
                 "Starting BGSAVE for SYNC with target: replicas sockets (child {})",
                 snapshot.pid
             );
+            let mut child = SnapshotChild::watch(snapshot.pid, None);
             let mark = super::random_id();
             let sent = relay_pipe(&mut stream, reader, &mark).await;
-            let ok = wait_child(snapshot.pid).await;
+            let ok = child.finished().await;
             sent?;
             if !ok {
                 return Err("the snapshot child failed".into());
@@ -199,9 +210,10 @@ async fn sync_and_stream(
                 "Starting BGSAVE for SYNC with target: disk (child {})",
                 snapshot.pid
             );
-            let sent = send_file(&mut stream, snapshot.pid, &path).await;
-            let _ = std::fs::remove_file(&path);
-            sent?;
+            let mut child = SnapshotChild::watch(snapshot.pid, Some(path.clone()));
+            // The file goes when `child` drops, whatever happens to the sync.
+            send_file(&mut stream, &mut child, &path).await?;
+            drop(child);
             // Its ACKs start now: the transfer's time is not silence (Redis's
             // replicaPutOnline).
             replica
@@ -297,7 +309,7 @@ async fn start_snapshot(
             Ok(r) => Output::Pipe(r),
             Err(e) => {
                 server.replication.detach(&point.replica);
-                let _ = wait_child(pid).await;
+                drop(SnapshotChild::watch(pid, None));
                 return Err(io_err(e));
             }
         },
@@ -312,11 +324,83 @@ async fn start_snapshot(
     })
 }
 
-/// Reaps the snapshot child off the async workers; true if it succeeded.
-async fn wait_child(pid: i32) -> bool {
-    tokio::task::spawn_blocking(move || crate::persist::snapshot::wait_child_exit(pid))
-        .await
-        .unwrap_or(false)
+/// A full sync's snapshot child, reaped exactly once by a thread of its own. If the sync
+/// ends before the child does (the replica went, shutdown, CLIENT KILL), dropping this
+/// kills the child — only while it is unreaped, so the pid cannot be another process's —
+/// and the files it leaves are removed once it has exited.
+struct SnapshotChild {
+    pid: i32,
+    reaped: Arc<parking_lot::Mutex<bool>>,
+    result: Option<tokio::sync::oneshot::Receiver<bool>>,
+    /// The finished snapshot (disk sync), removed when this drops.
+    file: Option<std::path::PathBuf>,
+}
+
+impl SnapshotChild {
+    fn watch(pid: i32, file: Option<std::path::PathBuf>) -> Self {
+        let reaped = Arc::new(parking_lot::Mutex::new(false));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let flag = Arc::clone(&reaped);
+        let temp = file
+            .as_ref()
+            .and_then(|f| f.parent())
+            .map(|d| d.join(format!("temp-{pid}.rdb")));
+        let spawned = std::thread::Builder::new()
+            .name("hashd-sync-wait".into())
+            .spawn(move || {
+                crate::persist::snapshot::wait_exit_unreaped(pid);
+                let mut reaped = flag.lock();
+                let ok = crate::persist::snapshot::wait_child_exit(pid);
+                *reaped = true;
+                drop(reaped);
+                // A child killed halfway leaves its temporary file.
+                if let Some(t) = temp {
+                    let _ = std::fs::remove_file(t);
+                }
+                let _ = tx.send(ok);
+            });
+        if spawned.is_err() {
+            warn!(
+                pid,
+                "cannot start the thread that waits for a sync's snapshot child"
+            );
+        }
+        SnapshotChild {
+            pid,
+            reaped,
+            result: Some(rx),
+            file,
+        }
+    }
+
+    /// Completes when the child has exited: true if it succeeded.
+    async fn finished(&mut self) -> bool {
+        match self.result.as_mut() {
+            Some(rx) => {
+                let ok = rx.await.unwrap_or(false);
+                self.result = None;
+                ok
+            }
+            None => false,
+        }
+    }
+}
+
+impl Drop for SnapshotChild {
+    fn drop(&mut self) {
+        let reaped = self.reaped.lock();
+        if !*reaped {
+            // SAFETY: our own child, not yet reaped (the waiter reaps under this lock).
+            unsafe {
+                libc::kill(self.pid, libc::SIGKILL);
+            }
+        }
+        drop(reaped);
+        if let Some(f) = self.file.take() {
+            // Written by then if the child finished; if it was killed, never renamed.
+            let _ = std::fs::remove_file(f);
+        }
+    }
 }
 
 /// Diskless: `$EOF:<mark>\r\n`, the pipe's bytes as they come, then the mark.
@@ -342,12 +426,14 @@ async fn relay_pipe(
 
 /// Disk: waits for the child (a `\n` keep-alive every second), then `$<len>\r\n` and the
 /// file.
-async fn send_file(stream: &mut TcpStream, pid: i32, path: &std::path::Path) -> Result<()> {
-    let mut done =
-        tokio::task::spawn_blocking(move || crate::persist::snapshot::wait_child_exit(pid));
+async fn send_file(
+    stream: &mut TcpStream,
+    child: &mut SnapshotChild,
+    path: &std::path::Path,
+) -> Result<()> {
     let ok = loop {
         tokio::select! {
-            r = &mut done => break r.unwrap_or(false),
+            ok = child.finished() => break ok,
             _ = tokio::time::sleep(Duration::from_secs(1)) => {
                 stream.write_all(b"\n").await.map_err(io_err)?;
             }
@@ -386,21 +472,34 @@ async fn stream_to(
     let (rd, wr) = stream.into_split();
     tokio::select! {
         r = read_acks(rd, rbuf, server, replica) => r,
-        r = write_stream(wr, replica) => r,
+        r = write_stream(wr, server, replica) => r,
         r = watch_health(server, replica) => r,
     }
 }
 
-async fn write_stream(mut wr: OwnedWriteHalf, replica: &AttachedReplica) -> Result<()> {
+async fn write_stream(
+    mut wr: OwnedWriteHalf,
+    server: &ServerContext,
+    replica: &AttachedReplica,
+) -> Result<()> {
     loop {
         if replica.overflowed() {
             return Err("output buffer limit reached".into());
         }
+        let closing = server.closing.load(std::sync::atomic::Ordering::Relaxed);
         if replica.state() != ReplicaState::Online {
+            if closing {
+                return Ok(());
+            }
             replica.wait_for_data().await;
             continue;
         }
         if replica.pending_len() == 0 {
+            if closing {
+                // Everything the server acknowledged has gone to this replica.
+                let _ = wr.flush().await;
+                return Ok(());
+            }
             replica.wait_for_data().await;
             continue;
         }

@@ -711,7 +711,8 @@ impl Replication {
             status: LinkStatus::Connect,
             control: Arc::clone(&control),
             last_io_ms: 0,
-            down_since_ms: self.clock.now_ms(),
+            // 0: never connected (INFO shows -1, as Redis's repl_down_since 0).
+            down_since_ms: 0,
             sync_bytes: (-1, 0),
             sync_started_ms: 0,
         });
@@ -920,11 +921,12 @@ impl Replication {
                 );
             }
             if !up {
-                line(
-                    out,
-                    "master_link_down_since_seconds",
-                    now.saturating_sub(m.down_since_ms) / 1000,
-                );
+                let down = if m.down_since_ms == 0 {
+                    -1
+                } else {
+                    (now.saturating_sub(m.down_since_ms) / 1000) as i64
+                };
+                line(out, "master_link_down_since_seconds", down);
             }
             line(
                 out,
@@ -1013,6 +1015,13 @@ impl Replication {
                     })
                     .collect(),
             },
+        }
+    }
+
+    /// Wakes every replica's writer (at shutdown, to send what is queued and finish).
+    pub fn wake_all(&self) {
+        for r in &self.state.lock().replicas {
+            r.wake.notify_one();
         }
     }
 
