@@ -79,6 +79,14 @@ pub(super) struct ShardData {
 /// The unit of [`ShardData::key_deadline_sum`], in ms (a shift of 4).
 pub(super) const TTL_SUM_UNIT_SHIFT: u32 = 4;
 
+/// A key deadline's share of [`ShardData::key_deadline_sum`]. Deadlines past 2^48 ms
+/// (the year 10889) count as that, so a million keys with absurd deadlines cannot
+/// overflow the sum (their `avg_ttl` is then only a lower bound).
+#[inline]
+pub(super) fn ttl_units(deadline: u64) -> u64 {
+    deadline.min(1 << 48) >> TTL_SUM_UNIT_SHIFT
+}
+
 /// A shard's sizes, readable without its lock (INFO keyspace, DBSIZE-like summaries).
 /// Written under the lock after every change to the indexes.
 #[derive(Debug, Default)]
@@ -296,7 +304,7 @@ impl Shard {
             d.key_deadlines.insert((entry.key_deadline, h));
             d.key_deadline_sum = d
                 .key_deadline_sum
-                .wrapping_add(entry.key_deadline >> TTL_SUM_UNIT_SHIFT);
+                .wrapping_add(ttl_units(entry.key_deadline));
         }
         if entry.field_deadline != NEVER {
             d.field_deadlines.insert((entry.field_deadline, h));
@@ -321,7 +329,7 @@ impl Shard {
             self.data.key_deadline_sum = self
                 .data
                 .key_deadline_sum
-                .wrapping_sub(entry.key_deadline >> TTL_SUM_UNIT_SHIFT);
+                .wrapping_sub(ttl_units(entry.key_deadline));
         }
         if entry.field_deadline != NEVER {
             self.unindex(Deadline::Field, entry.field_deadline, h);
@@ -374,10 +382,10 @@ impl Shard {
                 e.key_deadline = new;
                 let sum = &mut self.data.key_deadline_sum;
                 if old != NEVER {
-                    *sum = sum.wrapping_sub(old >> TTL_SUM_UNIT_SHIFT);
+                    *sum = sum.wrapping_sub(ttl_units(old));
                 }
                 if new != NEVER {
-                    *sum = sum.wrapping_add(new >> TTL_SUM_UNIT_SHIFT);
+                    *sum = sum.wrapping_add(ttl_units(new));
                 }
             }
             Deadline::Field => e.field_deadline = new,
@@ -531,7 +539,7 @@ impl Shard {
             }
             if e.key_deadline != NEVER {
                 keys += 1;
-                deadline_sum = deadline_sum.wrapping_add(e.key_deadline >> TTL_SUM_UNIT_SHIFT);
+                deadline_sum = deadline_sum.wrapping_add(ttl_units(e.key_deadline));
                 if !d.key_deadlines.contains(&(e.key_deadline, h)) {
                     return Err(format!("key {name:?}: key TTL not indexed"));
                 }
