@@ -180,6 +180,12 @@ pub struct Cli {
     /// Entries the slow log keeps.
     #[arg(long = "slowlog-max-len")]
     pub slowlog_max_len: Option<u64>,
+    /// DEL frees large values in the background, as UNLINK (yes/no).
+    #[arg(long = "lazyfree-lazy-user-del", value_parser = parse_yes_no)]
+    pub lazyfree_lazy_user_del: Option<bool>,
+    /// FLUSHDB / FLUSHALL without ASYNC or SYNC free in the background (yes/no).
+    #[arg(long = "lazyfree-lazy-user-flush", value_parser = parse_yes_no)]
+    pub lazyfree_lazy_user_flush: Option<bool>,
     /// Serve Prometheus metrics (redis_exporter's names) on this port, on the `bind`
     /// addresses (0: off).
     #[arg(long = "metrics-port")]
@@ -427,9 +433,15 @@ const NO_EFFECT_PREFIXES: &[&str] = &[
     "tls-",
 ];
 
+/// Directives of a no-effect family that hashd implements.
+const IMPLEMENTED_IN_FAMILIES: &[&str] = &["lazyfree-lazy-user-del", "lazyfree-lazy-user-flush"];
+
 /// What hashd does with the Redis directive `name`, if it is one hashd does not implement.
 pub fn unimplemented_directive(name: &str) -> Option<Unimplemented> {
     let name = name.to_ascii_lowercase();
+    if IMPLEMENTED_IN_FAMILIES.contains(&name.as_str()) {
+        return None;
+    }
     if let Some((_, u)) = UNIMPLEMENTED.iter().find(|(n, _)| *n == name) {
         return Some(*u);
     }
@@ -619,6 +631,8 @@ pub struct Config {
     pub slowlog_max_len: u64,
     /// hashd's own: the Prometheus endpoint's port (0: off).
     pub metrics_port: u16,
+    pub lazyfree_lazy_user_del: bool,
+    pub lazyfree_lazy_user_flush: bool,
     /// `client-output-buffer-limit` classes, as redis.conf writes them (`replica 256mb
     /// 64mb 60 …`); empty: Redis's defaults.
     pub client_output_buffer_limit: String,
@@ -686,6 +700,8 @@ impl Default for Config {
             slowlog_log_slower_than: crate::cmdstats::DEFAULT_SLOWLOG_SLOWER_THAN_US,
             slowlog_max_len: crate::cmdstats::DEFAULT_SLOWLOG_MAX_LEN,
             metrics_port: 0,
+            lazyfree_lazy_user_del: false,
+            lazyfree_lazy_user_flush: false,
             source: "built-in defaults".into(),
             ignored: Vec::new(),
         }
@@ -887,6 +903,12 @@ impl Config {
                 "metrics-port" => {
                     cfg.metrics_port = one()?.parse().map_err(|_| bad("not a port"))?
                 }
+                "lazyfree-lazy-user-del" => {
+                    cfg.lazyfree_lazy_user_del = parse_yes_no(one()?).map_err(|e| bad(&e))?
+                }
+                "lazyfree-lazy-user-flush" => {
+                    cfg.lazyfree_lazy_user_flush = parse_yes_no(one()?).map_err(|e| bad(&e))?
+                }
                 "client-output-buffer-limit" => {
                     if args.len() != 4 {
                         return Err(bad("wrong number of arguments"));
@@ -963,6 +985,8 @@ impl Config {
         take!(slowlog_log_slower_than);
         take!(slowlog_max_len);
         take!(metrics_port);
+        take!(lazyfree_lazy_user_del);
+        take!(lazyfree_lazy_user_flush);
         if let Some(words) = &cli.replicaof {
             self.replicaof = Some(words.join(" "));
             from_flags = true;
@@ -1177,6 +1201,8 @@ pub struct LiveConfig {
     /// Idle seconds after which a client is closed (0: never).
     pub timeout: AtomicU64,
     pub stop_writes_on_bgsave_error: AtomicBool,
+    pub lazyfree_lazy_user_del: AtomicBool,
+    pub lazyfree_lazy_user_flush: AtomicBool,
     /// The start-up configuration (read-only values such as port and databases).
     pub startup: Config,
 }
@@ -1205,6 +1231,8 @@ impl LiveConfig {
             tcp_keepalive: AtomicU64::new(cfg.tcp_keepalive),
             timeout: AtomicU64::new(cfg.timeout),
             stop_writes_on_bgsave_error: AtomicBool::new(cfg.stop_writes_on_bgsave_error),
+            lazyfree_lazy_user_del: AtomicBool::new(cfg.lazyfree_lazy_user_del),
+            lazyfree_lazy_user_flush: AtomicBool::new(cfg.lazyfree_lazy_user_flush),
             startup: cfg.clone(),
         }
     }

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{encode_command, TestServer};
+use common::{encode_command, wait_until, TestServer};
 
 /// How long the server may take to give memory back (its check runs about once a second).
 const GIVE_BACK_WITHIN: Duration = Duration::from_secs(30);
@@ -107,4 +107,60 @@ fn memory_is_given_back_after_flushall_and_a_large_del() {
         after <= target,
         "used_memory {base} before, {loaded} loaded, still {after} {GIVE_BACK_WITHIN:?} after DEL"
     );
+}
+
+fn stat(c: &mut common::Client, section: &str, name: &str) -> u64 {
+    let text = String::from_utf8_lossy(&c.cmd(&["INFO", section])).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in INFO {section}"))
+}
+
+#[test]
+fn unlink_and_flush_async_free_in_the_background() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    let big = |c: &mut common::Client, key: &str| {
+        let mut args = vec!["HSET".to_string(), key.to_string()];
+        for f in 0..5000 {
+            args.push(format!("f{f}"));
+            args.push("v".to_string());
+        }
+        c.cmd(&args);
+    };
+    big(&mut c, "a");
+    big(&mut c, "b");
+    c.expect("HSET small f v", b":1\r\n");
+    // UNLINK: gone at once, freed by the lazyfree thread.
+    c.expect("UNLINK a small", b":2\r\n");
+    c.expect("EXISTS a", b":0\r\n");
+    assert!(wait_until(Duration::from_secs(10), || stat(
+        &mut c,
+        "stats",
+        "lazyfreed_objects"
+    ) == 1));
+    assert_eq!(stat(&mut c, "memory", "lazyfree_pending_objects"), 0);
+    // DEL frees here, unless lazyfree-lazy-user-del.
+    c.expect("DEL b", b":1\r\n");
+    assert_eq!(stat(&mut c, "stats", "lazyfreed_objects"), 1);
+    c.expect("CONFIG SET lazyfree-lazy-user-del yes", b"+OK\r\n");
+    big(&mut c, "b");
+    c.expect("DEL b", b":1\r\n");
+    assert!(wait_until(Duration::from_secs(10), || stat(
+        &mut c,
+        "stats",
+        "lazyfreed_objects"
+    ) == 2));
+    // FLUSHALL ASYNC: every key's memory in the background.
+    for i in 0..10 {
+        c.expect(&format!("HSET k{i} f v"), b":1\r\n");
+    }
+    c.expect("FLUSHALL ASYNC", b"+OK\r\n");
+    c.expect("DBSIZE", b":0\r\n");
+    assert!(wait_until(Duration::from_secs(10), || stat(
+        &mut c,
+        "stats",
+        "lazyfreed_objects"
+    ) == 12));
 }

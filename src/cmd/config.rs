@@ -586,6 +586,30 @@ const PARAMS: &[Param] = &[
         },
     ),
     param(
+        "lazyfree-lazy-user-del",
+        |s| yes_no(s.config.lazyfree_lazy_user_del.load(Ordering::Relaxed)),
+        Setter::Text {
+            check: check_yes_no,
+            apply: |s, v| {
+                s.config
+                    .lazyfree_lazy_user_del
+                    .store(is(v, "yes"), Ordering::Relaxed)
+            },
+        },
+    ),
+    param(
+        "lazyfree-lazy-user-flush",
+        |s| yes_no(s.config.lazyfree_lazy_user_flush.load(Ordering::Relaxed)),
+        Setter::Text {
+            check: check_yes_no,
+            apply: |s, v| {
+                s.config
+                    .lazyfree_lazy_user_flush
+                    .store(is(v, "yes"), Ordering::Relaxed)
+            },
+        },
+    ),
+    param(
         "stop-writes-on-bgsave-error",
         |s| yes_no(s.config.stop_writes_on_bgsave_error.load(Ordering::Relaxed)),
         Setter::Text {

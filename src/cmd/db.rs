@@ -114,20 +114,25 @@ fn dbsize(ctx: &mut Ctx<'_, '_>, _args: Args<'_>, reply: &mut Reply<'_>) -> Resu
     Ok(())
 }
 
-/// The optional ASYNC / SYNC word of FLUSHDB / FLUSHALL. Memory is freed inline either
-/// way, so the mode is only validated.
-fn check_flush_mode(args: Args<'_>) -> Result<(), CmdError> {
+/// The optional ASYNC / SYNC word of FLUSHDB / FLUSHALL: whether the keys' memory is freed
+/// by the lazyfree thread (ASYNC) or here (SYNC); without it, `lazyfree-lazy-user-flush`.
+fn check_flush_mode(ctx: &Ctx<'_, '_>, args: Args<'_>) -> Result<bool, CmdError> {
     match args.len() {
-        1 => Ok(()),
-        2 if parse::is(args.get(1), "async") || parse::is(args.get(1), "sync") => Ok(()),
+        1 => Ok(ctx
+            .server
+            .config
+            .lazyfree_lazy_user_flush
+            .load(Ordering::Relaxed)),
+        2 if parse::is(args.get(1), "async") => Ok(true),
+        2 if parse::is(args.get(1), "sync") => Ok(false),
         _ => Err(CmdError::Syntax),
     }
 }
 
 /// FLUSHDB: watchers of keys that existed become dirty (`Shard::clear`).
 fn flushdb(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
-    check_flush_mode(args)?;
-    ctx.db().clear();
+    let lazy = check_flush_mode(ctx, args)?;
+    ctx.db().clear_lazily(lazy);
     reply.ok();
     Ok(())
 }
@@ -136,9 +141,9 @@ fn flushdb(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Resu
 /// running BGSAVE and saves the (now empty) dataset at once, so a restart does not bring
 /// the flushed data back; the change counter then reads 1.
 fn flushall(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
-    check_flush_mode(args)?;
+    let lazy = check_flush_mode(ctx, args)?;
     for i in 0..ctx.locked.keyspace().databases() {
-        ctx.locked.db(i).clear();
+        ctx.locked.db(i).clear_lazily(lazy);
     }
     let server = ctx.server;
     if !server.config.save_points.read().is_empty() {

@@ -287,6 +287,11 @@ fn memory(s: &ServerContext, out: &mut String) {
     line(out, "maxmemory_policy", "noeviction");
     line(
         out,
+        "lazyfree_pending_objects",
+        s.keyspace.lazyfree.pending(),
+    );
+    line(
+        out,
         "mem_fragmentation_ratio",
         format!("{:.2}", rss as f64 / used.max(1) as f64),
     );
@@ -455,6 +460,7 @@ fn stats(s: &ServerContext, out: &mut String) {
     line(out, "pubsub_patterns", s.pubsub.numpat());
     line(out, "pubsubshard_channels", 0);
     line(out, "total_error_replies", st.errors.total());
+    line(out, "lazyfreed_objects", s.keyspace.lazyfree.freed());
 }
 
 /// `cmdstat_<name>:calls=…,usec=…,usec_per_call=…,rejected_calls=…,failed_calls=…` for
@@ -520,6 +526,7 @@ pub fn reset_stats(s: &ServerContext) {
     s.keyspace.reset_lookups();
     s.commands.reset();
     st.errors.reset();
+    s.keyspace.lazyfree.reset_stats();
 }
 
 fn replication(ctx: &Ctx<'_, '_>, out: &mut String) {

@@ -136,11 +136,21 @@ pub(crate) fn error_quoting(head: &str, arg: &[u8], tail: &str) -> CmdError {
     CmdError::other_bytes(text)
 }
 
-/// DEL / UNLINK: hashd frees memory inline either way, so both are the same operation.
+/// DEL / UNLINK: the keys go at once; UNLINK (and DEL with `lazyfree-lazy-user-del yes`)
+/// leaves freeing a large hash's memory to the lazyfree thread.
 fn del(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
     let now = ctx.now_ms;
+    let lazy = super::parse::is(args.get(0), "unlink")
+        || ctx
+            .server
+            .config
+            .lazyfree_lazy_user_del
+            .load(std::sync::atomic::Ordering::Relaxed);
     let mut db = ctx.db();
-    let removed = args.from(1).filter(|k| db.delete(k, now)).count();
+    let removed = args
+        .from(1)
+        .filter(|k| db.delete_lazily(k, now, lazy))
+        .count();
     reply.int(removed as i64);
     Ok(())
 }

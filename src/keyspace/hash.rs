@@ -638,6 +638,15 @@ impl HashValue {
         }
     }
 
+    /// How much freeing this value costs, as Redis's `lazyfreeGetFreeEffort`: one
+    /// allocation for a compact hash, one per field for a table.
+    pub fn free_effort(&self) -> usize {
+        match &self.repr {
+            Repr::Compact(_) => 1,
+            Repr::Table(_) => self.len(),
+        }
+    }
+
     pub fn encoding(&self) -> Encoding {
         match &self.repr {
             Repr::Compact(c) if c.is_ex() => Encoding::ListpackEx,

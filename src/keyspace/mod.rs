@@ -13,6 +13,7 @@
 pub mod effects;
 mod hash;
 mod key;
+pub mod lazyfree;
 mod packed;
 mod prefetch;
 mod shard;
@@ -67,6 +68,8 @@ pub struct Keyspace {
     keep_expired: Arc<AtomicBool>,
     /// The same while CLIENT PAUSE is in force (see `pause.rs`).
     expiry_paused: Arc<AtomicBool>,
+    /// Large values freed off the request path (UNLINK, FLUSH… ASYNC).
+    pub lazyfree: lazyfree::LazyFree,
 }
 
 struct Db {
@@ -164,6 +167,7 @@ impl Keyspace {
             stats: KeyspaceStats::default(),
             keep_expired: Arc::new(AtomicBool::new(false)),
             expiry_paused: Arc::new(AtomicBool::new(false)),
+            lazyfree: lazyfree::LazyFree::default(),
         }
     }
 
@@ -765,13 +769,23 @@ impl<'l, 'a> DbView<'l, 'a> {
 
     /// Deletes `key` (DEL). Returns true if it existed.
     pub fn delete(&mut self, key: &[u8], now_ms: u64) -> bool {
+        self.delete_lazily(key, now_ms, false)
+    }
+
+    /// Deletes `key`; with `lazy` (UNLINK), a large hash's memory is freed by the lazyfree
+    /// thread instead of here.
+    pub fn delete_lazily(&mut self, key: &[u8], now_ms: u64, lazy: bool) -> bool {
         let db = self.db;
+        let ks = self.ks;
         let (shard, h, log) = self.shard_for(key);
         let Some(b) = Self::live_bucket(shard, log, db, h, key, now_ms, true) else {
             return false;
         };
-        if shard.remove_at(h, b).is_none() {
+        let Some(entry) = shard.remove_at(h, b) else {
             return false;
+        };
+        if lazy && entry.value.free_effort() > lazyfree::LAZYFREE_THRESHOLD {
+            ks.lazyfree.free(entry.value, 1);
         }
         log.note(&shard.watchers, db, key, Cause::Command, || {
             Change::KeyDeleted { emptied: false }
@@ -911,7 +925,19 @@ impl<'l, 'a> DbView<'l, 'a> {
 
     /// Deletes every key of this database (FLUSHDB).
     pub fn clear(&mut self) {
-        self.shards().for_each(|s| s.clear());
+        self.clear_lazily(false);
+    }
+
+    /// FLUSHDB; with `lazy` (ASYNC) the keys' memory is freed by the lazyfree thread.
+    pub fn clear_lazily(&mut self, lazy: bool) {
+        let ks = self.ks;
+        for s in self.shards() {
+            let old = s.take_all();
+            let keys = old.entries.len();
+            if lazy && keys > 0 {
+                ks.lazyfree.free(old, keys);
+            }
+        }
         self.log.note_db(self.db, Change::Flushed);
     }
 

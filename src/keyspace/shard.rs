@@ -412,9 +412,15 @@ impl Shard {
 
     /// Removes all entries (FLUSHDB). Watchers of keys that existed become dirty.
     pub fn clear(&mut self) {
+        drop(self.take_all());
+    }
+
+    /// Empties the shard and hands back what it held (for freeing elsewhere).
+    pub(super) fn take_all(&mut self) -> ShardData {
         self.touch_all_existing();
-        self.data = ShardData::default();
+        let old = std::mem::take(&mut self.data);
         self.sync_counts();
+        old
     }
 
     /// Brings the key in `bucket` back to its invariants after its hash changed: deleted if
