@@ -196,7 +196,7 @@ async fn sync_and_stream(
             );
             let mut child = SnapshotChild::watch(snapshot.pid, None);
             let mark = super::random_id();
-            let sent = relay_pipe(&mut stream, reader, &mark).await;
+            let sent = relay_pipe(&mut stream, reader, &mark, sync_timeout(server)).await;
             let ok = child.finished().await;
             sent?;
             if !ok {
@@ -212,7 +212,7 @@ async fn sync_and_stream(
             );
             let mut child = SnapshotChild::watch(snapshot.pid, Some(path.clone()));
             // The file goes when `child` drops, whatever happens to the sync.
-            send_file(&mut stream, &mut child, &path).await?;
+            send_file(&mut stream, &mut child, &path, sync_timeout(server)).await?;
             drop(child);
             // Its ACKs start now: the transfer's time is not silence (Redis's
             // replicaPutOnline).
@@ -403,25 +403,44 @@ impl Drop for SnapshotChild {
     }
 }
 
+/// `repl-timeout`: how long a full sync's write to the replica may wait.
+fn sync_timeout(server: &ServerContext) -> Duration {
+    Duration::from_secs(
+        server
+            .replication
+            .settings
+            .timeout_s
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .max(1),
+    )
+}
+
+/// Writes `bytes` to the replica unless it accepts nothing for `limit` (a replica that
+/// stopped reading during its full sync: Redis drops it after `repl-timeout` too).
+async fn write_within(stream: &mut TcpStream, bytes: &[u8], limit: Duration) -> Result<()> {
+    match tokio::time::timeout(limit, stream.write_all(bytes)).await {
+        Ok(r) => r.map_err(io_err),
+        Err(_) => Err("Disconnecting timedout replica (full sync)".into()),
+    }
+}
+
 /// Diskless: `$EOF:<mark>\r\n`, the pipe's bytes as they come, then the mark.
 async fn relay_pipe(
     stream: &mut TcpStream,
     mut reader: tokio::net::unix::pipe::Receiver,
     mark: &str,
+    limit: Duration,
 ) -> Result<()> {
-    stream
-        .write_all(format!("$EOF:{mark}\r\n").as_bytes())
-        .await
-        .map_err(io_err)?;
+    write_within(stream, format!("$EOF:{mark}\r\n").as_bytes(), limit).await?;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = reader.read(&mut buf).await.map_err(io_err)?;
         if n == 0 {
             break;
         }
-        stream.write_all(&buf[..n]).await.map_err(io_err)?;
+        write_within(stream, &buf[..n], limit).await?;
     }
-    stream.write_all(mark.as_bytes()).await.map_err(io_err)
+    write_within(stream, mark.as_bytes(), limit).await
 }
 
 /// Disk: waits for the child (a `\n` keep-alive every second), then `$<len>\r\n` and the
@@ -430,12 +449,13 @@ async fn send_file(
     stream: &mut TcpStream,
     child: &mut SnapshotChild,
     path: &std::path::Path,
+    limit: Duration,
 ) -> Result<()> {
     let ok = loop {
         tokio::select! {
             ok = child.finished() => break ok,
             _ = tokio::time::sleep(Duration::from_secs(1)) => {
-                stream.write_all(b"\n").await.map_err(io_err)?;
+                write_within(stream, b"\n", limit).await?;
             }
         }
     };
@@ -446,17 +466,14 @@ async fn send_file(
     // A file the child just wrote: its pages are in the cache, reads do not wait on disk.
     let mut file = std::fs::File::open(path).map_err(io_err)?;
     let len = file.metadata().map_err(io_err)?.len();
-    stream
-        .write_all(format!("${len}\r\n").as_bytes())
-        .await
-        .map_err(io_err)?;
+    write_within(stream, format!("${len}\r\n").as_bytes(), limit).await?;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = file.read(&mut buf).map_err(io_err)?;
         if n == 0 {
             return Ok(());
         }
-        stream.write_all(&buf[..n]).await.map_err(io_err)?;
+        write_within(stream, &buf[..n], limit).await?;
     }
 }
 
