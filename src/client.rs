@@ -43,6 +43,11 @@ pub struct ClientShared {
     /// the connection's last read or batch.
     pub qbuf: AtomicUsize,
     pub qbuf_free: AtomicUsize,
+    /// The reply buffer: its size, the most it held since CLIENT LIST last looked, and
+    /// what is waiting to be written (CLIENT LIST `rbs`, `rbp`, `obl`).
+    pub rbs: AtomicUsize,
+    pub rbp: AtomicUsize,
+    pub obl: AtomicUsize,
     /// Channels and patterns subscribed to (CLIENT LIST `sub=`, `psub=`).
     pub subs: AtomicUsize,
     pub psubs: AtomicUsize,
@@ -84,6 +89,9 @@ impl ClientShared {
             watched: AtomicUsize::new(0),
             qbuf: AtomicUsize::new(0),
             qbuf_free: AtomicUsize::new(0),
+            rbs: AtomicUsize::new(0),
+            rbp: AtomicUsize::new(0),
+            obl: AtomicUsize::new(0),
             subs: AtomicUsize::new(0),
             psubs: AtomicUsize::new(0),
             kind: std::sync::atomic::AtomicU8::new(0),

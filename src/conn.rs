@@ -97,6 +97,7 @@ async fn run(
     let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
     let mut parser = RequestParser::new();
     let shared = Arc::clone(&client.shared);
+    shared.rbs.store(out.capacity(), Ordering::Relaxed);
     // Built once: re-creating these on every read showed up in profiles at pipeline 1.
     let stop = async {
         tokio::select! {
@@ -278,6 +279,8 @@ async fn write_out(
     out: &mut Vec<u8>,
     shared: &ClientShared,
 ) -> std::io::Result<bool> {
+    shared.obl.store(out.len(), Ordering::Relaxed);
+    shared.rbp.fetch_max(out.len(), Ordering::Relaxed);
     let killed = tokio::select! {
         // The write first: replies that fit the socket buffer still go out to a client
         // killed meanwhile (SHUTDOWN's own +OK to the one before it, at shutdown).
@@ -296,6 +299,8 @@ async fn write_out(
     if out.capacity() > KEEP_OUTPUT_CAPACITY_BYTES {
         *out = Vec::with_capacity(READ_CHUNK_BYTES);
     }
+    shared.obl.store(0, Ordering::Relaxed);
+    shared.rbs.store(out.capacity(), Ordering::Relaxed);
     Ok(killed)
 }
 

@@ -371,3 +371,43 @@ fn client_pause_holds_writes_and_expiry_until_unpause() {
         b"-ERR CLIENT PAUSE mode must be WRITE or ALL\r\n",
     );
 }
+
+/// A field of `id`'s CLIENT LIST line, as seen from `c`.
+fn client_field(c: &mut common::Client, id: i64, name: &str) -> usize {
+    let list = String::from_utf8_lossy(&c.run("CLIENT LIST")).into_owned();
+    let line = list
+        .lines()
+        .find(|l| l.contains(&format!("id={id} ")))
+        .unwrap_or_else(|| panic!("client {id} not in {list}"));
+    line.split(' ')
+        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {line}"))
+}
+
+#[test]
+fn client_list_shows_a_reply_waiting_for_a_client_that_does_not_read() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    let mut args = vec!["HSET".to_string(), "big".to_string()];
+    for f in 0..10_000 {
+        args.push(format!("field{f}"));
+        args.push("v".repeat(10));
+    }
+    c.cmd(&args);
+    let mut slow = server.client();
+    let id = match common::decode(&slow.run("CLIENT ID")) {
+        common::Value::Int(n) => n,
+        other => panic!("{other:?}"),
+    };
+    // Replies far past what the sockets buffer, never read.
+    let request = common::encode_command(&["HGETALL", "big"]).repeat(300);
+    let _ = slow.try_send(&request);
+    assert!(
+        common::wait_until(Duration::from_secs(10), || client_field(&mut c, id, "obl")
+            > 0),
+        "obl stayed 0 for a client that does not read"
+    );
+    assert!(client_field(&mut c, id, "rbs") >= client_field(&mut c, id, "obl"));
+    assert!(client_field(&mut c, id, "tot-mem") > 64 * 1024);
+}

@@ -7,9 +7,11 @@
 //! at and drop connections (INFO, LIST, KILL). Spec §12; clients.md §0, §5.
 //!
 //! CLIENT LIST lines keep Redis 8's field order. `qbuf` and `qbuf-free` are the query
-//! buffer's as of the client's last read; hashd does not track the reply-side sizes, so
-//! `rbs`, `obl`, `omem`, `tot-mem` and friends are 0 and `fd` is -1; the fields stay so that
-//! parsers find every key they expect.
+//! buffer's as of the client's last read, `rbs` the reply buffer's size, `rbp` the most it
+//! held since the last CLIENT LIST, `obl` what is waiting to be written to a client that
+//! does not read, `tot-mem` the buffers plus the connection's state. hashd has one reply
+//! buffer and no reply list, so `oll` and `omem` are 0, and `fd` is -1 (no descriptor is
+//! exposed).
 
 use std::sync::atomic::Ordering;
 
@@ -223,6 +225,10 @@ fn setinfo(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Resu
     Ok(())
 }
 
+/// What a connection costs besides its buffers (its state and task), for `tot-mem`.
+const CLIENT_STATE_BYTES: usize =
+    std::mem::size_of::<crate::client::ClientState>() + std::mem::size_of::<ClientShared>();
+
 /// One CLIENT LIST line (without the trailing `\n`). `argv_mem` is the size of the command
 /// being run, for the client running it; idle clients hold no arguments.
 pub fn client_line(c: &ClientShared, now_ms: u64, argv_mem: usize) -> Vec<u8> {
@@ -241,6 +247,14 @@ pub fn client_line(c: &ClientShared, now_ms: u64, argv_mem: usize) -> Vec<u8> {
         .all
         .get(c.last_cmd.load(Ordering::Relaxed))
         .map_or("NULL", |c| c.name);
+    let qbuf = c.qbuf.load(Ordering::Relaxed);
+    let qbuf_free = c.qbuf_free.load(Ordering::Relaxed);
+    let rbs = c.rbs.load(Ordering::Relaxed);
+    // The peak is since the last look, as Redis's is over its last few seconds.
+    let rbp = c.rbp.swap(0, Ordering::Relaxed);
+    let obl = c.obl.load(Ordering::Relaxed);
+    // The buffers and the connection's own state; a reply being written is in `rbs`.
+    let tot_mem = qbuf + qbuf_free + rbs + argv_mem + CLIENT_STATE_BYTES;
     let age_s = now_ms.saturating_sub(c.created_ms) / 1000;
     let idle_s = now_ms.saturating_sub(c.last_interaction_ms.load(Ordering::Relaxed)) / 1000;
     let mut line =
@@ -249,14 +263,13 @@ pub fn client_line(c: &ClientShared, now_ms: u64, argv_mem: usize) -> Vec<u8> {
     line.extend_from_slice(
         format!(
             " age={age_s} idle={idle_s} flags={flags} db={} sub={} psub={} ssub=0 multi={multi} \
-             watch={} qbuf={} qbuf-free={} argv-mem={argv_mem} multi-mem=0 rbs=0 rbp=0 obl=0 \
-             oll=0 omem=0 tot-mem=0 events=r cmd={cmd} user=default redir=-1 resp={} lib-name=",
+             watch={} qbuf={qbuf} qbuf-free={qbuf_free} argv-mem={argv_mem} multi-mem=0 \
+             rbs={rbs} rbp={rbp} obl={obl} oll=0 omem=0 tot-mem={tot_mem} events=r cmd={cmd} \
+             user=default redir=-1 resp={} lib-name=",
             c.db.load(Ordering::Relaxed),
             c.subs.load(Ordering::Relaxed),
             c.psubs.load(Ordering::Relaxed),
             c.watched.load(Ordering::Relaxed),
-            c.qbuf.load(Ordering::Relaxed),
-            c.qbuf_free.load(Ordering::Relaxed),
             c.resp.load(Ordering::Relaxed),
         )
         .as_bytes(),
@@ -753,16 +766,20 @@ mod tests {
         env.run("CLIENT SETINFO LIB-VER 1.8.1");
         env.advance_ms(2500);
         let reply = env.run("CLIENT INFO");
-        let expected = "id=1 addr= laddr= fd=-1 name=app age=1706 idle=1706 flags=N db=0 \
+        // No connection task here: empty buffers, so tot-mem is the state and argv-mem.
+        let expected = format!(
+            "id=1 addr= laddr= fd=-1 name=app age=1706 idle=1706 flags=N db=0 \
             sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=10 multi-mem=0 \
-            rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=client|info user=default \
-            redir=-1 resp=2 lib-name=redis-rs lib-ver=1.8.1 io-thread=0\n";
+            rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd=client|info user=default \
+            redir=-1 resp=2 lib-name=redis-rs lib-ver=1.8.1 io-thread=0\n",
+            super::CLIENT_STATE_BYTES + 10
+        );
         // The test client was created at time 0 of the manual clock's epoch; only compare
         // the fields after the timing ones exactly.
         let line = bulk_payload(&reply);
         assert!(line.ends_with('\n'));
         let tail = |s: &str| s.split_once(" flags=").unwrap().1.to_string();
-        assert_eq!(tail(line), tail(expected));
+        assert_eq!(tail(line), tail(&expected));
         assert!(line.starts_with("id=1 addr= laddr= fd=-1 name=app age="));
     }
 
