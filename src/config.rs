@@ -180,6 +180,9 @@ pub struct Cli {
     /// Entries the slow log keeps.
     #[arg(long = "slowlog-max-len")]
     pub slowlog_max_len: Option<u64>,
+    /// Sample events at least this many milliseconds long for LATENCY (0: off).
+    #[arg(long = "latency-monitor-threshold")]
+    pub latency_monitor_threshold: Option<u64>,
     /// DEL frees large values in the background, as UNLINK (yes/no).
     #[arg(long = "lazyfree-lazy-user-del", value_parser = parse_yes_no)]
     pub lazyfree_lazy_user_del: Option<bool>,
@@ -275,7 +278,6 @@ const UNIMPLEMENTED: &[(&str, Unimplemented)] = &[
     ("activedefrag", NoEffect),
     ("lua-time-limit", NoEffect),
     ("busy-reply-threshold", NoEffect),
-    ("latency-monitor-threshold", NoEffect),
     ("latency-tracking", NoEffect),
     ("latency-tracking-info-percentiles", NoEffect),
     ("enable-protected-configs", NoEffect),
@@ -633,6 +635,7 @@ pub struct Config {
     pub metrics_port: u16,
     pub lazyfree_lazy_user_del: bool,
     pub lazyfree_lazy_user_flush: bool,
+    pub latency_monitor_threshold: u64,
     /// `client-output-buffer-limit` classes, as redis.conf writes them (`replica 256mb
     /// 64mb 60 …`); empty: Redis's defaults.
     pub client_output_buffer_limit: String,
@@ -702,6 +705,7 @@ impl Default for Config {
             metrics_port: 0,
             lazyfree_lazy_user_del: false,
             lazyfree_lazy_user_flush: false,
+            latency_monitor_threshold: 0,
             source: "built-in defaults".into(),
             ignored: Vec::new(),
         }
@@ -903,6 +907,7 @@ impl Config {
                 "metrics-port" => {
                     cfg.metrics_port = one()?.parse().map_err(|_| bad("not a port"))?
                 }
+                "latency-monitor-threshold" => cfg.latency_monitor_threshold = num(one()?)?,
                 "lazyfree-lazy-user-del" => {
                     cfg.lazyfree_lazy_user_del = parse_yes_no(one()?).map_err(|e| bad(&e))?
                 }
@@ -986,6 +991,7 @@ impl Config {
         take!(slowlog_max_len);
         take!(metrics_port);
         take!(lazyfree_lazy_user_del);
+        take!(latency_monitor_threshold);
         take!(lazyfree_lazy_user_flush);
         if let Some(words) = &cli.replicaof {
             self.replicaof = Some(words.join(" "));

@@ -178,6 +178,8 @@ pub struct ServerContext {
     pub aof: Arc<Aof>,
     /// INFO commandstats and the slow log.
     pub commands: crate::cmdstats::CommandStats,
+    /// LATENCY's samples.
+    pub latency: crate::latency::LatencyMonitor,
     /// Role, replication history, backlog and replicas (replication).
     pub replication: Arc<Replication>,
     /// Snapshot state: loading, BGSAVE, the last save (persist::snapshot).
@@ -257,6 +259,7 @@ impl ServerContext {
             pause,
             notifier,
             aof,
+            latency: crate::latency::LatencyMonitor::new(config.latency_monitor_threshold),
             commands: crate::cmdstats::CommandStats::new(
                 crate::cmd::table().all.len(),
                 config.slowlog_log_slower_than,

@@ -31,6 +31,7 @@ pub mod context;
 pub mod error;
 pub mod glob;
 pub mod keyspace;
+pub mod latency;
 pub mod longdouble;
 pub mod memory;
 pub mod metrics;

@@ -164,8 +164,15 @@ pub async fn run(server: Arc<ServerContext>) {
             let srv = Arc::clone(&server);
             let budget = budget(period, percent);
             // Reclaiming is CPU work under shard locks: keep it off the async workers' path.
-            let done =
-                tokio::task::spawn_blocking(move || (sweeper.cycle(&srv, budget), sweeper)).await;
+            let done = tokio::task::spawn_blocking(move || {
+                let started = Instant::now();
+                let outcome = sweeper.cycle(&srv, budget);
+                let ms = started.elapsed().as_millis() as u64;
+                srv.latency
+                    .record("expire-cycle", ms, srv.clock.now_ms() / 1000);
+                (outcome, sweeper)
+            })
+            .await;
             match done {
                 Ok((o, s)) => {
                     outcome = Some(o);

@@ -586,6 +586,16 @@ const PARAMS: &[Param] = &[
         },
     ),
     param(
+        "latency-monitor-threshold",
+        |s| live(&s.latency.threshold_ms),
+        Setter::Int {
+            min: 0,
+            max: i64::MAX,
+            memory: false,
+            apply: |s, v| s.latency.threshold_ms.store(v as u64, Ordering::Relaxed),
+        },
+    ),
+    param(
         "lazyfree-lazy-user-del",
         |s| yes_no(s.config.lazyfree_lazy_user_del.load(Ordering::Relaxed)),
         Setter::Text {

@@ -459,6 +459,16 @@ fn stats(s: &ServerContext, out: &mut String) {
     line(out, "pubsub_channels", s.pubsub.channel_count());
     line(out, "pubsub_patterns", s.pubsub.numpat());
     line(out, "pubsubshard_channels", 0);
+    line(
+        out,
+        "latest_fork_usec",
+        s.latency.latest_fork_usec.load(Ordering::Relaxed),
+    );
+    line(
+        out,
+        "total_forks",
+        s.latency.total_forks.load(Ordering::Relaxed),
+    );
     line(out, "total_error_replies", st.errors.total());
     line(out, "lazyfreed_objects", s.keyspace.lazyfree.freed());
 }

@@ -31,6 +31,7 @@ pub mod hsetex;
 pub mod httl;
 pub mod info;
 pub mod keys;
+pub mod latency;
 #[cfg(test)]
 mod model_tests;
 pub mod multi;
@@ -375,6 +376,7 @@ const FAMILIES: &[&[Command]] = &[
     pubsub::COMMANDS,
     replication::COMMANDS,
     slowlog::COMMANDS,
+    latency::COMMANDS,
 ];
 
 /// Allocator overhead of a queued command's two buffers, counted against the query-buffer
@@ -857,6 +859,17 @@ pub fn run_locked(
     let micros = nanos / 1000;
     if stats.is_slow(micros) && !cmd.has(flags::SKIP_SLOWLOG) {
         log_slow(ctx, cmd, args, micros);
+    }
+    if ctx.server.latency.wants(micros) {
+        let event = if cmd.has(flags::FAST) {
+            "fast-command"
+        } else {
+            "command"
+        };
+        let server = ctx.server;
+        server
+            .latency
+            .record(event, micros / 1000, server.clock.now_ms() / 1000);
     }
     let server = ctx.server;
     if server.monitors.active()

@@ -675,9 +675,14 @@ pub fn bgrewrite_locked(
     *aof.manifest.lock() = Some(manifest);
     let preamble = server.config.aof_use_rdb_preamble.load(Ordering::Relaxed);
     let tmp = dir.join(temp_rewrite_file_name(std::process::id()));
-    let pid =
-        super::snapshot::fork_writer(|go_on| write_base(server, locked, &tmp, preamble, go_on))
-            .map_err(io_err)?;
+    let pid = {
+        let forking = std::time::Instant::now();
+        let forked =
+            super::snapshot::fork_writer(|go_on| write_base(server, locked, &tmp, preamble, go_on));
+        super::snapshot::note_fork(server, forking);
+        forked
+    }
+    .map_err(io_err)?;
     *slot = Some((pid, Instant::now()));
     drop(slot);
     info!(pid, "Background append only file rewriting started");

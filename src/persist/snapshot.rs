@@ -314,8 +314,10 @@ pub fn bgsave_locked(server: &ServerContext, locked: &Locked<'_>) -> Result<(), 
     let opts = write_options(server, false);
     let now_ms = server.clock.now_ms();
     let changes = server.keyspace.changes();
-    let pid = fork_writer(|parent_alive| write_file(locked, &path, &opts, now_ms, parent_alive))
-        .map_err(BgsaveError::Fork)?;
+    let forking = Instant::now();
+    let forked = fork_writer(|parent_alive| write_file(locked, &path, &opts, now_ms, parent_alive));
+    note_fork(server, forking);
+    let pid = forked.map_err(BgsaveError::Fork)?;
     *slot = Some(Child {
         pid,
         started: Instant::now(),
@@ -332,6 +334,17 @@ pub fn bgsave_locked(server: &ServerContext, locked: &Locked<'_>) -> Result<(), 
         warn!(error = %e, "cannot start the thread that waits for the BGSAVE child");
     }
     Ok(())
+}
+
+/// A fork made: INFO's `total_forks` and `latest_fork_usec`, and LATENCY's `fork` event
+/// (how long the fork itself held the caller, under every shard lock).
+pub fn note_fork(server: &ServerContext, started: Instant) {
+    let usec = started.elapsed().as_micros() as u64;
+    server.latency.note_fork(
+        usec,
+        crate::alloc::allocated() as u64,
+        server.clock.now_ms() / 1000,
+    );
 }
 
 /// The descriptor a full sync's child writes the snapshot to (a pipe's write end).

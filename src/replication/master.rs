@@ -283,6 +283,7 @@ async fn start_snapshot(
                 Some(fd) => crate::persist::snapshot::SyncTarget::Pipe(fd.as_fd()),
                 None => crate::persist::snapshot::SyncTarget::File(&path),
             };
+            let forking = std::time::Instant::now();
             let forked = crate::persist::snapshot::fork_sync_snapshot(
                 server,
                 &locked,
@@ -291,6 +292,7 @@ async fn start_snapshot(
                 point.offset,
                 point.db,
             );
+            crate::persist::snapshot::note_fork(server, forking);
             drop(locked);
             match forked {
                 Ok(pid) => Ok((point, pid)),

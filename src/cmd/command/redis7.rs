@@ -2913,6 +2913,100 @@ pub const DOCS: &[(&str, &[u8])] = &[
           $4\r\nO(1)\r\n",
     ),
     (
+        "latency",
+        b"%4\r\n\
+          $7\r\nsummary\r\n\
+          $45\r\nA container for latency diagnostics commands.\r\n\
+          $5\r\nsince\r\n\
+          $6\r\n2.8.13\r\n\
+          $5\r\ngroup\r\n\
+          $6\r\nserver\r\n\
+          $10\r\ncomplexity\r\n\
+          $22\r\nDepends on subcommand.\r\n",
+    ),
+    (
+        "latency|doctor",
+        b"%4\r\n\
+          $7\r\nsummary\r\n\
+          $49\r\nReturns a human-readable latency analysis report.\r\n\
+          $5\r\nsince\r\n\
+          $6\r\n2.8.13\r\n\
+          $5\r\ngroup\r\n\
+          $6\r\nserver\r\n\
+          $10\r\ncomplexity\r\n\
+          $4\r\nO(1)\r\n",
+    ),
+    (
+        "latency|help",
+        b"%4\r\n\
+          $7\r\nsummary\r\n\
+          $53\r\nReturns helpful text about the different subcommands.\r\n\
+          $5\r\nsince\r\n\
+          $6\r\n2.8.13\r\n\
+          $5\r\ngroup\r\n\
+          $6\r\nserver\r\n\
+          $10\r\ncomplexity\r\n\
+          $4\r\nO(1)\r\n",
+    ),
+    (
+        "latency|history",
+        b"%5\r\n\
+          $7\r\nsummary\r\n\
+          $47\r\nReturns timestamp-latency samples for an event.\r\n\
+          $5\r\nsince\r\n\
+          $6\r\n2.8.13\r\n\
+          $5\r\ngroup\r\n\
+          $6\r\nserver\r\n\
+          $10\r\ncomplexity\r\n\
+          $4\r\nO(1)\r\n\
+          $9\r\narguments\r\n\
+          *1\r\n\
+          %3\r\n\
+          $4\r\nname\r\n\
+          $5\r\nevent\r\n\
+          $4\r\ntype\r\n\
+          $6\r\nstring\r\n\
+          $12\r\ndisplay_text\r\n\
+          $5\r\nevent\r\n",
+    ),
+    (
+        "latency|latest",
+        b"%4\r\n\
+          $7\r\nsummary\r\n\
+          $50\r\nReturns the latest latency samples for all events.\r\n\
+          $5\r\nsince\r\n\
+          $6\r\n2.8.13\r\n\
+          $5\r\ngroup\r\n\
+          $6\r\nserver\r\n\
+          $10\r\ncomplexity\r\n\
+          $4\r\nO(1)\r\n",
+    ),
+    (
+        "latency|reset",
+        b"%5\r\n\
+          $7\r\nsummary\r\n\
+          $47\r\nResets the latency data for one or more events.\r\n\
+          $5\r\nsince\r\n\
+          $6\r\n2.8.13\r\n\
+          $5\r\ngroup\r\n\
+          $6\r\nserver\r\n\
+          $10\r\ncomplexity\r\n\
+          $4\r\nO(1)\r\n\
+          $9\r\narguments\r\n\
+          *1\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $5\r\nevent\r\n\
+          $4\r\ntype\r\n\
+          $6\r\nstring\r\n\
+          $12\r\ndisplay_text\r\n\
+          $5\r\nevent\r\n\
+          $5\r\nflags\r\n\
+          ~2\r\n\
+          +optional\r\n\
+          +multiple\r\n",
+    ),
+    (
         "memory",
         b"%4\r\n\
           $7\r\nsummary\r\n\
@@ -4614,6 +4708,34 @@ pub const TIPS: &[(&str, &[&str])] = &[
         &["request_policy:all_shards", "nondeterministic_output_order"],
     ),
     ("lastsave", &["nondeterministic_output"]),
+    (
+        "latency|doctor",
+        &[
+            "nondeterministic_output",
+            "request_policy:all_nodes",
+            "response_policy:special",
+        ],
+    ),
+    (
+        "latency|history",
+        &[
+            "nondeterministic_output",
+            "request_policy:all_nodes",
+            "response_policy:special",
+        ],
+    ),
+    (
+        "latency|latest",
+        &[
+            "nondeterministic_output",
+            "request_policy:all_nodes",
+            "response_policy:special",
+        ],
+    ),
+    (
+        "latency|reset",
+        &["request_policy:all_nodes", "response_policy:agg_sum"],
+    ),
     ("object|encoding", &["nondeterministic_output"]),
     ("object|freq", &["nondeterministic_output"]),
     ("object|idletime", &["nondeterministic_output"]),
