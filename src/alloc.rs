@@ -4,7 +4,8 @@
 //! Each thread adds its allocations and frees to a thread-local balance and moves it to
 //! the shared total only once it passes [`FLUSH_BYTES`] either way, so the count costs a
 //! thread-local add per call and a shared atomic add per 256 KiB, not one per
-//! allocation. The total is therefore exact to within 256 KiB per thread. What a thread
+//! allocation. The total is therefore exact to within 256 KiB per thread (16 KiB while a
+//! `maxmemory` limit is set, see [`set_precise`]). What a thread
 //! still holds in its balance when it exits is lost (worker threads live as long as the
 //! server).
 
@@ -14,6 +15,13 @@ use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 
 /// A thread's balance is moved to the total past this many bytes.
 const FLUSH_BYTES: isize = 256 * 1024;
+
+/// The same while a memory limit is set: the total is then exact to 16 KiB per thread,
+/// for one more shared add per 16 KiB allocated.
+const PRECISE_FLUSH_BYTES: isize = 16 * 1024;
+
+/// The flush threshold in force (see [`set_precise`]).
+static FLUSH_AT: AtomicIsize = AtomicIsize::new(FLUSH_BYTES);
 
 static TOTAL: AtomicIsize = AtomicIsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
@@ -31,7 +39,7 @@ fn note(delta: isize) {
     // try_with: during thread teardown the slot may be gone; the change is then dropped.
     let _ = BALANCE.try_with(|b| {
         let v = b.get() + delta;
-        if v.abs() >= FLUSH_BYTES {
+        if v.abs() >= FLUSH_AT.load(Ordering::Relaxed) {
             let total = TOTAL.fetch_add(v, Ordering::Relaxed) + v;
             if total > 0 {
                 PEAK.fetch_max(total as usize, Ordering::Relaxed);
@@ -83,6 +91,28 @@ unsafe impl GlobalAlloc for Counting {
 /// Bytes allocated and not freed, process-wide (to within 256 KiB per thread).
 pub fn allocated() -> usize {
     TOTAL.load(Ordering::Relaxed).max(0) as usize
+}
+
+/// Counts more precisely (`maxmemory` set) or more cheaply.
+pub fn set_precise(precise: bool) {
+    let at = if precise {
+        PRECISE_FLUSH_BYTES
+    } else {
+        FLUSH_BYTES
+    };
+    FLUSH_AT.store(at, Ordering::Relaxed);
+}
+
+/// Moves this thread's balance to the total now, so that [`allocated`] reflects what the
+/// thread just freed: eviction reads the total right after freeing, and a balance left
+/// behind would make it evict again for memory already given back.
+pub fn flush_thread_balance() {
+    let _ = BALANCE.try_with(|b| {
+        let v = b.replace(0);
+        if v != 0 {
+            TOTAL.fetch_add(v, Ordering::Relaxed);
+        }
+    });
 }
 
 /// The most [`allocated`] has been.

@@ -228,6 +228,8 @@ pub struct MultiState {
 #[derive(Debug)]
 pub struct ClientState {
     pub id: u64,
+    /// CLIENT NO-TOUCH: this client's commands leave keys' access state alone.
+    pub no_touch: bool,
     pub db: usize,
     pub protocol: Protocol,
     pub authenticated: bool,
@@ -290,6 +292,7 @@ impl ClientState {
     pub fn new(shared: Arc<ClientShared>, authenticated: bool) -> Self {
         ClientState {
             id: shared.id,
+            no_touch: false,
             db: 0,
             protocol: Protocol::Resp2,
             authenticated,

@@ -183,6 +183,28 @@ pub struct Cli {
     /// Sample events at least this many milliseconds long for LATENCY (0: off).
     #[arg(long = "latency-monitor-threshold")]
     pub latency_monitor_threshold: Option<u64>,
+    /// Memory limit for the data (units like 256mb; 0: none). Past it, keys are evicted
+    /// by `maxmemory-policy`, or writes refused with -OOM.
+    #[arg(long = "maxmemory", value_parser = parse_memory)]
+    pub maxmemory: Option<u64>,
+    /// noeviction, allkeys-lru/-lfu/-random, volatile-lru/-lfu/-random/-ttl.
+    #[arg(long = "maxmemory-policy")]
+    pub maxmemory_policy: Option<String>,
+    /// Keys sampled per eviction (1 to 64).
+    #[arg(long = "maxmemory-samples")]
+    pub maxmemory_samples: Option<u64>,
+    /// How long one command may spend evicting (0 to 100; 100: unlimited).
+    #[arg(long = "maxmemory-eviction-tenacity")]
+    pub maxmemory_eviction_tenacity: Option<u64>,
+    /// LFU counter growth: higher, slower.
+    #[arg(long = "lfu-log-factor")]
+    pub lfu_log_factor: Option<u64>,
+    /// Minutes idle per point an LFU counter loses (0: never).
+    #[arg(long = "lfu-decay-time")]
+    pub lfu_decay_time: Option<u64>,
+    /// Evicted large values are freed in the background (yes/no).
+    #[arg(long = "lazyfree-lazy-eviction", value_parser = parse_yes_no)]
+    pub lazyfree_lazy_eviction: Option<bool>,
     /// DEL frees large values in the background, as UNLINK (yes/no).
     #[arg(long = "lazyfree-lazy-user-del", value_parser = parse_yes_no)]
     pub lazyfree_lazy_user_del: Option<bool>,
@@ -304,8 +326,6 @@ const UNIMPLEMENTED: &[(&str, Unimplemented)] = &[
     ("shutdown-timeout", NoEffect),
     ("io-threads", NoEffect),
     ("io-threads-do-reads", NoEffect),
-    ("maxmemory-samples", NoEffect),
-    ("maxmemory-eviction-tenacity", NoEffect),
     ("repl-diskless-sync-max-replicas", NoEffect),
     ("repl-backlog-ttl", NoEffect),
     ("repl-disable-tcp-nodelay", NoEffect),
@@ -322,12 +342,11 @@ const UNIMPLEMENTED: &[(&str, Unimplemented)] = &[
         Only(&["no"], "systemd/upstart notification is not implemented"),
     ),
     (
-        "maxmemory",
-        Only(&["0"], "maxmemory and eviction are not implemented yet"),
-    ),
-    (
-        "maxmemory-policy",
-        Only(&["noeviction"], "eviction is not implemented yet"),
+        "replica-ignore-maxmemory",
+        Only(
+            &["yes"],
+            "a replica never evicts: its master's evictions arrive as DEL",
+        ),
     ),
     (
         "maxmemory-clients",
@@ -436,7 +455,13 @@ const NO_EFFECT_PREFIXES: &[&str] = &[
 ];
 
 /// Directives of a no-effect family that hashd implements.
-const IMPLEMENTED_IN_FAMILIES: &[&str] = &["lazyfree-lazy-user-del", "lazyfree-lazy-user-flush"];
+const IMPLEMENTED_IN_FAMILIES: &[&str] = &[
+    "lazyfree-lazy-user-del",
+    "lazyfree-lazy-user-flush",
+    "lazyfree-lazy-eviction",
+    "lfu-log-factor",
+    "lfu-decay-time",
+];
 
 /// What hashd does with the Redis directive `name`, if it is one hashd does not implement.
 pub fn unimplemented_directive(name: &str) -> Option<Unimplemented> {
@@ -636,6 +661,13 @@ pub struct Config {
     pub lazyfree_lazy_user_del: bool,
     pub lazyfree_lazy_user_flush: bool,
     pub latency_monitor_threshold: u64,
+    pub maxmemory: u64,
+    pub maxmemory_policy: String,
+    pub maxmemory_samples: u64,
+    pub maxmemory_eviction_tenacity: u64,
+    pub lfu_log_factor: u64,
+    pub lfu_decay_time: u64,
+    pub lazyfree_lazy_eviction: bool,
     /// `client-output-buffer-limit` classes, as redis.conf writes them (`replica 256mb
     /// 64mb 60 …`); empty: Redis's defaults.
     pub client_output_buffer_limit: String,
@@ -706,6 +738,13 @@ impl Default for Config {
             lazyfree_lazy_user_del: false,
             lazyfree_lazy_user_flush: false,
             latency_monitor_threshold: 0,
+            maxmemory: 0,
+            maxmemory_policy: "noeviction".into(),
+            maxmemory_samples: 5,
+            maxmemory_eviction_tenacity: 10,
+            lfu_log_factor: 10,
+            lfu_decay_time: 1,
+            lazyfree_lazy_eviction: false,
             source: "built-in defaults".into(),
             ignored: Vec::new(),
         }
@@ -908,6 +947,15 @@ impl Config {
                     cfg.metrics_port = one()?.parse().map_err(|_| bad("not a port"))?
                 }
                 "latency-monitor-threshold" => cfg.latency_monitor_threshold = num(one()?)?,
+                "maxmemory" => cfg.maxmemory = parse_memory(one()?).map_err(|e| bad(&e))?,
+                "maxmemory-policy" => cfg.maxmemory_policy = one()?.to_string(),
+                "maxmemory-samples" => cfg.maxmemory_samples = num(one()?)?,
+                "maxmemory-eviction-tenacity" => cfg.maxmemory_eviction_tenacity = num(one()?)?,
+                "lfu-log-factor" => cfg.lfu_log_factor = num(one()?)?,
+                "lfu-decay-time" => cfg.lfu_decay_time = num(one()?)?,
+                "lazyfree-lazy-eviction" => {
+                    cfg.lazyfree_lazy_eviction = parse_yes_no(one()?).map_err(|e| bad(&e))?
+                }
                 "lazyfree-lazy-user-del" => {
                     cfg.lazyfree_lazy_user_del = parse_yes_no(one()?).map_err(|e| bad(&e))?
                 }
@@ -992,6 +1040,13 @@ impl Config {
         take!(metrics_port);
         take!(lazyfree_lazy_user_del);
         take!(latency_monitor_threshold);
+        take!(maxmemory);
+        take!(maxmemory_policy);
+        take!(maxmemory_samples);
+        take!(maxmemory_eviction_tenacity);
+        take!(lfu_log_factor);
+        take!(lfu_decay_time);
+        take!(lazyfree_lazy_eviction);
         take!(lazyfree_lazy_user_flush);
         if let Some(words) = &cli.replicaof {
             self.replicaof = Some(words.join(" "));
@@ -1046,6 +1101,28 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), StartupError> {
+        if crate::keyspace::EvictionPolicy::parse(&self.maxmemory_policy).is_none() {
+            return Err(invalid(
+                "maxmemory-policy",
+                "must be one of volatile-lru, volatile-lfu, volatile-random, volatile-ttl, \
+                 allkeys-lru, allkeys-lfu, allkeys-random, noeviction",
+            ));
+        }
+        if !(1..=64).contains(&self.maxmemory_samples) {
+            return Err(invalid("maxmemory-samples", "must be between 1 and 64"));
+        }
+        if self.maxmemory_eviction_tenacity > 100 {
+            return Err(invalid(
+                "maxmemory-eviction-tenacity",
+                "must be between 0 and 100",
+            ));
+        }
+        if self.lfu_log_factor > i32::MAX as u64 || self.lfu_decay_time > i32::MAX as u64 {
+            return Err(invalid(
+                "lfu-log-factor",
+                "must be between 0 and 2147483647",
+            ));
+        }
         if !matches!(
             self.enable_debug_command.to_ascii_lowercase().as_str(),
             "yes" | "no" | "local"
@@ -1309,15 +1386,18 @@ mod tests {
             "yes",
             "--port",
             "6380",
-            "--maxmemory",
+            "--maxmemory-clients",
             "0",
         ];
         let (kept, ignored) = strip_ignored_flags(argv.iter().map(Into::into).collect());
         assert_eq!(
             ignored,
-            vec![("maxmemory".to_string(), vec!["0".to_string()])]
+            vec![("maxmemory-clients".to_string(), vec!["0".to_string()])]
         );
-        assert_eq!(check_unimplemented("maxmemory", &ignored[0].1), Ok(()));
+        assert_eq!(
+            check_unimplemented("maxmemory-clients", &ignored[0].1),
+            Ok(())
+        );
         let cli = Cli::try_parse_from(kept).unwrap();
         assert_eq!(cli.port, Some(6380));
         assert_eq!(cli.appendonly, Some(true));
@@ -1339,15 +1419,21 @@ mod tests {
     #[test]
     fn unimplemented_settings_pass_only_with_what_hashd_does() {
         let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        assert_eq!(check_unimplemented("maxmemory", &v(&["0mb"])), Ok(()));
-        let e = check_unimplemented("maxmemory", &v(&["256mb"])).unwrap_err();
-        assert!(e.contains("'maxmemory 256mb' is not supported"), "{e}");
-        assert!(e.contains("(hashd accepts only '0')"), "{e}");
         assert_eq!(
-            check_unimplemented("MAXMEMORY-POLICY", &v(&["NoEviction"])),
+            check_unimplemented("maxmemory-clients", &v(&["0mb"])),
             Ok(())
         );
-        assert!(check_unimplemented("maxmemory-policy", &v(&["allkeys-lru"])).is_err());
+        let e = check_unimplemented("maxmemory-clients", &v(&["256mb"])).unwrap_err();
+        assert!(
+            e.contains("'maxmemory-clients 256mb' is not supported"),
+            "{e}"
+        );
+        assert!(e.contains("(hashd accepts only '0')"), "{e}");
+        assert_eq!(
+            check_unimplemented("REPLICA-IGNORE-MAXMEMORY", &v(&["Yes"])),
+            Ok(())
+        );
+        assert!(check_unimplemented("replica-ignore-maxmemory", &v(&["no"])).is_err());
         assert!(check_unimplemented("rename-command", &v(&["FLUSHALL", ""])).is_err());
         assert!(check_unimplemented("daemonize", &v(&["yes"])).is_err());
         assert_eq!(check_unimplemented("daemonize", &v(&["no"])), Ok(()));
@@ -1370,8 +1456,25 @@ mod tests {
                 "{implemented}"
             );
         }
-        let e = Config::from_redis_conf("maxmemory 100mb\n").unwrap_err();
-        assert!(e.contains("line 1: 'maxmemory 100mb'"), "{e}");
+        let e = Config::from_redis_conf("maxmemory-clients 100mb\n").unwrap_err();
+        assert!(e.contains("line 1: 'maxmemory-clients 100mb'"), "{e}");
+        let cfg = Config::from_redis_conf(
+            "maxmemory 100mb\nmaxmemory-policy allkeys-lfu\nmaxmemory-samples 10\n\
+             lfu-log-factor 20\nlfu-decay-time 0\nlazyfree-lazy-eviction yes\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.maxmemory, 100 << 20);
+        assert_eq!(cfg.maxmemory_policy, "allkeys-lfu");
+        assert_eq!(
+            (
+                cfg.maxmemory_samples,
+                cfg.lfu_log_factor,
+                cfg.lfu_decay_time
+            ),
+            (10, 20, 0)
+        );
+        assert!(cfg.lazyfree_lazy_eviction);
+        assert!(cfg.validate().is_ok());
         let cfg =
             Config::from_redis_conf("protected-mode no\ntcp-keepalive 60\ntimeout 5\n").unwrap();
         assert!(!cfg.protected_mode);
@@ -1389,7 +1492,8 @@ mod tests {
         assert_eq!(cfg.requirepass.as_deref(), Some("s3cret pw"));
         assert_eq!(cfg.proto_max_bulk_len, 2 * 1024 * 1024);
         assert_eq!(cfg.hash_max_listpack_entries, 128);
-        assert_eq!(cfg.ignored, vec!["maxmemory", "lazyfree-lazy-eviction"]);
+        assert!(cfg.ignored.is_empty(), "{:?}", cfg.ignored);
+        assert_eq!(cfg.maxmemory, 0);
         // A `save` line replaces Redis's default points; lines accumulate; "" clears.
         assert_eq!(cfg.save, "900 1");
         let cfg = Config::from_redis_conf("save 900 1\nsave 300 10\n").unwrap();

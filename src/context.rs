@@ -180,6 +180,8 @@ pub struct ServerContext {
     pub commands: crate::cmdstats::CommandStats,
     /// LATENCY's samples.
     pub latency: crate::latency::LatencyMonitor,
+    /// The memory limit and eviction.
+    pub maxmemory: crate::maxmemory::MaxMemory,
     /// Role, replication history, backlog and replicas (replication).
     pub replication: Arc<Replication>,
     /// Snapshot state: loading, BGSAVE, the last save (persist::snapshot).
@@ -239,6 +241,16 @@ impl ServerContext {
         let policy = FsyncPolicy::parse(&config.appendfsync).unwrap_or(FsyncPolicy::EverySec);
         let aof = Aof::new(policy);
         let pause = crate::pause::Pause::new(keyspace.expiry_paused_flag());
+        let maxmemory = crate::maxmemory::MaxMemory::new(config);
+        maxmemory.set_policy(maxmemory.policy(), &keyspace);
+        keyspace.access.log_factor.store(
+            config.lfu_log_factor.min(u32::MAX as u64) as u32,
+            Ordering::Relaxed,
+        );
+        keyspace.access.decay_minutes.store(
+            config.lfu_decay_time.min(u32::MAX as u64) as u32,
+            Ordering::Relaxed,
+        );
         let replication = Arc::new(Replication::new(
             ReplSettings::from_config(config),
             clock.clone(),
@@ -260,6 +272,7 @@ impl ServerContext {
             notifier,
             aof,
             latency: crate::latency::LatencyMonitor::new(config.latency_monitor_threshold),
+            maxmemory,
             commands: crate::cmdstats::CommandStats::new(
                 crate::cmd::table().all.len(),
                 config.slowlog_log_slower_than,

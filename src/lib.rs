@@ -33,6 +33,7 @@ pub mod glob;
 pub mod keyspace;
 pub mod latency;
 pub mod longdouble;
+pub mod maxmemory;
 pub mod memory;
 pub mod metrics;
 pub mod monitor;

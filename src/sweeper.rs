@@ -182,6 +182,12 @@ pub async fn run(server: Arc<ServerContext>) {
                 Err(_) => sweeper = Sweeper::new(),
             }
         }
+        // Eviction left unfinished by commands (its time limit), or needed with no command
+        // arriving (CONFIG SET maxmemory lowered): Redis's eviction timer.
+        if server.maxmemory.active() {
+            let srv = Arc::clone(&server);
+            let _ = tokio::task::spawn_blocking(move || srv.maxmemory.enforce(&srv)).await;
+        }
         let pause = pause_after(outcome.as_ref(), period, percent);
         tokio::select! {
             _ = shutdown.wait() => return,

@@ -39,11 +39,16 @@ fn refused(args: &[&str]) -> String {
 
 #[test]
 fn settings_that_would_not_be_done_are_refused_at_start_up() {
-    let e = refused(&["--maxmemory", "256mb", "--maxmemory-policy", "allkeys-lru"]);
-    assert!(e.contains("'maxmemory 256mb' is not supported"), "{e}");
+    let e = refused(&["--maxmemory-clients", "256mb"]);
+    assert!(
+        e.contains("'maxmemory-clients 256mb' is not supported"),
+        "{e}"
+    );
     assert!(e.contains("hashd accepts only '0'"), "{e}");
-    let e = refused(&["--maxmemory-policy", "allkeys-lru"]);
+    let e = refused(&["--maxmemory-policy", "sometimes"]);
     assert!(e.contains("maxmemory-policy"), "{e}");
+    let e = refused(&["--replica-ignore-maxmemory", "no"]);
+    assert!(e.contains("replica-ignore-maxmemory"), "{e}");
     let e = refused(&["--tls-port", "6380"]);
     assert!(e.contains("'tls-port 6380' is not supported: TLS"), "{e}");
     let e = refused(&["--daemonize", "yes"]);
@@ -54,7 +59,7 @@ fn settings_that_would_not_be_done_are_refused_at_start_up() {
     // The same in a redis.conf, naming the line.
     let dir = fresh_dir("conf");
     let conf = dir.join("redis.conf");
-    std::fs::write(&conf, "port 0\nsave \"\"\nmaxmemory 1gb\n").expect("write conf");
+    std::fs::write(&conf, "port 0\nsave \"\"\nmaxmemory-clients 1gb\n").expect("write conf");
     let out = Command::new(HASHD)
         .arg(&conf)
         .current_dir(&dir)
@@ -62,7 +67,7 @@ fn settings_that_would_not_be_done_are_refused_at_start_up() {
         .expect("run hashd");
     assert_eq!(out.status.code(), Some(1));
     let e = String::from_utf8_lossy(&out.stderr);
-    assert!(e.contains("line 3: 'maxmemory 1gb'"), "{e}");
+    assert!(e.contains("line 3: 'maxmemory-clients 1gb'"), "{e}");
 }
 
 /// A started hashd process, killed on drop.

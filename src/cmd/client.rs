@@ -113,7 +113,7 @@ const SUBCOMMANDS: &[Command] = &[
             "O(1)",
             "<ON | OFF>",
         ),
-    Command::new("client|no-touch", 3, on_off)
+    Command::new("client|no-touch", 3, no_touch)
         .flags(INFO_FLAGS)
         .doc(
             "connection",
@@ -487,8 +487,19 @@ fn kill(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<
     Ok(())
 }
 
-/// CLIENT NO-EVICT <ON | OFF>, CLIENT NO-TOUCH <ON | OFF>. hashd neither evicts clients nor
-/// tracks key access times, so both modes are accepted and change nothing.
+/// CLIENT NO-TOUCH <ON | OFF>: whether this client's commands (but TOUCH) leave the keys'
+/// access state (LRU/LFU) as it was.
+fn no_touch(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
+    let on = match args.get(2) {
+        a if is(a, "on") => true,
+        a if is(a, "off") => false,
+        _ => return Err(CmdError::Syntax),
+    };
+    ctx.client.no_touch = on;
+    reply.ok();
+    Ok(())
+}
+
 /// CLIENT REPLY ON | OFF | SKIP: ON answers +OK; OFF and SKIP answer nothing (the
 /// connection drops the replies, see `conn`).
 fn reply_mode(
@@ -570,6 +581,8 @@ fn unpause(ctx: &mut Ctx<'_, '_>, _args: Args<'_>, reply: &mut Reply<'_>) -> Res
     Ok(())
 }
 
+/// CLIENT NO-EVICT <ON | OFF>: hashd never evicts clients (`maxmemory-clients` is only 0),
+/// so either mode is what it does.
 fn on_off(_ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
     if !is(args.get(2), "on") && !is(args.get(2), "off") {
         return Err(CmdError::Syntax);

@@ -24,6 +24,7 @@ use crate::context::ServerContext;
 use crate::error::CmdError;
 use crate::glob;
 use crate::keyspace::EncodingLimits;
+use crate::keyspace::EvictionPolicy;
 use crate::protocol::{parse_i64, Reply};
 
 const ADMIN: u32 = flags::ADMIN | flags::NOSCRIPT | flags::LOADING | flags::STALE;
@@ -111,7 +112,7 @@ enum Setter {
 #[derive(Clone, Copy)]
 enum Check {
     Memory,
-    Enum(&'static [&'static str]),
+    YesNo,
 }
 
 struct Param {
@@ -257,17 +258,6 @@ fn output_buffer_limits(s: &ServerContext) -> String {
         st.obuf_soft_s.load(Ordering::Relaxed)
     )
 }
-
-const MAXMEMORY_POLICIES: &[&str] = &[
-    "volatile-lru",
-    "volatile-lfu",
-    "volatile-random",
-    "volatile-ttl",
-    "allkeys-lru",
-    "allkeys-lfu",
-    "allkeys-random",
-    "noeviction",
-];
 
 /// Every parameter, in the order CONFIG GET reports pattern matches.
 const PARAMS: &[Param] = &[
@@ -532,20 +522,138 @@ const PARAMS: &[Param] = &[
     ),
     param(
         "maxmemory",
+        |s| live(&s.maxmemory.limit),
+        Setter::Int {
+            min: 0,
+            max: i64::MAX,
+            memory: true,
+            apply: |s, v| {
+                let used = crate::alloc::allocated() as u64;
+                if v > 0 && (v as u64) < used {
+                    tracing::warn!(
+                        "WARNING: the new maxmemory value set via CONFIG SET ({v}) is smaller \
+                         than the current memory usage ({used}). This will result in key \
+                         eviction and/or the inability to accept new write commands depending \
+                         on the maxmemory-policy."
+                    );
+                }
+                s.maxmemory.set_limit(v as u64)
+            },
+        },
+    ),
+    param(
+        "maxmemory-policy",
+        |s| s.maxmemory.policy().name().into(),
+        Setter::Text {
+            check: |v| {
+                let name = std::str::from_utf8(v).unwrap_or_default();
+                match EvictionPolicy::parse(name) {
+                    Some(_) => Ok(()),
+                    None => Err(format!(
+                        "argument(s) must be one of the following: {}",
+                        EvictionPolicy::ALL.map(EvictionPolicy::name).join(", ")
+                    )),
+                }
+            },
+            apply: |s, v| {
+                let name = std::str::from_utf8(v).unwrap_or_default();
+                if let Some(p) = EvictionPolicy::parse(name) {
+                    s.maxmemory.set_policy(p, &s.keyspace);
+                }
+            },
+        },
+    ),
+    param(
+        "maxmemory-samples",
+        |s| live(&s.maxmemory.samples),
+        Setter::Int {
+            min: 1,
+            max: 64,
+            memory: false,
+            apply: |s, v| s.maxmemory.samples.store(v as u64, Ordering::Relaxed),
+        },
+    ),
+    param(
+        "maxmemory-eviction-tenacity",
+        |s| live(&s.maxmemory.tenacity),
+        Setter::Int {
+            min: 0,
+            max: 100,
+            memory: false,
+            apply: |s, v| s.maxmemory.tenacity.store(v as u64, Ordering::Relaxed),
+        },
+    ),
+    param(
+        "maxmemory-clients",
         |_| "0".into(),
         only(
             Check::Memory,
             "0",
-            "hashd has no memory limit; only 0 is supported",
+            "hashd does not evict clients; only 0 is supported",
         ),
     ),
     param(
-        "maxmemory-policy",
-        |_| "noeviction".into(),
+        "lfu-log-factor",
+        |s| {
+            s.keyspace
+                .access
+                .log_factor
+                .load(Ordering::Relaxed)
+                .to_string()
+        },
+        Setter::Int {
+            min: 0,
+            max: INT_MAX,
+            memory: false,
+            apply: |s, v| {
+                s.keyspace
+                    .access
+                    .log_factor
+                    .store(v as u32, Ordering::Relaxed)
+            },
+        },
+    ),
+    param(
+        "lfu-decay-time",
+        |s| {
+            s.keyspace
+                .access
+                .decay_minutes
+                .load(Ordering::Relaxed)
+                .to_string()
+        },
+        Setter::Int {
+            min: 0,
+            max: INT_MAX,
+            memory: false,
+            apply: |s, v| {
+                s.keyspace
+                    .access
+                    .decay_minutes
+                    .store(v as u32, Ordering::Relaxed)
+            },
+        },
+    ),
+    param(
+        "lazyfree-lazy-eviction",
+        |s| yes_no(s.maxmemory.lazy_eviction.load(Ordering::Relaxed)),
+        Setter::Text {
+            check: check_yes_no,
+            apply: |s, v| {
+                s.maxmemory
+                    .lazy_eviction
+                    .store(is(v, "yes"), Ordering::Relaxed)
+            },
+        },
+    ),
+    param(
+        "replica-ignore-maxmemory",
+        |_| "yes".into(),
         only(
-            Check::Enum(MAXMEMORY_POLICIES),
-            "noeviction",
-            "hashd never evicts keys; only 'noeviction' is supported",
+            Check::YesNo,
+            "yes",
+            "a replica never evicts, its master's evictions arrive as DEL; only 'yes' is \
+             supported",
         ),
     ),
     param(
@@ -938,13 +1046,8 @@ fn validate(set: Setter, value: &[u8]) -> Result<Change, String> {
         } => {
             let same = match check {
                 Check::Memory => parse_int(value, 0, i64::MAX, true)?.to_string() == accepted,
-                Check::Enum(allowed) => {
-                    if !allowed.iter().any(|a| is(value, a)) {
-                        return Err(format!(
-                            "argument(s) must be one of the following: {}",
-                            allowed.join(", ")
-                        ));
-                    }
+                Check::YesNo => {
+                    check_yes_no(value)?;
                     is(value, accepted)
                 }
             };
@@ -1260,9 +1363,14 @@ mod tests {
              parameters\r\n"
         );
         assert_eq!(
-            env.run("CONFIG SET maxmemory 100mb"),
-            "-ERR CONFIG SET failed (possibly related to argument 'maxmemory') - hashd has no \
-             memory limit; only 0 is supported\r\n"
+            env.run("CONFIG SET maxmemory-clients 100mb"),
+            "-ERR CONFIG SET failed (possibly related to argument 'maxmemory-clients') - hashd \
+             does not evict clients; only 0 is supported\r\n"
+        );
+        assert_eq!(
+            env.run("CONFIG SET replica-ignore-maxmemory maybe"),
+            "-ERR CONFIG SET failed (possibly related to argument 'replica-ignore-maxmemory') - \
+             argument must be 'yes' or 'no'\r\n"
         );
         assert_eq!(
             env.run("CONFIG SET maxmemory lots"),

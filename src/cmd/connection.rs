@@ -229,6 +229,7 @@ fn reset(ctx: &mut Ctx<'_, '_>, _args: Args<'_>, reply: &mut Reply<'_>) -> Resul
     super::multi::reset_transaction_state(ctx);
     crate::pubsub::forget(&ctx.server.pubsub, ctx.client);
     ctx.client.select(0);
+    ctx.client.no_touch = false;
     ctx.client.set_protocol(Protocol::Resp2);
     reply.set_protocol(Protocol::Resp2);
     // Back to the default user, who is authenticated only if it has no password. The

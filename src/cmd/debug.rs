@@ -9,9 +9,8 @@
 //! Redis): its subcommands are harmless (RELOAD saves and reloads the snapshot, as SAVE
 //! would write it).
 //!
-//! hashd does not track per-key access times or frequencies: OBJECT IDLETIME answers 0 and
-//! OBJECT FREQ gives Redis's "no LFU policy" error, which is what Redis itself answers under
-//! hashd's (only) policy, `noeviction`.
+//! OBJECT IDLETIME and OBJECT FREQ read the key's access state (see `keyspace/evict.rs`)
+//! without updating it, and answer Redis's errors under the other kind of policy.
 
 use std::sync::atomic::Ordering;
 
@@ -261,15 +260,20 @@ fn object_freq(
     reply: &mut Reply<'_>,
 ) -> Result<(), CmdError> {
     let now = ctx.now_ms;
-    if !ctx.db().exists(args.get(2), now) {
+    let lfu = ctx.server.keyspace.access.is_lfu();
+    let Some(access) = ctx.db().access_state(args.get(2), now) else {
         reply.null();
         return Ok(());
+    };
+    if !lfu {
+        return Err(CmdError::other(
+            "ERR An LFU maxmemory policy is not selected, access frequency not tracked. \
+             Please note that when switching between policies at runtime LRU and LFU data \
+             will take some time to adjust.",
+        ));
     }
-    Err(CmdError::other(
-        "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please \
-         note that when switching between policies at runtime LRU and LFU data will take some \
-         time to adjust.",
-    ))
+    reply.int(i64::from(access.frequency));
+    Ok(())
 }
 
 /// OBJECT IDLETIME key
@@ -279,11 +283,19 @@ fn object_idletime(
     reply: &mut Reply<'_>,
 ) -> Result<(), CmdError> {
     let now = ctx.now_ms;
-    if ctx.db().exists(args.get(2), now) {
-        reply.int(0);
-    } else {
+    let lfu = ctx.server.keyspace.access.is_lfu();
+    let Some(access) = ctx.db().access_state(args.get(2), now) else {
         reply.null();
+        return Ok(());
+    };
+    if lfu {
+        return Err(CmdError::other(
+            "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that \
+             when switching between policies at runtime LRU and LFU data will take some time \
+             to adjust.",
+        ));
     }
+    reply.int((access.idle_ms / 1000) as i64);
     Ok(())
 }
 

@@ -282,9 +282,10 @@ fn memory(s: &ServerContext, out: &mut String) {
     );
     line(out, "used_memory_startup", startup);
     line(out, "used_memory_dataset", used.saturating_sub(startup));
-    line(out, "maxmemory", 0);
-    line(out, "maxmemory_human", "0B");
-    line(out, "maxmemory_policy", "noeviction");
+    let max = s.maxmemory.limit.load(Ordering::Relaxed);
+    line(out, "maxmemory", max);
+    line(out, "maxmemory_human", human_bytes(max));
+    line(out, "maxmemory_policy", s.maxmemory.policy().name());
     line(
         out,
         "lazyfree_pending_objects",
@@ -296,6 +297,11 @@ fn memory(s: &ServerContext, out: &mut String) {
         format!("{:.2}", rss as f64 / used.max(1) as f64),
     );
     line(out, "mem_fragmentation_bytes", rss as i64 - used as i64);
+    line(
+        out,
+        "mem_not_counted_for_evict",
+        s.maxmemory.not_counted_now(s),
+    );
     line(out, "mem_allocator", "libc");
 }
 
@@ -451,8 +457,11 @@ fn stats(s: &ServerContext, out: &mut String) {
         get(&st.sweeper_max_lag_ms),
     );
     line(out, "expire_cycles", get(&st.sweeper_cycles));
-    line(out, "evicted_keys", 0);
+    line(out, "evicted_keys", get(&ks.evicted_keys));
     line(out, "evicted_clients", 0);
+    let (current, total) = s.maxmemory.exceeded_ms();
+    line(out, "total_eviction_exceeded_time", total);
+    line(out, "current_eviction_exceeded_time", current);
     let (hits, misses) = s.keyspace.lookups();
     line(out, "keyspace_hits", hits);
     line(out, "keyspace_misses", misses);
@@ -527,6 +536,9 @@ pub fn reset_stats(s: &ServerContext) {
         &st.net_output_bytes,
         &s.keyspace.stats.expired_keys,
         &s.keyspace.stats.expired_subkeys,
+        &s.keyspace.stats.evicted_keys,
+        &s.latency.total_forks,
+        &s.latency.latest_fork_usec,
         &s.replication.stats.sync_full,
         &s.replication.stats.sync_partial_ok,
         &s.replication.stats.sync_partial_err,
@@ -537,6 +549,7 @@ pub fn reset_stats(s: &ServerContext) {
     s.commands.reset();
     st.errors.reset();
     s.keyspace.lazyfree.reset_stats();
+    s.maxmemory.reset_stats();
 }
 
 fn replication(ctx: &Ctx<'_, '_>, out: &mut String) {

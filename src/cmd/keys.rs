@@ -164,9 +164,14 @@ fn exists(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Resul
     Ok(())
 }
 
-/// TOUCH only refreshes access times in Redis (no WATCH signal), so here it only counts.
+/// TOUCH refreshes the keys' access state (LRU/LFU; also for a CLIENT NO-TOUCH client,
+/// as in Redis) and counts those that exist. No WATCH signal: nothing changed.
 fn touch(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
-    exists(ctx, args, reply)
+    let now = ctx.now_ms;
+    let mut db = ctx.db();
+    let found = args.from(1).filter(|k| db.get(k, now).is_some()).count();
+    reply.int(found as i64);
+    Ok(())
 }
 
 /// TYPE does not reclaim expired fields: a hash whose fields all expired is still a hash.

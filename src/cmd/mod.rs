@@ -568,6 +568,15 @@ pub fn dispatch(
         return;
     }
     client.shared.last_cmd.store(index, Ordering::Relaxed);
+    if server.maxmemory.active()
+        && !client.replaying
+        && server.maxmemory.enforce(server) == crate::maxmemory::Verdict::OutOfMemory
+        && refused_when_out_of_memory(client, cmd)
+    {
+        let e = CmdError::other("OOM command not allowed when used memory > 'maxmemory'.");
+        refuse(server, client, cmd, index, &e, &mut reply);
+        return;
+    }
     if let Some(e) = replication_refusal(server, client, cmd) {
         refuse(server, client, cmd, index, &e, &mut reply);
         return;
@@ -644,6 +653,19 @@ pub fn may_write(client: &ClientState, args: Args<'_>) -> bool {
         return false;
     }
     cmd.has(flags::WRITE) || cmd.name == "publish"
+}
+
+/// What memory over the limit refuses, as Redis 7.4's `processCommand`: commands flagged
+/// `denyoom` (queued in MULTI too, which then fails at EXEC), and an EXEC whose queue
+/// holds one.
+fn refused_when_out_of_memory(client: &ClientState, cmd: &Command) -> bool {
+    if cmd.name == "exec" {
+        return client
+            .multi
+            .as_ref()
+            .is_some_and(|m| m.queue.iter().any(|q| q.command.has(flags::DENYOOM)));
+    }
+    cmd.has(flags::DENYOOM)
 }
 
 /// Answers `e` instead of running `cmd`, as Redis's `rejectCommand`: EXEC itself is
@@ -849,6 +871,8 @@ pub fn run_locked(
 ) {
     let mark = reply.len();
     ctx.locked.begin_command(cmd.name, cmd.has(flags::READONLY));
+    ctx.locked
+        .set_touch(!ctx.client.no_touch || cmd.name == "touch");
     #[cfg(debug_assertions)]
     let changes = ctx.locked.log().command_changes();
     let stats = &ctx.server.commands;

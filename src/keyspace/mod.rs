@@ -11,6 +11,7 @@
 //! before its locks drop. Shard internals are private to this module.
 
 pub mod effects;
+mod evict;
 mod hash;
 mod key;
 pub mod lazyfree;
@@ -26,6 +27,7 @@ use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 
 pub use effects::{Batch, Cause, Change, Effect, EffectLog, EffectSink, Recorder};
+pub use evict::{AccessClock, Policy as EvictionPolicy};
 pub use hash::{Encoding, EncodingLimits, HashValue, TtlUpdate};
 pub use packed::{FieldRef, MAX_FIELD_EXPIRE_MS};
 pub use shard::{SweepOutcome, WatchFlag};
@@ -41,6 +43,8 @@ pub struct KeyspaceStats {
     pub expired_keys: AtomicU64,
     /// Hash fields removed because their TTL passed (`expired_subkeys`).
     pub expired_subkeys: AtomicU64,
+    /// Keys removed by the memory limit (`evicted_keys`).
+    pub evicted_keys: AtomicU64,
 }
 
 /// Debug builds check a shard's invariants after each sweeper batch up to this size.
@@ -70,6 +74,9 @@ pub struct Keyspace {
     expiry_paused: Arc<AtomicBool>,
     /// Large values freed off the request path (UNLINK, FLUSH… ASYNC).
     pub lazyfree: lazyfree::LazyFree,
+    /// How keys' access state is kept (LRU or LFU) and the LFU settings.
+    pub access: AccessClock,
+    evictor: evict::Evictor,
 }
 
 struct Db {
@@ -101,12 +108,23 @@ pub struct Locked<'a> {
     ks: &'a Keyspace,
     held: SmallVec<[Held<'a>; 2]>,
     log: EffectLog,
+    /// Lookups update the keys' access state (not for a CLIENT NO-TOUCH client).
+    touch: bool,
 }
 
 struct Held<'a> {
     db: usize,
     shard: usize,
     guard: MutexGuard<'a, Shard>,
+}
+
+/// A key's access state, read both ways (which one holds depends on the policy).
+#[derive(Clone, Copy, Debug)]
+pub struct AccessState {
+    /// Since the last access, as an LRU policy reads it.
+    pub idle_ms: u64,
+    /// The LFU counter after decay, as an LFU policy reads it.
+    pub frequency: u32,
 }
 
 /// Per-database totals for INFO keyspace.
@@ -168,6 +186,8 @@ impl Keyspace {
             keep_expired: Arc::new(AtomicBool::new(false)),
             expiry_paused: Arc::new(AtomicBool::new(false)),
             lazyfree: lazyfree::LazyFree::default(),
+            access: AccessClock::default(),
+            evictor: evict::Evictor::default(),
         }
     }
 
@@ -291,6 +311,7 @@ impl Keyspace {
             ks: self,
             held,
             log: EffectLog::new(interest),
+            touch: true,
         }
     }
 
@@ -410,7 +431,8 @@ impl Keyspace {
         let value = HashValue::from_fields(fields, &self.limits());
         let h = self.key_hash(key);
         let mut shard = d.shards[self.shard_of_hash(h)].lock();
-        store_loaded(&mut shard, h, key, key_deadline, value);
+        let access = self.access.initial(crate::clock::Clock::system().now_ms());
+        store_loaded(&mut shard, h, key, key_deadline, value, access);
         true
     }
 
@@ -442,6 +464,7 @@ fn store_loaded(
     key: &[u8],
     key_deadline: Option<u64>,
     value: HashValue,
+    access: u32,
 ) {
     if value.is_empty() {
         return;
@@ -457,6 +480,7 @@ fn store_loaded(
             key_deadline: key_deadline.unwrap_or(NEVER),
             field_deadline,
             value,
+            access,
         },
     );
 }
@@ -477,6 +501,7 @@ impl<'a> Locked<'a> {
             db,
             held: &mut self.held,
             log: &mut self.log,
+            touch: self.touch,
         }
     }
 
@@ -532,7 +557,8 @@ impl<'a> Locked<'a> {
             return false;
         };
         let value = HashValue::from_fields(fields, &ks.limits());
-        store_loaded(&mut held.guard, h, key, key_deadline, value);
+        let access = ks.access.initial(crate::clock::Clock::system().now_ms());
+        store_loaded(&mut held.guard, h, key, key_deadline, value, access);
         true
     }
 
@@ -549,6 +575,11 @@ impl<'a> Locked<'a> {
     pub fn begin_command(&mut self, name: &'static str, reads: bool) {
         self.log.begin(Some(name));
         self.log.count_lookups(reads);
+    }
+
+    /// Whether the next commands' lookups update the keys' access state (LRU/LFU).
+    pub fn set_touch(&mut self, touch: bool) {
+        self.touch = touch;
     }
 
     /// Exchanges the contents of two databases (SWAPDB); requires [`LockPlan::All`].
@@ -620,6 +651,7 @@ pub struct DbView<'l, 'a> {
     db: usize,
     held: &'l mut SmallVec<[Held<'a>; 2]>,
     log: &'l mut EffectLog,
+    touch: bool,
 }
 
 impl<'l, 'a> DbView<'l, 'a> {
@@ -708,10 +740,16 @@ impl<'l, 'a> DbView<'l, 'a> {
     /// A hash none of whose fields is live is reclaimed and reported missing.
     pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&HashValue> {
         let db = self.db;
-        let reclaim = !self.ks.keeps_expired();
+        let ks = self.ks;
+        let reclaim = !ks.keeps_expired();
+        let touch = self.touch;
         let (shard, h, log) = self.shard_for(key);
         let b = Self::live_bucket(shard, log, db, h, key, now_ms, reclaim)?;
-        shard.entry_at(b).map(|e| &e.value)
+        let e = shard.entry_at_mut(b)?;
+        if touch {
+            ks.access.touch(&mut e.access, now_ms);
+        }
+        Some(&e.value)
     }
 
     /// The hash at `key`, for writing, with its expired fields already reclaimed (lazy
@@ -721,9 +759,16 @@ impl<'l, 'a> DbView<'l, 'a> {
         let limits = self.ks.limits();
         // On a replica nothing is reclaimed: the hash keeps its expired fields (readers
         // skip them with `get_live`), and a hash with none live reads as missing.
-        let reclaim = !self.ks.keeps_expired();
+        let ks = self.ks;
+        let reclaim = !ks.keeps_expired();
+        let touch = self.touch;
         let (shard, h, log) = self.shard_for(key);
         let b = Self::live_bucket(shard, log, db, h, key, now_ms, reclaim)?;
+        if touch {
+            if let Some(e) = shard.entry_at_mut(b) {
+                ks.access.touch(&mut e.access, now_ms);
+            }
+        }
         let reap_at = if reclaim { now_ms } else { 0 };
         let hm = HashMut::open(shard, log, db, b, h, limits, false, reap_at);
         if hm.is_empty() {
@@ -738,10 +783,19 @@ impl<'l, 'a> DbView<'l, 'a> {
     /// when the [`HashMut`] drops, so failed writes leave no key and no record.
     pub fn get_or_create(&mut self, key: &[u8], now_ms: u64) -> HashMut<'_> {
         let db = self.db;
-        let limits = self.ks.limits();
+        let ks = self.ks;
+        let limits = ks.limits();
+        let touch = self.touch;
         let (shard, h, log) = self.shard_for(key);
         let (b, created) = match Self::live_bucket(shard, log, db, h, key, now_ms, true) {
-            Some(b) => (b, false),
+            Some(b) => {
+                if touch {
+                    if let Some(e) = shard.entry_at_mut(b) {
+                        ks.access.touch(&mut e.access, now_ms);
+                    }
+                }
+                (b, false)
+            }
             None => (
                 shard.insert(
                     h,
@@ -750,6 +804,7 @@ impl<'l, 'a> DbView<'l, 'a> {
                         key_deadline: NEVER,
                         field_deadline: NEVER,
                         value: HashValue::new(),
+                        access: ks.access.initial(now_ms),
                     },
                 ),
                 true,
@@ -765,6 +820,20 @@ impl<'l, 'a> DbView<'l, 'a> {
         let reclaim = !self.ks.keeps_expired();
         let (shard, h, log) = self.shard_for(key);
         Self::live_bucket(shard, log, db, h, key, now_ms, reclaim).is_some()
+    }
+
+    /// A live key's access state (OBJECT IDLETIME / FREQ), read without updating it.
+    pub fn access_state(&mut self, key: &[u8], now_ms: u64) -> Option<AccessState> {
+        let db = self.db;
+        let ks = self.ks;
+        let reclaim = !ks.keeps_expired();
+        let (shard, h, log) = self.shard_for(key);
+        let b = Self::live_bucket(shard, log, db, h, key, now_ms, reclaim)?;
+        let access = shard.entry_at(b)?.access;
+        Some(AccessState {
+            idle_ms: AccessClock::idle_ms(access, now_ms),
+            frequency: ks.access.frequency(access, now_ms),
+        })
     }
 
     /// Deletes `key` (DEL). Returns true if it existed.
@@ -818,6 +887,7 @@ impl<'l, 'a> DbView<'l, 'a> {
                 key_deadline: moved.key_deadline,
                 field_deadline,
                 value: moved.value,
+                access: moved.access,
             },
         );
         dst_shard.watchers.touch(dst);
@@ -843,6 +913,7 @@ impl<'l, 'a> DbView<'l, 'a> {
         now_ms: u64,
     ) -> bool {
         let db = self.db;
+        let access = self.ks.access.initial(now_ms);
         let (shard, h, log) = self.shard_for(key);
         let existing = Self::live_bucket(shard, log, db, h, key, now_ms, true);
         if value.is_empty() || (existing.is_some() && !replace) {
@@ -859,6 +930,7 @@ impl<'l, 'a> DbView<'l, 'a> {
                 key_deadline: deadline.unwrap_or(NEVER),
                 field_deadline,
                 value,
+                access,
             },
         );
         let Some(e) = shard.entry_at(b) else {

@@ -29,6 +29,8 @@ pub(super) struct Entry {
     /// Always equals `value.min_expire()` once a command has finished with the key.
     pub(super) field_deadline: u64,
     pub(super) value: HashValue,
+    /// When it was last used (LRU, seconds) or how often (LFU): see `evict.rs`.
+    pub(super) access: u32,
 }
 
 impl Entry {
@@ -404,7 +406,7 @@ impl Shard {
     }
 
     /// The bucket of an entry registered under `(t, h)` in `which`, if any.
-    fn bucket_by_deadline(&self, which: Deadline, t: u64, h: u64) -> Option<usize> {
+    pub(super) fn bucket_by_deadline(&self, which: Deadline, t: u64, h: u64) -> Option<usize> {
         self.data.entries.find_bucket_index(h, |e| {
             e.deadline(which) == t && self.hasher.hash_one(&*e.key) == h
         })
@@ -678,6 +680,7 @@ mod tests {
             key_deadline: NEVER,
             field_deadline: NEVER,
             value: HashValue::new(),
+            access: 0,
         }
     }
 

@@ -414,6 +414,18 @@ impl Replication {
         self.is_replica.load(Ordering::Relaxed)
     }
 
+    /// The memory held by replicas' output queues: what maxmemory does not count, as
+    /// Redis's `freeMemoryGetNotCountedMemory` (INFO `mem_not_counted_for_evict`), so a
+    /// slow replica cannot make the master evict its data.
+    pub fn output_buffer_bytes(&self) -> usize {
+        self.state
+            .lock()
+            .replicas
+            .iter()
+            .map(|r| r.out.lock().buf.capacity())
+            .sum()
+    }
+
     /// `master_repl_offset`.
     pub fn offset(&self) -> u64 {
         self.offset.load(Ordering::Acquire)

@@ -388,17 +388,30 @@ for flags in COMMON_FLAGS:
 
 
 
+def t_maxmemory_flags_bound_the_cache():
+    # The docker-compose cache line: the bound and the policy are in force.
+    port = free_port()
+    with Server(image_command(["--maxmemory", "256mb", "--maxmemory-policy", "allkeys-lru",
+                               "--port", str(port)]), port):
+        got = (cli(port, "config", "get", "maxmemory"),
+               cli(port, "config", "get", "maxmemory-policy"))
+        want = ("maxmemory\n268435456", "maxmemory-policy\nallkeys-lru")
+        return None if got == want else f"got {got!r}"
+
+
+check("redis-server-flags/--maxmemory 256mb --maxmemory-policy allkeys-lru", t_maxmemory_flags_bound_the_cache)
+
+
 def t_unimplemented_flags_refused():
-    # maxmemory is not implemented yet: asking for a bound must fail loudly, naming it,
-    # instead of serving an unbounded cache.
-    out = subprocess.run(image_command(["--maxmemory", "256mb", "--maxmemory-policy",
-                                        "allkeys-lru", "--port", str(free_port())]),
+    # Client eviction is not implemented: asking for it must fail loudly, naming it.
+    out = subprocess.run(image_command(["--maxmemory-clients", "10mb",
+                                        "--port", str(free_port())]),
                          env=BASE_ENV, cwd=DATA_DIR, capture_output=True, text=True, timeout=20)
-    if out.returncode != 1 or "maxmemory" not in out.stderr:
+    if out.returncode != 1 or "maxmemory-clients" not in out.stderr:
         return f"exit {out.returncode}, stderr {out.stderr!r}"
     return None
 
 
-check("redis-server-flags/--maxmemory 256mb refused until implemented", t_unimplemented_flags_refused)
+check("redis-server-flags/--maxmemory-clients 10mb refused", t_unimplemented_flags_refused)
 
 sys.exit(1 if failed else 0)
