@@ -529,6 +529,51 @@ mod tests {
     }
 
     #[test]
+    fn idle_time_counts_from_the_last_access_but_not_for_no_touch_clients() {
+        let mut env = TestEnv::new();
+        env.run("HSET h f v");
+        env.advance_ms(5_000);
+        // OBJECT itself does not touch the key.
+        assert_eq!(env.run("OBJECT IDLETIME h"), ":5\r\n");
+        assert_eq!(env.run("OBJECT IDLETIME h"), ":5\r\n");
+        env.run("HGET h f");
+        assert_eq!(env.run("OBJECT IDLETIME h"), ":0\r\n");
+        env.advance_ms(3_000);
+        assert_eq!(env.run("CLIENT NO-TOUCH on"), "+OK\r\n");
+        env.run("HGET h f");
+        env.run("HSET h g v");
+        assert_eq!(env.run("OBJECT IDLETIME h"), ":3\r\n");
+        // TOUCH touches even for a NO-TOUCH client, as in Redis.
+        assert_eq!(env.run("TOUCH h nokey"), ":1\r\n");
+        assert_eq!(env.run("OBJECT IDLETIME h"), ":0\r\n");
+        assert_eq!(env.run("CLIENT NO-TOUCH maybe"), "-ERR syntax error\r\n");
+        env.run("RESET");
+        env.advance_ms(2_000);
+        env.run("HGET h f");
+        assert_eq!(env.run("OBJECT IDLETIME h"), ":0\r\n", "RESET ends NO-TOUCH");
+    }
+
+    #[test]
+    fn frequency_under_an_lfu_policy() {
+        let mut env = TestEnv::new();
+        assert_eq!(env.run("CONFIG SET maxmemory-policy allkeys-lfu"), "+OK\r\n");
+        env.run("HSET h f v");
+        // A new key starts at 5; the first accesses count with probability 1/(1+0).
+        assert_eq!(env.run("OBJECT FREQ h"), ":5\r\n");
+        assert_eq!(env.run("CONFIG SET lfu-log-factor 0"), "+OK\r\n");
+        for _ in 0..10 {
+            env.run("HGET h f");
+        }
+        assert_eq!(env.run("OBJECT FREQ h"), ":15\r\n");
+        // One point lost per idle minute.
+        env.advance_ms(4 * 60_000);
+        assert_eq!(env.run("OBJECT FREQ h"), ":11\r\n");
+        assert!(env
+            .run("OBJECT IDLETIME h")
+            .starts_with("-ERR An LFU maxmemory policy is selected, idle time not tracked."));
+    }
+
+    #[test]
     fn memory_usage() {
         let mut env = TestEnv::new();
         assert_eq!(env.run("MEMORY USAGE nokey"), "$-1\r\n");
