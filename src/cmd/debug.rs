@@ -550,13 +550,20 @@ mod tests {
         env.run("RESET");
         env.advance_ms(2_000);
         env.run("HGET h f");
-        assert_eq!(env.run("OBJECT IDLETIME h"), ":0\r\n", "RESET ends NO-TOUCH");
+        assert_eq!(
+            env.run("OBJECT IDLETIME h"),
+            ":0\r\n",
+            "RESET ends NO-TOUCH"
+        );
     }
 
     #[test]
     fn frequency_under_an_lfu_policy() {
         let mut env = TestEnv::new();
-        assert_eq!(env.run("CONFIG SET maxmemory-policy allkeys-lfu"), "+OK\r\n");
+        assert_eq!(
+            env.run("CONFIG SET maxmemory-policy allkeys-lfu"),
+            "+OK\r\n"
+        );
         env.run("HSET h f v");
         // A new key starts at 5; the first accesses count with probability 1/(1+0).
         assert_eq!(env.run("OBJECT FREQ h"), ":5\r\n");

@@ -871,8 +871,12 @@ pub fn run_locked(
 ) {
     let mark = reply.len();
     ctx.locked.begin_command(cmd.name, cmd.has(flags::READONLY));
-    ctx.locked
-        .set_touch(!ctx.client.no_touch || cmd.name == "touch");
+    // As Redis's lookups: not for a NO-TOUCH client (but its TOUCH), and not while a
+    // forked child shares the pages an update would copy.
+    ctx.locked.set_touch(
+        (!ctx.client.no_touch || cmd.name == "touch")
+            && !crate::persist::snapshot::children_running(),
+    );
     #[cfg(debug_assertions)]
     let changes = ctx.locked.log().command_changes();
     let stats = &ctx.server.commands;

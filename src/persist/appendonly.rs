@@ -713,6 +713,9 @@ fn finish_rewrite(
     let mut status = 0;
     // SAFETY: waitpid on our own exited child, with a valid pointer to `status`.
     let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+    if r == pid {
+        super::snapshot::note_reaped();
+    }
     let ok = r == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
     let started = slot.map(|(_, t)| t);
     let installed = ok

@@ -402,6 +402,9 @@ pub fn wait_child_exit(pid: i32) -> bool {
     let mut status = 0;
     // SAFETY: waitpid on our own child, with a valid pointer to `status`.
     let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+    if r == pid {
+        note_reaped();
+    }
     r == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
 }
 
@@ -430,7 +433,23 @@ fn fork_writer_keeping(
     if pid == 0 {
         child_main(keep, write, parent);
     }
+    CHILDREN.fetch_add(1, Ordering::Relaxed);
     Ok(pid)
+}
+
+/// Forked children not yet reaped (snapshots, rewrites, full syncs).
+static CHILDREN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Whether a forked child runs: reads then leave keys' access state alone, as Redis's
+/// lookups do, so that they do not copy the pages the child shares.
+#[inline]
+pub fn children_running() -> bool {
+    CHILDREN.load(Ordering::Relaxed) > 0
+}
+
+/// A child forked by [`fork_writer_keeping`] was reaped.
+pub(super) fn note_reaped() {
+    let _ = CHILDREN.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
 }
 
 /// A forked writer: drops what it inherited, runs `write`, exits; never returns.
@@ -522,6 +541,9 @@ fn wait_child(st: &RdbStatus, pid: i32, dir: &Path) {
     let mut status = 0;
     // SAFETY: waitpid on our own exited child, with a valid pointer to `status`.
     let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+    if r == pid {
+        note_reaped();
+    }
     let exited_ok = r == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
     let killed_on_purpose =
         r == pid && libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGUSR1;
