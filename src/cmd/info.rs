@@ -54,6 +54,7 @@ const SECTIONS: &[&str] = &[
     "errorstats",
     "cluster",
     "keyspace",
+    "keysizes",
 ];
 
 /// Which sections a request asks for.
@@ -66,7 +67,7 @@ struct Selection {
 }
 
 /// Sections only `all` and `everything` (or their own name) bring, as in Redis.
-const NOT_DEFAULT: &[&str] = &["commandstats"];
+const NOT_DEFAULT: &[&str] = &["commandstats", "keysizes"];
 
 impl Selection {
     fn parse(args: Args<'_>) -> Self {
@@ -126,6 +127,7 @@ fn info(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<
             "errorstats" => errorstats(ctx.server, &mut out),
             "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
             "keyspace" => keyspace(ctx, &mut out),
+            "keysizes" => keysizes(ctx, &mut out),
             _ => {}
         }
     }
@@ -607,11 +609,140 @@ fn keyspace(ctx: &mut Ctx<'_, '_>, out: &mut String) {
     }
 }
 
+/// Redis 8.2's `# Keysizes`: per database with hashes, how many hold how many fields
+/// (stored ones, expired ones not yet reclaimed included, as Redis counts), by power of
+/// two: `db0_distrib_hashes_items:1=3,2=1,4=7,1K=2`.
+fn keysizes(ctx: &mut Ctx<'_, '_>, out: &mut String) {
+    out.push_str("# Keysizes\r\n");
+    for db in 0..ctx.server.keyspace.databases() {
+        if ctx.server.keyspace.db_summary(db).keys == 0 {
+            continue;
+        }
+        let bins = ctx.locked.size_histogram(db);
+        let shown: Vec<String> = bins
+            .iter()
+            .enumerate()
+            .filter(|&(_, &n)| n > 0)
+            .map(|(b, n)| {
+                let low = if b == 0 { 0 } else { 1u64 << (b - 1) };
+                format!("{}={n}", power_of_two_label(low))
+            })
+            .collect();
+        if !shown.is_empty() {
+            let _ = write!(out, "db{db}_distrib_hashes_items:{}\r\n", shown.join(","));
+        }
+    }
+}
+
+/// `512`, `1K`, `2M`…: a power of two in Redis's keysizes notation (units of 1024).
+fn power_of_two_label(n: u64) -> String {
+    const UNITS: [&str; 7] = ["", "K", "M", "G", "T", "P", "E"];
+    let mut v = n;
+    let mut unit = 0;
+    while v >= 1024 && unit + 1 < UNITS.len() {
+        v /= 1024;
+        unit += 1;
+    }
+    format!("{v}{}", UNITS[unit])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cmd::testing::TestEnv;
     use crate::keyspace::{LockPlan, TtlUpdate};
+
+    /// INFO keysizes without its header, lines joined by spaces.
+    fn hist(env: &mut TestEnv) -> String {
+        let text = payload(&env.run("INFO keysizes"));
+        let body = text
+            .strip_prefix("# Keysizes\r\n")
+            .unwrap_or_else(|| panic!("{text:?}"));
+        body.split("\r\n")
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Redis's `info-keysizes.tcl` hash cases, in both encodings: each step's histogram.
+    #[test]
+    fn keysizes_follow_every_hash_write_as_redis_8() {
+        for entries in ["512", "0"] {
+            let mut env = TestEnv::new();
+            env.run(&format!("CONFIG SET hash-max-listpack-entries {entries}"));
+            let h = "db0_distrib_hashes_items";
+            let steps: &[(&str, String)] = &[
+                ("FLUSHALL", String::new()),
+                ("HSETNX h1 1 1", format!("{h}:1=1")),
+                ("HSETNX h1 2 2", format!("{h}:2=1")),
+                ("FLUSHALL", String::new()),
+                ("HSET h2 1 1", format!("{h}:1=1")),
+                ("HSET h2 2 2", format!("{h}:2=1")),
+                ("HDEL h2 1", format!("{h}:1=1")),
+                ("HDEL h2 2", String::new()),
+                ("HSET h2 1 1 2 2", format!("{h}:2=1")),
+                ("HDEL h2 1 2", String::new()),
+                ("HSETEX h2 FIELDS 1 1 1", format!("{h}:1=1")),
+                ("HSETEX h2 FIELDS 1 2 2", format!("{h}:2=1")),
+                ("HGETDEL h2 FIELDS 1 1", format!("{h}:1=1")),
+                ("HGETDEL h2 FIELDS 1 3", format!("{h}:1=1")),
+                ("HGETDEL h2 FIELDS 1 2", String::new()),
+                ("HSETEX h1 FIELDS 2 f1 1 f2 1", format!("{h}:2=1")),
+                ("HGETEX h1 PXAT 1 FIELDS 1 f1", format!("{h}:1=1")),
+                ("HSETEX h1 FIELDS 1 f3 1", format!("{h}:2=1")),
+                ("HMSET h3 1 1 2 2 3 3", format!("{h}:2=2")),
+                ("HMSET h3 1 1 2 2 3 3 4 4", format!("{h}:2=1,4=1")),
+                ("HINCRBY h4 f1 10", format!("{h}:1=1,2=1,4=1")),
+                ("HINCRBYFLOAT h4 f2 1.5", format!("{h}:2=2,4=1")),
+                ("RENAME h4 h5", format!("{h}:2=2,4=1")),
+                ("SELECT 1", format!("{h}:2=2,4=1")),
+                (
+                    "HSET d1 a 1",
+                    format!("{h}:2=2,4=1 db1_distrib_hashes_items:1=1"),
+                ),
+                (
+                    "SWAPDB 0 1",
+                    format!("{h}:1=1 db1_distrib_hashes_items:2=2,4=1"),
+                ),
+                ("FLUSHDB", format!("{h}:1=1")),
+                ("FLUSHALL", String::new()),
+            ];
+            for (cmd, want) in steps {
+                env.run(cmd);
+                assert_eq!(&hist(&mut env), want, "after {cmd} (entries {entries})");
+            }
+            env.run("SELECT 0");
+            // Lazy expiry: the count drops when the expired field is reclaimed.
+            env.run("HSET big f0 v");
+            for i in 1..1500 {
+                env.run(&format!("HSET big f{i} v"));
+            }
+            assert_eq!(hist(&mut env), format!("{h}:1K=1"));
+            env.run("HSET e a 1 b 2");
+            env.run("HPEXPIRE e 10 FIELDS 1 a");
+            assert_eq!(hist(&mut env), format!("{h}:2=1,1K=1"));
+            env.advance_ms(20);
+            assert_eq!(
+                hist(&mut env),
+                format!("{h}:2=1,1K=1"),
+                "stored until reclaimed"
+            );
+            env.run("HGET e b");
+            assert_eq!(hist(&mut env), format!("{h}:1=1,1K=1"));
+            env.run("DEL big");
+            assert_eq!(hist(&mut env), format!("{h}:1=1"));
+            // Inside EXEC, with the key's shard held.
+            env.run("MULTI");
+            env.run("HSET e c 3");
+            env.run("INFO keysizes");
+            let exec = env.run("EXEC");
+            assert!(exec.contains(&format!("{h}:2=1")), "{exec}");
+            env.server.keyspace.check_invariants().unwrap();
+        }
+        assert_eq!(power_of_two_label(512), "512");
+        assert_eq!(power_of_two_label(1 << 20), "1M");
+        assert_eq!(power_of_two_label(1 << 30), "1G");
+    }
 
     /// The text of a RESP2 bulk reply.
     fn payload(reply: &str) -> String {
@@ -734,9 +865,10 @@ mod tests {
             "# Cluster",
             "# Keyspace",
         ];
-        // `all` and `everything` add commandstats, as in Redis.
+        // `all` and `everything` add commandstats and (Redis 8.2) keysizes.
         let mut with_commandstats = all_headers.clone();
         with_commandstats.insert(8, "# Commandstats");
+        with_commandstats.push("# Keysizes");
         for cmd in ["INFO", "INFO default", "INFO all", "INFO EVERYTHING"] {
             let text = payload(&env.run(cmd));
             let expected = if cmd.ends_with("all") || cmd.ends_with("EVERYTHING") {
@@ -748,7 +880,7 @@ mod tests {
             // Sections are separated by one blank line, and the text ends with a line.
             assert_eq!(text.matches("\r\n\r\n").count(), expected.len() - 1);
             assert!(text.starts_with("# Server\r\nredis_version:8.0.0\r\n"));
-            assert!(text.ends_with("# Keyspace\r\n"));
+            assert!(text.ends_with("# Keyspace\r\n") || text.ends_with("# Keysizes\r\n"));
         }
     }
 

@@ -510,6 +510,31 @@ impl<'a> Locked<'a> {
     }
 
     /// Whether shard `shard` of database `db` is held.
+    /// How many hashes of `db` hold how many stored fields, by power of two (INFO
+    /// keysizes): bin `k` counts lengths `2^(k-1) .. 2^k`. Shards these locks hold are
+    /// read through them (INFO inside EXEC); the others are locked in turn, briefly.
+    pub fn size_histogram(&self, db: usize) -> [u64; shard::SIZE_BINS] {
+        let mut bins = [0; shard::SIZE_BINS];
+        let Some(d) = self.ks.dbs.get(db) else {
+            return bins;
+        };
+        let mut add = |sizes: &shard::SizeBins| {
+            for (b, n) in bins.iter_mut().zip(sizes.0.iter()) {
+                *b += n;
+            }
+        };
+        for (i, c) in d.counts.iter().enumerate() {
+            if c.keys.load(Ordering::Relaxed) == 0 {
+                continue;
+            }
+            match self.held.iter().find(|h| h.db == db && h.shard == i) {
+                Some(h) => add(&h.guard.data.sizes),
+                None => add(&d.shards[i].lock().data.sizes),
+            }
+        }
+        bins
+    }
+
     pub fn holds(&self, db: usize, shard: usize) -> bool {
         self.held.iter().any(|h| h.db == db && h.shard == shard)
     }
@@ -1167,6 +1192,9 @@ pub struct HashMut<'s> {
     db: usize,
     bucket: usize,
     key_hash: u64,
+    /// Stored fields when opened (expired ones included): where the size histogram
+    /// counts the hash until the handle drops.
+    len_at_open: usize,
     modified: bool,
     /// The field-deadline registration must be re-derived on drop even if nothing changed
     /// (a table's registered deadline is a lower bound that a fruitless reap moves forward).
@@ -1193,12 +1221,14 @@ impl<'s> HashMut<'s> {
         created: bool,
         now_ms: u64,
     ) -> Self {
+        let len_at_open = shard.entry_at(bucket).map_or(0, |e| e.value.len());
         let mut hm = HashMut {
             shard,
             log,
             db,
             bucket,
             key_hash,
+            len_at_open,
             modified: false,
             reindex: false,
             unreported_new: created,
@@ -1357,7 +1387,9 @@ impl Drop for HashMut<'_> {
         let Some(e) = self.shard.entry_at(b) else {
             return;
         };
-        if self.unreported_new && e.value.is_empty() {
+        let len = e.value.len();
+        self.shard.data.sizes.resize(self.len_at_open, len);
+        if self.unreported_new && len == 0 {
             // Created for a write that did not happen: it never existed.
             self.shard.remove_at(h, b);
         } else if self.modified || self.reindex {

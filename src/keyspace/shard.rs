@@ -76,6 +76,49 @@ pub(super) struct ShardData {
     /// Bumped when entry positions may move (a full table rehashes on insert); SCAN cursors
     /// carry it so a scan across a move restarts the shard instead of skipping keys.
     pub(super) generation: u32,
+    /// How many hashes have how many stored fields (INFO keysizes), by power of two.
+    pub(super) sizes: SizeBins,
+}
+
+/// Bins of a power-of-two histogram of hash lengths: bin 0 counts empty hashes (only
+/// ever transient, inside a command), bin `k` lengths in `2^(k-1) .. 2^k`.
+pub const SIZE_BINS: usize = 48;
+
+#[derive(Clone, Debug)]
+pub(super) struct SizeBins(pub(super) [u64; SIZE_BINS]);
+
+impl Default for SizeBins {
+    fn default() -> Self {
+        SizeBins([0; SIZE_BINS])
+    }
+}
+
+impl SizeBins {
+    #[inline]
+    pub(super) fn bin(len: usize) -> usize {
+        ((usize::BITS - len.leading_zeros()) as usize).min(SIZE_BINS - 1)
+    }
+
+    #[inline]
+    pub(super) fn add(&mut self, len: usize) {
+        self.0[Self::bin(len)] += 1;
+    }
+
+    #[inline]
+    pub(super) fn remove(&mut self, len: usize) {
+        let b = &mut self.0[Self::bin(len)];
+        *b = b.saturating_sub(1);
+    }
+
+    /// A hash went from `old` to `new` stored fields.
+    #[inline]
+    pub(super) fn resize(&mut self, old: usize, new: usize) {
+        let (a, b) = (Self::bin(old), Self::bin(new));
+        if a != b {
+            self.0[a] = self.0[a].saturating_sub(1);
+            self.0[b] += 1;
+        }
+    }
 }
 
 /// The unit of [`ShardData::key_deadline_sum`], in ms (a shift of 4).
@@ -311,6 +354,7 @@ impl Shard {
         if entry.field_deadline != NEVER {
             d.field_deadlines.insert((entry.field_deadline, h));
         }
+        d.sizes.add(entry.value.len());
         let hasher = &self.hasher;
         let occupied = d
             .entries
@@ -326,6 +370,7 @@ impl Shard {
     pub fn remove_at(&mut self, h: u64, bucket: usize) -> Option<Entry> {
         let occupied = self.data.entries.get_bucket_entry(bucket).ok()?;
         let (entry, _) = occupied.remove();
+        self.data.sizes.remove(entry.value.len());
         if entry.key_deadline != NEVER {
             self.unindex(Deadline::Key, entry.key_deadline, h);
             self.data.key_deadline_sum = self
@@ -510,9 +555,12 @@ impl Shard {
             };
             let Entry { key, value, .. } = e;
             let watchers = &self.watchers;
+            let before = value.len();
             let removed = value.remove_expired(now_ms, room, |f| {
                 log.note_expired_field(watchers, db, key, f)
             });
+            let after = value.len();
+            self.data.sizes.resize(before, after);
             out.fields += removed;
             // Also when nothing was due after all: the registered deadline moves forward.
             self.settle(h, b, db, log, Cause::Expired);
@@ -584,6 +632,14 @@ impl Shard {
                     "key {name:?}: hash counts disagree with its fields"
                 ));
             }
+        }
+        let mut sizes = SizeBins::default();
+        d.entries.iter().for_each(|e| sizes.add(e.value.len()));
+        if sizes.0 != d.sizes.0 {
+            return Err(format!(
+                "the size histogram is {:?} but the entries make {:?}",
+                d.sizes.0, sizes.0
+            ));
         }
         // Every index entry belongs to a key (keys sharing a hash and deadline share one).
         if deadline_sum != d.key_deadline_sum {
