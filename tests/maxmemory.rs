@@ -403,3 +403,55 @@ fn an_evicted_key_is_a_del_in_the_append_only_file() {
         10_000 - evicted as usize
     );
 }
+
+#[test]
+fn allkeys_lfu_keeps_the_frequently_used_keys_in_resp3() {
+    let dir = common::fresh_dir("maxmemory-lfu");
+    let p = Proc::start(
+        &dir,
+        &[
+            "--maxmemory-policy",
+            "allkeys-lfu",
+            "--notify-keyspace-events",
+            "Ee",
+        ],
+    );
+    let mut c = p.client();
+    c.hello3();
+    let mut sub = p.client();
+    sub.hello3();
+    sub.expect(
+        "SUBSCRIBE __keyevent@0__:evicted",
+        b">3\r\n$9\r\nsubscribe\r\n$22\r\n__keyevent@0__:evicted\r\n:1\r\n",
+    );
+    fill(&mut c, "hot", 200, None);
+    fill(&mut c, "cold", 10_000, None);
+    // Every access counts (lfu-log-factor 0): the hot keys reach 25, the others stay at 5.
+    c.expect("CONFIG SET lfu-log-factor 0", b"+OK\r\n");
+    for _ in 0..20 {
+        let batch: Vec<u8> = (0..200)
+            .flat_map(|i| common::encode_command(&["HGET", &format!("hot:{i}"), "f"]))
+            .collect();
+        c.send(&batch);
+        for _ in 0..200 {
+            c.read_reply();
+        }
+    }
+    c.expect("OBJECT FREQ hot:0", b":25\r\n");
+    c.expect("OBJECT FREQ cold:0", b":5\r\n");
+    let limit = settled_used(&mut c) + MARGIN;
+    c.run(&format!("CONFIG SET maxmemory {limit}"));
+    fill(&mut c, "new", 5000, None);
+    assert!(info_field(&mut c, "stats", "evicted_keys") > 100);
+    assert_eq!(
+        count_keys(&mut c, "hot"),
+        200,
+        "a frequently used key was evicted"
+    );
+    let first = sub.read_reply();
+    assert!(
+        first.starts_with(b">3\r\n$7\r\nmessage\r\n$22\r\n__keyevent@0__:evicted\r\n"),
+        "{}",
+        common::show(&first)
+    );
+}
