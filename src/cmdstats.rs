@@ -1,15 +1,25 @@
-//! Per-command statistics (INFO commandstats) and the slow log (SLOWLOG).
+//! Per-command statistics (INFO commandstats, INFO latencystats, LATENCY HISTOGRAM) and
+//! the slow log (SLOWLOG).
 //!
 //! Every command is timed with [`quanta`]'s TSC clock — a few nanoseconds a read, where
 //! `clock_gettime` costs tens, which at pipeline 16 would be several percent of a command.
 //! A connection adds its commands' counts and times to a small list of its own and flushes
 //! it into the shared counters once per batch (and when INFO runs on it), so two worker
 //! threads running the same command do not fight over its counters' cache line per call.
+//!
+//! With `latency-tracking yes` (the default) each call's time also goes into its command's
+//! latency histogram, an HdrHistogram with Redis's bounds and precision. The connection
+//! only appends the time to a buffer; the buffer is recorded at the same flush, into
+//! histograms of the flushing thread's own shard (one uncontended lock per command per
+//! batch; threads sharing one histogram would pass its cache lines back and forth at every
+//! batch, which cost several percent at pipeline 16). INFO and LATENCY HISTOGRAM add the
+//! shards up.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use smallvec::SmallVec;
 
 /// Redis's defaults: `slowlog-log-slower-than 10000`, `slowlog-max-len 128`.
@@ -19,6 +29,26 @@ pub const DEFAULT_SLOWLOG_MAX_LEN: u64 = 128;
 /// `SLOWLOG_ENTRY_MAX_ARGC` / `_MAX_STRING`).
 const SLOWLOG_MAX_ARGC: usize = 32;
 const SLOWLOG_MAX_STRING: usize = 128;
+
+/// Redis's `LATENCY_HISTOGRAM_MIN_VALUE`, `_MAX_VALUE` (ns) and `_PRECISION` (significant
+/// figures): times outside the bounds are clamped to them.
+const HISTOGRAM_MIN_NS: u64 = 1;
+const HISTOGRAM_MAX_NS: u64 = 1_000_000_000;
+const HISTOGRAM_SIGFIG: u8 = 2;
+/// A connection's buffered times are recorded once this many wait, even inside one batch,
+/// so that a huge pipeline or transaction does not grow the buffer without bound.
+const PENDING_SAMPLES_MAX: usize = 1024;
+/// LATENCY HISTOGRAM's first bucket (ns) and the factor between buckets (`fillCommandCDF`).
+const CDF_FIRST_BUCKET_NS: u64 = 1024;
+const CDF_BUCKET_FACTOR: u64 = 2;
+/// Redis's default `latency-tracking-info-percentiles`.
+pub const DEFAULT_INFO_PERCENTILES: &str = "50 99 99.9";
+
+/// One command's latency histogram (counts per HdrHistogram bucket, in ns).
+pub type Histogram = hdrhistogram::Histogram<u64>;
+
+/// One thread shard's histograms, by command index.
+type HistogramShard = Box<[Mutex<Option<Box<Histogram>>>]>;
 
 /// One command's totals.
 #[derive(Debug, Default)]
@@ -33,6 +63,9 @@ struct Counters {
 #[derive(Debug, Default)]
 pub struct Pending {
     items: SmallVec<[PendingItem; 4]>,
+    /// Calls' times for the latency histograms, each `index << 32 | nanos` (clamped to
+    /// Redis's maximum, one second, which fits 32 bits), in call order.
+    samples: Vec<u64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -84,7 +117,7 @@ impl Pending {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.items.is_empty() && self.samples.is_empty()
     }
 }
 
@@ -112,6 +145,14 @@ pub struct SlowEntry {
 pub struct CommandStats {
     clock: quanta::Clock,
     counters: Box<[Counters]>,
+    /// Per thread shard, per command: its latency histogram, made at its first recorded
+    /// call there (24 KiB each, so only where used) and dropped by CONFIG RESETSTAT, as
+    /// Redis drops its one histogram per command.
+    histograms: Box<[HistogramShard]>,
+    /// `latency-tracking`.
+    pub latency_tracking: AtomicBool,
+    /// `latency-tracking-info-percentiles`.
+    info_percentiles: RwLock<Vec<f64>>,
     slowlog: Mutex<VecDeque<SlowEntry>>,
     next_slow_id: AtomicU64,
     /// `slowlog-log-slower-than` (µs; negative: off, 0: everything).
@@ -131,11 +172,23 @@ impl CommandStats {
         CommandStats {
             clock: quanta::Clock::new(),
             counters: (0..commands).map(|_| Counters::default()).collect(),
+            histograms: (0..histogram_shards())
+                .map(|_| (0..commands).map(|_| Mutex::new(None)).collect())
+                .collect(),
+            latency_tracking: AtomicBool::new(true),
+            info_percentiles: RwLock::new(vec![50.0, 99.0, 99.9]),
             slowlog: Mutex::new(VecDeque::new()),
             next_slow_id: AtomicU64::new(0),
             slower_than_us: AtomicI64::new(slower_than_us),
             slowlog_max_len: AtomicU64::new(max_len),
         }
+    }
+
+    /// Sets `latency-tracking` and `latency-tracking-info-percentiles`.
+    pub fn with_latency_tracking(self, on: bool, percentiles: Vec<f64>) -> Self {
+        self.latency_tracking.store(on, Ordering::Relaxed);
+        *self.info_percentiles.write() = percentiles;
+        self
     }
 
     /// A raw timestamp, for [`CommandStats::nanos_between`].
@@ -149,8 +202,45 @@ impl CommandStats {
         self.clock.delta_as_nanos(start, end)
     }
 
+    /// A call of command `index` that took `nanos`, for its latency histogram: buffered in
+    /// the connection's `pending` (nothing at all with `latency-tracking no`).
+    #[inline]
+    pub fn sample(&self, pending: &mut Pending, index: usize, nanos: u64) {
+        if !self.latency_tracking.load(Ordering::Relaxed) {
+            return;
+        }
+        let nanos = nanos.clamp(HISTOGRAM_MIN_NS, HISTOGRAM_MAX_NS);
+        pending.samples.push((index as u64) << 32 | nanos);
+        if pending.samples.len() >= PENDING_SAMPLES_MAX {
+            self.record_samples(pending);
+        }
+    }
+
+    /// Records a connection's buffered times, holding each command's histogram once per
+    /// run of its calls (a batch mostly repeats one command).
+    #[cold]
+    fn record_samples(&self, pending: &mut Pending) {
+        let shard = &self.histograms[thread_shard(self.histograms.len())];
+        let mut samples = pending.samples.drain(..).peekable();
+        while let Some(first) = samples.next() {
+            let index = (first >> 32) as usize;
+            let Some(slot) = shard.get(index) else {
+                continue;
+            };
+            let mut slot = slot.lock();
+            let h = slot.get_or_insert_with(new_histogram);
+            h.saturating_record(first & u64::from(u32::MAX));
+            while let Some(s) = samples.next_if(|s| (s >> 32) as usize == index) {
+                h.saturating_record(s & u64::from(u32::MAX));
+            }
+        }
+    }
+
     /// Adds a connection's pending counts to the shared ones.
     pub fn flush(&self, pending: &mut Pending) {
+        if !pending.samples.is_empty() {
+            self.record_samples(pending);
+        }
         for i in pending.items.drain(..) {
             let Some(c) = self.counters.get(i.index as usize) else {
                 continue;
@@ -187,6 +277,36 @@ impl CommandStats {
                 v.store(0, Ordering::Relaxed);
             }
         }
+        for h in self.histograms.iter().flat_map(|shard| shard.iter()) {
+            *h.lock() = None;
+        }
+    }
+
+    /// Runs `f` on command `index`'s latency histogram (its shards added up), if it has one.
+    pub fn with_histogram<R>(&self, index: usize, f: impl FnOnce(&Histogram) -> R) -> Option<R> {
+        let mut total: Option<Box<Histogram>> = None;
+        for shard in self.histograms.iter() {
+            let slot = shard.get(index)?.lock();
+            let Some(h) = slot.as_deref() else {
+                continue;
+            };
+            match &mut total {
+                // Same bounds on both sides: adding cannot fail.
+                Some(t) => {
+                    let _ = t.add(h);
+                }
+                None => total = Some(Box::new(h.clone())),
+            }
+        }
+        total.as_deref().map(f)
+    }
+
+    pub fn info_percentiles(&self) -> Vec<f64> {
+        self.info_percentiles.read().clone()
+    }
+
+    pub fn set_info_percentiles(&self, percentiles: Vec<f64>) {
+        *self.info_percentiles.write() = percentiles;
     }
 
     /// Whether a command that took `micros` belongs in the slow log.
@@ -262,6 +382,186 @@ impl CommandStats {
     }
 }
 
+/// One histogram shard per core (at most 16): a worker thread per core is tokio's default.
+fn histogram_shards() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(16))
+}
+
+/// The calling thread's histogram shard, out of `shards`. Threads are numbered at their
+/// first flush; the numbering only spreads them over the shards, nothing depends on it.
+fn thread_shard(shards: usize) -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static NUMBER: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    NUMBER.with(|n| {
+        if n.get() == usize::MAX {
+            n.set(NEXT.fetch_add(1, Ordering::Relaxed));
+        }
+        n.get() % shards
+    })
+}
+
+fn new_histogram() -> Box<Histogram> {
+    // Constant bounds hdrhistogram accepts (low >= 1, high >= 2 * low, sigfig <= 5).
+    Box::new(
+        Histogram::new_with_bounds(HISTOGRAM_MIN_NS, HISTOGRAM_MAX_NS, HISTOGRAM_SIGFIG)
+            .expect("Redis's histogram bounds are valid"),
+    )
+}
+
+/// The histogram's counts in index order, as hdr_histogram's C code walks them: each
+/// index's lowest value and its count. The reports below follow the C code step by step
+/// rather than the crate's iterators, which round differently (`value_at_quantile` takes
+/// the ceiling of the wanted count where C rounds it; `iter_log` reports the level where
+/// C reports the highest value of the bucket it stopped in).
+fn counts(h: &Histogram) -> impl Iterator<Item = (u64, u64)> + '_ {
+    let mut next = 0;
+    (0..h.distinct_values()).map(move |_| {
+        let value = next;
+        next = h.next_non_equivalent(value);
+        (value, h.count_at(value))
+    })
+}
+
+/// hdr_histogram's `hdr_value_at_percentile`.
+pub fn value_at_percentile(h: &Histogram, percentile: f64) -> u64 {
+    let requested = percentile.min(100.0);
+    // C's `(int64_t)(x + 0.5)`: rounded half up, then at least the first recorded value.
+    let wanted = (((requested / 100.0) * h.len() as f64 + 0.5) as u64).max(1);
+    let mut seen = 0;
+    for (value, n) in counts(h) {
+        seen += n;
+        if seen >= wanted {
+            return if percentile == 0.0 {
+                h.lowest_equivalent(value)
+            } else {
+                h.highest_equivalent(value)
+            };
+        }
+    }
+    0
+}
+
+/// LATENCY HISTOGRAM's `histogram_usec` (Redis's `fillCommandCDF`): at each power-of-two
+/// level from 1024 ns, the highest value (µs) of the bucket the log iterator stands in and
+/// the calls up to it, where that count grew. Times in the last buckets, past 2^29 ns, are
+/// never reported, as in Redis (the iterator runs out of buckets before 2^30).
+pub fn cdf(h: &Histogram) -> Vec<(u64, u64)> {
+    let total = h.len();
+    let mut out = Vec::new();
+    let mut level = CDF_FIRST_BUCKET_NS;
+    let (mut cumulative, mut previous) = (0, 0);
+    for (value, n) in counts(h) {
+        cumulative += n;
+        while value >= level {
+            if cumulative > previous {
+                out.push((h.highest_equivalent(value) / 1000, cumulative));
+            }
+            previous = cumulative;
+            level *= CDF_BUCKET_FACTOR;
+        }
+        if previous == total {
+            break;
+        }
+    }
+    out
+}
+
+/// A percentile as Redis prints it (INFO's labels, CONFIG GET): `%f` with the trailing
+/// zeros and point trimmed (`trimDoubleString`): `50`, `99.9`.
+pub fn format_percentile(p: f64) -> String {
+    let mut s = format!("{p:.6}");
+    if s.contains('.') {
+        while s.ends_with('0') {
+            s.pop();
+        }
+        if s.ends_with('.') {
+            s.pop();
+        }
+    }
+    s
+}
+
+/// `latency-tracking-info-percentiles`: words split on single spaces (as Redis splits a
+/// multi-argument setting, so doubled spaces make an empty, invalid word); "" is none.
+/// The error is Redis's CONFIG SET reason.
+pub fn parse_info_percentiles(text: &str) -> Result<Vec<f64>, &'static str> {
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    text.split(' ')
+        .map(|w| {
+            let p = string2d(w).ok_or("Invalid latency-tracking-info-percentiles parameters")?;
+            if (0.0..=100.0).contains(&p) {
+                Ok(p)
+            } else {
+                Err("latency-tracking-info-percentiles parameters should sit between [0.0,100.0]")
+            }
+        })
+        .collect()
+}
+
+/// Redis's `string2d`: the whole word is one `strtod` number, not NaN, not out of range
+/// (an overflow to infinity or an underflow to zero); `inf` itself is a number.
+fn string2d(w: &str) -> Option<f64> {
+    let unsigned = w.strip_prefix(['+', '-']).unwrap_or(w);
+    let negative = w.starts_with('-');
+    let (v, mantissa) = if let Some(hex) = unsigned
+        .strip_prefix("0x")
+        .or_else(|| unsigned.strip_prefix("0X"))
+    {
+        (
+            parse_hex_float(hex)?,
+            hex.split(['p', 'P']).next().unwrap_or(""),
+        )
+    } else {
+        // Rust's syntax is strtod's for decimals, `inf`, `infinity` and `nan`.
+        let v: f64 = unsigned.parse().ok()?;
+        (v, unsigned.split(['e', 'E']).next().unwrap_or(""))
+    };
+    let literal_inf =
+        unsigned.eq_ignore_ascii_case("inf") || unsigned.eq_ignore_ascii_case("infinity");
+    let underflow = v == 0.0 && mantissa.bytes().any(|b| b.is_ascii_hexdigit() && b != b'0');
+    if v.is_nan() || (v.is_infinite() && !literal_inf) || underflow {
+        return None;
+    }
+    Some(if negative { -v } else { v })
+}
+
+/// strtod's hexadecimal form after `0x`: hex digits with an optional point, then an
+/// optional binary exponent `p[+-]digits`.
+fn parse_hex_float(text: &str) -> Option<f64> {
+    let (digits, exp) = match text.find(['p', 'P']) {
+        Some(i) => (&text[..i], Some(&text[i + 1..])),
+        None => (text, None),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut m = 0.0f64;
+    for b in int.bytes().chain(frac.bytes()) {
+        m = m * 16.0 + f64::from(char::from(b).to_digit(16)?);
+    }
+    let mut e: i32 = match exp {
+        Some(x) => {
+            let d = x.strip_prefix(['+', '-']).unwrap_or(x);
+            if d.is_empty() || !d.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            x.parse::<i32>().unwrap_or(if x.starts_with('-') {
+                i32::MIN / 2
+            } else {
+                i32::MAX / 2
+            })
+        }
+        None => 0,
+    };
+    e = e.saturating_sub(4 * frac.len() as i32);
+    Some(m * 2f64.powi(e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,5 +610,111 @@ mod tests {
         assert!(s.is_slow(0));
         s.slower_than_us.store(-1, Ordering::Relaxed);
         assert!(!s.is_slow(1_000_000));
+    }
+
+    fn histogram_of(values: &[u64]) -> Box<Histogram> {
+        let mut h = new_histogram();
+        for &v in values {
+            h.saturating_record(v.clamp(HISTOGRAM_MIN_NS, HISTOGRAM_MAX_NS));
+        }
+        h
+    }
+
+    #[test]
+    fn histogram_has_hdr_histogram_c_layout() {
+        // hdr_init(1, 1e9, 2): 23 buckets of 128 half sub-buckets plus one, 3072 counts.
+        let h = new_histogram();
+        assert_eq!(h.distinct_values(), 3072);
+        assert_eq!(counts(&h).last().map(|(v, _)| v), Some(255 << 22));
+    }
+
+    #[test]
+    fn percentiles_round_the_wanted_count_as_c_does() {
+        // p99 of 70 calls wants (69.3 + 0.5) as int = 69 calls: the fast bucket. The crate's
+        // own value_at_percentile takes the ceiling, 70, and would answer the slow one.
+        let mut values = vec![1000; 69];
+        values.push(100_000);
+        let h = histogram_of(&values);
+        assert_eq!(value_at_percentile(&h, 99.0), 1003);
+        assert_eq!(value_at_percentile(&h, 100.0), 100_351);
+        assert_eq!(value_at_percentile(&h, 0.0), 1000);
+        // Redis 7.4.1's INFO for one 26 µs HSET: p50=26.111.
+        assert_eq!(value_at_percentile(&histogram_of(&[26_000]), 50.0), 26_111);
+        assert_eq!(value_at_percentile(&new_histogram(), 50.0), 0);
+    }
+
+    #[test]
+    fn cdf_reports_buckets_as_fill_command_cdf() {
+        // Redis 7.4.1: one 26 µs HSET is `33 => 1`, one 5 µs CONFIG SET `8 => 1`, one
+        // sub-µs command `1 => 1`.
+        assert_eq!(cdf(&histogram_of(&[26_000])), [(33, 1)]);
+        assert_eq!(cdf(&histogram_of(&[5_000])), [(8, 1)]);
+        assert_eq!(cdf(&histogram_of(&[0])), [(1, 1)]);
+        // Only levels where the count grew; the clamped one-second call never shows.
+        let h = histogram_of(&[500, 3_000, 3_000, 5_000_000_000]);
+        assert_eq!(h.len(), 4);
+        assert_eq!(cdf(&h), [(1, 1), (4, 3)]);
+        assert!(cdf(&new_histogram()).is_empty());
+    }
+
+    #[test]
+    fn samples_reach_the_histograms_on_flush_unless_tracking_is_off() {
+        let s = CommandStats::new(4, DEFAULT_SLOWLOG_SLOWER_THAN_US, 2);
+        let mut p = Pending::default();
+        for n in [1_000, 2_000, 3_000] {
+            p.call(1, n, false);
+            s.sample(&mut p, 1, n);
+        }
+        p.call(2, 7, false);
+        s.sample(&mut p, 2, 7);
+        assert!(
+            s.with_histogram(1, |_| ()).is_none(),
+            "recorded before the flush"
+        );
+        s.flush(&mut p);
+        assert_eq!(s.with_histogram(1, |h| h.len()), Some(3));
+        assert_eq!(s.with_histogram(2, |h| h.len()), Some(1));
+        s.latency_tracking.store(false, Ordering::Relaxed);
+        s.sample(&mut p, 3, 7);
+        s.flush(&mut p);
+        assert!(s.with_histogram(3, |_| ()).is_none());
+        s.latency_tracking.store(true, Ordering::Relaxed);
+        // A long batch is recorded as it goes, without waiting for the flush.
+        for _ in 0..PENDING_SAMPLES_MAX {
+            s.sample(&mut p, 3, 7);
+        }
+        assert_eq!(
+            s.with_histogram(3, |h| h.len()),
+            Some(PENDING_SAMPLES_MAX as u64)
+        );
+        s.reset();
+        assert!(s.with_histogram(1, |_| ()).is_none());
+    }
+
+    #[test]
+    fn percentile_settings_parse_and_print_as_redis() {
+        let ok = |t: &str| parse_info_percentiles(t).unwrap();
+        assert_eq!(ok("50 99 99.9"), [50.0, 99.0, 99.9]);
+        assert!(ok("").is_empty());
+        assert_eq!(
+            ok("0x10 1e1 +5 .5 1. 0x1.8p1"),
+            [16.0, 10.0, 5.0, 0.5, 1.0, 3.0]
+        );
+        let invalid = Err("Invalid latency-tracking-info-percentiles parameters");
+        let range =
+            Err("latency-tracking-info-percentiles parameters should sit between [0.0,100.0]");
+        for bad in [
+            "abc", "50 abc", "nan", "  50", "50  99", "1,2", "1e-400", "1e400", "0x", "1e",
+        ] {
+            assert_eq!(parse_info_percentiles(bad), invalid, "{bad:?}");
+        }
+        for bad in ["101", "-1", "inf", "-Infinity"] {
+            assert_eq!(parse_info_percentiles(bad), range, "{bad:?}");
+        }
+        let shown: Vec<String> = [50.0, 99.9, 100.0, 12.3456789, 99.99999, 1e-7]
+            .into_iter()
+            .map(format_percentile)
+            .collect();
+        assert_eq!(shown, ["50", "99.9", "100", "12.345679", "99.99999", "0"]);
     }
 }

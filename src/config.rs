@@ -205,6 +205,12 @@ pub struct Cli {
     /// Evicted large values are freed in the background (yes/no).
     #[arg(long = "lazyfree-lazy-eviction", value_parser = parse_yes_no)]
     pub lazyfree_lazy_eviction: Option<bool>,
+    /// Keep a latency histogram per command (INFO latencystats, LATENCY HISTOGRAM) (yes/no).
+    #[arg(long = "latency-tracking", value_parser = parse_yes_no)]
+    pub latency_tracking: Option<bool>,
+    /// The percentiles INFO latencystats reports (`50 99 99.9`; '' for none).
+    #[arg(long = "latency-tracking-info-percentiles", num_args = 0..)]
+    pub latency_tracking_info_percentiles: Option<Vec<String>>,
     /// DEL frees large values in the background, as UNLINK (yes/no).
     #[arg(long = "lazyfree-lazy-user-del", value_parser = parse_yes_no)]
     pub lazyfree_lazy_user_del: Option<bool>,
@@ -300,8 +306,6 @@ const UNIMPLEMENTED: &[(&str, Unimplemented)] = &[
     ("activedefrag", NoEffect),
     ("lua-time-limit", NoEffect),
     ("busy-reply-threshold", NoEffect),
-    ("latency-tracking", NoEffect),
-    ("latency-tracking-info-percentiles", NoEffect),
     ("enable-protected-configs", NoEffect),
     ("enable-module-command", NoEffect),
     ("jemalloc-bg-thread", NoEffect),
@@ -668,6 +672,9 @@ pub struct Config {
     pub lfu_log_factor: u64,
     pub lfu_decay_time: u64,
     pub lazyfree_lazy_eviction: bool,
+    pub latency_tracking: bool,
+    /// Space-separated percentiles, as redis.conf writes them.
+    pub latency_tracking_info_percentiles: String,
     /// `client-output-buffer-limit` classes, as redis.conf writes them (`replica 256mb
     /// 64mb 60 …`); empty: Redis's defaults.
     pub client_output_buffer_limit: String,
@@ -745,6 +752,8 @@ impl Default for Config {
             lfu_log_factor: 10,
             lfu_decay_time: 1,
             lazyfree_lazy_eviction: false,
+            latency_tracking: true,
+            latency_tracking_info_percentiles: crate::cmdstats::DEFAULT_INFO_PERCENTILES.into(),
             source: "built-in defaults".into(),
             ignored: Vec::new(),
         }
@@ -956,6 +965,12 @@ impl Config {
                 "lazyfree-lazy-eviction" => {
                     cfg.lazyfree_lazy_eviction = parse_yes_no(one()?).map_err(|e| bad(&e))?
                 }
+                "latency-tracking" => {
+                    cfg.latency_tracking = parse_yes_no(one()?).map_err(|e| bad(&e))?
+                }
+                "latency-tracking-info-percentiles" => {
+                    cfg.latency_tracking_info_percentiles = args.join(" ")
+                }
                 "lazyfree-lazy-user-del" => {
                     cfg.lazyfree_lazy_user_del = parse_yes_no(one()?).map_err(|e| bad(&e))?
                 }
@@ -1047,6 +1062,11 @@ impl Config {
         take!(lfu_log_factor);
         take!(lfu_decay_time);
         take!(lazyfree_lazy_eviction);
+        take!(latency_tracking);
+        if let Some(words) = &cli.latency_tracking_info_percentiles {
+            self.latency_tracking_info_percentiles = words.join(" ");
+            from_flags = true;
+        }
         take!(lazyfree_lazy_user_flush);
         if let Some(words) = &cli.replicaof {
             self.replicaof = Some(words.join(" "));
@@ -1149,6 +1169,11 @@ impl Config {
         }
         if let Err(e) = parse_save(&self.save) {
             return Err(invalid("save", e));
+        }
+        if let Err(e) =
+            crate::cmdstats::parse_info_percentiles(&self.latency_tracking_info_percentiles)
+        {
+            return Err(invalid("latency-tracking-info-percentiles", e));
         }
         if self.dbfilename.is_empty() || self.dbfilename.contains('/') {
             return Err(invalid("dbfilename", "must be a file name, not a path"));
@@ -1450,6 +1475,8 @@ mod tests {
             "tcp-keepalive",
             "pidfile",
             "logfile",
+            "latency-tracking",
+            "latency-tracking-info-percentiles",
         ] {
             assert!(
                 unimplemented_directive(implemented).is_none(),
@@ -1479,6 +1506,35 @@ mod tests {
             Config::from_redis_conf("protected-mode no\ntcp-keepalive 60\ntimeout 5\n").unwrap();
         assert!(!cfg.protected_mode);
         assert_eq!((cfg.tcp_keepalive, cfg.timeout), (60, 5));
+    }
+
+    #[test]
+    fn latency_tracking_settings_from_files_and_flags() {
+        let cfg = Config::from_redis_conf(
+            "latency-tracking no\nlatency-tracking-info-percentiles 50 99.99\n",
+        )
+        .unwrap();
+        assert!(!cfg.latency_tracking);
+        assert_eq!(cfg.latency_tracking_info_percentiles, "50 99.99");
+        let cfg = Config::from_redis_conf("latency-tracking-info-percentiles \"\"\n").unwrap();
+        assert_eq!(cfg.latency_tracking_info_percentiles, "");
+        assert!(cfg.validate().is_ok());
+        let bad = Config::from_redis_conf("latency-tracking-info-percentiles 50 101\n").unwrap();
+        let e = bad.validate().unwrap_err().to_string();
+        assert!(e.contains("should sit between [0.0,100.0]"), "{e}");
+        let cli = Cli::try_parse_from([
+            "hashd",
+            "--latency-tracking",
+            "no",
+            "--latency-tracking-info-percentiles",
+            "90",
+            "99",
+        ])
+        .unwrap();
+        let mut cfg = Config::default();
+        cfg.apply_cli(&cli);
+        assert!(!cfg.latency_tracking);
+        assert_eq!(cfg.latency_tracking_info_percentiles, "90 99");
     }
 
     #[test]

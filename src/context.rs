@@ -277,6 +277,12 @@ impl ServerContext {
                 crate::cmd::table().all.len(),
                 config.slowlog_log_slower_than,
                 config.slowlog_max_len,
+            )
+            .with_latency_tracking(
+                config.latency_tracking,
+                // Validated at start-up (Config::validate); a test's config may skip that.
+                crate::cmdstats::parse_info_percentiles(&config.latency_tracking_info_percentiles)
+                    .unwrap_or_else(|_| vec![50.0, 99.0, 99.9]),
             ),
             replication,
             rdb: Arc::new(crate::persist::snapshot::RdbStatus::new(clock.clone())),

@@ -469,3 +469,139 @@ fn prometheus_endpoint_serves_info_under_redis_exporter_names() {
     }
     assert!(get("/nope").starts_with("HTTP/1.1 404"));
 }
+
+/// INFO latencystats' command names (sorted: Redis lists them in its command dictionary's
+/// order, which changes from run to run), each line checked for Redis's shape.
+fn latencystats_names(c: &mut Client) -> Vec<String> {
+    let text = info_text(c, "latencystats");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("# Latencystats"), "{text:?}");
+    let mut names: Vec<String> = lines
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (key, values) = l.split_once(':').unwrap_or_else(|| panic!("{l:?}"));
+            let labels: Vec<&str> = values
+                .split(',')
+                .map(|kv| {
+                    let (label, v) = kv.split_once('=').unwrap_or_else(|| panic!("{l:?}"));
+                    let (int, frac) = v.split_once('.').unwrap_or_else(|| panic!("{l:?}"));
+                    assert!(
+                        int.bytes().all(|b| b.is_ascii_digit())
+                            && frac.len() == 3
+                            && frac.bytes().all(|b| b.is_ascii_digit()),
+                        "{l:?}"
+                    );
+                    label
+                })
+                .collect();
+            assert_eq!(labels, ["p50", "p99", "p99.9"], "{l:?}");
+            key.strip_prefix("latency_percentiles_usec_")
+                .unwrap_or_else(|| panic!("{l:?}"))
+                .to_string()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// A LATENCY HISTOGRAM reply with each `histogram_usec` checked (bucket bounds growing,
+/// counts cumulative, ending at or below `calls`) and then blanked, so that the rest can be
+/// compared with Redis's.
+fn histogram_shape(reply: &[u8]) -> common::Value {
+    use common::Value;
+    fn pairs(v: Value) -> Vec<(Value, Value)> {
+        match v {
+            Value::Map(m) => m,
+            Value::Array(a) => {
+                let mut it = a.into_iter();
+                let mut out = Vec::new();
+                while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    out.push((k, v));
+                }
+                out
+            }
+            other => panic!("not a map: {other:?}"),
+        }
+    }
+    let resp3 = reply.starts_with(b"%");
+    let wrap = |p: Vec<(Value, Value)>| {
+        if resp3 {
+            Value::Map(p)
+        } else {
+            Value::Array(p.into_iter().flat_map(|(k, v)| [k, v]).collect())
+        }
+    };
+    let commands = pairs(common::decode(reply))
+        .into_iter()
+        .map(|(name, entry)| {
+            let mut entry = pairs(entry);
+            let calls = match entry.first() {
+                Some((_, Value::Int(n))) => *n,
+                other => panic!("calls: {other:?}"),
+            };
+            let buckets = pairs(std::mem::replace(&mut entry[1].1, Value::Null));
+            let (mut last_bound, mut last_count) = (0, 0);
+            for (bound, count) in &buckets {
+                let (Value::Int(bound), Value::Int(count)) = (bound, count) else {
+                    panic!("bucket: {bound:?} {count:?}");
+                };
+                assert!(*bound > last_bound && *count > last_count, "{buckets:?}");
+                (last_bound, last_count) = (*bound, *count);
+            }
+            assert!(last_count <= calls && !buckets.is_empty(), "{buckets:?}");
+            (name, wrap(entry))
+        })
+        .collect();
+    wrap(commands)
+}
+
+#[test]
+fn latencystats_and_latency_histogram_match_redis() {
+    let Some(mut b) = Both::start() else {
+        return;
+    };
+    b.run("CONFIG RESETSTAT");
+    for line in [
+        "HSET k f v a b",
+        "HGET k f",
+        "HGET k nosuch",
+        "HGETALL k",
+        "PING",
+        "CONFIG GET maxclients",
+        "CLIENT SETNAME x",
+        "HSET k",
+    ] {
+        b.run(line);
+    }
+    // The failed HSET (arity) never ran: only what ran has a histogram, INFO included.
+    b.run("INFO stats");
+    let names = latencystats_names(&mut b.r);
+    assert_eq!(latencystats_names(&mut b.h), names);
+    assert!(names.contains(&"config|get".to_string()), "{names:?}");
+    for resp3 in [false, true] {
+        if resp3 {
+            b.r.hello3();
+            b.h.hello3();
+        }
+        for line in [
+            "LATENCY HISTOGRAM hset client NOSUCH config|get hget|x",
+            "LATENCY HISTOGRAM nosuch",
+        ] {
+            let (r, h) = (b.r.run(line), b.h.run(line));
+            assert_eq!(histogram_shape(&h), histogram_shape(&r), "{line}");
+        }
+    }
+    // Off: the section is only its header, and nothing new is recorded.
+    b.run("CONFIG SET latency-tracking no");
+    b.run("HDEL k a");
+    for c in [&mut b.r, &mut b.h] {
+        assert_eq!(info_text(c, "latencystats"), "# Latencystats\r\n");
+        assert!(histogram_shape(&c.run("LATENCY HISTOGRAM hdel")) == common::Value::Map(vec![]));
+    }
+    b.run("CONFIG SET latency-tracking yes");
+    // RESETSTAT drops every histogram, then records its own call.
+    b.run("CONFIG RESETSTAT");
+    let (r, h) = (b.r.run("LATENCY HISTOGRAM"), b.h.run("LATENCY HISTOGRAM"));
+    assert!(h.starts_with(b"%1\r\n$16\r\nconfig|resetstat\r\n"));
+    assert_eq!(histogram_shape(&h), histogram_shape(&r));
+}

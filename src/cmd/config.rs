@@ -19,6 +19,7 @@ use std::sync::atomic::Ordering;
 
 use super::parse::is;
 use super::{flags, Args, Command, Ctx};
+use crate::cmdstats::{format_percentile, parse_info_percentiles};
 use crate::config::MIN_PROTO_MAX_BULK_LEN;
 use crate::context::ServerContext;
 use crate::error::CmdError;
@@ -704,6 +705,38 @@ const PARAMS: &[Param] = &[
         },
     ),
     param(
+        "latency-tracking",
+        |s| yes_no(s.commands.latency_tracking.load(Ordering::Relaxed)),
+        Setter::Text {
+            check: check_yes_no,
+            apply: |s, v| {
+                s.commands
+                    .latency_tracking
+                    .store(is(v, "yes"), Ordering::Relaxed)
+            },
+        },
+    ),
+    param(
+        "latency-tracking-info-percentiles",
+        |s| {
+            let p = s.commands.info_percentiles();
+            let words: Vec<String> = p.into_iter().map(format_percentile).collect();
+            words.join(" ")
+        },
+        Setter::Text {
+            check: |v| {
+                parse_info_percentiles(&String::from_utf8_lossy(v))
+                    .map(|_| ())
+                    .map_err(Into::into)
+            },
+            apply: |s, v| {
+                if let Ok(p) = parse_info_percentiles(&String::from_utf8_lossy(v)) {
+                    s.commands.set_info_percentiles(p);
+                }
+            },
+        },
+    ),
+    param(
         "lazyfree-lazy-user-del",
         |s| yes_no(s.config.lazyfree_lazy_user_del.load(Ordering::Relaxed)),
         Setter::Text {
@@ -1258,6 +1291,48 @@ mod tests {
         assert_eq!(
             env.run("CONFIG GET"),
             "-ERR wrong number of arguments for 'config|get' command\r\n"
+        );
+    }
+
+    #[test]
+    fn latency_tracking_parameters_as_redis() {
+        let mut env = TestEnv::new();
+        let get = "CONFIG GET latency-tracking*";
+        let defaults = pairs(&[
+            ("latency-tracking", "yes"),
+            ("latency-tracking-info-percentiles", "50 99 99.9"),
+        ]);
+        assert_eq!(env.run(get), defaults);
+        assert_eq!(
+            env.run("CONFIG SET latency-tracking-info-percentiles \"12.3456789 0x10 1e1\""),
+            "+OK\r\n"
+        );
+        assert_eq!(
+            env.run("CONFIG GET latency-tracking-info-percentiles"),
+            pairs(&[("latency-tracking-info-percentiles", "12.345679 16 10")])
+        );
+        assert_eq!(
+            env.run("CONFIG SET latency-tracking-info-percentiles \"50 101\""),
+            "-ERR CONFIG SET failed (possibly related to argument \
+             'latency-tracking-info-percentiles') - latency-tracking-info-percentiles \
+             parameters should sit between [0.0,100.0]\r\n"
+        );
+        assert_eq!(
+            env.run("CONFIG SET latency-tracking maybe"),
+            "-ERR CONFIG SET failed (possibly related to argument 'latency-tracking') - \
+             argument must be 'yes' or 'no'\r\n"
+        );
+        assert_eq!(
+            env.run("CONFIG SET latency-tracking-info-percentiles \"\""),
+            "+OK\r\n"
+        );
+        assert_eq!(env.run("CONFIG SET latency-tracking no"), "+OK\r\n");
+        assert_eq!(
+            env.run(get),
+            pairs(&[
+                ("latency-tracking", "no"),
+                ("latency-tracking-info-percentiles", ""),
+            ])
         );
     }
 

@@ -52,6 +52,7 @@ const SECTIONS: &[&str] = &[
     "module_list",
     "commandstats",
     "errorstats",
+    "latencystats",
     "cluster",
     "keyspace",
     "keysizes",
@@ -61,13 +62,14 @@ const SECTIONS: &[&str] = &[
 struct Selection {
     /// The default sections (INFO, INFO default).
     default: bool,
-    /// Every section (INFO all / everything): the default ones and commandstats.
+    /// Every section (INFO all / everything): the default ones, commandstats and
+    /// latencystats.
     all: bool,
     names: Vec<String>,
 }
 
 /// Sections only `all` and `everything` (or their own name) bring, as in Redis.
-const NOT_DEFAULT: &[&str] = &["commandstats", "keysizes"];
+const NOT_DEFAULT: &[&str] = &["commandstats", "latencystats", "keysizes"];
 
 impl Selection {
     fn parse(args: Args<'_>) -> Self {
@@ -125,6 +127,7 @@ fn info(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<
             "module_list" => out.push_str("# Modules\r\n"),
             "commandstats" => commandstats(ctx, &mut out),
             "errorstats" => errorstats(ctx.server, &mut out),
+            "latencystats" => latencystats(ctx, &mut out),
             "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
             "keyspace" => keyspace(ctx, &mut out),
             "keysizes" => keysizes(ctx, &mut out),
@@ -513,6 +516,42 @@ fn commandstats(ctx: &mut Ctx<'_, '_>, out: &mut String) {
     }
 }
 
+/// `latency_percentiles_usec_<name>:p50=…,p99=…,p99.9=…` for every command (and
+/// subcommand) with a latency histogram, in µs with three decimals (Redis's
+/// `fillPercentileDistributionLatencies`); only the header with `latency-tracking no`.
+fn latencystats(ctx: &mut Ctx<'_, '_>, out: &mut String) {
+    let stats = &ctx.server.commands;
+    stats.flush(&mut ctx.client.stats);
+    out.push_str("# Latencystats\r\n");
+    if !stats.latency_tracking.load(Ordering::Relaxed) {
+        return;
+    }
+    let percentiles = stats.info_percentiles();
+    let labels: Vec<String> = percentiles
+        .iter()
+        .map(|&p| crate::cmdstats::format_percentile(p))
+        .collect();
+    for (i, cmd) in super::table().all.iter().enumerate() {
+        let values = stats.with_histogram(i, |h| {
+            percentiles
+                .iter()
+                .map(|&p| crate::cmdstats::value_at_percentile(h, p))
+                .collect::<Vec<u64>>()
+        });
+        let Some(values) = values else {
+            continue;
+        };
+        let _ = write!(out, "latency_percentiles_usec_{}:", cmd.name);
+        for (j, (label, v)) in labels.iter().zip(values).enumerate() {
+            if j > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "p{label}={:.3}", v as f64 / 1000.0);
+        }
+        out.push_str("\r\n");
+    }
+}
+
 fn errorstats(s: &ServerContext, out: &mut String) {
     out.push_str("# Errorstats\r\n");
     for (code, n) in s.stats.errors.by_code() {
@@ -865,9 +904,10 @@ mod tests {
             "# Cluster",
             "# Keyspace",
         ];
-        // `all` and `everything` add commandstats and (Redis 8.2) keysizes.
+        // `all` and `everything` add commandstats, latencystats and (Redis 8.2) keysizes.
         let mut with_commandstats = all_headers.clone();
         with_commandstats.insert(8, "# Commandstats");
+        with_commandstats.insert(10, "# Latencystats");
         with_commandstats.push("# Keysizes");
         for cmd in ["INFO", "INFO default", "INFO all", "INFO EVERYTHING"] {
             let text = payload(&env.run(cmd));

@@ -1,6 +1,7 @@
-//! LATENCY LATEST | HISTORY event | RESET [event ...] | DOCTOR | HELP
+//! LATENCY LATEST | HISTORY event | RESET [event ...] | DOCTOR | HISTOGRAM [command ...] | HELP
 //!
-//! The latency monitor's reports (see `latency.rs`), in Redis's reply shapes.
+//! The latency monitor's reports (see `latency.rs`) and the per-command latency
+//! histograms (see `cmdstats.rs`), in Redis's reply shapes.
 
 use super::{flags, Args, Command, Ctx};
 use crate::error::CmdError;
@@ -39,6 +40,15 @@ const SUBCOMMANDS: &[Command] = &[
         "O(1)",
         "",
     ),
+    Command::new("latency|histogram", -2, histogram)
+        .flags(ADMIN)
+        .doc(
+            "server",
+            "7.0.0",
+            "Returns the cumulative distribution of latencies of a subset or all commands.",
+            "O(N) where N is the number of commands with latency information being retrieved.",
+            "[command [command ...]]",
+        ),
     Command::new("latency|help", 2, help)
         .flags(flags::LOADING | flags::STALE)
         .doc(
@@ -80,6 +90,67 @@ fn history(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Resu
         reply.int(ms as i64);
     }
     Ok(())
+}
+
+/// LATENCY HISTOGRAM [command ...]: a map of command name → its calls and
+/// `histogram_usec` (Redis's `latencyAllCommandsFillCDF` / `latencySpecificCommandsFillCDF`).
+/// Only commands with a histogram appear; a container names its subcommands; unknown names
+/// are skipped and repeated ones repeated, as in Redis.
+fn histogram(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
+    let stats = &ctx.server.commands;
+    // This client's own earlier commands count at once, as in Redis.
+    stats.flush(&mut ctx.client.stats);
+    let table = super::table();
+    let wanted: Vec<usize> = if args.len() == 2 {
+        (0..table.all.len()).collect()
+    } else {
+        let mut wanted = Vec::new();
+        for name in args.from(2) {
+            let Some(i) = lookup_full_name(name) else {
+                continue;
+            };
+            // A container's subcommands follow it in the table.
+            wanted.extend(i..=i + table.all[i].subcommands.len());
+        }
+        wanted
+    };
+    // (name, calls, histogram_usec)
+    type Entry = (&'static str, u64, Vec<(u64, u64)>);
+    let entries: Vec<Entry> = wanted
+        .into_iter()
+        .filter_map(|i| {
+            stats
+                .with_histogram(i, |h| (h.len(), crate::cmdstats::cdf(h)))
+                .map(|(calls, cdf)| (table.all[i].name, calls, cdf))
+        })
+        .collect();
+    reply.map(entries.len());
+    for (name, calls, cdf) in entries {
+        reply.bulk(name.as_bytes());
+        reply.map(2);
+        reply.bulk(b"calls");
+        reply.int(calls as i64);
+        reply.bulk(b"histogram_usec");
+        reply.map(cdf.len());
+        for (usec, count) in cdf {
+            reply.int(usec as i64);
+            reply.int(count as i64);
+        }
+    }
+    Ok(())
+}
+
+/// Redis's `lookupCommandBySds`: `name` or `container|sub`, any case; its index in the
+/// table.
+fn lookup_full_name(name: &[u8]) -> Option<usize> {
+    let table = super::table();
+    let mut parts = name.split(|&b| b == b'|');
+    let (i, _) = table.lookup(parts.next()?)?;
+    match (parts.next(), parts.next()) {
+        (None, _) => Some(i),
+        (Some(sub), None) => table.lookup_sub(i, sub).map(|(j, _)| j),
+        _ => None,
+    }
 }
 
 fn reset(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
@@ -324,6 +395,9 @@ const HELP: &[&str] = &[
     "RESET [<event> ...]",
     "    Reset latency data of one or more <event> classes.",
     "    (default: reset all data for all event classes)",
+    "HISTOGRAM [COMMAND ...]",
+    "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
+    "    If no commands are specified then all histograms are replied.",
 ];
 
 fn help(_ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
@@ -399,5 +473,68 @@ mod tests {
         assert_eq!(env.server.latency.total_forks.load(Ordering::Relaxed), 1);
         assert!((env.server.latency.fork_rate_gb_per_s() - 100.0).abs() < 1e-9);
         assert_eq!(env.server.latency.history(b"fork"), vec![(5, 10)]);
+    }
+
+    #[test]
+    fn histogram_replies_per_command_as_redis() {
+        let mut env = TestEnv::new();
+        assert_eq!(env.run("LATENCY HISTOGRAM"), "*0\r\n");
+        env.run("HSET k f v");
+        env.run("HSET k f w");
+        env.run("CONFIG SET latency-tracking yes");
+        let got = env.run("LATENCY HISTOGRAM hset NOSUCH config hset|x config|set");
+        // hset, then config's subcommands (config|set), then config|set again.
+        assert!(
+            got.starts_with(
+                "*6\r\n$4\r\nhset\r\n*4\r\n$5\r\ncalls\r\n:2\r\n$14\r\nhistogram_usec\r\n*"
+            ),
+            "{got:?}"
+        );
+        assert_eq!(got.matches("$10\r\nconfig|set\r\n").count(), 2, "{got:?}");
+        env.resp3();
+        let got = env.run("LATENCY HISTOGRAM hset");
+        assert!(
+            got.starts_with(
+                "%1\r\n$4\r\nhset\r\n%2\r\n$5\r\ncalls\r\n:2\r\n$14\r\nhistogram_usec\r\n%"
+            ),
+            "{got:?}"
+        );
+        // Off: no new calls recorded, what was recorded still replied; RESETSTAT drops it.
+        env.run("CONFIG SET latency-tracking no");
+        env.run("HSET k f x");
+        assert!(env.run("LATENCY HISTOGRAM hset").contains(":2\r\n"));
+        env.run("CONFIG RESETSTAT");
+        assert_eq!(env.run("LATENCY HISTOGRAM"), "%0\r\n");
+    }
+
+    #[test]
+    fn info_latencystats_lists_commands_with_histograms() {
+        let mut env = TestEnv::new();
+        env.run("HSET k f v");
+        env.run("CONFIG SET latency-tracking-info-percentiles \"50 99.9 0x10\"");
+        let info = env.run("INFO latencystats");
+        let line = info
+            .lines()
+            .find(|l| l.starts_with("latency_percentiles_usec_hset:"))
+            .unwrap_or_default();
+        let values: Vec<&str> = line
+            .split_once(':')
+            .map(|(_, v)| v.split(',').collect())
+            .unwrap_or_default();
+        assert_eq!(values.len(), 3, "{info:?}");
+        for (v, label) in values.iter().zip(["p50=", "p99.9=", "p16="]) {
+            let num = v.strip_prefix(label).unwrap_or("x");
+            assert!(
+                num.parse::<f64>().is_ok() && num.split('.').nth(1).map(str::len) == Some(3),
+                "{v}"
+            );
+        }
+        assert!(info.contains("latency_percentiles_usec_config|set:"));
+        assert!(!env.run("INFO").contains("# Latencystats"));
+        assert!(env.run("INFO everything").contains("# Latencystats\r\n"));
+        env.run("CONFIG SET latency-tracking no");
+        assert!(env
+            .run("INFO latencystats")
+            .ends_with("# Latencystats\r\n\r\n"));
     }
 }

@@ -884,6 +884,7 @@ pub fn run_locked(
     let result = (cmd.handler)(ctx, args, reply);
     let nanos = stats.nanos_between(started, stats.now());
     ctx.client.stats.call(index, nanos, result.is_err());
+    stats.sample(&mut ctx.client.stats, index, nanos);
     let micros = nanos / 1000;
     if stats.is_slow(micros) && !cmd.has(flags::SKIP_SLOWLOG) {
         log_slow(ctx, cmd, args, micros);

@@ -2949,6 +2949,31 @@ pub const DOCS: &[(&str, &[u8])] = &[
           $4\r\nO(1)\r\n",
     ),
     (
+        "latency|histogram",
+        b"%5\r\n\
+          $7\r\nsummary\r\n\
+          $77\r\nReturns the cumulative distribution of latencies of a subset or all commands.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n7.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $6\r\nserver\r\n\
+          $10\r\ncomplexity\r\n\
+          $80\r\nO(N) where N is the number of commands with latency information being retrieved.\r\n\
+          $9\r\narguments\r\n\
+          *1\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $7\r\ncommand\r\n\
+          $4\r\ntype\r\n\
+          $6\r\nstring\r\n\
+          $12\r\ndisplay_text\r\n\
+          $7\r\ncommand\r\n\
+          $5\r\nflags\r\n\
+          ~2\r\n\
+          +optional\r\n\
+          +multiple\r\n",
+    ),
+    (
         "latency|history",
         b"%5\r\n\
           $7\r\nsummary\r\n\
@@ -4710,6 +4735,14 @@ pub const TIPS: &[(&str, &[&str])] = &[
     ("lastsave", &["nondeterministic_output"]),
     (
         "latency|doctor",
+        &[
+            "nondeterministic_output",
+            "request_policy:all_nodes",
+            "response_policy:special",
+        ],
+    ),
+    (
+        "latency|histogram",
         &[
             "nondeterministic_output",
             "request_policy:all_nodes",
