@@ -29,6 +29,10 @@ use crate::keyspace::EvictionPolicy;
 /// Overdue keys and fields reclaimed per shard in the pass before evicting.
 const RECLAIM_BUDGET: usize = 10_000;
 
+/// The pass that reclaims overdue keys and fields before evicting runs at most this
+/// often: new overdue work accrues with time, and looking costs a load per shard.
+const RECLAIM_EVERY_MS: u64 = 10;
+
 /// Evictions between two looks at the clock (Redis checks every 16 keys).
 const EVICTIONS_PER_CLOCK_CHECK: usize = 16;
 
@@ -47,6 +51,8 @@ pub struct MaxMemory {
     /// Microseconds spent over the limit before the current stretch
     /// (`total_eviction_exceeded_time`).
     exceeded_total_us: AtomicU64,
+    /// When the overdue pass last ran (unix ms).
+    last_reclaim_ms: AtomicU64,
     epoch: Instant,
 }
 
@@ -72,6 +78,7 @@ impl MaxMemory {
             lazy_eviction: AtomicBool::new(cfg.lazyfree_lazy_eviction),
             exceeded_since_us: AtomicU64::new(0),
             exceeded_total_us: AtomicU64::new(0),
+            last_reclaim_ms: AtomicU64::new(0),
             epoch: Instant::now(),
         }
     }
@@ -143,7 +150,13 @@ impl MaxMemory {
         }
         self.note_exceeded();
         let now_ms = server.clock.now_ms();
-        if server.keyspace.reclaim_overdue(now_ms, RECLAIM_BUDGET) > 0 {
+        let last = self.last_reclaim_ms.load(Ordering::Relaxed);
+        let reclaim_due = now_ms.saturating_sub(last) >= RECLAIM_EVERY_MS
+            && self
+                .last_reclaim_ms
+                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok();
+        if reclaim_due && server.keyspace.reclaim_overdue(now_ms, RECLAIM_BUDGET) > 0 {
             crate::alloc::flush_thread_balance();
             if self.used(server) <= limit {
                 self.note_within();

@@ -8,9 +8,10 @@
 //!   [`LFU_INIT_VAL`], grows with probability `1 / ((counter - 5) * lfu-log-factor + 1)`
 //!   per access, and loses one per `lfu-decay-time` minutes idle. Switching between the
 //!   two at run time reinterprets the bits, as Redis warns.
-//! * Each eviction samples `maxmemory-samples` keys of every database (spread over its
-//!   shards, where Redis samples the database's one table) into a pool of the 16 best
-//!   candidates kept between evictions, and evicts the best one still there. The
+//! * Each eviction samples `maxmemory-samples` neighbouring keys of every database (in
+//!   one shard chosen by its share of the keys, where Redis samples neighbours in the
+//!   database's one table) into a pool of the 16 best candidates kept between
+//!   evictions, and evicts the best one still there. The
 //!   random policies take one random key, databases in turn. `volatile-ttl` reads the
 //!   soonest deadlines straight from the shard's index, exactly where Redis samples.
 //! * An evicted key is recorded with [`Cause::Evicted`]: an `evicted` notification, a DEL
@@ -212,6 +213,9 @@ impl AccessClock {
     }
 }
 
+/// Sampled keys that may enter the pool, with their scores.
+type Scored = SmallVec<[(u64, Box<[u8]>); 16]>;
+
 /// A key worth evicting, by how much (higher: sooner).
 #[derive(Debug)]
 struct Candidate {
@@ -230,11 +234,9 @@ pub(super) struct Evictor {
 
 impl Evictor {
     /// Adds a candidate, keeping the pool sorted by score (ascending) and at most
-    /// [`POOL_SIZE`] long; a key already there is re-ranked.
-    fn offer(pool: &mut Vec<Candidate>, db: usize, key: &[u8], score: u64) {
-        if let Some(i) = pool.iter().position(|c| c.db == db && &*c.key == key) {
-            pool.remove(i);
-        }
+    /// [`POOL_SIZE`] long. A key sampled twice may hold two places, as in Redis: the
+    /// second is skipped when its turn comes (the key is gone).
+    fn offer(pool: &mut Vec<Candidate>, db: usize, key: Box<[u8]>, score: u64) {
         if pool.len() == POOL_SIZE {
             if pool[0].score >= score {
                 return;
@@ -242,14 +244,17 @@ impl Evictor {
             pool.remove(0);
         }
         let at = pool.partition_point(|c| c.score < score);
-        pool.insert(
-            at,
-            Candidate {
-                db,
-                key: key.into(),
-                score,
-            },
-        );
+        pool.insert(at, Candidate { db, key, score });
+    }
+
+    /// The score a candidate must beat to enter the pool (0 while it has room).
+    fn floor(&self) -> u64 {
+        let pool = self.pool.lock();
+        if pool.len() == POOL_SIZE {
+            pool[0].score
+        } else {
+            0
+        }
     }
 }
 
@@ -261,6 +266,34 @@ fn footprint(e: &Entry) -> usize {
         0
     };
     std::mem::size_of::<Entry>() + key_heap + e.value.heap_bytes()
+}
+
+/// Up to `n` occupied buckets found scanning forward (wrapping) from a random bucket,
+/// as Redis's `dictGetSomeKeys`: neighbouring buckets share cache lines, where `n`
+/// random probes would each miss. Scans at most `n * 16` buckets (a sparse table may
+/// give fewer).
+fn consecutive_buckets(shard: &Shard, n: usize, rng: &mut fastrand::Rng) -> SmallVec<[usize; 16]> {
+    let mut found = SmallVec::new();
+    if shard.len() == 0 || n == 0 {
+        return found;
+    }
+    let buckets = shard.data.entries.num_buckets();
+    let start = rng.usize(..buckets);
+    for i in 0..buckets.min(n.saturating_mul(16)) {
+        let b = (start + i) & (buckets - 1);
+        if shard.entry_at(b).is_some() {
+            found.push(b);
+            if found.len() == n {
+                break;
+            }
+        }
+    }
+    if found.is_empty() {
+        // Every bucket scanned was empty: take one at random, so a sparse table still
+        // yields a candidate.
+        found.extend(random_bucket(shard, rng));
+    }
+    found
 }
 
 /// A random occupied bucket of the shard (None if it is empty).
@@ -326,9 +359,11 @@ impl Keyspace {
         None
     }
 
-    /// Samples about `samples` keys of `db` into the pool, spread over up to `samples` of
-    /// its shards that hold qualifying keys (from a random one on), as Redis samples the
-    /// database's whole table. Returns how many keys were looked at.
+    /// Samples `samples` keys of `db` into the pool: neighbours in one shard picked at
+    /// random by its share of the qualifying keys, as Redis samples neighbours in the
+    /// database's table (the pool, kept between evictions, gathers the best of many
+    /// shards). `volatile-ttl` instead reads the soonest deadlines of every shard, so
+    /// the pool sees the database's soonest. Returns how many keys were looked at.
     fn sample_into_pool(
         &self,
         db: usize,
@@ -339,38 +374,34 @@ impl Keyspace {
         rng: &mut fastrand::Rng,
     ) -> usize {
         let volatile = policy.volatile();
-        let counts = &self.dbs[db].counts;
-        let nonempty: SmallVec<[usize; 64]> = (0..counts.len())
-            .filter(|&i| {
-                let c = &counts[i];
-                let n = if volatile {
-                    c.key_ttls.load(Ordering::Relaxed)
-                } else {
-                    c.keys.load(Ordering::Relaxed)
-                };
-                n > 0
-            })
-            .collect();
-        if nonempty.is_empty() {
+        let shards: SmallVec<[usize; 64]> = if rank == Rank::Ttl {
+            let counts = &self.dbs[db].counts;
+            (0..counts.len())
+                .filter(|&i| counts[i].key_ttls.load(Ordering::Relaxed) > 0)
+                .collect()
+        } else {
+            self.weighted_shard(db, volatile, rng).into_iter().collect()
+        };
+        if shards.is_empty() {
             return 0;
         }
-        let visits = nonempty.len().min(samples.max(1));
-        let per_shard = samples.div_ceil(visits);
-        let first = rng.usize(..nonempty.len());
+        let per_shard = samples.div_ceil(shards.len()).max(1);
         let mut looked = 0;
-        for v in 0..visits {
-            let s = nonempty[(first + v) % nonempty.len()];
-            let found = self.sample_shard(db, s, volatile, rank, per_shard, now_ms, rng);
-            looked += found.len();
+        for s in shards {
+            let floor = self.evictor.floor();
+            let (seen, found) =
+                self.sample_shard(db, s, volatile, rank, per_shard, floor, now_ms, rng);
+            looked += seen;
             let mut pool = self.evictor.pool.lock();
             for (score, key) in found {
-                Evictor::offer(&mut pool, db, &key, score);
+                Evictor::offer(&mut pool, db, key, score);
             }
         }
         looked
     }
 
-    /// Up to `n` candidates of one shard, with their scores.
+    /// Up to `n` keys of one shard looked at; those scoring above `floor` (the pool's
+    /// worst, when full) are returned with their scores, the others not even copied.
     #[allow(clippy::too_many_arguments)]
     fn sample_shard(
         &self,
@@ -379,32 +410,42 @@ impl Keyspace {
         volatile: bool,
         rank: Rank,
         n: usize,
+        floor: u64,
         now_ms: u64,
         rng: &mut fastrand::Rng,
-    ) -> SmallVec<[(u64, Box<[u8]>); 16]> {
+    ) -> (usize, Scored) {
         let shard = self.dbs[db].shards[s].lock();
         let mut found = SmallVec::new();
+        let mut seen = 0;
         if rank == Rank::Ttl {
             // The soonest deadlines are the best candidates: read them, do not sample.
             for &(t, h) in shard.data.key_deadlines.iter().take(n) {
+                seen += 1;
+                let score = u64::MAX - t;
+                if score <= floor {
+                    continue;
+                }
                 if let Some(e) = shard
                     .bucket_by_deadline(Deadline::Key, t, h)
                     .and_then(|b| shard.entry_at(b))
                 {
-                    found.push((u64::MAX - t, e.key.to_vec().into()));
+                    found.push((score, e.key.to_vec().into()));
                 }
             }
-            return found;
+            return (seen, found);
         }
-        for _ in 0..n {
-            let b = if volatile {
-                random_volatile_bucket(&shard, rng)
-            } else {
-                random_bucket(&shard, rng)
+        let picked: SmallVec<[usize; 16]> = if volatile {
+            (0..n)
+                .filter_map(|_| random_volatile_bucket(&shard, rng))
+                .collect()
+        } else {
+            consecutive_buckets(&shard, n, rng)
+        };
+        for b in picked {
+            let Some(e) = shard.entry_at(b) else {
+                continue;
             };
-            let Some(e) = b.and_then(|b| shard.entry_at(b)) else {
-                break;
-            };
+            seen += 1;
             if e.is_dead(now_ms) {
                 // Past its deadline: the reclaim pass before eviction frees it.
                 continue;
@@ -413,9 +454,11 @@ impl Keyspace {
                 Rank::Lfu => u64::from(LFU_COUNTER_MAX - self.access.frequency(e.access, now_ms)),
                 _ => AccessClock::idle_ms(e.access, now_ms),
             };
-            found.push((score, e.key.to_vec().into()));
+            if score > floor || floor == 0 {
+                found.push((score, e.key.to_vec().into()));
+            }
         }
-        found
+        (seen, found)
     }
 
     /// A random shard of `db`, weighted by its keys (or keys with a TTL); lock-free.
@@ -754,14 +797,21 @@ mod tests {
     fn the_pool_keeps_the_best_sixteen_sorted() {
         let mut pool = Vec::new();
         for i in 0..40u64 {
-            Evictor::offer(&mut pool, 0, format!("k{i}").as_bytes(), (i * 7) % 40);
+            Evictor::offer(
+                &mut pool,
+                0,
+                format!("k{i}").into_bytes().into(),
+                (i * 7) % 40,
+            );
         }
         assert_eq!(pool.len(), POOL_SIZE);
         assert!(pool.windows(2).all(|w| w[0].score <= w[1].score));
         assert_eq!(pool.last().map(|c| c.score), Some(39));
-        // Re-offering a key re-ranks it instead of adding a second entry.
-        Evictor::offer(&mut pool, 0, b"k1", 1000);
-        assert_eq!(pool.iter().filter(|c| &*c.key == b"k1").count(), 1);
+        // Below the worst of a full pool: not taken.
+        let worst = pool[0].score;
+        Evictor::offer(&mut pool, 0, b"low".to_vec().into(), worst);
+        assert!(pool.iter().all(|c| &*c.key != b"low"));
+        Evictor::offer(&mut pool, 0, b"k1".to_vec().into(), 1000);
         assert_eq!(pool.last().map(|c| &*c.key), Some(&b"k1"[..]));
     }
 }

@@ -418,6 +418,11 @@ impl Replication {
     /// Redis's `freeMemoryGetNotCountedMemory` (INFO `mem_not_counted_for_evict`), so a
     /// slow replica cannot make the master evict its data.
     pub fn output_buffer_bytes(&self) -> usize {
+        // No backlog, no replica: nothing to look at (and no lock to take per command
+        // while memory is over the limit).
+        if !self.feeding.load(Ordering::Relaxed) {
+            return 0;
+        }
         self.state
             .lock()
             .replicas
