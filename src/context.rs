@@ -182,6 +182,8 @@ pub struct ServerContext {
     pub latency: crate::latency::LatencyMonitor,
     /// The memory limit and eviction.
     pub maxmemory: crate::maxmemory::MaxMemory,
+    /// The client listeners' addresses, which CONFIG SET bind / port replace.
+    pub listening: crate::listen::Listening,
     /// Role, replication history, backlog and replicas (replication).
     pub replication: Arc<Replication>,
     /// Snapshot state: loading, BGSAVE, the last save (persist::snapshot).
@@ -273,6 +275,7 @@ impl ServerContext {
             aof,
             latency: crate::latency::LatencyMonitor::new(config.latency_monitor_threshold),
             maxmemory,
+            listening: crate::listen::Listening::new(&config.bind),
             commands: crate::cmdstats::CommandStats::new(
                 crate::cmd::table().all.len(),
                 config.slowlog_log_slower_than,

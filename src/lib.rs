@@ -32,6 +32,7 @@ pub mod error;
 pub mod glob;
 pub mod keyspace;
 pub mod latency;
+pub mod listen;
 pub mod longdouble;
 pub mod maxmemory;
 pub mod memory;

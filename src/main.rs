@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use tokio::net::TcpListener;
 use tracing::{error, info, warn};
 
 use hashd::clock::Clock;
@@ -228,42 +227,11 @@ async fn serve(
     config: Config,
     set_level: hashd::context::LogLevelSetter,
 ) -> Result<(), StartupError> {
-    let mut listeners = Vec::new();
-    for addr in &config.bind {
-        // redis.conf forms: "-addr" may fail quietly, "*" is every IPv4 address, "::*" IPv6.
-        let optional = addr.starts_with('-');
-        let host = match addr.trim_start_matches('-') {
-            "*" => "0.0.0.0",
-            "::*" => "::",
-            other => other,
-        };
-        let target = if host.contains(':') {
-            format!("[{}]:{}", host, config.port)
-        } else {
-            format!("{}:{}", host, config.port)
-        };
-        match TcpListener::bind(&target).await {
-            Ok(l) => listeners.push(l),
-            Err(e) if optional => {
-                info!(address = %target, error = %e, "optional bind address unavailable")
-            }
-            Err(source) => {
-                return Err(StartupError::Bind {
-                    addr: target.clone(),
-                    source,
-                })
-            }
-        }
-    }
-    if listeners.is_empty() {
-        return Err(StartupError::Bind {
-            addr: config.bind.join(" "),
-            source: std::io::Error::new(
-                std::io::ErrorKind::AddrNotAvailable,
-                "no address could be bound",
-            ),
-        });
-    }
+    let listeners =
+        hashd::listen::bind_all(&config.bind, config.port).map_err(|e| StartupError::Bind {
+            addr: e.addr,
+            source: e.source,
+        })?;
     let server = Arc::new(ServerContext::new(&config, Clock::system()));
     server.set_log_level_setter(set_level);
     if let Some(port) = listeners

@@ -87,32 +87,22 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
     }
     let (tx, mut rx) = tokio::sync::mpsc::channel::<TcpStream>(64);
     let mut acceptors = JoinSet::new();
-    for listener in listeners {
-        let tx = tx.clone();
-        acceptors.spawn(async move {
-            let mut last_warning = None;
-            loop {
-                match listener.accept().await {
-                    Ok((stream, _)) => {
-                        if tx.send(stream).await.is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        // EMFILE and friends: back off instead of spinning, and say so at
-                        // most once every 10 s rather than 20 times a second.
-                        if last_warning.is_none_or(|t: Instant| t.elapsed() >= ACCEPT_WARNING_EVERY)
-                        {
-                            warn!(error = %e, "Accepting client connection failed");
-                            last_warning = Some(Instant::now());
-                        }
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                }
-            }
-        });
-    }
-    drop(tx);
+    let mut accepting = std::collections::HashMap::new();
+    let named: Vec<(String, TcpListener)> = listeners
+        .into_iter()
+        .map(|l| {
+            let name = l
+                .local_addr()
+                .map_or_else(|_| String::new(), |a| a.to_string());
+            (name, l)
+        })
+        .collect();
+    // CONFIG SET bind / port hand new listeners over here (see listen.rs).
+    let (replace_tx, mut replace_rx) = tokio::sync::mpsc::unbounded_channel();
+    server
+        .listening
+        .install(replace_tx, named.iter().map(|(n, _)| n.clone()).collect());
+    spawn_acceptors(named, &tx, &mut acceptors, &mut accepting);
 
     // Connections admitted and not yet closed: counted here, at accept time, so a burst
     // cannot get past `maxclients` before its connections register as clients.
@@ -135,6 +125,18 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
                 }
             }
             Some(stream) = rx.recv() => accept(stream, &server, &admitted, &mut tasks),
+            Some(r) = replace_rx.recv() => {
+                // Listeners not kept close with their tasks; accepted connections stay.
+                let crate::listen::Replacement { keep, add } = r;
+                accepting.retain(|name: &String, task: &mut tokio::task::AbortHandle| {
+                    let kept = keep.contains(name);
+                    if !kept {
+                        task.abort();
+                    }
+                    kept
+                });
+                spawn_acceptors(add, &tx, &mut acceptors, &mut accepting);
+            }
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }
     }
@@ -222,6 +224,42 @@ async fn final_save(server: &Arc<ServerContext>) {
 
 /// Admits the connection, or — with `maxclients` connections open — writes Redis's error
 /// and closes it. Runs only in the accept loop, so the check and the count are one step.
+/// One accepting task per listener, handing connections to the main loop; each task's
+/// handle is kept under the listener's `host:port`, so CONFIG SET can close it.
+fn spawn_acceptors(
+    listeners: Vec<(String, TcpListener)>,
+    tx: &tokio::sync::mpsc::Sender<TcpStream>,
+    acceptors: &mut JoinSet<()>,
+    accepting: &mut std::collections::HashMap<String, tokio::task::AbortHandle>,
+) {
+    for (name, listener) in listeners {
+        let tx = tx.clone();
+        let handle = acceptors.spawn(async move {
+            let mut last_warning = None;
+            loop {
+                match listener.accept().await {
+                    Ok((stream, _)) => {
+                        if tx.send(stream).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning, and say so at
+                        // most once every 10 s rather than 20 times a second.
+                        if last_warning.is_none_or(|t: Instant| t.elapsed() >= ACCEPT_WARNING_EVERY)
+                        {
+                            warn!(error = %e, "Accepting client connection failed");
+                            last_warning = Some(Instant::now());
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        });
+        accepting.insert(name, handle);
+    }
+}
+
 fn accept(
     stream: TcpStream,
     server: &Arc<ServerContext>,

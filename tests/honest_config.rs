@@ -422,3 +422,86 @@ fn client_list_shows_a_reply_waiting_for_a_client_that_does_not_read() {
         "tot-mem stayed small for a client that does not read"
     );
 }
+
+/// CONFIG SET port / bind rebind the listeners at run time, as Redis's: the new address
+/// serves, the old one closes, connections already open stay; an address that cannot be
+/// bound leaves everything as it was, with Redis's error.
+#[test]
+fn config_set_port_and_bind_move_the_listener() {
+    let server = TestServer::start();
+    let old = server.port();
+    let mut c = server.client();
+    // A port someone else holds: Redis's error, and nothing changes.
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken = holder.local_addr().expect("addr").port();
+    assert_eq!(
+        c.run(&format!("CONFIG SET port {taken}")),
+        b"-ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on \
+          this port. Check server logs.\r\n"
+    );
+    assert!(TcpStream::connect(("127.0.0.1", old)).is_ok());
+    assert_eq!(
+        c.run("CONFIG SET port 70000"),
+        b"-ERR CONFIG SET failed (possibly related to argument 'port') - argument must be \
+          between 0 and 65535 inclusive\r\n"
+    );
+    assert_eq!(
+        c.run("CONFIG SET bind 192.0.2.1"),
+        b"-ERR CONFIG SET failed (possibly related to argument 'bind') - Failed to bind to \
+          specified addresses.\r\n"
+    );
+    drop(holder);
+    let new = free_port();
+    assert_eq!(c.run(&format!("CONFIG SET port {new}")), b"+OK\r\n");
+    assert_eq!(
+        c.run("CONFIG GET port"),
+        format!(
+            "*2\r\n$4\r\nport\r\n${}\r\n{new}\r\n",
+            new.to_string().len()
+        )
+        .as_bytes()
+    );
+    // The open connection stays; a new one goes to the new port only.
+    assert_eq!(c.run("PING"), b"+PONG\r\n");
+    let mut fresh = common::Client::connect(std::net::SocketAddr::from(([127, 0, 0, 1], new)));
+    assert_eq!(fresh.run("PING"), b"+PONG\r\n");
+    assert!(
+        common::wait_until(Duration::from_secs(5), || TcpStream::connect((
+            "127.0.0.1",
+            old
+        ))
+        .is_err()),
+        "the old port still accepts"
+    );
+    let info = String::from_utf8_lossy(&fresh.run("INFO server")).into_owned();
+    assert!(info.contains(&format!("tcp_port:{new}\r\n")), "{info}");
+    // bind: an optional address that fails is skipped, as at start-up.
+    assert_eq!(
+        fresh.run("CONFIG SET bind \"127.0.0.1 -192.0.2.1\""),
+        b"+OK\r\n"
+    );
+    assert_eq!(
+        fresh.run("CONFIG GET bind"),
+        b"*2\r\n$4\r\nbind\r\n$20\r\n127.0.0.1 -192.0.2.1\r\n"
+    );
+    let mut again = common::Client::connect(std::net::SocketAddr::from(([127, 0, 0, 1], new)));
+    assert_eq!(again.run("PING"), b"+PONG\r\n");
+    // Both at once, applied together.
+    let third = free_port();
+    assert_eq!(
+        again.run(&format!("CONFIG SET bind 127.0.0.1 port {third}")),
+        b"+OK\r\n"
+    );
+    let mut last = common::Client::connect(std::net::SocketAddr::from(([127, 0, 0, 1], third)));
+    assert_eq!(
+        last.run("CONFIG GET bind"),
+        b"*2\r\n$4\r\nbind\r\n$9\r\n127.0.0.1\r\n"
+    );
+    // What hashd refuses where Redis would stop listening altogether.
+    assert!(last
+        .run("CONFIG SET port 0")
+        .starts_with(b"-ERR CONFIG SET failed"));
+    assert!(last
+        .run("CONFIG SET bind \"\"")
+        .starts_with(b"-ERR CONFIG SET failed"));
+}

@@ -13,7 +13,7 @@
 //! eviction, idle timeouts, keyspace events) accept only the value hashd already has: a
 //! test suite that sets `save ""` or `appendonly no` works, while `appendonly yes` fails
 //! loudly instead of silently promising durability that does not exist. Start-up-only
-//! parameters (`port`, `databases`, …) are immutable.
+//! parameters (`databases`, `dir`…) are immutable; `bind` and `port` rebind the listeners.
 
 use std::sync::atomic::Ordering;
 
@@ -95,6 +95,9 @@ enum Setter {
     NotifyFlags,
     /// `appendonly`: switching the log on writes a base of the dataset first.
     Appendonly,
+    /// `bind` / `port`: the listeners are rebound (see `listen.rs`).
+    Bind,
+    Port,
     /// A value checked by `check`, then stored by `apply`.
     Text {
         check: fn(&[u8]) -> Result<(), String>,
@@ -262,15 +265,11 @@ fn output_buffer_limits(s: &ServerContext) -> String {
 
 /// Every parameter, in the order CONFIG GET reports pattern matches.
 const PARAMS: &[Param] = &[
-    param(
-        "bind",
-        |s| s.config.startup.bind.join(" "),
-        Setter::Immutable,
-    ),
+    param("bind", |s| s.listening.bind().join(" "), Setter::Bind),
     param(
         "port",
         |s| s.port.load(Ordering::Relaxed).to_string(),
-        Setter::Immutable,
+        Setter::Port,
     ),
     param(
         "databases",
@@ -1042,6 +1041,8 @@ enum Change {
     NotifyFlags(u32),
     Appendonly(bool),
     Text(fn(&ServerContext, &[u8]), Vec<u8>),
+    Bind(Vec<String>),
+    Port(u16),
     Nothing,
 }
 
@@ -1068,6 +1069,26 @@ fn validate(set: Setter, value: &[u8]) -> Result<Change, String> {
         Setter::Appendonly => {
             check_yes_no(value)?;
             Ok(Change::Appendonly(is(value, "yes")))
+        }
+        Setter::Port => match parse_int(value, 0, 65535, false)? {
+            // Redis would close every TCP listener (serving only a Unix socket).
+            0 => Err(
+                "hashd serves clients over TCP only; port 0 would close every \
+                      listener"
+                    .into(),
+            ),
+            p => Ok(Change::Port(p as u16)),
+        },
+        Setter::Bind => {
+            let addrs: Vec<String> = String::from_utf8_lossy(value)
+                .split_whitespace()
+                .map(str::to_string)
+                .collect();
+            if addrs.is_empty() {
+                // Redis would close every listener.
+                return Err("hashd needs at least one address to listen on".into());
+            }
+            Ok(Change::Bind(addrs))
         }
         Setter::NotifyFlags => crate::notify::parse_flags(value)
             .map(Change::NotifyFlags)
@@ -1143,6 +1164,27 @@ fn set(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(
     for (name, p, value) in chosen {
         changes.push(validate(p.set, value).map_err(|reason| set_failed(name, &reason))?);
     }
+    // The listeners first: they are the one change that can fail once valid, and then
+    // nothing else is applied.
+    let bind = changes.iter().find_map(|c| match c {
+        Change::Bind(b) => Some(b.clone()),
+        _ => None,
+    });
+    let port = changes.iter().find_map(|c| match c {
+        Change::Port(p) => Some(*p),
+        _ => None,
+    });
+    if bind.is_some() || port.is_some() {
+        let server = ctx.server;
+        if let Err(e) = server.listening.rebind(&server.port, bind.clone(), port) {
+            tracing::warn!(address = %e.addr, error = %e.source, "CONFIG SET: cannot listen");
+            return Err(if bind.is_some() {
+                set_failed(b"bind", "Failed to bind to specified addresses.")
+            } else {
+                set_failed(b"port", "Unable to listen on this port. Check server logs.")
+            });
+        }
+    }
     for change in changes {
         match change {
             Change::Requirepass(pw) => *ctx.server.config.requirepass.write() = pw,
@@ -1150,7 +1192,7 @@ fn set(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(
             Change::NotifyFlags(f) => ctx.server.notifier.set_flags(f),
             Change::Appendonly(on) => set_appendonly(ctx, on)?,
             Change::Text(apply, v) => apply(ctx.server, &v),
-            Change::Nothing => {}
+            Change::Bind(_) | Change::Port(_) | Change::Nothing => {}
         }
     }
     reply.ok();
