@@ -60,6 +60,9 @@ pub struct ClientShared {
     unblocked: Notify,
     killed: AtomicBool,
     kill: Notify,
+    /// Where messages for this client go (set once it has a mailbox): CLIENT TRACKING
+    /// REDIRECT delivers here.
+    pub outbox: Mutex<Option<crate::pubsub::Outbox>>,
 }
 
 /// A client's role in replication (CLIENT LIST `flags=S` / `M`, CLIENT KILL TYPE).
@@ -100,6 +103,7 @@ impl ClientShared {
             unblocked: Notify::new(),
             killed: AtomicBool::new(false),
             kill: Notify::new(),
+            outbox: Mutex::new(None),
         }
     }
 
@@ -228,6 +232,10 @@ pub struct MultiState {
 #[derive(Debug)]
 pub struct ClientState {
     pub id: u64,
+    /// CLIENT TRACKING, when on.
+    pub tracking: Option<crate::tracking::ClientTracking>,
+    /// CLIENT CACHING yes/no, for the next command (or transaction).
+    pub caching: Option<bool>,
     /// CLIENT NO-TOUCH: this client's commands leave keys' access state alone.
     pub no_touch: bool,
     pub db: usize,
@@ -292,6 +300,8 @@ impl ClientState {
     pub fn new(shared: Arc<ClientShared>, authenticated: bool) -> Self {
         ClientState {
             id: shared.id,
+            tracking: None,
+            caching: None,
             no_touch: false,
             db: 0,
             protocol: Protocol::Resp2,

@@ -202,6 +202,9 @@ pub struct Cli {
     /// Minutes idle per point an LFU counter loses (0: never).
     #[arg(long = "lfu-decay-time")]
     pub lfu_decay_time: Option<u64>,
+    /// Most keys the client-side caching table remembers (0: no limit).
+    #[arg(long = "tracking-table-max-keys")]
+    pub tracking_table_max_keys: Option<u64>,
     /// Evicted large values are freed in the background (yes/no).
     #[arg(long = "lazyfree-lazy-eviction", value_parser = parse_yes_no)]
     pub lazyfree_lazy_eviction: Option<bool>,
@@ -441,7 +444,8 @@ const UNIMPLEMENTED: &[(&str, Unimplemented)] = &[
 ];
 
 /// Families with no observable effect on hashd (other data types' encodings, lazy
-/// freeing, defragmentation, LFU tuning, client tracking, TLS files without `tls-port`…).
+/// freeing, defragmentation, TLS files without `tls-port`…; the members hashd implements
+/// are listed in `IMPLEMENTED_IN_FAMILIES`).
 const NO_EFFECT_PREFIXES: &[&str] = &[
     "lazyfree-",
     "replica-lazy-",
@@ -465,6 +469,7 @@ const IMPLEMENTED_IN_FAMILIES: &[&str] = &[
     "lazyfree-lazy-eviction",
     "lfu-log-factor",
     "lfu-decay-time",
+    "tracking-table-max-keys",
 ];
 
 /// What hashd does with the Redis directive `name`, if it is one hashd does not implement.
@@ -672,6 +677,7 @@ pub struct Config {
     pub lfu_log_factor: u64,
     pub lfu_decay_time: u64,
     pub lazyfree_lazy_eviction: bool,
+    pub tracking_table_max_keys: u64,
     pub latency_tracking: bool,
     /// Space-separated percentiles, as redis.conf writes them.
     pub latency_tracking_info_percentiles: String,
@@ -752,6 +758,7 @@ impl Default for Config {
             lfu_log_factor: 10,
             lfu_decay_time: 1,
             lazyfree_lazy_eviction: false,
+            tracking_table_max_keys: crate::tracking::DEFAULT_MAX_KEYS,
             latency_tracking: true,
             latency_tracking_info_percentiles: crate::cmdstats::DEFAULT_INFO_PERCENTILES.into(),
             source: "built-in defaults".into(),
@@ -962,6 +969,7 @@ impl Config {
                 "maxmemory-eviction-tenacity" => cfg.maxmemory_eviction_tenacity = num(one()?)?,
                 "lfu-log-factor" => cfg.lfu_log_factor = num(one()?)?,
                 "lfu-decay-time" => cfg.lfu_decay_time = num(one()?)?,
+                "tracking-table-max-keys" => cfg.tracking_table_max_keys = num(one()?)?,
                 "lazyfree-lazy-eviction" => {
                     cfg.lazyfree_lazy_eviction = parse_yes_no(one()?).map_err(|e| bad(&e))?
                 }
@@ -1062,6 +1070,7 @@ impl Config {
         take!(lfu_log_factor);
         take!(lfu_decay_time);
         take!(lazyfree_lazy_eviction);
+        take!(tracking_table_max_keys);
         take!(latency_tracking);
         if let Some(words) = &cli.latency_tracking_info_percentiles {
             self.latency_tracking_info_percentiles = words.join(" ");

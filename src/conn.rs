@@ -66,6 +66,9 @@ pub async fn serve(
         server.monitors.remove(id);
     }
     cmd::multi::forget_watches(&server, &mut client);
+    if client.tracking.is_some() {
+        server.tracker.disable(id);
+    }
     pubsub::forget(&server.pubsub, &mut client);
     if let Some(rbuf) = takeover {
         // PSYNC / SYNC: from here on this connection is a replica's link.
@@ -154,7 +157,10 @@ async fn run(
                 continue;
             }
             Wake::Message(msg) => {
-                msg.write(&mut Reply::new(&mut out, client.protocol));
+                msg.write(
+                    &mut Reply::new(&mut out, client.protocol),
+                    client.in_pubsub_mode(),
+                );
                 pubsub::drain(client, &mut out);
                 if write_out(server, stream, &mut out, &shared).await? {
                     return Ok(None);

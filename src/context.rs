@@ -118,6 +118,7 @@ struct Consumers {
     aof: Arc<Aof>,
     replication: Arc<Replication>,
     notifier: Arc<Notifier>,
+    tracker: Arc<crate::tracking::Tracker>,
     recorder: Option<Arc<Recorder>>,
 }
 
@@ -126,6 +127,7 @@ impl EffectSink for Consumers {
         self.aof.interested()
             || self.replication.interested()
             || self.notifier.interested()
+            || self.tracker.active()
             || self.recorder.is_some()
     }
 
@@ -138,6 +140,9 @@ impl EffectSink for Consumers {
         }
         if self.notifier.interested() {
             self.notifier.publish(batch);
+        }
+        if self.tracker.active() {
+            self.tracker.publish(batch);
         }
         if let Some(r) = &self.recorder {
             r.publish(batch);
@@ -182,6 +187,8 @@ pub struct ServerContext {
     pub latency: crate::latency::LatencyMonitor,
     /// The memory limit and eviction.
     pub maxmemory: crate::maxmemory::MaxMemory,
+    /// Client-side caching (CLIENT TRACKING).
+    pub tracker: Arc<crate::tracking::Tracker>,
     /// The client listeners' addresses, which CONFIG SET bind / port replace.
     pub listening: crate::listen::Listening,
     /// Role, replication history, backlog and replicas (replication).
@@ -258,10 +265,14 @@ impl ServerContext {
             clock.clone(),
             keyspace.keep_expired_flag(),
         ));
+        let tracker = Arc::new(crate::tracking::Tracker::new(
+            config.tracking_table_max_keys,
+        ));
         keyspace.set_sink(Arc::new(Consumers {
             aof: Arc::clone(&aof),
             replication: Arc::clone(&replication),
             notifier: Arc::clone(&notifier),
+            tracker: Arc::clone(&tracker),
             recorder: recorder.clone(),
         }));
         ServerContext {
@@ -276,6 +287,7 @@ impl ServerContext {
             latency: crate::latency::LatencyMonitor::new(config.latency_monitor_threshold),
             maxmemory,
             listening: crate::listen::Listening::new(&config.bind),
+            tracker,
             commands: crate::cmdstats::CommandStats::new(
                 crate::cmd::table().all.len(),
                 config.slowlog_log_slower_than,

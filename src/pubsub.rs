@@ -33,40 +33,116 @@ const MESSAGE_OVERHEAD_BYTES: usize = 64;
 /// connection writes and comes back for the rest.
 pub const DRAIN_BATCH_BYTES: usize = 64 * 1024;
 
-/// One published message, shared by every receiver.
+/// The channel a RESP2 client redirected to by CLIENT TRACKING hears invalidations on.
+pub const INVALIDATE_CHANNEL: &[u8] = b"__redis__:invalidate";
+
+/// One message for a client's mailbox: published (shared by every receiver), or a
+/// client-side caching notice (`tracking.rs`).
 #[derive(Debug)]
-pub struct Message {
-    /// The pattern that matched, for a `pmessage`.
-    pattern: Option<Bytes>,
-    channel: Bytes,
-    payload: Bytes,
+pub enum Message {
+    Published {
+        /// The pattern that matched, for a `pmessage`.
+        pattern: Option<Bytes>,
+        channel: Bytes,
+        payload: Bytes,
+    },
+    /// These keys changed (None: every key, after a flush).
+    Invalidate(Option<Vec<Bytes>>),
+    /// The client invalidations were redirected to is gone (its id).
+    RedirectBroken(u64),
 }
 
 impl Message {
     fn cost(&self) -> usize {
-        self.pattern.as_ref().map_or(0, Bytes::len)
-            + self.channel.len()
-            + self.payload.len()
-            + MESSAGE_OVERHEAD_BYTES
+        MESSAGE_OVERHEAD_BYTES
+            + match self {
+                Message::Published {
+                    pattern,
+                    channel,
+                    payload,
+                } => pattern.as_ref().map_or(0, Bytes::len) + channel.len() + payload.len(),
+                Message::Invalidate(keys) => keys
+                    .as_ref()
+                    .map_or(0, |k| k.iter().map(|k| k.len() + 16).sum()),
+                Message::RedirectBroken(_) => 0,
+            }
     }
 
     /// `[message, channel, payload]` or `[pmessage, pattern, channel, payload]`: a push in
-    /// RESP3, an array in RESP2.
-    pub fn write(&self, reply: &mut Reply<'_>) {
-        match &self.pattern {
-            None => {
-                reply.push(3);
-                reply.bulk(b"message");
+    /// RESP3, an array in RESP2. An invalidation is a `>2 invalidate [keys]` push in
+    /// RESP3, and in RESP2 a `message` on `__redis__:invalidate` for a subscribed client
+    /// (`subscribed`; others cannot tell it from a reply and get nothing, as in Redis).
+    pub fn write(&self, reply: &mut Reply<'_>, subscribed: bool) {
+        let resp3 = reply.protocol() == crate::protocol::Protocol::Resp3;
+        match self {
+            Message::Published {
+                pattern,
+                channel,
+                payload,
+            } => {
+                match pattern {
+                    None => {
+                        reply.push(3);
+                        reply.bulk(b"message");
+                    }
+                    Some(p) => {
+                        reply.push(4);
+                        reply.bulk(b"pmessage");
+                        reply.bulk(p);
+                    }
+                }
+                reply.bulk(channel);
+                reply.bulk(payload);
             }
-            Some(p) => {
-                reply.push(4);
-                reply.bulk(b"pmessage");
-                reply.bulk(p);
+            Message::Invalidate(keys) => {
+                if resp3 {
+                    reply.push(2);
+                    reply.bulk(b"invalidate");
+                } else if subscribed {
+                    reply.array(3);
+                    reply.bulk(b"message");
+                    reply.bulk(INVALIDATE_CHANNEL);
+                } else {
+                    return;
+                }
+                match keys {
+                    Some(keys) => {
+                        reply.array(keys.len());
+                        keys.iter().for_each(|k| reply.bulk(k));
+                    }
+                    None => reply.null(),
+                }
+            }
+            Message::RedirectBroken(id) => {
+                if resp3 {
+                    reply.push(2);
+                    reply.bulk(b"tracking-redir-broken");
+                    reply.int(*id as i64);
+                }
             }
         }
-        reply.bulk(&self.channel);
-        reply.bulk(&self.payload);
     }
+}
+
+/// Where messages for one client go, outside the channel registry (client-side caching
+/// delivers to a client by id).
+#[derive(Clone, Debug)]
+pub struct Outbox(Mailbox);
+
+impl Outbox {
+    pub fn send(&self, msg: Message) {
+        self.0.deliver(Arc::new(msg));
+    }
+}
+
+/// The client's outbox, creating its mailbox if it has none yet (a tracking client that
+/// never subscribed). Published in its shared state, for others to deliver to.
+pub fn outbox(client: &mut ClientState) -> Outbox {
+    let shared = &client.shared;
+    let subs = client
+        .pubsub
+        .get_or_insert_with(|| Box::new(Subscriptions::new(Arc::clone(shared))));
+    Outbox(subs.mailbox.clone())
 }
 
 /// The sending side of a subscriber's mailbox, held by the registry.
@@ -147,7 +223,7 @@ impl PubSub {
         let mut receivers = 0;
         if let Some(subs) = direct {
             let (channel, payload) = bytes();
-            let msg = Arc::new(Message {
+            let msg = Arc::new(Message::Published {
                 pattern: None,
                 channel,
                 payload,
@@ -162,7 +238,7 @@ impl PubSub {
                 continue;
             }
             let (channel, payload) = bytes();
-            let msg = Arc::new(Message {
+            let msg = Arc::new(Message::Published {
                 pattern: Some(pattern.clone()),
                 channel,
                 payload,
@@ -223,15 +299,17 @@ pub struct Subscriptions {
 impl Subscriptions {
     fn new(client: Arc<ClientShared>) -> Self {
         let (tx, rx) = mpsc::channel(MAILBOX_MESSAGES);
+        let mailbox = Mailbox {
+            tx,
+            pending_bytes: Arc::new(AtomicUsize::new(0)),
+            client: Arc::clone(&client),
+        };
+        *client.outbox.lock() = Some(Outbox(mailbox.clone()));
         Subscriptions {
             channels: BTreeSet::new(),
             patterns: BTreeSet::new(),
             rx,
-            mailbox: Mailbox {
-                tx,
-                pending_bytes: Arc::new(AtomicUsize::new(0)),
-                client,
-            },
+            mailbox,
         }
     }
 
@@ -353,6 +431,7 @@ pub fn forget(server: &PubSub, client: &mut ClientState) {
     let Some(subs) = client.pubsub.take() else {
         return;
     };
+    *client.shared.outbox.lock() = None;
     if subs.count() > 0 {
         let mut reg = server.registry.write();
         for c in &subs.channels {
@@ -372,10 +451,11 @@ pub fn drain(client: &mut ClientState, out: &mut Vec<u8>) {
     let Some(subs) = client.pubsub.as_mut() else {
         return;
     };
+    let subscribed = subs.count() > 0;
     let mut reply = Reply::new(out, client.protocol);
     while reply.len() < DRAIN_BATCH_BYTES {
         match subs.try_recv() {
-            Some(msg) => msg.write(&mut reply),
+            Some(msg) => msg.write(&mut reply, subscribed),
             None => break,
         }
     }

@@ -113,6 +113,42 @@ const SUBCOMMANDS: &[Command] = &[
             "O(1)",
             "<ON | OFF>",
         ),
+    Command::new("client|tracking", -3, tracking)
+        .flags(INFO_FLAGS)
+        .doc(
+            "connection",
+            "6.0.0",
+            "Controls server-assisted client-side caching for the connection.",
+            "O(1). Some options may introduce additional complexity.",
+            "<ON | OFF> [REDIRECT client-id] [PREFIX prefix [PREFIX prefix ...]] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]",
+        ),
+    Command::new("client|caching", 3, caching)
+        .flags(INFO_FLAGS)
+        .doc(
+            "connection",
+            "6.0.0",
+            "Instructs the server whether to track the keys in the next request.",
+            "O(1)",
+            "<YES | NO>",
+        ),
+    Command::new("client|trackinginfo", 2, trackinginfo)
+        .flags(INFO_FLAGS)
+        .doc(
+            "connection",
+            "6.2.0",
+            "Returns information about server-assisted client-side caching for the connection.",
+            "O(1)",
+            "",
+        ),
+    Command::new("client|getredir", 2, getredir)
+        .flags(INFO_FLAGS)
+        .doc(
+            "connection",
+            "6.0.0",
+            "Returns the client ID to which the connection's tracking notifications are redirected.",
+            "O(1)",
+            "",
+        ),
     Command::new("client|no-touch", 3, no_touch)
         .flags(INFO_FLAGS)
         .doc(
@@ -484,6 +520,229 @@ fn kill(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<
     if kill_me {
         ctx.client.close_after_reply = true;
     }
+    Ok(())
+}
+
+/// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP],
+/// with Redis's checks in Redis's order (see `tracking.rs`).
+fn tracking(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
+    use crate::tracking::{ClientTracking, Mode};
+    let server = ctx.server;
+    let id = ctx.client.id;
+    let mut mode = Mode::default();
+    let mut redirect = 0u64;
+    let mut target = None;
+    let mut prefixes: Vec<bytes::Bytes> = Vec::new();
+    let mut j = 3;
+    while j < args.len() {
+        let a = args.get(j);
+        let more = j + 1 < args.len();
+        if is(a, "redirect") && more {
+            j += 1;
+            if redirect != 0 {
+                return Err(CmdError::other(
+                    "ERR A client can only redirect to a single other client",
+                ));
+            }
+            let wanted = super::parse::int(args.get(j))?;
+            // The target must exist now, though it may go later (Redis's sanity check).
+            let found = u64::try_from(wanted)
+                .ok()
+                .and_then(|w| crate::tracking::find_client(&server.clients, w));
+            let Some(t) = found else {
+                return Err(CmdError::other(
+                    "ERR The client ID you want redirect to does not exist",
+                ));
+            };
+            redirect = t.id;
+            target = Some(std::sync::Arc::downgrade(&t));
+        } else if is(a, "bcast") {
+            mode.bcast = true;
+        } else if is(a, "optin") {
+            mode.optin = true;
+        } else if is(a, "optout") {
+            mode.optout = true;
+        } else if is(a, "noloop") {
+            mode.noloop = true;
+        } else if is(a, "prefix") && more {
+            j += 1;
+            prefixes.push(bytes::Bytes::copy_from_slice(args.get(j)));
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        j += 1;
+    }
+    match args.get(2) {
+        a if is(a, "on") => {}
+        a if is(a, "off") => {
+            server.tracker.disable(id);
+            ctx.client.tracking = None;
+            ctx.client.caching = None;
+            reply.ok();
+            return Ok(());
+        }
+        _ => return Err(CmdError::Syntax),
+    }
+    if !mode.bcast && !prefixes.is_empty() {
+        return Err(CmdError::other(
+            "ERR PREFIX option requires BCAST mode to be enabled",
+        ));
+    }
+    let old = ctx.client.tracking.as_ref().map(|t| t.mode);
+    if old.is_some_and(|m| m.bcast != mode.bcast) {
+        return Err(CmdError::other(
+            "ERR You can't switch BCAST mode on/off before disabling tracking for this \
+             client, and then re-enabling it with a different mode.",
+        ));
+    }
+    if mode.bcast && (mode.optin || mode.optout) {
+        return Err(CmdError::other(
+            "ERR OPTIN and OPTOUT are not compatible with BCAST",
+        ));
+    }
+    if mode.optin && mode.optout {
+        return Err(CmdError::other(
+            "ERR You can't specify both OPTIN mode and OPTOUT mode",
+        ));
+    }
+    if old.is_some_and(|m| (mode.optin && m.optout) || (mode.optout && m.optin)) {
+        return Err(CmdError::other(
+            "ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this \
+             client, and then re-enabling it with a different mode.",
+        ));
+    }
+    // Prefixes of one client must not overlap, among themselves or with those it has.
+    let existing = server.tracker.prefixes(id);
+    for (i, p) in prefixes.iter().enumerate() {
+        for q in &existing {
+            if p.starts_with(q) || q.starts_with(p) {
+                return Err(CmdError::other(format!(
+                    "ERR Prefix '{}' overlaps with an existing prefix '{}'. Prefixes for a \
+                     single client must not overlap.",
+                    String::from_utf8_lossy(p),
+                    String::from_utf8_lossy(q)
+                )));
+            }
+        }
+        for q in &prefixes[i + 1..] {
+            if p.starts_with(q) || q.starts_with(p) {
+                return Err(CmdError::other(format!(
+                    "ERR Prefix '{}' overlaps with another provided prefix '{}'. Prefixes for \
+                     a single client must not overlap.",
+                    String::from_utf8_lossy(p),
+                    String::from_utf8_lossy(q)
+                )));
+            }
+        }
+    }
+    let t = ClientTracking {
+        mode,
+        redirect,
+        prefixes,
+    };
+    let outbox = crate::pubsub::outbox(ctx.client);
+    server.tracker.enable(id, outbox, &t, target);
+    ctx.client.tracking = Some(t);
+    reply.ok();
+    Ok(())
+}
+
+/// CLIENT CACHING YES|NO: whether the next command's reads are tracked (OPTIN / OPTOUT).
+fn caching(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
+    let mode = ctx.client.tracking.as_ref().map(|t| t.mode);
+    let Some(mode) = mode.filter(|m| m.optin || m.optout) else {
+        return Err(CmdError::other(
+            "ERR CLIENT CACHING can be called only when the client is in tracking mode with \
+             OPTIN or OPTOUT mode enabled",
+        ));
+    };
+    match args.get(2) {
+        a if is(a, "yes") => {
+            if !mode.optin {
+                return Err(CmdError::other(
+                    "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
+                ));
+            }
+            ctx.client.caching = Some(true);
+        }
+        a if is(a, "no") => {
+            if !mode.optout {
+                return Err(CmdError::other(
+                    "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
+                ));
+            }
+            ctx.client.caching = Some(false);
+        }
+        _ => return Err(CmdError::Syntax),
+    }
+    reply.ok();
+    Ok(())
+}
+
+/// CLIENT TRACKINGINFO: a map of `flags`, `redirect` and `prefixes`, as Redis's.
+fn trackinginfo(
+    ctx: &mut Ctx<'_, '_>,
+    _args: Args<'_>,
+    reply: &mut Reply<'_>,
+) -> Result<(), CmdError> {
+    let server = ctx.server;
+    let id = ctx.client.id;
+    let mut flag_names: Vec<&str> = Vec::new();
+    let (redirect, prefixes) = match &ctx.client.tracking {
+        None => {
+            flag_names.push("off");
+            (-1, Vec::new())
+        }
+        Some(t) => {
+            flag_names.push("on");
+            if t.mode.bcast {
+                flag_names.push("bcast");
+            }
+            if t.mode.optin {
+                flag_names.push("optin");
+                if ctx.client.caching == Some(true) {
+                    flag_names.push("caching-yes");
+                }
+            }
+            if t.mode.optout {
+                flag_names.push("optout");
+                if ctx.client.caching == Some(false) {
+                    flag_names.push("caching-no");
+                }
+            }
+            if t.mode.noloop {
+                flag_names.push("noloop");
+            }
+            if server.tracker.redirect_broken(id) {
+                flag_names.push("broken_redirect");
+            }
+            (t.redirect as i64, server.tracker.prefixes(id))
+        }
+    };
+    reply.map(3);
+    reply.bulk(b"flags");
+    reply.set(flag_names.len());
+    for f in flag_names {
+        reply.bulk(f.as_bytes());
+    }
+    reply.bulk(b"redirect");
+    reply.int(redirect);
+    reply.bulk(b"prefixes");
+    reply.array(prefixes.len());
+    for p in prefixes {
+        reply.bulk(&p);
+    }
+    Ok(())
+}
+
+/// CLIENT GETREDIR: -1 when not tracking, 0 without a redirect, else the target's id.
+fn getredir(ctx: &mut Ctx<'_, '_>, _args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
+    reply.int(
+        ctx.client
+            .tracking
+            .as_ref()
+            .map_or(-1, |t| t.redirect as i64),
+    );
     Ok(())
 }
 

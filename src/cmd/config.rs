@@ -635,6 +635,16 @@ const PARAMS: &[Param] = &[
         },
     ),
     param(
+        "tracking-table-max-keys",
+        |s| live(&s.tracker.max_keys),
+        Setter::Int {
+            min: 0,
+            max: i64::MAX,
+            memory: false,
+            apply: |s, v| s.tracker.max_keys.store(v as u64, Ordering::Relaxed),
+        },
+    ),
+    param(
         "lazyfree-lazy-eviction",
         |s| yes_no(s.maxmemory.lazy_eviction.load(Ordering::Relaxed)),
         Setter::Text {

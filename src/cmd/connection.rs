@@ -227,6 +227,11 @@ fn quit(ctx: &mut Ctx<'_, '_>, _args: Args<'_>, reply: &mut Reply<'_>) -> Result
 /// RESET
 fn reset(ctx: &mut Ctx<'_, '_>, _args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
     super::multi::reset_transaction_state(ctx);
+    // RESET ends client-side caching, as in Redis.
+    if ctx.client.tracking.take().is_some() {
+        ctx.server.tracker.disable(ctx.client.id);
+    }
+    ctx.client.caching = None;
     crate::pubsub::forget(&ctx.server.pubsub, ctx.client);
     ctx.client.select(0);
     ctx.client.no_touch = false;

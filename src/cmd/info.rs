@@ -216,7 +216,7 @@ fn clients(ctx: &Ctx<'_, '_>, out: &mut String) {
         ctx.server.config.maxclients.load(Ordering::Relaxed),
     );
     line(out, "blocked_clients", 0);
-    line(out, "tracking_clients", 0);
+    line(out, "tracking_clients", ctx.server.tracker.counts().0);
     line(out, "pubsub_clients", ctx.server.pubsub.client_count());
     line(
         out,
@@ -483,6 +483,10 @@ fn stats(s: &ServerContext, out: &mut String) {
         "total_forks",
         s.latency.total_forks.load(Ordering::Relaxed),
     );
+    let (_, keys, items, prefixes) = s.tracker.counts();
+    line(out, "tracking_total_keys", keys);
+    line(out, "tracking_total_items", items);
+    line(out, "tracking_total_prefixes", prefixes);
     line(out, "total_error_replies", st.errors.total());
     line(out, "lazyfreed_objects", s.keyspace.lazyfree.freed());
 }

@@ -629,6 +629,11 @@ pub fn dispatch(
         }
     }
     execute(server, client, cmd, index, args, &mut reply);
+    // CLIENT CACHING covers the next command (a transaction: through its EXEC), and
+    // CLIENT's own subcommands do not use it up, as in Redis.
+    if client.caching.is_some() && client.multi.is_none() && !cmd.name.starts_with("client|") {
+        client.caching = None;
+    }
     // Messages published while the command ran (to this client too) follow its reply.
     crate::pubsub::drain(client, out);
 }
@@ -816,6 +821,8 @@ fn execute(
         .stats
         .total_commands_processed
         .fetch_add(1, Ordering::Relaxed);
+    // For NOLOOP: the changes published when the locks drop are this client's.
+    let _running = crate::tracking::running(client.id);
     let plan = lock_plan(server, client, cmd, args);
     let mut locked = server.keyspace.lock(&plan);
     // Shutdown may have begun while this waited for its locks (SHUTDOWN's save holds them
@@ -860,6 +867,26 @@ fn execute(
     }
 }
 
+/// CLIENT TRACKING (default mode): the keys a read named go into the tracking table,
+/// unless OPTIN without `CLIENT CACHING yes` or OPTOUT with `CLIENT CACHING no`.
+#[cold]
+fn remember_tracked_keys(ctx: &mut Ctx<'_, '_>, cmd: &Command, args: Args<'_>) {
+    let Some(t) = &ctx.client.tracking else {
+        return;
+    };
+    let caching = ctx.client.caching;
+    if t.mode.bcast
+        || (t.mode.optin && caching != Some(true))
+        || (t.mode.optout && caching == Some(false))
+    {
+        return;
+    }
+    ctx.server.tracker.remember(
+        ctx.client.id,
+        cmd.key_positions(args.len()).map(|i| args.get(i)),
+    );
+}
+
 /// Runs a handler whose shards are already held (directly, or inside EXEC).
 #[inline]
 pub fn run_locked(
@@ -882,6 +909,9 @@ pub fn run_locked(
     let stats = &ctx.server.commands;
     let started = stats.now();
     let result = (cmd.handler)(ctx, args, reply);
+    if ctx.client.tracking.is_some() && cmd.has(flags::READONLY) {
+        remember_tracked_keys(ctx, cmd, args);
+    }
     let nanos = stats.nanos_between(started, stats.now());
     ctx.client.stats.call(index, nanos, result.is_err());
     stats.sample(&mut ctx.client.stats, index, nanos);

@@ -101,12 +101,63 @@ pub const DOCS: &[(&str, &[u8])] = &[
           $22\r\nDepends on subcommand.\r\n",
     ),
     (
+        "client|caching",
+        b"%5\r\n\
+          $7\r\nsummary\r\n\
+          $67\r\nInstructs the server whether to track the keys in the next request.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n6.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $10\r\nconnection\r\n\
+          $10\r\ncomplexity\r\n\
+          $4\r\nO(1)\r\n\
+          $9\r\narguments\r\n\
+          *1\r\n\
+          %3\r\n\
+          $4\r\nname\r\n\
+          $4\r\nmode\r\n\
+          $4\r\ntype\r\n\
+          $5\r\noneof\r\n\
+          $9\r\narguments\r\n\
+          *2\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $3\r\nyes\r\n\
+          $4\r\ntype\r\n\
+          $10\r\npure-token\r\n\
+          $12\r\ndisplay_text\r\n\
+          $3\r\nyes\r\n\
+          $5\r\ntoken\r\n\
+          $3\r\nYES\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $2\r\nno\r\n\
+          $4\r\ntype\r\n\
+          $10\r\npure-token\r\n\
+          $12\r\ndisplay_text\r\n\
+          $2\r\nno\r\n\
+          $5\r\ntoken\r\n\
+          $2\r\nNO\r\n",
+    ),
+    (
         "client|getname",
         b"%4\r\n\
           $7\r\nsummary\r\n\
           $35\r\nReturns the name of the connection.\r\n\
           $5\r\nsince\r\n\
           $5\r\n2.6.9\r\n\
+          $5\r\ngroup\r\n\
+          $10\r\nconnection\r\n\
+          $10\r\ncomplexity\r\n\
+          $4\r\nO(1)\r\n",
+    ),
+    (
+        "client|getredir",
+        b"%4\r\n\
+          $7\r\nsummary\r\n\
+          $86\r\nReturns the client ID to which the connection's tracking notifications are redirected.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n6.0.0\r\n\
           $5\r\ngroup\r\n\
           $10\r\nconnection\r\n\
           $10\r\ncomplexity\r\n\
@@ -707,6 +758,131 @@ pub const DOCS: &[(&str, &[u8])] = &[
           $6\r\nstring\r\n\
           $12\r\ndisplay_text\r\n\
           $15\r\nconnection-name\r\n",
+    ),
+    (
+        "client|tracking",
+        b"%5\r\n\
+          $7\r\nsummary\r\n\
+          $64\r\nControls server-assisted client-side caching for the connection.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n6.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $10\r\nconnection\r\n\
+          $10\r\ncomplexity\r\n\
+          $55\r\nO(1). Some options may introduce additional complexity.\r\n\
+          $9\r\narguments\r\n\
+          *7\r\n\
+          %3\r\n\
+          $4\r\nname\r\n\
+          $6\r\nstatus\r\n\
+          $4\r\ntype\r\n\
+          $5\r\noneof\r\n\
+          $9\r\narguments\r\n\
+          *2\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $2\r\non\r\n\
+          $4\r\ntype\r\n\
+          $10\r\npure-token\r\n\
+          $12\r\ndisplay_text\r\n\
+          $2\r\non\r\n\
+          $5\r\ntoken\r\n\
+          $2\r\nON\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $3\r\noff\r\n\
+          $4\r\ntype\r\n\
+          $10\r\npure-token\r\n\
+          $12\r\ndisplay_text\r\n\
+          $3\r\noff\r\n\
+          $5\r\ntoken\r\n\
+          $3\r\nOFF\r\n\
+          %5\r\n\
+          $4\r\nname\r\n\
+          $9\r\nclient-id\r\n\
+          $4\r\ntype\r\n\
+          $7\r\ninteger\r\n\
+          $12\r\ndisplay_text\r\n\
+          $9\r\nclient-id\r\n\
+          $5\r\ntoken\r\n\
+          $8\r\nREDIRECT\r\n\
+          $5\r\nflags\r\n\
+          ~1\r\n\
+          +optional\r\n\
+          %5\r\n\
+          $4\r\nname\r\n\
+          $6\r\nprefix\r\n\
+          $4\r\ntype\r\n\
+          $6\r\nstring\r\n\
+          $12\r\ndisplay_text\r\n\
+          $6\r\nprefix\r\n\
+          $5\r\ntoken\r\n\
+          $6\r\nPREFIX\r\n\
+          $5\r\nflags\r\n\
+          ~3\r\n\
+          +optional\r\n\
+          +multiple\r\n\
+          +multiple_token\r\n\
+          %5\r\n\
+          $4\r\nname\r\n\
+          $5\r\nbcast\r\n\
+          $4\r\ntype\r\n\
+          $10\r\npure-token\r\n\
+          $12\r\ndisplay_text\r\n\
+          $5\r\nbcast\r\n\
+          $5\r\ntoken\r\n\
+          $5\r\nBCAST\r\n\
+          $5\r\nflags\r\n\
+          ~1\r\n\
+          +optional\r\n\
+          %5\r\n\
+          $4\r\nname\r\n\
+          $5\r\noptin\r\n\
+          $4\r\ntype\r\n\
+          $10\r\npure-token\r\n\
+          $12\r\ndisplay_text\r\n\
+          $5\r\noptin\r\n\
+          $5\r\ntoken\r\n\
+          $5\r\nOPTIN\r\n\
+          $5\r\nflags\r\n\
+          ~1\r\n\
+          +optional\r\n\
+          %5\r\n\
+          $4\r\nname\r\n\
+          $6\r\noptout\r\n\
+          $4\r\ntype\r\n\
+          $10\r\npure-token\r\n\
+          $12\r\ndisplay_text\r\n\
+          $6\r\noptout\r\n\
+          $5\r\ntoken\r\n\
+          $6\r\nOPTOUT\r\n\
+          $5\r\nflags\r\n\
+          ~1\r\n\
+          +optional\r\n\
+          %5\r\n\
+          $4\r\nname\r\n\
+          $6\r\nnoloop\r\n\
+          $4\r\ntype\r\n\
+          $10\r\npure-token\r\n\
+          $12\r\ndisplay_text\r\n\
+          $6\r\nnoloop\r\n\
+          $5\r\ntoken\r\n\
+          $6\r\nNOLOOP\r\n\
+          $5\r\nflags\r\n\
+          ~1\r\n\
+          +optional\r\n",
+    ),
+    (
+        "client|trackinginfo",
+        b"%4\r\n\
+          $7\r\nsummary\r\n\
+          $81\r\nReturns information about server-assisted client-side caching for the connection.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n6.2.0\r\n\
+          $5\r\ngroup\r\n\
+          $10\r\nconnection\r\n\
+          $10\r\ncomplexity\r\n\
+          $4\r\nO(1)\r\n",
     ),
     (
         "client|unblock",
