@@ -63,7 +63,18 @@ pub struct ClientShared {
     /// Where messages for this client go (set once it has a mailbox): CLIENT TRACKING
     /// REDIRECT delivers here.
     pub outbox: Mutex<Option<crate::pubsub::Outbox>>,
+    /// The socket's descriptor (CLIENT LIST `fd`; -1 for internal clients).
+    pub fd: std::sync::atomic::AtomicI64,
+    /// CLIENT TRACKING as CLIENT LIST shows it: `redir` (-1 off, 0 none, else the
+    /// target's id) and the `t`/`R`/`B` flags ([`TRACKING_ON`] …).
+    pub tracking_redir: std::sync::atomic::AtomicI64,
+    pub tracking_flags: std::sync::atomic::AtomicU8,
 }
+
+/// [`ClientShared::tracking_flags`]: tracking on, its redirect target gone, BCAST.
+pub const TRACKING_ON: u8 = 1;
+pub const TRACKING_BROKEN_REDIR: u8 = 2;
+pub const TRACKING_BCAST: u8 = 4;
 
 /// A client's role in replication (CLIENT LIST `flags=S` / `M`, CLIENT KILL TYPE).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,6 +115,9 @@ impl ClientShared {
             killed: AtomicBool::new(false),
             kill: Notify::new(),
             outbox: Mutex::new(None),
+            fd: std::sync::atomic::AtomicI64::new(-1),
+            tracking_redir: std::sync::atomic::AtomicI64::new(-1),
+            tracking_flags: std::sync::atomic::AtomicU8::new(0),
         }
     }
 

@@ -47,6 +47,12 @@ pub async fn serve(
         stream.local_addr().ok(),
         server.clock.now_ms(),
     ));
+    {
+        use std::os::fd::AsRawFd;
+        shared
+            .fd
+            .store(i64::from(stream.as_raw_fd()), Ordering::Relaxed);
+    }
     server.clients.register(Arc::clone(&shared));
     let span = tracing::debug_span!("conn", id, addr = %shared.addr);
     let _enter = span.enter();

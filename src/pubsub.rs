@@ -133,6 +133,11 @@ impl Outbox {
     pub fn send(&self, msg: Message) {
         self.0.deliver(Arc::new(msg));
     }
+
+    /// The client it delivers to.
+    pub fn client(&self) -> &Arc<ClientShared> {
+        &self.0.client
+    }
 }
 
 /// The client's outbox, creating its mailbox if it has none yet (a tracking client that

@@ -160,6 +160,15 @@ impl Tracker {
                 }
             }
         }
+        let shared = own.client();
+        let mut flags = crate::client::TRACKING_ON;
+        if t.mode.bcast {
+            flags |= crate::client::TRACKING_BCAST;
+        }
+        shared.tracking_flags.store(flags, Ordering::Relaxed);
+        shared
+            .tracking_redir
+            .store(t.redirect as i64, Ordering::Relaxed);
         st.clients.insert(
             id,
             Tracked {
@@ -180,6 +189,9 @@ impl Tracker {
     pub fn disable(&self, id: u64) {
         let mut st = self.state.lock();
         if let Some(c) = st.clients.remove(&id) {
+            let shared = c.own.client();
+            shared.tracking_flags.store(0, Ordering::Relaxed);
+            shared.tracking_redir.store(-1, Ordering::Relaxed);
             for p in &c.prefixes {
                 if let Some(set) = st.prefixes.get_mut(p) {
                     set.remove(&id);
@@ -251,6 +263,10 @@ impl Tracker {
                     // Each time, as Redis does.
                     None => {
                         c.broken = true;
+                        c.own
+                            .client()
+                            .tracking_flags
+                            .fetch_or(crate::client::TRACKING_BROKEN_REDIR, Ordering::Relaxed);
                         c.own.send(Message::RedirectBroken(*target));
                     }
                 }

@@ -271,14 +271,43 @@ pub fn client_line(c: &ClientShared, now_ms: u64, argv_mem: usize) -> Vec<u8> {
     let meta = c.meta.lock().clone();
     let multi = c.multi_len.load(Ordering::Relaxed);
     // Redis's flag order: P (pubsub) before x (MULTI); N alone when none is set.
-    let (flags, multi) = match (c.kind(), c.is_pubsub(), multi == usize::MAX) {
-        (crate::client::ClientKind::Replica, _, _) => ("S", -1),
-        (crate::client::ClientKind::Master, _, _) => ("M", -1),
-        (_, false, true) => ("N", -1),
-        (_, true, true) => ("P", -1),
-        (_, false, false) => ("x", multi as i64),
-        (_, true, false) => ("Px", multi as i64),
+    let mut flags = String::new();
+    let mut multi = if multi == usize::MAX {
+        -1
+    } else {
+        multi as i64
     };
+    match c.kind() {
+        crate::client::ClientKind::Replica => {
+            flags.push('S');
+            multi = -1;
+        }
+        crate::client::ClientKind::Master => {
+            flags.push('M');
+            multi = -1;
+        }
+        _ => {
+            if c.is_pubsub() {
+                flags.push('P');
+            }
+            if multi >= 0 {
+                flags.push('x');
+            }
+        }
+    }
+    let tf = c.tracking_flags.load(Ordering::Relaxed);
+    for (bit, letter) in [
+        (crate::client::TRACKING_ON, 't'),
+        (crate::client::TRACKING_BROKEN_REDIR, 'R'),
+        (crate::client::TRACKING_BCAST, 'B'),
+    ] {
+        if tf & bit != 0 {
+            flags.push(letter);
+        }
+    }
+    if flags.is_empty() {
+        flags.push('N');
+    }
     let cmd = table()
         .all
         .get(c.last_cmd.load(Ordering::Relaxed))
@@ -293,19 +322,26 @@ pub fn client_line(c: &ClientShared, now_ms: u64, argv_mem: usize) -> Vec<u8> {
     let tot_mem = qbuf + qbuf_free + rbs + argv_mem + CLIENT_STATE_BYTES;
     let age_s = now_ms.saturating_sub(c.created_ms) / 1000;
     let idle_s = now_ms.saturating_sub(c.last_interaction_ms.load(Ordering::Relaxed)) / 1000;
-    let mut line =
-        format!("id={} addr={} laddr={} fd=-1 name=", c.id, c.addr, c.laddr).into_bytes();
+    let mut line = format!(
+        "id={} addr={} laddr={} fd={} name=",
+        c.id,
+        c.addr,
+        c.laddr,
+        c.fd.load(Ordering::Relaxed)
+    )
+    .into_bytes();
     line.extend_from_slice(&meta.name);
     line.extend_from_slice(
         format!(
             " age={age_s} idle={idle_s} flags={flags} db={} sub={} psub={} ssub=0 multi={multi} \
              watch={} qbuf={qbuf} qbuf-free={qbuf_free} argv-mem={argv_mem} multi-mem=0 \
              rbs={rbs} rbp={rbp} obl={obl} oll=0 omem=0 tot-mem={tot_mem} events=r cmd={cmd} \
-             user=default redir=-1 resp={} lib-name=",
+             user=default redir={} resp={} lib-name=",
             c.db.load(Ordering::Relaxed),
             c.subs.load(Ordering::Relaxed),
             c.psubs.load(Ordering::Relaxed),
             c.watched.load(Ordering::Relaxed),
+            c.tracking_redir.load(Ordering::Relaxed),
             c.resp.load(Ordering::Relaxed),
         )
         .as_bytes(),
