@@ -264,7 +264,10 @@ fn expiry_eviction_and_the_table_limit_invalidate() {
     c.expect("CLIENT TRACKING on", b"+OK\r\n");
     // CLIENT INFO shows it as Redis's does, with the socket's real descriptor.
     let info = String::from_utf8_lossy(&c.run("CLIENT INFO")).into_owned();
-    assert!(info.contains(" flags=t ") && info.contains(" redir=0 "), "{info}");
+    assert!(
+        info.contains(" flags=t ") && info.contains(" redir=0 "),
+        "{info}"
+    );
     assert!(!info.contains(" fd=-1 "), "{info}");
     w.run("HSET h f v g w");
     c.run("HGET h f");
