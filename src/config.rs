@@ -202,6 +202,35 @@ pub struct Cli {
     /// Minutes idle per point an LFU counter loses (0: never).
     #[arg(long = "lfu-decay-time")]
     pub lfu_decay_time: Option<u64>,
+    /// Serve TLS clients on this port too (0: off); see docs/CONFIG.md for the tls-* set.
+    #[arg(long = "tls-port")]
+    pub tls_port: Option<u16>,
+    #[arg(long = "tls-cert-file")]
+    pub tls_cert_file: Option<String>,
+    #[arg(long = "tls-key-file")]
+    pub tls_key_file: Option<String>,
+    #[arg(long = "tls-key-file-pass")]
+    pub tls_key_file_pass: Option<String>,
+    #[arg(long = "tls-ca-cert-file")]
+    pub tls_ca_cert_file: Option<String>,
+    #[arg(long = "tls-ca-cert-dir")]
+    pub tls_ca_cert_dir: Option<String>,
+    /// yes (a client certificate is required), optional, no.
+    #[arg(long = "tls-auth-clients")]
+    pub tls_auth_clients: Option<String>,
+    /// "TLSv1.2 TLSv1.3" (the default: both).
+    #[arg(long = "tls-protocols")]
+    pub tls_protocols: Option<String>,
+    /// TLS 1.3 suites, `:`-separated (OpenSSL names).
+    #[arg(long = "tls-ciphersuites")]
+    pub tls_ciphersuites: Option<String>,
+    /// TLS 1.2 ciphers, `:`-separated (OpenSSL names).
+    #[arg(long = "tls-ciphers")]
+    pub tls_ciphers: Option<String>,
+    #[arg(long = "tls-prefer-server-ciphers", value_parser = parse_yes_no)]
+    pub tls_prefer_server_ciphers: Option<bool>,
+    #[arg(long = "tls-session-caching", value_parser = parse_yes_no)]
+    pub tls_session_caching: Option<bool>,
     /// Most keys the client-side caching table remembers (0: no limit).
     #[arg(long = "tracking-table-max-keys")]
     pub tracking_table_max_keys: Option<u64>,
@@ -400,12 +429,14 @@ const UNIMPLEMENTED: &[(&str, Unimplemented)] = &[
         "cluster-enabled",
         Only(&["no"], "cluster mode is not implemented yet"),
     ),
-    ("tls-port", Only(&["0"], "TLS is not implemented yet")),
     (
         "tls-replication",
-        Only(&["no"], "TLS is not implemented yet"),
+        Only(&["no"], "replication over TLS is not implemented yet"),
     ),
-    ("tls-cluster", Only(&["no"], "TLS is not implemented yet")),
+    (
+        "tls-cluster",
+        Only(&["no"], "cluster mode is not implemented yet"),
+    ),
     (
         "repl-diskless-load",
         Only(
@@ -470,6 +501,18 @@ const IMPLEMENTED_IN_FAMILIES: &[&str] = &[
     "lfu-log-factor",
     "lfu-decay-time",
     "tracking-table-max-keys",
+    "tls-port",
+    "tls-cert-file",
+    "tls-key-file",
+    "tls-key-file-pass",
+    "tls-ca-cert-file",
+    "tls-ca-cert-dir",
+    "tls-auth-clients",
+    "tls-protocols",
+    "tls-ciphersuites",
+    "tls-ciphers",
+    "tls-prefer-server-ciphers",
+    "tls-session-caching",
 ];
 
 /// What hashd does with the Redis directive `name`, if it is one hashd does not implement.
@@ -678,6 +721,18 @@ pub struct Config {
     pub lfu_decay_time: u64,
     pub lazyfree_lazy_eviction: bool,
     pub tracking_table_max_keys: u64,
+    pub tls_port: u16,
+    pub tls_cert_file: String,
+    pub tls_key_file: String,
+    pub tls_key_file_pass: String,
+    pub tls_ca_cert_file: String,
+    pub tls_ca_cert_dir: String,
+    pub tls_auth_clients: String,
+    pub tls_protocols: String,
+    pub tls_ciphersuites: String,
+    pub tls_ciphers: String,
+    pub tls_prefer_server_ciphers: bool,
+    pub tls_session_caching: bool,
     pub latency_tracking: bool,
     /// Space-separated percentiles, as redis.conf writes them.
     pub latency_tracking_info_percentiles: String,
@@ -759,6 +814,18 @@ impl Default for Config {
             lfu_decay_time: 1,
             lazyfree_lazy_eviction: false,
             tracking_table_max_keys: crate::tracking::DEFAULT_MAX_KEYS,
+            tls_port: 0,
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
+            tls_key_file_pass: String::new(),
+            tls_ca_cert_file: String::new(),
+            tls_ca_cert_dir: String::new(),
+            tls_auth_clients: "yes".into(),
+            tls_protocols: String::new(),
+            tls_ciphersuites: String::new(),
+            tls_ciphers: String::new(),
+            tls_prefer_server_ciphers: false,
+            tls_session_caching: true,
             latency_tracking: true,
             latency_tracking_info_percentiles: crate::cmdstats::DEFAULT_INFO_PERCENTILES.into(),
             source: "built-in defaults".into(),
@@ -970,6 +1037,22 @@ impl Config {
                 "lfu-log-factor" => cfg.lfu_log_factor = num(one()?)?,
                 "lfu-decay-time" => cfg.lfu_decay_time = num(one()?)?,
                 "tracking-table-max-keys" => cfg.tracking_table_max_keys = num(one()?)?,
+                "tls-port" => cfg.tls_port = one()?.parse().map_err(|_| bad("not a port"))?,
+                "tls-cert-file" => cfg.tls_cert_file = one()?.to_string(),
+                "tls-key-file" => cfg.tls_key_file = one()?.to_string(),
+                "tls-key-file-pass" => cfg.tls_key_file_pass = one()?.to_string(),
+                "tls-ca-cert-file" => cfg.tls_ca_cert_file = one()?.to_string(),
+                "tls-ca-cert-dir" => cfg.tls_ca_cert_dir = one()?.to_string(),
+                "tls-auth-clients" => cfg.tls_auth_clients = one()?.to_string(),
+                "tls-protocols" => cfg.tls_protocols = args.join(" "),
+                "tls-ciphersuites" => cfg.tls_ciphersuites = one()?.to_string(),
+                "tls-ciphers" => cfg.tls_ciphers = one()?.to_string(),
+                "tls-prefer-server-ciphers" => {
+                    cfg.tls_prefer_server_ciphers = parse_yes_no(one()?).map_err(|e| bad(&e))?
+                }
+                "tls-session-caching" => {
+                    cfg.tls_session_caching = parse_yes_no(one()?).map_err(|e| bad(&e))?
+                }
                 "lazyfree-lazy-eviction" => {
                     cfg.lazyfree_lazy_eviction = parse_yes_no(one()?).map_err(|e| bad(&e))?
                 }
@@ -1071,6 +1154,18 @@ impl Config {
         take!(lfu_decay_time);
         take!(lazyfree_lazy_eviction);
         take!(tracking_table_max_keys);
+        take!(tls_port);
+        take!(tls_cert_file);
+        take!(tls_key_file);
+        take!(tls_key_file_pass);
+        take!(tls_ca_cert_file);
+        take!(tls_ca_cert_dir);
+        take!(tls_auth_clients);
+        take!(tls_protocols);
+        take!(tls_ciphersuites);
+        take!(tls_ciphers);
+        take!(tls_prefer_server_ciphers);
+        take!(tls_session_caching);
         take!(latency_tracking);
         if let Some(words) = &cli.latency_tracking_info_percentiles {
             self.latency_tracking_info_percentiles = words.join(" ");
@@ -1130,6 +1225,10 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), StartupError> {
+        if self.tls_port != 0 {
+            crate::tls::server_config(&crate::tls::TlsSettings::from_config(self))
+                .map_err(|why| invalid("tls-port", why))?;
+        }
         if crate::keyspace::EvictionPolicy::parse(&self.maxmemory_policy).is_none() {
             return Err(invalid(
                 "maxmemory-policy",

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
 use smallvec::SmallVec;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::debug;
 
@@ -94,10 +94,48 @@ pub async fn serve(
     debug!("closed");
 }
 
+/// Serves one client that connected to `tls-port`, once its TLS handshake is done. As
+/// [`serve`], but its socket cannot become a replica's link (replication over TLS,
+/// `tls-replication`, is not implemented: PSYNC and SYNC are refused on it).
+pub async fn serve_tls(
+    mut stream: tokio_rustls::server::TlsStream<TcpStream>,
+    peer: Option<std::net::SocketAddr>,
+    local: Option<std::net::SocketAddr>,
+    fd: i64,
+    server: Arc<ServerContext>,
+    mut shutdown: ShutdownSignal,
+) {
+    let id = server.clients.next_id();
+    let shared = Arc::new(ClientShared::new(id, peer, local, server.clock.now_ms()));
+    shared.fd.store(fd, Ordering::Relaxed);
+    server.clients.register(Arc::clone(&shared));
+    let span = tracing::debug_span!("conn", id, addr = %shared.addr, tls = true);
+    let _enter = span.enter();
+    debug!("accepted (TLS)");
+    let mut client = ClientState::new(Arc::clone(&shared), !server.config.requires_auth());
+    client.tls = true;
+    let result = run(&mut stream, &server, &mut client, &mut shutdown).await;
+    if let Err(e) = result {
+        debug!(error = %e, "connection error");
+    }
+    server.commands.flush(&mut client.stats);
+    if client.monitor.is_some() {
+        server.monitors.remove(id);
+    }
+    cmd::multi::forget_watches(&server, &mut client);
+    if client.tracking.is_some() {
+        server.tracker.disable(id);
+    }
+    pubsub::forget(&server.pubsub, &mut client);
+    let _ = stream.shutdown().await;
+    server.clients.unregister(id);
+    debug!("closed");
+}
+
 /// Serves requests until the connection ends; returns the unread input if the client
 /// became a replica (PSYNC / SYNC), whose link then takes the socket over.
-async fn run(
-    stream: &mut TcpStream,
+async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
     server: &ServerContext,
     client: &mut ClientState,
     shutdown: &mut ShutdownSignal,
@@ -285,9 +323,9 @@ async fn next_message(subs: &mut Option<Box<Subscriptions>>) -> Option<Arc<Messa
 /// Writes and clears `out`. Returns true if the client was killed first: a client that
 /// stopped reading (a subscriber past its limit, a CLIENT KILL target) must not keep its
 /// connection by leaving the write pending.
-async fn write_out(
+async fn write_out<S: AsyncWrite + Unpin>(
     server: &ServerContext,
-    stream: &mut TcpStream,
+    stream: &mut S,
     out: &mut Vec<u8>,
     shared: &ClientShared,
 ) -> std::io::Result<bool> {
@@ -340,13 +378,13 @@ struct Batch {
 }
 
 /// Runs every complete request in `rbuf`.
-async fn process_buffer(
+async fn process_buffer<S: AsyncRead + AsyncWrite + Unpin>(
     server: &ServerContext,
     client: &mut ClientState,
     parser: &mut RequestParser,
     rbuf: &mut BytesMut,
     out: &mut Vec<u8>,
-    stream: &mut TcpStream,
+    stream: &mut S,
 ) -> std::io::Result<Batch> {
     prefetch_batch(server, client, rbuf);
     let mut requests = 0;

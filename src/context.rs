@@ -187,6 +187,8 @@ pub struct ServerContext {
     pub latency: crate::latency::LatencyMonitor,
     /// The memory limit and eviction.
     pub maxmemory: crate::maxmemory::MaxMemory,
+    /// TLS for `tls-port` clients.
+    pub tls: crate::tls::Tls,
     /// Client-side caching (CLIENT TRACKING).
     pub tracker: Arc<crate::tracking::Tracker>,
     /// The client listeners' addresses, which CONFIG SET bind / port replace.
@@ -287,6 +289,15 @@ impl ServerContext {
             latency: crate::latency::LatencyMonitor::new(config.latency_monitor_threshold),
             maxmemory,
             listening: crate::listen::Listening::new(&config.bind),
+            // Validated at start-up (Config::validate); a configuration that still fails
+            // here serves no TLS rather than half of it.
+            tls: crate::tls::Tls::new(
+                crate::tls::TlsSettings::from_config(config),
+                config.tls_port != 0,
+            )
+            .unwrap_or_else(|_| {
+                crate::tls::Tls::disabled(crate::tls::TlsSettings::from_config(config))
+            }),
             tracker,
             commands: crate::cmdstats::CommandStats::new(
                 crate::cmd::table().all.len(),

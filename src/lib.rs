@@ -47,6 +47,7 @@ pub mod replication;
 pub mod server;
 pub mod shutdown;
 pub mod sweeper;
+pub mod tls;
 pub mod tracking;
 
 /// The system allocator, with the bytes held counted (INFO `used_memory`).

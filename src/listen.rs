@@ -121,6 +121,8 @@ pub struct Listening {
     serving: Mutex<Vec<String>>,
     /// The accept loop's inbox (set once it runs).
     replace: Mutex<Option<UnboundedSender<Replacement>>>,
+    /// `tls-port` listeners bound at start-up, until the accept loop takes them.
+    tls: Mutex<Vec<TcpListener>>,
 }
 
 impl Listening {
@@ -129,7 +131,17 @@ impl Listening {
             bind: RwLock::new(bind.to_vec()),
             serving: Mutex::new(Vec::new()),
             replace: Mutex::new(None),
+            tls: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Hands over the `tls-port` listeners (start-up), for the accept loop.
+    pub fn set_tls_listeners(&self, listeners: Vec<TcpListener>) {
+        *self.tls.lock() = listeners;
+    }
+
+    pub fn take_tls_listeners(&self) -> Vec<TcpListener> {
+        std::mem::take(&mut *self.tls.lock())
     }
 
     /// Called by the accept loop with the listeners it serves (by `host:port`): where

@@ -227,13 +227,33 @@ async fn serve(
     config: Config,
     set_level: hashd::context::LogLevelSetter,
 ) -> Result<(), StartupError> {
-    let listeners =
-        hashd::listen::bind_all(&config.bind, config.port).map_err(|e| StartupError::Bind {
-            addr: e.addr,
-            source: e.source,
-        })?;
+    let bind_error = |e: hashd::listen::BindError| StartupError::Bind {
+        addr: e.addr,
+        source: e.source,
+    };
+    // `port 0` with a `tls-port` serves TLS only, as Redis; without one it binds a free
+    // port (tests read it from the log).
+    let listeners = if config.port == 0 && config.tls_port != 0 {
+        Vec::new()
+    } else {
+        hashd::listen::bind_all(&config.bind, config.port).map_err(bind_error)?
+    };
+    let tls_listeners = if config.tls_port != 0 {
+        hashd::listen::bind_all(&config.bind, config.tls_port).map_err(bind_error)?
+    } else {
+        Vec::new()
+    };
     let server = Arc::new(ServerContext::new(&config, Clock::system()));
     server.set_log_level_setter(set_level);
+    let tls_addrs: Vec<String> = tls_listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .map(|a| a.to_string())
+        .collect();
+    if !tls_addrs.is_empty() {
+        info!(tls_listening = %tls_addrs.join(", "), "TLS clients on tls-port");
+    }
+    server.listening.set_tls_listeners(tls_listeners);
     if let Some(port) = listeners
         .first()
         .and_then(|l| l.local_addr().ok())

@@ -85,9 +85,22 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
             }
         }
     }
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<TcpStream>(64);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(TcpStream, bool)>(64);
     let mut acceptors = JoinSet::new();
     let mut accepting = std::collections::HashMap::new();
+    // tls-port: accepted like the others, with the handshake in the connection's task.
+    let tls_named: Vec<(String, TcpListener)> = server
+        .listening
+        .take_tls_listeners()
+        .into_iter()
+        .map(|l| {
+            let name = l
+                .local_addr()
+                .map_or_else(|_| String::new(), |a| format!("tls {a}"));
+            (name, l)
+        })
+        .collect();
+    spawn_acceptors(tls_named, true, &tx, &mut acceptors, &mut accepting);
     let named: Vec<(String, TcpListener)> = listeners
         .into_iter()
         .map(|l| {
@@ -102,7 +115,7 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
     server
         .listening
         .install(replace_tx, named.iter().map(|(n, _)| n.clone()).collect());
-    spawn_acceptors(named, &tx, &mut acceptors, &mut accepting);
+    spawn_acceptors(named, false, &tx, &mut acceptors, &mut accepting);
 
     // Connections admitted and not yet closed: counted here, at accept time, so a burst
     // cannot get past `maxclients` before its connections register as clients.
@@ -124,18 +137,18 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
                     Err(_) => server.fail("the snapshot loader stopped unexpectedly".into()),
                 }
             }
-            Some(stream) = rx.recv() => accept(stream, &server, &admitted, &mut tasks),
+            Some((stream, tls)) = rx.recv() => accept(stream, tls, &server, &admitted, &mut tasks),
             Some(r) = replace_rx.recv() => {
                 // Listeners not kept close with their tasks; accepted connections stay.
                 let crate::listen::Replacement { keep, add } = r;
                 accepting.retain(|name: &String, task: &mut tokio::task::AbortHandle| {
-                    let kept = keep.contains(name);
+                    let kept = keep.contains(name) || name.starts_with("tls ");
                     if !kept {
                         task.abort();
                     }
                     kept
                 });
-                spawn_acceptors(add, &tx, &mut acceptors, &mut accepting);
+                spawn_acceptors(add, false, &tx, &mut acceptors, &mut accepting);
             }
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }
@@ -228,7 +241,8 @@ async fn final_save(server: &Arc<ServerContext>) {
 /// handle is kept under the listener's `host:port`, so CONFIG SET can close it.
 fn spawn_acceptors(
     listeners: Vec<(String, TcpListener)>,
-    tx: &tokio::sync::mpsc::Sender<TcpStream>,
+    tls: bool,
+    tx: &tokio::sync::mpsc::Sender<(TcpStream, bool)>,
     acceptors: &mut JoinSet<()>,
     accepting: &mut std::collections::HashMap<String, tokio::task::AbortHandle>,
 ) {
@@ -239,7 +253,7 @@ fn spawn_acceptors(
             loop {
                 match listener.accept().await {
                     Ok((stream, _)) => {
-                        if tx.send(stream).await.is_err() {
+                        if tx.send((stream, tls)).await.is_err() {
                             return;
                         }
                     }
@@ -262,6 +276,7 @@ fn spawn_acceptors(
 
 fn accept(
     stream: TcpStream,
+    tls: bool,
     server: &Arc<ServerContext>,
     admitted: &Arc<AtomicUsize>,
     tasks: &mut JoinSet<()>,
@@ -294,11 +309,40 @@ fn accept(
     admitted.fetch_add(1, Ordering::AcqRel);
     set_keepalive(&stream, server.config.tcp_keepalive.load(Ordering::Relaxed));
     let slot = Admitted(Arc::clone(admitted));
+    if tls {
+        let server = Arc::clone(server);
+        tasks.spawn(async move {
+            let _slot = slot;
+            serve_tls(stream, server).await
+        });
+        return;
+    }
     let serve = crate::conn::serve(stream, Arc::clone(server), server.shutdown.subscribe());
     tasks.spawn(async move {
         let _slot = slot;
         serve.await
     });
+}
+
+/// How long a TLS client may take over its handshake before it is dropped.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A `tls-port` connection: the handshake (with the acceptor in force now, so CONFIG SET
+/// of the certificates applies to new connections), then the usual serving.
+async fn serve_tls(stream: TcpStream, server: Arc<ServerContext>) {
+    use std::os::fd::AsRawFd;
+    let Some(acceptor) = server.tls.acceptor() else {
+        return;
+    };
+    let (peer, local) = (stream.peer_addr().ok(), stream.local_addr().ok());
+    let fd = i64::from(stream.as_raw_fd());
+    let _ = stream.set_nodelay(true);
+    let shutdown = server.shutdown.subscribe();
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => crate::conn::serve_tls(tls, peer, local, fd, server, shutdown).await,
+        Ok(Err(e)) => debug!(error = %e, "Error accepting a client connection: TLS handshake"),
+        Err(_) => debug!("TLS handshake timed out"),
+    }
 }
 
 /// Redis's reply to a client protected mode refuses (`acceptCommonHandler`).

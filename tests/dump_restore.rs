@@ -13,7 +13,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use common::{reference_redis, show, Client, RedisServer, TestServer};
 
 fn start_redis(bin: &Path) -> (RedisServer, Client) {
-    let server = RedisServer::start(bin, &std::env::temp_dir(), &["--appendonly", "no"]);
+    // A fresh directory: a dump.rdb left in the temporary directory would be loaded.
+    let server = RedisServer::start(
+        bin,
+        &common::fresh_dir("dump-restore"),
+        &["--appendonly", "no"],
+    );
     let c = Client::connect(server.addr);
     (server, c)
 }

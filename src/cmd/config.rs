@@ -98,6 +98,12 @@ enum Setter {
     /// `bind` / `port`: the listeners are rebound (see `listen.rs`).
     Bind,
     Port,
+    /// A `tls-*` setting: checked by `check`, stored by `apply`, and the TLS
+    /// configuration rebuilt (new connections use it).
+    Tls {
+        check: fn(&[u8]) -> Result<(), String>,
+        apply: fn(&mut crate::tls::TlsSettings, &[u8]),
+    },
     /// A value checked by `check`, then stored by `apply`.
     Text {
         check: fn(&[u8]) -> Result<(), String>,
@@ -972,10 +978,13 @@ fn check_dir(v: &[u8]) -> Result<(), String> {
     }
 }
 
+/// Every parameter: the general ones, then TLS's.
+fn all_params() -> impl Iterator<Item = &'static Param> {
+    PARAMS.iter().chain(TLS_PARAMS.iter())
+}
+
 fn lookup(name: &[u8]) -> Option<&'static Param> {
-    PARAMS
-        .iter()
-        .find(|p| p.name.as_bytes().eq_ignore_ascii_case(name))
+    all_params().find(|p| p.name.as_bytes().eq_ignore_ascii_case(name))
 }
 
 /// CONFIG GET parameter [parameter ...]
@@ -995,7 +1004,7 @@ fn get(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(
             continue;
         }
         // Aliases (`hash-max-ziplist-entries`) match patterns too, as in Redis.
-        for p in PARAMS {
+        for p in all_params() {
             if !seen(&matches, p.name.as_bytes()) && glob::matches(pattern, p.name.as_bytes(), true)
             {
                 matches.push((p.name.as_bytes().to_vec(), p));
@@ -1053,6 +1062,7 @@ enum Change {
     Text(fn(&ServerContext, &[u8]), Vec<u8>),
     Bind(Vec<String>),
     Port(u16),
+    Tls(fn(&mut crate::tls::TlsSettings, &[u8]), Vec<u8>),
     Nothing,
 }
 
@@ -1079,6 +1089,10 @@ fn validate(set: Setter, value: &[u8]) -> Result<Change, String> {
         Setter::Appendonly => {
             check_yes_no(value)?;
             Ok(Change::Appendonly(is(value, "yes")))
+        }
+        Setter::Tls { check, apply } => {
+            check(value)?;
+            Ok(Change::Tls(apply, value.to_vec()))
         }
         Setter::Port => match parse_int(value, 0, 65535, false)? {
             // Redis would close every TCP listener (serving only a Unix socket).
@@ -1195,6 +1209,30 @@ fn set(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(
             });
         }
     }
+    // TLS settings next, together: the new configuration must be valid before any of
+    // them is kept.
+    let tls: Vec<_> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Tls(apply, v) => Some((*apply, v.clone())),
+            _ => None,
+        })
+        .collect();
+    if !tls.is_empty() {
+        let r = ctx.server.tls.update(|t| {
+            for (apply, v) in &tls {
+                apply(t, v);
+            }
+        });
+        if let Err(why) = r {
+            tracing::warn!(error = %why, "CONFIG SET: cannot update the TLS configuration");
+            let name = chosen_tls_name(args);
+            return Err(set_failed(
+                name,
+                "Unable to update TLS configuration. Check server logs.",
+            ));
+        }
+    }
     for change in changes {
         match change {
             Change::Requirepass(pw) => *ctx.server.config.requirepass.write() = pw,
@@ -1202,12 +1240,85 @@ fn set(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(
             Change::NotifyFlags(f) => ctx.server.notifier.set_flags(f),
             Change::Appendonly(on) => set_appendonly(ctx, on)?,
             Change::Text(apply, v) => apply(ctx.server, &v),
-            Change::Bind(_) | Change::Port(_) | Change::Nothing => {}
+            Change::Bind(_) | Change::Port(_) | Change::Tls(..) | Change::Nothing => {}
         }
     }
     reply.ok();
     Ok(())
 }
+
+/// The first `tls-*` parameter a CONFIG SET names (for its error).
+fn chosen_tls_name<'a>(args: Args<'a>) -> &'a [u8] {
+    let mut i = 2;
+    while i + 1 < args.len() {
+        let name = args.get(i);
+        if name.len() > 4 && name[..4].eq_ignore_ascii_case(b"tls-") {
+            return name;
+        }
+        i += 2;
+    }
+    b"tls"
+}
+
+/// A `tls-*` text parameter (a path or a list).
+macro_rules! tls_text {
+    ($name:expr, $field:ident) => {
+        param(
+            $name,
+            |s| s.tls.settings().$field,
+            Setter::Tls {
+                check: |_| Ok(()),
+                apply: |t, v| t.$field = String::from_utf8_lossy(v).into_owned(),
+            },
+        )
+    };
+}
+
+/// A `tls-*` yes/no parameter.
+macro_rules! tls_bool {
+    ($name:expr, $field:ident) => {
+        param(
+            $name,
+            |s| yes_no(s.tls.settings().$field),
+            Setter::Tls {
+                check: check_yes_no,
+                apply: |t, v| t.$field = is(v, "yes"),
+            },
+        )
+    };
+}
+
+const TLS_PARAMS: &[Param] = &[
+    param(
+        "tls-port",
+        |s| s.config.startup.tls_port.to_string(),
+        Setter::Immutable,
+    ),
+    tls_text!("tls-cert-file", cert_file),
+    tls_text!("tls-key-file", key_file),
+    tls_text!("tls-key-file-pass", key_file_pass),
+    tls_text!("tls-ca-cert-file", ca_cert_file),
+    tls_text!("tls-ca-cert-dir", ca_cert_dir),
+    param(
+        "tls-auth-clients",
+        |s| s.tls.settings().auth_clients,
+        Setter::Tls {
+            check: |v| {
+                if is(v, "yes") || is(v, "no") || is(v, "optional") {
+                    Ok(())
+                } else {
+                    Err("argument(s) must be one of the following: no, yes, optional".into())
+                }
+            },
+            apply: |t, v| t.auth_clients = String::from_utf8_lossy(v).to_ascii_lowercase(),
+        },
+    ),
+    tls_text!("tls-protocols", protocols),
+    tls_text!("tls-ciphersuites", ciphersuites),
+    tls_text!("tls-ciphers", ciphers),
+    tls_bool!("tls-prefer-server-ciphers", prefer_server_ciphers),
+    tls_bool!("tls-session-caching", session_caching),
+];
 
 /// CONFIG RESETSTAT
 fn resetstat(
@@ -1339,7 +1450,7 @@ mod tests {
         assert_eq!(env.run("CONFIG GET hz h[z]"), pairs(&[("hz", "10")]));
         let all = env.run("CONFIG GET *");
         let n: usize = all[1..all.find("\r\n").unwrap()].parse().unwrap();
-        assert_eq!(n, 2 * PARAMS.len());
+        assert_eq!(n, 2 * (PARAMS.len() + TLS_PARAMS.len()));
         assert_eq!(
             env.run("CONFIG GET"),
             "-ERR wrong number of arguments for 'config|get' command\r\n"

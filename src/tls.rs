@@ -1,0 +1,290 @@
+//! TLS for clients (`tls-port`), with rustls: Redis's `tls-*` directives mapped onto a
+//! rustls server configuration.
+//!
+//! * `tls-cert-file` / `tls-key-file`: the server's chain and key (PEM; an encrypted key,
+//!   `tls-key-file-pass`, is refused: rustls reads only plain keys).
+//! * `tls-ca-cert-file` / `tls-ca-cert-dir`: the roots client certificates must chain to.
+//! * `tls-auth-clients`: `yes` (Redis's default) requires a client certificate, `optional`
+//!   checks one if sent, `no` asks for none.
+//! * `tls-protocols`: `TLSv1.2` and/or `TLSv1.3` (rustls has no older versions: asking
+//!   for them alone is refused).
+//! * `tls-ciphersuites` (TLS 1.3, `TLS_AES_256_GCM_SHA384:…`) and `tls-ciphers` (TLS 1.2,
+//!   OpenSSL names such as `ECDHE-RSA-AES256-GCM-SHA384`): the suites rustls has; a list
+//!   naming none of them is refused.
+//! * `tls-prefer-server-ciphers`: the server's order wins; `tls-session-caching no`: no
+//!   session resumption.
+//!
+//! CONFIG SET of any of these builds a new configuration and, if it is valid, serves new
+//! connections with it (open ones keep theirs), as Redis reloads its TLS context.
+
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls;
+use tokio_rustls::TlsAcceptor;
+
+/// The `tls-*` settings that make the server configuration.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsSettings {
+    pub cert_file: String,
+    pub key_file: String,
+    pub key_file_pass: String,
+    pub ca_cert_file: String,
+    pub ca_cert_dir: String,
+    /// `yes`, `no` or `optional`.
+    pub auth_clients: String,
+    pub protocols: String,
+    pub ciphersuites: String,
+    pub ciphers: String,
+    pub prefer_server_ciphers: bool,
+    pub session_caching: bool,
+}
+
+impl TlsSettings {
+    pub fn from_config(c: &crate::config::Config) -> Self {
+        TlsSettings {
+            cert_file: c.tls_cert_file.clone(),
+            key_file: c.tls_key_file.clone(),
+            key_file_pass: c.tls_key_file_pass.clone(),
+            ca_cert_file: c.tls_ca_cert_file.clone(),
+            ca_cert_dir: c.tls_ca_cert_dir.clone(),
+            auth_clients: c.tls_auth_clients.clone(),
+            protocols: c.tls_protocols.clone(),
+            ciphersuites: c.tls_ciphersuites.clone(),
+            ciphers: c.tls_ciphers.clone(),
+            prefer_server_ciphers: c.tls_prefer_server_ciphers,
+            session_caching: c.tls_session_caching,
+        }
+    }
+}
+
+fn provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::ring::default_provider()
+}
+
+fn read_certs(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("cannot read certificates from '{path}': {e}"))?
+        .collect();
+    let certs = certs.map_err(|e| format!("bad certificate in '{path}': {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("no certificate in '{path}'"));
+    }
+    Ok(certs)
+}
+
+/// The roots client certificates are checked against.
+fn roots(s: &TlsSettings) -> Result<rustls::RootCertStore, String> {
+    let mut store = rustls::RootCertStore::empty();
+    let mut add = |path: &str| -> Result<(), String> {
+        for cert in read_certs(path)? {
+            store
+                .add(cert)
+                .map_err(|e| format!("bad CA certificate in '{path}': {e}"))?;
+        }
+        Ok(())
+    };
+    if !s.ca_cert_file.is_empty() {
+        add(&s.ca_cert_file)?;
+    }
+    if !s.ca_cert_dir.is_empty() {
+        let dir = std::fs::read_dir(&s.ca_cert_dir)
+            .map_err(|e| format!("cannot read tls-ca-cert-dir '{}': {e}", s.ca_cert_dir))?;
+        for entry in dir.flatten() {
+            let p = entry.path();
+            if p.is_file() {
+                // Hash links and other files that are not certificates are skipped.
+                let _ = add(&p.to_string_lossy());
+            }
+        }
+    }
+    Ok(store)
+}
+
+fn versions(text: &str) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, String> {
+    if text.trim().is_empty() {
+        return Ok(vec![&rustls::version::TLS12, &rustls::version::TLS13]);
+    }
+    let mut out = Vec::new();
+    for word in text.split_whitespace() {
+        match word.to_ascii_lowercase().as_str() {
+            "tlsv1.2" => out.push(&rustls::version::TLS12),
+            "tlsv1.3" => out.push(&rustls::version::TLS13),
+            // Redis accepts these; rustls has no such versions.
+            "tlsv1" | "tlsv1.1" => {}
+            _ => return Err(format!("invalid tls-protocols value '{word}'")),
+        }
+    }
+    if out.is_empty() {
+        return Err("tls-protocols names no version hashd supports (TLSv1.2, TLSv1.3)".into());
+    }
+    Ok(out)
+}
+
+/// rustls's name for an OpenSSL TLS 1.2 cipher name (the suites rustls has).
+fn tls12_name(openssl: &str) -> Option<&'static str> {
+    Some(match openssl {
+        "ECDHE-ECDSA-AES256-GCM-SHA384" => "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        "ECDHE-ECDSA-AES128-GCM-SHA256" => "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        "ECDHE-ECDSA-CHACHA20-POLY1305" => "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+        "ECDHE-RSA-AES256-GCM-SHA384" => "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        "ECDHE-RSA-AES128-GCM-SHA256" => "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        "ECDHE-RSA-CHACHA20-POLY1305" => "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+        _ => return None,
+    })
+}
+
+/// The cipher suites `tls-ciphersuites` (TLS 1.3) and `tls-ciphers` (TLS 1.2) allow; an
+/// empty setting keeps rustls's suites of that version.
+fn suites(s: &TlsSettings) -> Result<Vec<rustls::SupportedCipherSuite>, String> {
+    let all = provider().cipher_suites;
+    let is13 = |c: &rustls::SupportedCipherSuite| c.version() == &rustls::version::TLS13;
+    let mut out: Vec<rustls::SupportedCipherSuite> = Vec::new();
+    if s.ciphersuites.trim().is_empty() {
+        out.extend(all.iter().filter(|c| is13(c)).copied());
+    } else {
+        for name in s.ciphersuites.split(':').filter(|n| !n.is_empty()) {
+            // OpenSSL's `TLS_AES_256_GCM_SHA384` is rustls's `TLS13_AES_256_GCM_SHA384`.
+            let wanted = name.replacen("TLS_", "TLS13_", 1);
+            out.extend(
+                all.iter()
+                    .filter(|c| is13(c) && c.suite().as_str() == Some(wanted.as_str()))
+                    .copied(),
+            );
+        }
+    }
+    if s.ciphers.trim().is_empty() || s.ciphers.trim().eq_ignore_ascii_case("DEFAULT") {
+        out.extend(all.iter().filter(|c| !is13(c)).copied());
+    } else {
+        for name in s.ciphers.split(':').filter(|n| !n.is_empty()) {
+            if let Some(wanted) = tls12_name(name) {
+                out.extend(
+                    all.iter()
+                        .filter(|c| !is13(c) && c.suite().as_str() == Some(wanted))
+                        .copied(),
+                );
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err("tls-ciphersuites and tls-ciphers name no cipher suite hashd has".into());
+    }
+    Ok(out)
+}
+
+/// A rustls server configuration from the settings, or why it cannot be made.
+pub fn server_config(s: &TlsSettings) -> Result<rustls::ServerConfig, String> {
+    if !s.key_file_pass.is_empty() {
+        return Err(
+            "tls-key-file-pass: encrypted private keys are not supported; decrypt \
+                    the key file (openssl pkey -in key.pem -out plain.pem)"
+                .into(),
+        );
+    }
+    if s.cert_file.is_empty() || s.key_file.is_empty() {
+        return Err("tls-port needs tls-cert-file and tls-key-file".into());
+    }
+    let certs = read_certs(&s.cert_file)?;
+    let key = PrivateKeyDer::from_pem_file(&s.key_file)
+        .map_err(|e| format!("cannot read a private key from '{}': {e}", s.key_file))?;
+    let mut provider = provider();
+    provider.cipher_suites = suites(s)?;
+    let versions = versions(&s.protocols)?;
+    let builder = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&versions)
+        .map_err(|e| format!("tls-protocols / tls-ciphers: {e}"))?;
+    let builder = match s.auth_clients.to_ascii_lowercase().as_str() {
+        "no" => builder.with_no_client_auth(),
+        mode @ ("yes" | "optional") => {
+            if s.ca_cert_file.is_empty() && s.ca_cert_dir.is_empty() {
+                return Err(
+                    "tls-auth-clients yes/optional needs tls-ca-cert-file or tls-ca-cert-dir"
+                        .into(),
+                );
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots(s)?));
+            let verifier = if mode == "optional" {
+                verifier.allow_unauthenticated()
+            } else {
+                verifier
+            };
+            builder.with_client_cert_verifier(
+                verifier
+                    .build()
+                    .map_err(|e| format!("client certificate roots: {e}"))?,
+            )
+        }
+        other => return Err(format!("invalid tls-auth-clients value '{other}'")),
+    };
+    let mut config = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("tls-cert-file / tls-key-file: {e}"))?;
+    config.ignore_client_order = s.prefer_server_ciphers;
+    if !s.session_caching {
+        config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        config.send_tls13_tickets = 0;
+    }
+    Ok(config)
+}
+
+/// The acceptor new TLS connections use, replaced by CONFIG SET.
+pub struct Tls {
+    settings: RwLock<TlsSettings>,
+    acceptor: RwLock<Option<TlsAcceptor>>,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tls")
+            .field("settings", &*self.settings.read())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tls {
+    /// With `tls-port` set the settings must make a configuration (start-up fails
+    /// otherwise); without it, nothing is built.
+    pub fn new(settings: TlsSettings, enabled: bool) -> Result<Tls, String> {
+        let acceptor = if enabled {
+            Some(TlsAcceptor::from(Arc::new(server_config(&settings)?)))
+        } else {
+            None
+        };
+        Ok(Tls {
+            settings: RwLock::new(settings),
+            acceptor: RwLock::new(acceptor),
+        })
+    }
+
+    /// Settings kept for CONFIG GET, no TLS served.
+    pub fn disabled(settings: TlsSettings) -> Tls {
+        Tls {
+            settings: RwLock::new(settings),
+            acceptor: RwLock::new(None),
+        }
+    }
+
+    pub fn settings(&self) -> TlsSettings {
+        self.settings.read().clone()
+    }
+
+    pub fn acceptor(&self) -> Option<TlsAcceptor> {
+        self.acceptor.read().clone()
+    }
+
+    /// CONFIG SET: applies `change` to the settings; if TLS serves, the result must make a
+    /// valid configuration, which then serves new connections.
+    pub fn update(&self, change: impl FnOnce(&mut TlsSettings)) -> Result<(), String> {
+        let mut next = self.settings();
+        change(&mut next);
+        let serving = self.acceptor.read().is_some();
+        if serving {
+            let config = server_config(&next)?;
+            *self.acceptor.write() = Some(TlsAcceptor::from(Arc::new(config)));
+        }
+        *self.settings.write() = next;
+        Ok(())
+    }
+}

@@ -1,0 +1,283 @@
+//! TLS on `tls-port` (issue 15 item 3, first part): certificates from a test CA (rcgen),
+//! clients with rustls and the reference redis-cli `--tls`; client certificates required,
+//! optional or not asked for; CONFIG SET of the certificate files; what is refused.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_rustls::rustls;
+
+const HASHD: &str = env!("CARGO_BIN_EXE_hashd");
+
+/// A CA, a server certificate for localhost/127.0.0.1 and a client certificate, as PEM
+/// files in `dir`.
+struct Certs {
+    dir: PathBuf,
+}
+
+impl Certs {
+    fn make(tag: &str) -> Certs {
+        let dir = common::fresh_dir(tag);
+        let ca_key = rcgen::KeyPair::generate().expect("CA key");
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "hashd test CA");
+        let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
+        let issue = |names: Vec<String>, cn: &str, file: &str| {
+            let key = rcgen::KeyPair::generate().expect("key");
+            let mut p = rcgen::CertificateParams::new(names).expect("params");
+            p.distinguished_name.push(rcgen::DnType::CommonName, cn);
+            let cert = p.signed_by(&key, &ca_cert, &ca_key).expect("certificate");
+            std::fs::write(dir.join(format!("{file}.crt")), cert.pem()).expect("write");
+            std::fs::write(dir.join(format!("{file}.key")), key.serialize_pem()).expect("write");
+        };
+        issue(
+            vec!["localhost".into(), "127.0.0.1".into()],
+            "localhost",
+            "server",
+        );
+        issue(vec!["client".into()], "client", "client");
+        std::fs::write(dir.join("ca.crt"), ca_cert.pem()).expect("write");
+        Certs { dir }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).to_string_lossy().into_owned()
+    }
+}
+
+struct Proc {
+    child: std::process::Child,
+    tls_port: u16,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn start(certs: &Certs, extra: &[&str]) -> Proc {
+    let tls_port = free_port();
+    let child = Command::new(HASHD)
+        .args(["--port", &free_port().to_string(), "--save", ""])
+        .args(["--tls-port", &tls_port.to_string()])
+        .args(["--tls-cert-file", &certs.path("server.crt")])
+        .args(["--tls-key-file", &certs.path("server.key")])
+        .args(["--tls-ca-cert-file", &certs.path("ca.crt")])
+        .args(extra)
+        .current_dir(&certs.dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start hashd");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", tls_port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "hashd did not listen on tls-port"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Proc { child, tls_port }
+}
+
+/// A TLS client trusting the test CA, with the client certificate if `with_cert`.
+fn connect(
+    certs: &Certs,
+    port: u16,
+    with_cert: bool,
+) -> std::io::Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
+    use rustls_pki_types::pem::PemObject;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pki_types::CertificateDer::pem_file_iter(certs.path("ca.crt")).expect("ca") {
+        roots.add(c.expect("ca cert")).expect("add ca");
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots);
+    let config = if with_cert {
+        let chain: Vec<_> =
+            rustls_pki_types::CertificateDer::pem_file_iter(certs.path("client.crt"))
+                .expect("client cert")
+                .map(|c| c.expect("cert"))
+                .collect();
+        let key = rustls_pki_types::PrivateKeyDer::from_pem_file(certs.path("client.key"))
+            .expect("client key");
+        builder
+            .with_client_auth_cert(chain, key)
+            .expect("client auth")
+    } else {
+        builder.with_no_client_auth()
+    };
+    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
+    let tcp = TcpStream::connect(("127.0.0.1", port))?;
+    tcp.set_read_timeout(Some(Duration::from_secs(5)))?;
+    Ok(rustls::StreamOwned::new(conn, tcp))
+}
+
+/// Sends `request` and reads until a reply line ends (or the connection fails).
+fn roundtrip(
+    s: &mut rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
+    request: &[u8],
+) -> std::io::Result<Vec<u8>> {
+    s.write_all(request)?;
+    s.flush()?;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !out.ends_with(b"\r\n") {
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    Ok(out)
+}
+
+#[test]
+fn clients_with_a_certificate_are_served_and_others_refused_by_default() {
+    let certs = Certs::make("tls-default");
+    let p = start(&certs, &[]);
+    let mut c = connect(&certs, p.tls_port, true).expect("connect");
+    assert_eq!(roundtrip(&mut c, b"PING\r\n").expect("ping"), b"+PONG\r\n");
+    assert_eq!(
+        roundtrip(&mut c, b"HSET k f v\r\n").expect("hset"),
+        b":1\r\n"
+    );
+    assert_eq!(
+        roundtrip(&mut c, b"HGET k f\r\n").expect("hget"),
+        b"$1\r\nv\r\n"
+    );
+    // Replication is not served over TLS yet.
+    assert!(roundtrip(&mut c, b"PSYNC ? -1\r\n")
+        .expect("psync")
+        .starts_with(b"-ERR replication over TLS is not implemented"));
+    // tls-auth-clients yes (Redis's default): no certificate, no service.
+    let refused = connect(&certs, p.tls_port, false)
+        .and_then(|mut c| roundtrip(&mut c, b"PING\r\n"))
+        .map(|r| r == b"+PONG\r\n");
+    assert!(
+        !matches!(refused, Ok(true)),
+        "served without a client certificate"
+    );
+}
+
+#[test]
+fn optional_and_no_client_authentication() {
+    let certs = Certs::make("tls-optional");
+    let p = start(&certs, &["--tls-auth-clients", "optional"]);
+    for with_cert in [true, false] {
+        let mut c = connect(&certs, p.tls_port, with_cert).expect("connect");
+        assert_eq!(roundtrip(&mut c, b"PING\r\n").expect("ping"), b"+PONG\r\n");
+    }
+    let q = start(
+        &certs,
+        &["--tls-auth-clients", "no", "--tls-protocols", "TLSv1.3"],
+    );
+    let mut c = connect(&certs, q.tls_port, false).expect("connect");
+    assert_eq!(
+        roundtrip(&mut c, b"CONFIG GET tls-auth-clients\r\n").expect("config"),
+        b"*2\r\n$16\r\ntls-auth-clients\r\n$2\r\nno\r\n"
+    );
+}
+
+#[test]
+fn config_set_of_the_certificates_is_checked_and_applies_to_new_connections() {
+    let certs = Certs::make("tls-config");
+    let p = start(&certs, &["--tls-auth-clients", "no"]);
+    let mut c = connect(&certs, p.tls_port, false).expect("connect");
+    let bad = b"*4\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$13\r\ntls-cert-file\r\n$12\r\n/nonexistent\r\n";
+    assert_eq!(
+        roundtrip(&mut c, bad).expect("config set"),
+        b"-ERR CONFIG SET failed (possibly related to argument 'tls-cert-file') - Unable to \
+          update TLS configuration. Check server logs.\r\n"
+    );
+    // Still served, with the old configuration; a valid change is kept.
+    let path = certs.path("server.crt");
+    let good = format!(
+        "*4\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$13\r\ntls-cert-file\r\n${}\r\n{path}\r\n",
+        path.len()
+    );
+    assert_eq!(
+        roundtrip(&mut c, good.as_bytes()).expect("config set"),
+        b"+OK\r\n"
+    );
+    let mut d = connect(&certs, p.tls_port, false).expect("connect again");
+    assert_eq!(roundtrip(&mut d, b"PING\r\n").expect("ping"), b"+PONG\r\n");
+}
+
+#[test]
+fn redis_cli_connects_with_tls() {
+    let Some(bin) = common::reference_redis() else {
+        return;
+    };
+    let certs = Certs::make("tls-cli");
+    let p = start(&certs, &[]);
+    let out = Command::new(bin.join("redis-cli"))
+        .args(["-p", &p.tls_port.to_string(), "--tls"])
+        .args(["--cacert", &certs.path("ca.crt")])
+        .args(["--cert", &certs.path("client.crt")])
+        .args(["--key", &certs.path("client.key")])
+        .args(["HSET", "k", "f", "v"])
+        .output()
+        .expect("redis-cli");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1", "{out:?}");
+}
+
+#[test]
+fn settings_hashd_cannot_honour_stop_start_up() {
+    let certs = Certs::make("tls-refused");
+    let run = |args: &[&str]| {
+        Command::new(HASHD)
+            .args(["--port", "0", "--save", ""])
+            .args(args)
+            .current_dir(&certs.dir)
+            .output()
+            .expect("run hashd")
+    };
+    let port = free_port().to_string();
+    let out = run(&["--tls-port", &port]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("tls-port needs tls-cert-file"),
+        "{out:?}"
+    );
+    let out = run(&[
+        "--tls-port",
+        &port,
+        "--tls-cert-file",
+        &certs.path("server.crt"),
+        "--tls-key-file",
+        &certs.path("server.key"),
+        "--tls-key-file-pass",
+        "secret",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("encrypted private keys"),
+        "{out:?}"
+    );
+    let out = run(&["--tls-replication", "yes"]);
+    assert_eq!(out.status.code(), Some(1));
+    let _ = Path::new(&certs.dir);
+}
