@@ -26,7 +26,8 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 say() { echo "install.sh: $*"; }
 
 # --- Debian packages ---------------------------------------------------------------------------
-apt_pkgs=(redis-tools php-cli php-redis php-nrk-predis)
+# openssl: the TLS suite makes its test certificates with it.
+apt_pkgs=(redis-tools php-cli php-redis php-nrk-predis openssl)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
