@@ -21,6 +21,9 @@ pub struct ClientMeta {
     pub name: Vec<u8>,
     pub lib_name: Vec<u8>,
     pub lib_ver: Vec<u8>,
+    /// The ACL user the connection is authenticated as (CLIENT LIST `user=`); empty for
+    /// internal clients, which no ACL restricts.
+    pub user: Vec<u8>,
 }
 
 /// What other connections can see of a client.
@@ -257,6 +260,11 @@ pub struct ClientState {
     pub db: usize,
     pub protocol: Protocol,
     pub authenticated: bool,
+    /// The ACL user whose rules apply; `None` for internal clients (the master's link,
+    /// the append-only file's replay), which Redis runs without a user.
+    pub user: Option<Arc<crate::acl::User>>,
+    /// The ACL table's generation `user` was taken at ([`crate::acl::Acl::generation`]).
+    pub acl_generation: u64,
     pub multi: Option<MultiState>,
     /// Shared by every key this client WATCHes; set when any of them changes.
     pub watch_flag: Arc<WatchFlag>,
@@ -323,6 +331,8 @@ impl ClientState {
             db: 0,
             protocol: Protocol::Resp2,
             authenticated,
+            user: None,
+            acl_generation: 0,
             multi: None,
             watch_flag: Arc::new(WatchFlag::default()),
             watched: HashSet::new(),
@@ -364,6 +374,13 @@ impl ClientState {
     pub fn select(&mut self, db: usize) {
         self.db = db;
         self.shared.db.store(db, Ordering::Relaxed);
+    }
+
+    /// Runs as `user` from now on (AUTH, HELLO AUTH, a new connection, RESET).
+    pub fn set_user(&mut self, user: Arc<crate::acl::User>, generation: u64) {
+        self.shared.meta.lock().user = user.name.clone();
+        self.user = Some(user);
+        self.acl_generation = generation;
     }
 
     pub fn set_protocol(&mut self, p: Protocol) {

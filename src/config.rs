@@ -234,6 +234,20 @@ pub struct Cli {
     /// Most keys the client-side caching table remembers (0: no limit).
     #[arg(long = "tracking-table-max-keys")]
     pub tracking_table_max_keys: Option<u64>,
+    /// An ACL user and its rules, as redis.conf's `user` (`--user "alice on >pw ~* +@all"`;
+    /// repeat for more users).
+    #[arg(long = "user", allow_hyphen_values = true, action = clap::ArgAction::Append)]
+    pub user: Vec<String>,
+    /// The ACL file ACL LOAD reads and ACL SAVE writes (users are then defined there).
+    #[arg(long = "aclfile")]
+    pub aclfile: Option<String>,
+    /// Entries ACL LOG keeps.
+    #[arg(long = "acllog-max-len")]
+    pub acllog_max_len: Option<u64>,
+    /// Channels new ACL users may use: resetchannels (none, Redis 7's default) or
+    /// allchannels.
+    #[arg(long = "acl-pubsub-default")]
+    pub acl_pubsub_default: Option<String>,
     /// Evicted large values are freed in the background (yes/no).
     #[arg(long = "lazyfree-lazy-eviction", value_parser = parse_yes_no)]
     pub lazyfree_lazy_eviction: Option<bool>,
@@ -343,7 +357,6 @@ const UNIMPLEMENTED: &[(&str, Unimplemented)] = &[
     ("jemalloc-bg-thread", NoEffect),
     ("dynamic-hz", NoEffect),
     ("active-expire-effort", NoEffect),
-    ("acllog-max-len", NoEffect),
     ("oom-score-adj-values", NoEffect),
     ("disable-thp", NoEffect),
     ("crash-log-enabled", NoEffect),
@@ -416,7 +429,6 @@ const UNIMPLEMENTED: &[(&str, Unimplemented)] = &[
         "unixsocket",
         Only(&[""], "Unix sockets are not implemented"),
     ),
-    ("aclfile", Only(&[""], "ACL files are not implemented yet")),
     (
         "shutdown-on-sigint",
         Only(&["default"], "SIGINT always shuts down as by default"),
@@ -462,10 +474,6 @@ const UNIMPLEMENTED: &[(&str, Unimplemented)] = &[
     (
         "rename-command",
         Refused("renaming commands is not supported (ACLs will replace it)"),
-    ),
-    (
-        "user",
-        Refused("ACL users are not implemented yet; use requirepass"),
     ),
     (
         "include",
@@ -563,6 +571,37 @@ pub fn check_unimplemented(name: &str, values: &[String]) -> Result<(), String> 
             }
         }
     }
+}
+
+/// `--user alice on >pw ~* +@all`, redis-server style, becomes one `--user` value with
+/// the words after it (up to the next `--flag`) joined by spaces, as redis.conf's line.
+pub fn join_user_flags(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut out: Vec<std::ffi::OsString> = Vec::with_capacity(args.len());
+    let mut joining: Option<String> = None;
+    for (i, arg) in args.into_iter().enumerate() {
+        let text = arg.to_string_lossy().into_owned();
+        let is_flag = i > 0 && text.starts_with("--") && text.len() > 2;
+        if let Some(words) = joining.as_mut() {
+            if !is_flag {
+                if !words.is_empty() {
+                    words.push(' ');
+                }
+                words.push_str(&text);
+                continue;
+            }
+            out.push(joining.take().unwrap_or_default().into());
+        }
+        if is_flag && text == "--user" {
+            out.push(arg);
+            joining = Some(String::new());
+        } else {
+            out.push(arg);
+        }
+    }
+    if let Some(words) = joining {
+        out.push(words.into());
+    }
+    out
 }
 
 /// Splits `--directive value…` pairs that hashd does not implement out of a
@@ -721,6 +760,11 @@ pub struct Config {
     pub lfu_decay_time: u64,
     pub lazyfree_lazy_eviction: bool,
     pub tracking_table_max_keys: u64,
+    /// `user` directives: each a user name and its ACL rules, space-separated.
+    pub user: Vec<String>,
+    pub aclfile: String,
+    pub acllog_max_len: u64,
+    pub acl_pubsub_default: String,
     pub tls_port: u16,
     pub tls_cert_file: String,
     pub tls_key_file: String,
@@ -814,6 +858,10 @@ impl Default for Config {
             lfu_decay_time: 1,
             lazyfree_lazy_eviction: false,
             tracking_table_max_keys: crate::tracking::DEFAULT_MAX_KEYS,
+            user: Vec::new(),
+            aclfile: String::new(),
+            acllog_max_len: 128,
+            acl_pubsub_default: "resetchannels".into(),
             tls_port: 0,
             tls_cert_file: String::new(),
             tls_key_file: String::new(),
@@ -1037,6 +1085,15 @@ impl Config {
                 "lfu-log-factor" => cfg.lfu_log_factor = num(one()?)?,
                 "lfu-decay-time" => cfg.lfu_decay_time = num(one()?)?,
                 "tracking-table-max-keys" => cfg.tracking_table_max_keys = num(one()?)?,
+                "user" => {
+                    if args.is_empty() {
+                        return Err(bad("wrong number of arguments"));
+                    }
+                    cfg.user.push(args.join(" "));
+                }
+                "aclfile" => cfg.aclfile = one()?.to_string(),
+                "acllog-max-len" => cfg.acllog_max_len = num(one()?)?,
+                "acl-pubsub-default" => cfg.acl_pubsub_default = one()?.to_string(),
                 "tls-port" => cfg.tls_port = one()?.parse().map_err(|_| bad("not a port"))?,
                 "tls-cert-file" => cfg.tls_cert_file = one()?.to_string(),
                 "tls-key-file" => cfg.tls_key_file = one()?.to_string(),
@@ -1154,6 +1211,14 @@ impl Config {
         take!(lfu_decay_time);
         take!(lazyfree_lazy_eviction);
         take!(tracking_table_max_keys);
+        if !cli.user.is_empty() {
+            // One user per `--user` (its words joined by [`join_user_flags`]).
+            self.user.extend(cli.user.iter().cloned());
+            from_flags = true;
+        }
+        take!(aclfile);
+        take!(acllog_max_len);
+        take!(acl_pubsub_default);
         take!(tls_port);
         take!(tls_cert_file);
         take!(tls_key_file);
@@ -1225,6 +1290,16 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), StartupError> {
+        if !matches!(
+            self.acl_pubsub_default.as_str(),
+            "resetchannels" | "allchannels"
+        ) {
+            return Err(invalid(
+                "acl-pubsub-default",
+                "must be one of resetchannels, allchannels",
+            ));
+        }
+        crate::acl::startup_table(self).map_err(|why| invalid("user", why))?;
         if self.tls_port != 0 {
             crate::tls::server_config(&crate::tls::TlsSettings::from_config(self))
                 .map_err(|why| invalid("tls-port", why))?;

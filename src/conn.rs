@@ -58,7 +58,9 @@ pub async fn serve(
     let _enter = span.enter();
     debug!("accepted");
 
-    let mut client = ClientState::new(Arc::clone(&shared), !server.config.requires_auth());
+    let mut client = ClientState::new(Arc::clone(&shared), server.acl.default_open());
+    let (user, generation) = server.acl.default_with_generation();
+    client.set_user(user, generation);
     let result = run(&mut stream, &server, &mut client, &mut shutdown).await;
     let takeover = match result {
         Ok(t) => t,
@@ -112,7 +114,9 @@ pub async fn serve_tls(
     let span = tracing::debug_span!("conn", id, addr = %shared.addr, tls = true);
     let _enter = span.enter();
     debug!("accepted (TLS)");
-    let mut client = ClientState::new(Arc::clone(&shared), !server.config.requires_auth());
+    let mut client = ClientState::new(Arc::clone(&shared), server.acl.default_open());
+    let (user, generation) = server.acl.default_with_generation();
+    client.set_user(user, generation);
     client.tls = true;
     let result = run(&mut stream, &server, &mut client, &mut shutdown).await;
     if let Err(e) = result {

@@ -189,6 +189,8 @@ pub struct ServerContext {
     pub maxmemory: crate::maxmemory::MaxMemory,
     /// TLS for `tls-port` clients.
     pub tls: crate::tls::Tls,
+    /// ACL users, ACL LOG and the `acl_access_denied_*` counters.
+    pub acl: crate::acl::Acl,
     /// Client-side caching (CLIENT TRACKING).
     pub tracker: Arc<crate::tracking::Tracker>,
     /// The client listeners' addresses, which CONFIG SET bind / port replace.
@@ -288,6 +290,7 @@ impl ServerContext {
             aof,
             latency: crate::latency::LatencyMonitor::new(config.latency_monitor_threshold),
             maxmemory,
+            acl: crate::acl::Acl::from_config(config),
             listening: crate::listen::Listening::new(&config.bind),
             // Validated at start-up (Config::validate); a configuration that still fails
             // here serves no TLS rather than half of it.

@@ -20,6 +20,7 @@
 //!
 //! The module list below is the architecture; `docs/ARCHITECTURE.md` walks through it.
 
+pub mod acl;
 pub mod alloc;
 pub mod client;
 pub mod clock;

@@ -22,7 +22,9 @@ const MIN_RESERVED_FDS: u64 = 32;
 fn main() -> ExitCode {
     // Redis ignores SIGHUP: closing the terminal that started the server must not stop it.
     hashd::shutdown::ignore_hangup();
-    let (args, ignored_flags) = hashd::config::strip_ignored_flags(std::env::args_os().collect());
+    let (args, ignored_flags) = hashd::config::strip_ignored_flags(hashd::config::join_user_flags(
+        std::env::args_os().collect(),
+    ));
     // A setting hashd does not implement passes only with the value that describes what
     // hashd does (`--maxmemory 0`); anything else stops here, naming it.
     for (name, values) in &ignored_flags {

@@ -199,6 +199,9 @@ fn remove(map: &mut ByName, name: &[u8], id: u64) {
     }
 }
 
+/// A subscribed client with its channels and patterns.
+pub type Subscriber = (Arc<ClientShared>, Vec<Bytes>, Vec<Bytes>);
+
 /// Every channel and pattern subscription of the server.
 #[derive(Debug, Default)]
 pub struct PubSub {
@@ -284,6 +287,32 @@ impl PubSub {
     /// Channels with at least one subscriber (INFO `pubsub_channels`).
     pub fn channel_count(&self) -> usize {
         self.registry.read().channels.len()
+    }
+
+    /// Every subscriber with its channels and patterns: (client, channels, patterns). For
+    /// ACL changes, which disconnect subscribers whose subscriptions are no longer allowed.
+    pub fn subscribers(&self) -> Vec<Subscriber> {
+        let reg = self.registry.read();
+        let mut by_client: HashMap<u64, Subscriber> = HashMap::new();
+        for (name, subs) in &reg.channels {
+            for m in subs.values() {
+                by_client
+                    .entry(m.client.id)
+                    .or_insert_with(|| (Arc::clone(&m.client), Vec::new(), Vec::new()))
+                    .1
+                    .push(name.clone());
+            }
+        }
+        for (name, subs) in &reg.patterns {
+            for m in subs.values() {
+                by_client
+                    .entry(m.client.id)
+                    .or_insert_with(|| (Arc::clone(&m.client), Vec::new(), Vec::new()))
+                    .2
+                    .push(name.clone());
+            }
+        }
+        by_client.into_values().collect()
     }
 
     /// Clients subscribed to anything (INFO `pubsub_clients`).

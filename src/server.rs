@@ -363,7 +363,7 @@ accepting connections from the outside.\r\n";
 /// Protected mode (`protected-mode yes`, the default, as in Redis): while the default user
 /// has no password, only loopback clients are served.
 fn protected_mode_refuses(server: &ServerContext, stream: &TcpStream) -> bool {
-    if !server.config.protected_mode.load(Ordering::Relaxed) || server.config.requires_auth() {
+    if !server.config.protected_mode.load(Ordering::Relaxed) || !server.acl.default_user().nopass {
         return false;
     }
     stream.peer_addr().is_ok_and(|peer| !is_loopback(peer.ip()))

@@ -336,11 +336,23 @@ pub fn client_line(c: &ClientShared, now_ms: u64, argv_mem: usize) -> Vec<u8> {
             " age={age_s} idle={idle_s} flags={flags} db={} sub={} psub={} ssub=0 multi={multi} \
              watch={} qbuf={qbuf} qbuf-free={qbuf_free} argv-mem={argv_mem} multi-mem=0 \
              rbs={rbs} rbp={rbp} obl={obl} oll=0 omem=0 tot-mem={tot_mem} events=r cmd={cmd} \
-             user=default redir={} resp={} lib-name=",
+             user=",
             c.db.load(Ordering::Relaxed),
             c.subs.load(Ordering::Relaxed),
             c.psubs.load(Ordering::Relaxed),
             c.watched.load(Ordering::Relaxed),
+        )
+        .as_bytes(),
+    );
+    // Internal clients (the master's link) have no user; they show as the default one.
+    line.extend_from_slice(if meta.user.is_empty() {
+        crate::acl::DEFAULT_USER
+    } else {
+        &meta.user
+    });
+    line.extend_from_slice(
+        format!(
+            " redir={} resp={} lib-name=",
             c.tracking_redir.load(Ordering::Relaxed),
             c.resp.load(Ordering::Relaxed),
         )
@@ -449,6 +461,7 @@ struct KillFilter<'a> {
     laddr: Option<&'a [u8]>,
     skipme: bool,
     max_age_s: Option<i64>,
+    user: Option<&'a [u8]>,
 }
 
 impl KillFilter<'_> {
@@ -459,6 +472,7 @@ impl KillFilter<'_> {
         if self.id.is_some_and(|id| id != c.id)
             || self.addr.is_some_and(|a| a != c.addr.as_bytes())
             || self.laddr.is_some_and(|a| a != c.laddr.as_bytes())
+            || self.user.is_some_and(|u| u != client_user(c).as_slice())
         {
             return false;
         }
@@ -467,7 +481,20 @@ impl KillFilter<'_> {
     }
 }
 
-fn parse_kill_filter(args: Args<'_>) -> Result<KillFilter<'_>, CmdError> {
+/// The user a client runs as (internal clients: the default user, as CLIENT LIST shows).
+fn client_user(c: &ClientShared) -> Vec<u8> {
+    let user = c.meta.lock().user.clone();
+    if user.is_empty() {
+        crate::acl::DEFAULT_USER.to_vec()
+    } else {
+        user
+    }
+}
+
+fn parse_kill_filter<'a>(
+    acl: &crate::acl::Acl,
+    args: Args<'a>,
+) -> Result<KillFilter<'a>, CmdError> {
     let mut f = KillFilter {
         skipme: true,
         ..KillFilter::default()
@@ -492,9 +519,10 @@ fn parse_kill_filter(args: Args<'_>) -> Result<KillFilter<'_>, CmdError> {
         } else if is(opt, "laddr") {
             f.laddr = Some(value);
         } else if is(opt, "user") {
-            if value != b"default" {
+            if acl.get(value).is_none() {
                 return Err(error_quoting("ERR No such user '", value, "'"));
             }
+            f.user = Some(value);
         } else if is(opt, "skipme") {
             f.skipme = if is(value, "yes") {
                 true
@@ -528,7 +556,7 @@ fn kill(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<
             ..KillFilter::default()
         }
     } else {
-        parse_kill_filter(args)?
+        parse_kill_filter(&ctx.server.acl, args)?
     };
     let me = ctx.client.id;
     let mut killed = 0i64;

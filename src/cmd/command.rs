@@ -114,7 +114,7 @@ pub const COMMANDS: &[Command] = &[Command {
 // ---- COMMAND / COMMAND INFO entries ----
 
 /// ACL categories in Redis's order (the order COMMAND lists them in).
-const CATEGORIES: &[&str] = &[
+pub const CATEGORIES: &[&str] = &[
     "keyspace",
     "read",
     "write",
@@ -264,6 +264,27 @@ fn key_specs(cmd: &Command) -> Vec<KeySpec> {
             step: cmd.step,
         }],
     }
+}
+
+/// The keys of a request of `argc` arguments and what the command does to each, from its
+/// key specs: `access` reads, `insert`/`update`/`delete` write (ACL `%R~` / `%W~`).
+pub fn key_access(cmd: &Command, argc: usize) -> Vec<(usize, crate::acl::KeyAccess)> {
+    let specs = key_specs(cmd);
+    cmd.key_positions(argc)
+        .map(|pos| {
+            let mut access = crate::acl::KeyAccess::default();
+            for spec in specs.iter().filter(|s| s.covers(pos, argc)) {
+                for f in spec.flags {
+                    match *f {
+                        "access" => access.read = true,
+                        "insert" | "update" | "delete" => access.write = true,
+                        _ => {}
+                    }
+                }
+            }
+            (pos, access)
+        })
+        .collect()
 }
 
 /// Key-spec flags as Redis writes them: a set of status strings (an array in RESP2).

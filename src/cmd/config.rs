@@ -641,6 +641,57 @@ const PARAMS: &[Param] = &[
         },
     ),
     param(
+        "aclfile",
+        |s| {
+            s.acl
+                .file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        },
+        Setter::Immutable,
+    ),
+    param(
+        "acllog-max-len",
+        |s| s.acl.log_max_len.load(Ordering::Relaxed).to_string(),
+        Setter::Int {
+            min: 0,
+            max: i64::MAX,
+            memory: false,
+            apply: |s, v| {
+                s.acl.log_max_len.store(v as usize, Ordering::Relaxed);
+                s.acl.log.lock().trim(v as usize);
+            },
+        },
+    ),
+    param(
+        "acl-pubsub-default",
+        |s| {
+            if s.acl.pubsub_default() {
+                "allchannels".into()
+            } else {
+                "resetchannels".into()
+            }
+        },
+        Setter::Text {
+            check: |v| {
+                if is(v, "allchannels") || is(v, "resetchannels") {
+                    Ok(())
+                } else {
+                    Err(
+                        "argument(s) must be one of the following: allchannels, resetchannels"
+                            .into(),
+                    )
+                }
+            },
+            apply: |s, v| {
+                s.acl
+                    .all_channels_default
+                    .store(is(v, "allchannels"), Ordering::Relaxed)
+            },
+        },
+    ),
+    param(
         "tracking-table-max-keys",
         |s| live(&s.tracker.max_keys),
         Setter::Int {
@@ -1235,7 +1286,11 @@ fn set(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(
     }
     for change in changes {
         match change {
-            Change::Requirepass(pw) => *ctx.server.config.requirepass.write() = pw,
+            Change::Requirepass(pw) => {
+                // The default user's password, as Redis's: `resetpass >pw` or `nopass`.
+                ctx.server.acl.set_default_password(pw.as_deref());
+                *ctx.server.config.requirepass.write() = pw;
+            }
             Change::Int(apply, v) => apply(ctx.server, v),
             Change::NotifyFlags(f) => ctx.server.notifier.set_flags(f),
             Change::Appendonly(on) => set_appendonly(ctx, on)?,

@@ -16,9 +16,6 @@ use crate::protocol::{Protocol, Reply};
 /// The Redis version hashd reports (HELLO, INFO). Clients gate features on it.
 pub const REDIS_VERSION: &str = "8.0.0";
 
-/// The only user hashd knows.
-const DEFAULT_USER: &[u8] = b"default";
-
 /// Redis's wording, verbatim: clients surface it as is.
 const HELLO_NOAUTH: &str = "NOAUTH HELLO must be called with the client already authenticated, \
      otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the \
@@ -98,25 +95,38 @@ fn echo(_ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result
     Ok(())
 }
 
-/// Whether `user`/`pass` are valid credentials. Without requirepass the default user has
-/// `nopass`: any password works for it, and no other user exists.
-fn credentials_ok(ctx: &Ctx<'_, '_>, user: &[u8], pass: &[u8]) -> bool {
-    if user != DEFAULT_USER {
-        return false;
+/// AUTH and HELLO AUTH: runs the connection as `user` if the password is right (the user
+/// must be on); otherwise the failure is counted (INFO `acl_access_denied_auth`) and
+/// logged (ACL LOG, reason `auth`), as in Redis.
+fn login(ctx: &mut Ctx<'_, '_>, args: Args<'_>, user: &[u8], pass: &[u8]) -> Result<(), CmdError> {
+    let found = ctx
+        .server
+        .acl
+        .get_with_generation(user)
+        .filter(|(u, _)| u.accepts(pass));
+    match found {
+        Some((u, generation)) => {
+            ctx.client.set_user(u, generation);
+            ctx.client.authenticated = true;
+            Ok(())
+        }
+        None => {
+            ctx.server
+                .acl
+                .denied
+                .auth
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            super::acl::log_event(
+                ctx.server,
+                ctx.client,
+                args,
+                crate::acl::LogReason::Auth,
+                b"AUTH",
+                user,
+            );
+            Err(CmdError::WrongPass)
+        }
     }
-    match &*ctx.server.config.requirepass.read() {
-        None => true,
-        Some(pw) => constant_time_eq(pw.as_bytes(), pass),
-    }
-}
-
-/// Compares without an early exit on the first differing byte, so response time does not
-/// reveal how much of a guessed password was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// HELLO [protover [AUTH username password] [SETNAME clientname]]
@@ -161,10 +171,7 @@ fn hello(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result
     }
 
     if let Some((user, pass)) = credentials {
-        if !credentials_ok(ctx, user, pass) {
-            return Err(CmdError::WrongPass);
-        }
-        ctx.client.authenticated = true;
+        login(ctx, args, user, pass)?;
     }
     if !ctx.client.authenticated {
         return Err(CmdError::other(HELLO_NOAUTH));
@@ -202,17 +209,15 @@ fn auth(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<
         return Err(CmdError::Syntax);
     }
     let (user, pass) = if args.len() == 2 {
-        if !ctx.server.config.requires_auth() {
+        // The old form, for the default user: refused while it needs no password.
+        if ctx.server.acl.default_user().nopass {
             return Err(CmdError::other(AUTH_WITHOUT_PASSWORD));
         }
-        (DEFAULT_USER, args.get(1))
+        (crate::acl::DEFAULT_USER, args.get(1))
     } else {
         (args.get(1), args.get(2))
     };
-    if !credentials_ok(ctx, user, pass) {
-        return Err(CmdError::WrongPass);
-    }
-    ctx.client.authenticated = true;
+    login(ctx, args, user, pass)?;
     reply.ok();
     Ok(())
 }
@@ -239,7 +244,9 @@ fn reset(ctx: &mut Ctx<'_, '_>, _args: Args<'_>, reply: &mut Reply<'_>) -> Resul
     reply.set_protocol(Protocol::Resp2);
     // Back to the default user, who is authenticated only if it has no password. The
     // library attributes describe the connection, not the session, and stay.
-    ctx.client.authenticated = !ctx.server.config.requires_auth();
+    let (user, generation) = ctx.server.acl.default_with_generation();
+    ctx.client.authenticated = user.enabled && user.nopass;
+    ctx.client.set_user(user, generation);
     ctx.client.shared.meta.lock().name.clear();
     reply.simple("RESET");
     Ok(())
@@ -252,6 +259,7 @@ mod tests {
     fn with_password(pw: &str) -> TestEnv {
         let env = TestEnv::new();
         *env.server.config.requirepass.write() = Some(pw.to_string());
+        env.server.acl.set_default_password(Some(pw));
         env
     }
 

@@ -489,6 +489,11 @@ fn stats(s: &ServerContext, out: &mut String) {
     line(out, "tracking_total_prefixes", prefixes);
     line(out, "total_error_replies", st.errors.total());
     line(out, "lazyfreed_objects", s.keyspace.lazyfree.freed());
+    let denied = &s.acl.denied;
+    line(out, "acl_access_denied_auth", get(&denied.auth));
+    line(out, "acl_access_denied_cmd", get(&denied.command));
+    line(out, "acl_access_denied_key", get(&denied.key));
+    line(out, "acl_access_denied_channel", get(&denied.channel));
 }
 
 /// `cmdstat_<name>:calls=…,usec=…,usec_per_call=…,rejected_calls=…,failed_calls=…` for

@@ -9,6 +9,7 @@
 //! arity, authentication, MULTI queuing), then locks the shards the command's keys live in
 //! and runs the handler. Handlers never lock and never await.
 
+pub mod acl;
 pub mod client;
 pub mod command;
 pub mod config;
@@ -377,6 +378,7 @@ const FAMILIES: &[&[Command]] = &[
     replication::COMMANDS,
     slowlog::COMMANDS,
     latency::COMMANDS,
+    acl::COMMANDS,
 ];
 
 /// Allocator overhead of a queued command's two buffers, counted against the query-buffer
@@ -520,6 +522,12 @@ fn resolve(args: Args<'_>) -> Result<(usize, &'static Command), (Option<usize>, 
     Ok((index, cmd))
 }
 
+/// [`resolve`] for ACL DRYRUN and the ACL checks: the command `args` names, or the
+/// error Redis gives for it.
+pub fn resolve_for_acl(args: Args<'_>) -> Result<(usize, &'static Command), CmdError> {
+    resolve(args).map_err(|(_, e)| e)
+}
+
 /// Runs one request and appends its reply to `out`.
 pub fn dispatch(
     server: &ServerContext,
@@ -563,11 +571,39 @@ pub fn dispatch(
             return;
         }
     };
-    if !client.authenticated && !cmd.has(flags::NO_AUTH) {
+    // Redis's `authRequired`: not logged in while the default user needs a password.
+    if !client.authenticated && !cmd.has(flags::NO_AUTH) && !server.acl.default_open() {
         refuse(server, client, cmd, index, &CmdError::NoAuth, &mut reply);
         return;
     }
     client.shared.last_cmd.store(index, Ordering::Relaxed);
+    if let Some(m) = client.multi.as_mut() {
+        if cmd.has(flags::NO_MULTI) && !cmd.has(flags::TXN_CONTROL) {
+            m.aborted = true;
+            client.stats.rejected(index);
+            error_reply(
+                server,
+                &mut reply,
+                &CmdError::other("ERR Command not allowed inside a transaction"),
+            );
+            return;
+        }
+    }
+    // ACLs (internal clients have no user and no limits).
+    if client.user.is_some() {
+        let stage = if client.multi.is_some() {
+            acl::Stage::Queued
+        } else {
+            acl::Stage::TopLevel
+        };
+        if let Err(e) = acl::check_permissions(server, client, cmd, index, args, stage) {
+            if client.close_now {
+                return;
+            }
+            refuse(server, client, cmd, index, &e, &mut reply);
+            return;
+        }
+    }
     if server.maxmemory.active()
         && !client.replaying
         && server.maxmemory.enforce(server) == crate::maxmemory::Verdict::OutOfMemory
@@ -584,18 +620,6 @@ pub fn dispatch(
     if server.rdb.loading.load(Ordering::Relaxed) && !cmd.has(flags::LOADING) && !client.replaying {
         refuse(server, client, cmd, index, &CmdError::Loading, &mut reply);
         return;
-    }
-    if let Some(m) = client.multi.as_mut() {
-        if cmd.has(flags::NO_MULTI) && !cmd.has(flags::TXN_CONTROL) {
-            m.aborted = true;
-            client.stats.rejected(index);
-            error_reply(
-                server,
-                &mut reply,
-                &CmdError::other("ERR Command not allowed inside a transaction"),
-            );
-            return;
-        }
     }
     // A subscribed RESP2 connection cannot tell replies from messages, so Redis refuses
     // everything but the pub/sub commands there; RESP3 marks messages as pushes instead.

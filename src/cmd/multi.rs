@@ -128,6 +128,17 @@ fn exec(ctx: &mut Ctx<'_, '_>, _args: Args<'_>, reply: &mut Reply<'_>) -> Result
     reply.array(multi.queue.len());
     ctx.client.in_exec = true;
     for q in &multi.queue {
+        // The rules may have changed since the command was queued (Redis checks again).
+        if ctx.client.user.is_some() {
+            let stage = super::acl::Stage::Exec;
+            let (server, args) = (ctx.server, q.args.as_args());
+            if let Err(e) =
+                super::acl::check_permissions(server, ctx.client, q.command, q.index, args, stage)
+            {
+                super::error_reply(ctx.server, reply, &e);
+                continue;
+            }
+        }
         run_locked(ctx, q.command, q.index, q.args.as_args(), reply);
         // HELLO/RESET inside EXEC change the protocol for the following replies.
         reply.set_protocol(ctx.client.protocol);

@@ -246,7 +246,7 @@ fn publish(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Resu
 }
 
 /// `ERR unknown subcommand or wrong number of arguments for '<sub>'. Try PUBSUB HELP.`
-fn subcommand_syntax(args: Args<'_>) -> CmdError {
+pub fn subcommand_syntax(args: Args<'_>) -> CmdError {
     // Redis's `%.128s`: at most 128 bytes, up to a NUL, unchanged (UTF-8 or not).
     let sub = args.get(1);
     let mut text = b"ERR unknown subcommand or wrong number of arguments for '".to_vec();

@@ -170,6 +170,20 @@ impl<'a> Reply<'a> {
 
     /// Human-readable text (INFO, CLIENT LIST): a RESP2 bulk string, or a RESP3 verbatim
     /// string of format `txt` (the length counts the 4 bytes of `txt:`).
+    /// A double: RESP3's `,`, a bulk string in RESP2; the shortest text that reads back
+    /// as the same number.
+    pub fn double(&mut self, v: f64) {
+        let text = v.to_string();
+        match self.proto {
+            Protocol::Resp2 => self.bulk(text.as_bytes()),
+            Protocol::Resp3 => {
+                self.out.push(b',');
+                self.out.extend_from_slice(text.as_bytes());
+                self.out.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+
     pub fn verbatim(&mut self, text: &[u8]) {
         match self.proto {
             Protocol::Resp2 => self.bulk(text),

@@ -6,6 +6,315 @@
 /// (full name, its COMMAND DOCS map in RESP3), sorted by name.
 pub const DOCS: &[(&str, &[u8])] = &[
     (
+        "acl",
+        b"%4\r\n\
+          $7\r\nsummary\r\n\
+          $45\r\nA container for Access List Control commands.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n6.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $6\r\nserver\r\n\
+          $10\r\ncomplexity\r\n\
+          $22\r\nDepends on subcommand.\r\n",
+    ),
+    (
+        "acl|cat",
+        b"%5\r\n\
+          $7\r\nsummary\r\n\
+          $60\r\nLists the ACL categories, or the commands inside a category.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n6.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $6\r\nserver\r\n\
+          $10\r\ncomplexity\r\n\
+          $55\r\nO(1) since the categories and commands are a fixed set.\r\n\
+          $9\r\narguments\r\n\
+          *1\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $8\r\ncategory\r\n\
+          $4\r\ntype\r\n\
+          $6\r\nstring\r\n\
+          $12\r\ndisplay_text\r\n\
+          $8\r\ncategory\r\n\
+          $5\r\nflags\r\n\
+          ~1\r\n\
+          +optional\r\n",
+    ),
+    (
+        "acl|deluser",
+        b"%5\r\n\
+          $7\r\nsummary\r\n\
+          $52\r\nDeletes ACL users, and terminates their connections.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n6.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $6\r\nserver\r\n\
+          $10\r\ncomplexity\r\n\
+          $49\r\nO(1) amortized time considering the typical user.\r\n\
+          $9\r\narguments\r\n\
+          *1\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $8\r\nusername\r\n\
+          $4\r\ntype\r\n\
+          $6\r\nstring\r\n\
+          $12\r\ndisplay_text\r\n\
+          $8\r\nusername\r\n\
+          $5\r\nflags\r\n\
+          ~1\r\n\
+          +multiple\r\n",
+    ),
+    (
+        "acl|dryrun",
+        b"%5\r\n\
+          $7\r\nsummary\r\n\
+          $78\r\nSimulates the execution of a command by a user, without executing the command.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n7.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $6\r\nserver\r\n\
+          $10\r\ncomplexity\r\n\
+          $5\r\nO(1).\r\n\
+          $9\r\narguments\r\n\
+          *3\r\n\
+          %3\r\n\
+          $4\r\nname\r\n\
+          $8\r\nusername\r\n\
+          $4\r\ntype\r\n\
+          $6\r\nstring\r\n\
+          $12\r\ndisplay_text\r\n\
+          $8\r\nusername\r\n\
+          %3\r\n\
+          $4\r\nname\r\n\
+          $7\r\ncommand\r\n\
+          $4\r\ntype\r\n\
+          $6\r\nstring\r\n\
+          $12\r\ndisplay_text\r\n\
+          $7\r\ncommand\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $3\r\narg\r\n\
+          $4\r\ntype\r\n\
+          $6\r\nstring\r\n\
+          $12\r\ndisplay_text\r\n\
+          $3\r\narg\r\n\
+          $5\r\nflags\r\n\
+          ~2\r\n\
+          +optional\r\n\
+          +multiple\r\n",
+    ),
+    (
+        "acl|genpass",
+        b"%5\r\n\
+          $7\r\nsummary\r\n\
+          $81\r\nGenerates a pseudorandom, secure password that can be used to identify ACL users.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n6.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $6\r\nserver\r\n\
+          $10\r\ncomplexity\r\n\
+          $4\r\nO(1)\r\n\
+          $9\r\narguments\r\n\
+          *1\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $4\r\nbits\r\n\
+          $4\r\ntype\r\n\
+          $7\r\ninteger\r\n\
+          $12\r\ndisplay_text\r\n\
+          $4\r\nbits\r\n\
+          $5\r\nflags\r\n\
+          ~1\r\n\
+          +optional\r\n",
+    ),
+    (
+        "acl|getuser",
+        b"%6\r\n\
+          $7\r\nsummary\r\n\
+          $30\r\nLists the ACL rules of a user.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n6.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $6\r\nserver\r\n\
+          $10\r\ncomplexity\r\n\
+          $85\r\nO(N). Where N is the number of password, command and pattern rules that the user has.\r\n\
+          $7\r\nhistory\r\n\
+          ~2\r\n\
+          *2\r\n\
+          $5\r\n6.2.0\r\n\
+          $31\r\nAdded Pub/Sub channel patterns.\r\n\
+          *2\r\n\
+          $5\r\n7.0.0\r\n\
+          $108\r\nAdded selectors and changed the format of key and channel patterns from a list to their rule representation.\r\n\
+          $9\r\narguments\r\n\
+          *1\r\n\
+          %3\r\n\
+          $4\r\nname\r\n\
+          $8\r\nusername\r\n\
+          $4\r\ntype\r\n\
+          $6\r\nstring\r\n\
+          $12\r\ndisplay_text\r\n\
+          $8\r\nusername\r\n",
+    ),
+    (
+        "acl|help",
+        b"%4\r\n\
+          $7\r\nsummary\r\n\
+          $53\r\nReturns helpful text about the different subcommands.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n6.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $6\r\nserver\r\n\
+          $10\r\ncomplexity\r\n\
+          $4\r\nO(1)\r\n",
+    ),
+    (
+        "acl|list",
+        b"%4\r\n\
+          $7\r\nsummary\r\n\
+          $45\r\nDumps the effective rules in ACL file format.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n6.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $6\r\nserver\r\n\
+          $10\r\ncomplexity\r\n\
+          $48\r\nO(N). Where N is the number of configured users.\r\n",
+    ),
+    (
+        "acl|load",
+        b"%4\r\n\
+          $7\r\nsummary\r\n\
+          $47\r\nReloads the rules from the configured ACL file.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n6.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $6\r\nserver\r\n\
+          $10\r\ncomplexity\r\n\
+          $48\r\nO(N). Where N is the number of configured users.\r\n",
+    ),
+    (
+        "acl|log",
+        b"%6\r\n\
+          $7\r\nsummary\r\n\
+          $56\r\nLists recent security events generated due to ACL rules.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n6.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $6\r\nserver\r\n\
+          $10\r\ncomplexity\r\n\
+          $46\r\nO(N) with N being the number of entries shown.\r\n\
+          $7\r\nhistory\r\n\
+          ~1\r\n\
+          *2\r\n\
+          $5\r\n7.2.0\r\n\
+          $62\r\nAdded entry ID, timestamp created, and timestamp last updated.\r\n\
+          $9\r\narguments\r\n\
+          *1\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $9\r\noperation\r\n\
+          $4\r\ntype\r\n\
+          $5\r\noneof\r\n\
+          $5\r\nflags\r\n\
+          ~1\r\n\
+          +optional\r\n\
+          $9\r\narguments\r\n\
+          *2\r\n\
+          %3\r\n\
+          $4\r\nname\r\n\
+          $5\r\ncount\r\n\
+          $4\r\ntype\r\n\
+          $7\r\ninteger\r\n\
+          $12\r\ndisplay_text\r\n\
+          $5\r\ncount\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $5\r\nreset\r\n\
+          $4\r\ntype\r\n\
+          $10\r\npure-token\r\n\
+          $12\r\ndisplay_text\r\n\
+          $5\r\nreset\r\n\
+          $5\r\ntoken\r\n\
+          $5\r\nRESET\r\n",
+    ),
+    (
+        "acl|save",
+        b"%4\r\n\
+          $7\r\nsummary\r\n\
+          $57\r\nSaves the effective ACL rules in the configured ACL file.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n6.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $6\r\nserver\r\n\
+          $10\r\ncomplexity\r\n\
+          $48\r\nO(N). Where N is the number of configured users.\r\n",
+    ),
+    (
+        "acl|setuser",
+        b"%6\r\n\
+          $7\r\nsummary\r\n\
+          $47\r\nCreates and modifies an ACL user and its rules.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n6.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $6\r\nserver\r\n\
+          $10\r\ncomplexity\r\n\
+          $46\r\nO(N). Where N is the number of rules provided.\r\n\
+          $7\r\nhistory\r\n\
+          ~2\r\n\
+          *2\r\n\
+          $5\r\n6.2.0\r\n\
+          $31\r\nAdded Pub/Sub channel patterns.\r\n\
+          *2\r\n\
+          $5\r\n7.0.0\r\n\
+          $42\r\nAdded selectors and key based permissions.\r\n\
+          $9\r\narguments\r\n\
+          *2\r\n\
+          %3\r\n\
+          $4\r\nname\r\n\
+          $8\r\nusername\r\n\
+          $4\r\ntype\r\n\
+          $6\r\nstring\r\n\
+          $12\r\ndisplay_text\r\n\
+          $8\r\nusername\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $4\r\nrule\r\n\
+          $4\r\ntype\r\n\
+          $6\r\nstring\r\n\
+          $12\r\ndisplay_text\r\n\
+          $4\r\nrule\r\n\
+          $5\r\nflags\r\n\
+          ~2\r\n\
+          +optional\r\n\
+          +multiple\r\n",
+    ),
+    (
+        "acl|users",
+        b"%4\r\n\
+          $7\r\nsummary\r\n\
+          $20\r\nLists all ACL users.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n6.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $6\r\nserver\r\n\
+          $10\r\ncomplexity\r\n\
+          $48\r\nO(N). Where N is the number of configured users.\r\n",
+    ),
+    (
+        "acl|whoami",
+        b"%4\r\n\
+          $7\r\nsummary\r\n\
+          $61\r\nReturns the authenticated username of the current connection.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n6.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $6\r\nserver\r\n\
+          $10\r\ncomplexity\r\n\
+          $4\r\nO(1)\r\n",
+    ),
+    (
         "auth",
         b"%6\r\n\
           $7\r\nsummary\r\n\
@@ -4848,6 +5157,18 @@ pub const DOCS: &[(&str, &[u8])] = &[
 
 /// (full name, its COMMAND INFO tips), sorted by name; those without tips are left out.
 pub const TIPS: &[(&str, &[&str])] = &[
+    (
+        "acl|deluser",
+        &["request_policy:all_nodes", "response_policy:all_succeeded"],
+    ),
+    (
+        "acl|save",
+        &["request_policy:all_nodes", "response_policy:all_succeeded"],
+    ),
+    (
+        "acl|setuser",
+        &["request_policy:all_nodes", "response_policy:all_succeeded"],
+    ),
     ("client|info", &["nondeterministic_output"]),
     ("client|list", &["nondeterministic_output"]),
     (
