@@ -335,7 +335,9 @@ async fn write_out<S: AsyncWrite + Unpin>(
         // The write first: replies that fit the socket buffer still go out to a client
         // killed meanwhile (SHUTDOWN's own +OK to the one before it, at shutdown).
         biased;
-        r = stream.write_all(out) => {
+        // The flush matters for TLS: rustls may keep the last records of a write it
+        // accepted until the socket drains (a no-op for a plain socket).
+        r = async { stream.write_all(out).await?; stream.flush().await } => {
             r?;
             server
                 .stats
