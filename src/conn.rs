@@ -95,8 +95,8 @@ pub async fn serve(
 }
 
 /// Serves one client that connected to `tls-port`, once its TLS handshake is done. As
-/// [`serve`], but its socket cannot become a replica's link (replication over TLS,
-/// `tls-replication`, is not implemented: PSYNC and SYNC are refused on it).
+/// [`serve`]: a replica's PSYNC / SYNC turns the connection into its link, streamed over
+/// TLS.
 pub async fn serve_tls(
     mut stream: tokio_rustls::server::TlsStream<TcpStream>,
     peer: Option<std::net::SocketAddr>,
@@ -113,11 +113,14 @@ pub async fn serve_tls(
     let _enter = span.enter();
     debug!("accepted (TLS)");
     let mut client = ClientState::new(Arc::clone(&shared), !server.config.requires_auth());
-    client.tls = true;
     let result = run(&mut stream, &server, &mut client, &mut shutdown).await;
-    if let Err(e) = result {
-        debug!(error = %e, "connection error");
-    }
+    let takeover = match result {
+        Ok(t) => t,
+        Err(e) => {
+            debug!(error = %e, "connection error");
+            None
+        }
+    };
     server.commands.flush(&mut client.stats);
     if client.monitor.is_some() {
         server.monitors.remove(id);
@@ -127,7 +130,24 @@ pub async fn serve_tls(
         server.tracker.disable(id);
     }
     pubsub::forget(&server.pubsub, &mut client);
-    let _ = stream.shutdown().await;
+    match takeover {
+        Some(rbuf) => {
+            shared.set_kind(crate::client::ClientKind::Replica);
+            let req = std::mem::take(&mut client.repl);
+            crate::replication::master::serve(
+                stream,
+                rbuf,
+                Arc::clone(&server),
+                Arc::clone(&shared),
+                req,
+                shutdown,
+            )
+            .await;
+        }
+        None => {
+            let _ = stream.shutdown().await;
+        }
+    }
     server.clients.unregister(id);
     debug!("closed");
 }

@@ -1198,8 +1198,42 @@ fn set(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(
         Change::Port(p) => Some(*p),
         _ => None,
     });
+    let server = ctx.server;
+    // The TLS settings are checked before any listener moves: tls-replication yes needs
+    // a valid client configuration, a served tls-port a server one.
+    let tls: Vec<_> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Tls(apply, v) => Some((*apply, v.clone())),
+            _ => None,
+        })
+        .collect();
+    let prepared = if !tls.is_empty() {
+        let r = server.tls.prepare(
+            |t| {
+                for (apply, v) in &tls {
+                    apply(t, v);
+                }
+            },
+            None,
+        );
+        match r {
+            Ok(p) => Some(p),
+            Err(why) => {
+                tracing::warn!(error = %why, "CONFIG SET: cannot update the TLS configuration");
+                let name = chosen_tls_name(args);
+                return Err(set_failed(
+                    name,
+                    "Unable to update TLS configuration. Check server logs.",
+                ));
+            }
+        }
+    } else {
+        None
+    };
+    // The listeners next: they are the one change that can fail once valid, and then
+    // nothing else is applied.
     if bind.is_some() || port.is_some() {
-        let server = ctx.server;
         if let Err(e) = server.listening.rebind(&server.port, bind.clone(), port) {
             tracing::warn!(address = %e.addr, error = %e.source, "CONFIG SET: cannot listen");
             return Err(if bind.is_some() {
@@ -1209,29 +1243,8 @@ fn set(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(
             });
         }
     }
-    // TLS settings next, together: the new configuration must be valid before any of
-    // them is kept.
-    let tls: Vec<_> = changes
-        .iter()
-        .filter_map(|c| match c {
-            Change::Tls(apply, v) => Some((*apply, v.clone())),
-            _ => None,
-        })
-        .collect();
-    if !tls.is_empty() {
-        let r = ctx.server.tls.update(|t| {
-            for (apply, v) in &tls {
-                apply(t, v);
-            }
-        });
-        if let Err(why) = r {
-            tracing::warn!(error = %why, "CONFIG SET: cannot update the TLS configuration");
-            let name = chosen_tls_name(args);
-            return Err(set_failed(
-                name,
-                "Unable to update TLS configuration. Check server logs.",
-            ));
-        }
+    if let Some(p) = prepared {
+        server.tls.commit(p);
     }
     for change in changes {
         match change {
@@ -1318,6 +1331,10 @@ const TLS_PARAMS: &[Param] = &[
     tls_text!("tls-ciphers", ciphers),
     tls_bool!("tls-prefer-server-ciphers", prefer_server_ciphers),
     tls_bool!("tls-session-caching", session_caching),
+    tls_bool!("tls-replication", replication),
+    tls_text!("tls-client-cert-file", client_cert_file),
+    tls_text!("tls-client-key-file", client_key_file),
+    tls_text!("tls-client-key-file-pass", client_key_file_pass),
 ];
 
 /// CONFIG RESETSTAT
