@@ -288,7 +288,7 @@ impl ServerContext {
             aof,
             latency: crate::latency::LatencyMonitor::new(config.latency_monitor_threshold),
             maxmemory,
-            listening: crate::listen::Listening::new(&config.bind),
+            listening: crate::listen::Listening::new(&config.bind, config.tls_port),
             // Validated at start-up (Config::validate); a configuration that still fails
             // here serves no TLS rather than half of it.
             tls: crate::tls::Tls::new(

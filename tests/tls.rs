@@ -206,3 +206,102 @@ fn settings_hashd_cannot_honour_stop_start_up() {
     );
     let _ = Path::new(&certs.dir);
 }
+
+#[test]
+fn config_set_tls_port_binds_and_closes_the_tls_listener_as_redis() {
+    let certs = Certs::make("tls-config-port");
+    let (cert, key, ca) = (
+        certs.path("server.crt"),
+        certs.path("server.key"),
+        certs.path("ca.crt"),
+    );
+    let s = common::TestServer::builder()
+        .config(|c| {
+            c.tls_cert_file = cert;
+            c.tls_key_file = key;
+            c.tls_ca_cert_file = ca;
+        })
+        .start();
+    let mut c = s.client();
+    c.expect(
+        "CONFIG GET tls-port",
+        b"*2\r\n$8\r\ntls-port\r\n$1\r\n0\r\n",
+    );
+    // A port that is taken: Redis 7.4.1's reply, and nothing changes.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken_port = taken.local_addr().expect("addr").port();
+    c.expect(
+        &format!("CONFIG SET tls-port {taken_port}"),
+        b"-ERR CONFIG SET failed (possibly related to argument 'tls-port') - Unable to listen \
+          on this port. Check server logs.\r\n",
+    );
+    c.expect(
+        "CONFIG GET tls-port",
+        b"*2\r\n$8\r\ntls-port\r\n$1\r\n0\r\n",
+    );
+    c.expect(
+        "CONFIG SET tls-port 70000",
+        b"-ERR CONFIG SET failed (possibly related to argument 'tls-port') - argument must be \
+          between 0 and 65535 inclusive\r\n",
+    );
+    // A free one serves TLS clients at once (bound before the reply).
+    let port = free_port();
+    c.expect(&format!("CONFIG SET tls-port {port}"), b"+OK\r\n");
+    let mut t = connect(&certs, port, true).expect("connect over TLS");
+    assert_eq!(roundtrip(&mut t, b"PING\r\n").expect("ping"), b"+PONG\r\n");
+    let shown = format!(
+        "*2\r\n$8\r\ntls-port\r\n${}\r\n{port}\r\n",
+        port.to_string().len()
+    );
+    c.expect("CONFIG GET tls-port", shown.as_bytes());
+    // CONFIG SET bind moves the TLS listeners too (here: onto the same address).
+    c.expect("CONFIG SET bind 127.0.0.1", b"+OK\r\n");
+    let mut u = connect(&certs, port, true).expect("connect over TLS after bind");
+    assert_eq!(roundtrip(&mut u, b"PING\r\n").expect("ping"), b"+PONG\r\n");
+    // The same port again changes nothing.
+    c.expect(&format!("CONFIG SET tls-port {port}"), b"+OK\r\n");
+    assert_eq!(roundtrip(&mut t, b"PING\r\n").expect("ping"), b"+PONG\r\n");
+    // 0 closes the listener; the connection already open stays.
+    c.expect("CONFIG SET tls-port 0", b"+OK\r\n");
+    assert!(
+        common::wait_until(Duration::from_secs(10), || TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_err()),
+        "the TLS listener stayed open"
+    );
+    assert_eq!(roundtrip(&mut t, b"PING\r\n").expect("ping"), b"+PONG\r\n");
+    c.expect(
+        "CONFIG GET tls-port",
+        b"*2\r\n$8\r\ntls-port\r\n$1\r\n0\r\n",
+    );
+    c.expect("PING", b"+PONG\r\n");
+
+    // Without a certificate, as Redis: the TLS configuration cannot be made.
+    let bare = common::TestServer::start();
+    let mut b = bare.client();
+    let port = free_port();
+    b.expect(
+        &format!("CONFIG SET tls-port {port}"),
+        b"-ERR CONFIG SET failed (possibly related to argument 'tls-port') - Unable to update \
+          TLS configuration. Check server logs.\r\n",
+    );
+    b.expect(
+        "CONFIG SET tls-replication yes",
+        b"-ERR CONFIG SET failed (possibly related to argument 'tls-replication') - Unable to \
+          update TLS configuration. Check server logs.\r\n",
+    );
+    b.expect(
+        "CONFIG GET tls-replication",
+        b"*2\r\n$15\r\ntls-replication\r\n$2\r\nno\r\n",
+    );
+    // With the certificates and a CA it is mutable, as in Redis.
+    c.expect("CONFIG SET tls-replication yes", b"+OK\r\n");
+    c.expect(
+        "CONFIG GET tls-replication",
+        b"*2\r\n$15\r\ntls-replication\r\n$3\r\nyes\r\n",
+    );
+    c.expect("CONFIG SET tls-replication no", b"+OK\r\n");
+    drop(taken);
+}

@@ -98,6 +98,8 @@ enum Setter {
     /// `bind` / `port`: the listeners are rebound (see `listen.rs`).
     Bind,
     Port,
+    /// `tls-port`: the TLS listeners are rebound, TLS served from or to 0.
+    TlsPort,
     /// A `tls-*` setting: checked by `check`, stored by `apply`, and the TLS
     /// configuration rebuilt (new connections use it).
     Tls {
@@ -1062,6 +1064,7 @@ enum Change {
     Text(fn(&ServerContext, &[u8]), Vec<u8>),
     Bind(Vec<String>),
     Port(u16),
+    TlsPort(u16),
     Tls(fn(&mut crate::tls::TlsSettings, &[u8]), Vec<u8>),
     Nothing,
 }
@@ -1103,6 +1106,7 @@ fn validate(set: Setter, value: &[u8]) -> Result<Change, String> {
             ),
             p => Ok(Change::Port(p as u16)),
         },
+        Setter::TlsPort => Ok(Change::TlsPort(parse_int(value, 0, 65535, false)? as u16)),
         Setter::Bind => {
             let addrs: Vec<String> = String::from_utf8_lossy(value)
                 .split_whitespace()
@@ -1198,9 +1202,13 @@ fn set(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(
         Change::Port(p) => Some(*p),
         _ => None,
     });
+    let tls_port = changes.iter().find_map(|c| match c {
+        Change::TlsPort(p) => Some(*p),
+        _ => None,
+    });
     let server = ctx.server;
-    // The TLS settings are checked before any listener moves: tls-replication yes needs
-    // a valid client configuration, a served tls-port a server one.
+    // The TLS settings are checked before any listener moves: a new tls-port needs a
+    // valid server configuration, tls-replication yes a client one.
     let tls: Vec<_> = changes
         .iter()
         .filter_map(|c| match c {
@@ -1208,14 +1216,14 @@ fn set(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(
             _ => None,
         })
         .collect();
-    let prepared = if !tls.is_empty() {
+    let prepared = if !tls.is_empty() || tls_port.is_some() {
         let r = server.tls.prepare(
             |t| {
                 for (apply, v) in &tls {
                     apply(t, v);
                 }
             },
-            None,
+            tls_port.map(|p| p != 0),
         );
         match r {
             Ok(p) => Some(p),
@@ -1243,6 +1251,23 @@ fn set(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(
             });
         }
     }
+    // tls-port, or the TLS listeners following a new bind (as Redis's changeBindAddr).
+    let current_tls_port = server.listening.tls_port();
+    let tls_target =
+        tls_port.or((bind.is_some() && current_tls_port != 0).then_some(current_tls_port));
+    if let Some(p) = tls_target {
+        if let Err(e) = server.listening.rebind_tls(bind.as_deref(), p) {
+            tracing::warn!(address = %e.addr, error = %e.source, "CONFIG SET: cannot listen (TLS)");
+            return Err(if tls_port.is_some() {
+                set_failed(
+                    b"tls-port",
+                    "Unable to listen on this port. Check server logs.",
+                )
+            } else {
+                set_failed(b"bind", "Failed to bind to specified addresses.")
+            });
+        }
+    }
     if let Some(p) = prepared {
         server.tls.commit(p);
     }
@@ -1253,7 +1278,11 @@ fn set(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(
             Change::NotifyFlags(f) => ctx.server.notifier.set_flags(f),
             Change::Appendonly(on) => set_appendonly(ctx, on)?,
             Change::Text(apply, v) => apply(ctx.server, &v),
-            Change::Bind(_) | Change::Port(_) | Change::Tls(..) | Change::Nothing => {}
+            Change::Bind(_)
+            | Change::Port(_)
+            | Change::TlsPort(_)
+            | Change::Tls(..)
+            | Change::Nothing => {}
         }
     }
     reply.ok();
@@ -1304,8 +1333,8 @@ macro_rules! tls_bool {
 const TLS_PARAMS: &[Param] = &[
     param(
         "tls-port",
-        |s| s.config.startup.tls_port.to_string(),
-        Setter::Immutable,
+        |s| s.listening.tls_port().to_string(),
+        Setter::TlsPort,
     ),
     tls_text!("tls-cert-file", cert_file),
     tls_text!("tls-key-file", key_file),
