@@ -29,7 +29,8 @@
 //!   rather than an IP address;
 //! * the replica presents `tls-client-cert-file` / `tls-client-key-file` if both are set,
 //!   otherwise `tls-cert-file` / `tls-key-file` (which Redis requires in any case);
-//! * `tls-protocols`, `tls-ciphersuites` and `tls-ciphers` apply to it too.
+//! * `tls-protocols`, `tls-ciphersuites` and `tls-ciphers` apply to it too; sessions are
+//!   not resumed (a full handshake per connection, as Redis's replica).
 //!
 //! A master serves replicas on whichever port they connect to: `tls-replication` only
 //! decides how a replica connects.
@@ -346,13 +347,17 @@ pub fn client_config(s: &TlsSettings) -> Result<rustls::ClientConfig, String> {
         algorithms: provider.signature_verification_algorithms,
     };
     let versions = versions(&s.protocols)?;
-    rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
         .with_protocol_versions(&versions)
         .map_err(|e| format!("tls-protocols / tls-ciphers: {e}"))?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_client_auth_cert(certs, key)
-        .map_err(|e| format!("{cert_file} / {key_file}: {e}"))
+        .map_err(|e| format!("{cert_file} / {key_file}: {e}"))?;
+    // Redis's replica starts every connection with a full handshake (its OpenSSL context
+    // caches sessions for the server side only).
+    config.resumption = rustls::client::Resumption::disabled();
+    Ok(config)
 }
 
 /// The name a replica gives its master's TLS handshake: an IP address as is (no SNI is
