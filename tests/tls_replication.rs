@@ -39,8 +39,13 @@ fn bulk_text(reply: &[u8]) -> String {
     }
 }
 
+/// One INFO field, asked on a connection of its own.
 fn info(addr: SocketAddr, section: &str, field: &str) -> Option<String> {
-    let mut c = Client::connect(addr);
+    info_on(&mut Client::connect(addr), section, field)
+}
+
+/// One INFO field, asked on `c`.
+fn info_on(c: &mut Client, section: &str, field: &str) -> Option<String> {
     let text = bulk_text(&c.cmd(&["INFO", section]));
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_string))
@@ -58,9 +63,10 @@ fn wait_link_up(addr: SocketAddr) {
     );
 }
 
+/// `WAIT n` on the connection that wrote (WAIT waits for that connection's writes) must
+/// see `n` replicas.
 #[track_caller]
-fn wait_replicas(master: SocketAddr, n: i64) {
-    let mut c = Client::connect(master);
+fn wait_replicas(c: &mut Client, n: i64) {
     match decode(&c.cmd(&["WAIT", &n.to_string(), "10000"])) {
         Value::Int(got) => assert_eq!(got, n, "WAIT {n}: only {got} replicas acknowledged"),
         other => panic!("WAIT: {other:?}"),
@@ -136,17 +142,16 @@ fn assert_same_data(master: SocketAddr, replica: SocketAddr) {
 
 /// Writes with field TTLs (relative and absolute, past and future), key TTLs, a
 /// transaction and another database.
-fn write_mix(addr: SocketAddr, round: usize) {
-    write_lines(addr, round, true);
+fn write_mix(c: &mut Client, round: usize) {
+    write_lines(c, round, true);
 }
 
 /// [`write_mix`] for a Redis 7.4 master: without Redis 8's HSETEX / HGETEX.
-fn write_mix_74(addr: SocketAddr, round: usize) {
-    write_lines(addr, round, false);
+fn write_mix_74(c: &mut Client, round: usize) {
+    write_lines(c, round, false);
 }
 
-fn write_lines(addr: SocketAddr, round: usize, redis8: bool) {
-    let mut c = Client::connect(addr);
+fn write_lines(c: &mut Client, round: usize, redis8: bool) {
     let k = |name: &str| format!("{name}:{round}");
     for line in [
         format!("HSET {} a 1 b 2 c 3 d 4", k("h")),
@@ -165,6 +170,7 @@ fn write_lines(addr: SocketAddr, round: usize, redis8: bool) {
         "EXEC".to_string(),
         "SELECT 2".to_string(),
         format!("HSET {} x y", k("db2")),
+        "SELECT 0".to_string(),
     ] {
         if !redis8 && (line.starts_with("HSETEX") || line.starts_with("HGETEX")) {
             continue;
@@ -237,21 +243,21 @@ fn a_hashd_replica_follows_a_hashd_master_over_tls() {
     // 127.0.0.1 and, as in Redis, checks the chain, not the name. The master requires a
     // client certificate (tls-auth-clients yes, the default).
     let (m, tls_port) = tls_master(&certs, "elsewhere", |_| {});
-    write_mix(m.addr, 0);
+    let mut mc = m.client();
+    write_mix(&mut mc, 0);
     let r = tls_replica(&certs, "ca.crt", "client");
     r.client()
         .expect(&format!("REPLICAOF 127.0.0.1 {tls_port}"), b"+OK\r\n");
     wait_link_up(r.addr);
     for round in 1..3 {
-        write_mix(m.addr, round);
+        write_mix(&mut mc, round);
     }
-    wait_replicas(m.addr, 1);
+    wait_replicas(&mut mc, 1);
     assert_same_data(m.addr, r.addr);
     assert_eq!(info(m.addr, "stats", "sync_full").as_deref(), Some("1"));
     // A field TTL set now reaches the replica as an absolute deadline.
-    let mut mc = m.client();
     mc.expect("HPEXPIRE h:1 700000 FIELDS 1 c", b"*1\r\n:1\r\n");
-    wait_replicas(m.addr, 1);
+    wait_replicas(&mut mc, 1);
     let deadline = |addr| {
         let mut c = Client::connect(addr);
         c.cmd(&["HPEXPIRETIME", "h:1", "FIELDS", "1", "c"])
@@ -260,9 +266,9 @@ fn a_hashd_replica_follows_a_hashd_master_over_tls() {
 
     // A cut link resumes by partial resync, over TLS again.
     r.client().expect("CLIENT KILL TYPE master", b":1\r\n");
-    write_mix(m.addr, 3);
+    write_mix(&mut mc, 3);
     wait_link_up(r.addr);
-    wait_replicas(m.addr, 1);
+    wait_replicas(&mut mc, 1);
     assert_same_data(m.addr, r.addr);
     assert_eq!(
         info(m.addr, "stats", "sync_partial_ok").as_deref(),
@@ -275,13 +281,14 @@ fn a_hashd_replica_follows_a_hashd_master_over_tls() {
 fn a_disk_based_full_sync_goes_over_tls_too() {
     let certs = Certs::make("tlsrepl-disk");
     let (m, tls_port) = tls_master(&certs, "server", |c| c.repl_diskless_sync = false);
-    write_mix(m.addr, 0);
+    let mut mc = m.client();
+    write_mix(&mut mc, 0);
     let r = tls_replica(&certs, "ca.crt", "client");
     r.client()
         .expect(&format!("REPLICAOF 127.0.0.1 {tls_port}"), b"+OK\r\n");
     wait_link_up(r.addr);
-    write_mix(m.addr, 1);
-    wait_replicas(m.addr, 1);
+    write_mix(&mut mc, 1);
+    wait_replicas(&mut mc, 1);
     assert_same_data(m.addr, r.addr);
 }
 
@@ -289,24 +296,25 @@ fn a_disk_based_full_sync_goes_over_tls_too() {
 fn a_replica_that_does_not_trust_its_master_stays_down_with_its_data() {
     let certs = Certs::make("tlsrepl-wrong-ca");
     let (m, tls_port) = tls_master(&certs, "server", |_| {});
-    write_mix(m.addr, 0);
+    let mut mc = m.client();
+    write_mix(&mut mc, 0);
     // Trusts another CA than the one that signed the master's certificate; then presents
     // a certificate the master does not trust.
     for (ca, cert) in [("other-ca.crt", "client"), ("ca.crt", "stranger")] {
         let r = tls_replica(&certs, ca, cert);
         let mut rc = r.client();
         rc.expect("HSET mine f v", b":1\r\n");
-        let before = info(m.addr, "stats", "total_connections_received")
-            .and_then(|n| n.parse::<u64>().ok())
-            .expect("total_connections_received");
+        // Asked on one connection, so the count is of the replica's connections only.
+        let mut connections = || {
+            info_on(&mut mc, "stats", "total_connections_received")
+                .and_then(|n| n.parse::<u64>().ok())
+                .expect("total_connections_received")
+        };
+        let before = connections();
         rc.expect(&format!("REPLICAOF 127.0.0.1 {tls_port}"), b"+OK\r\n");
         // Two attempts reached the master: the first one failed (the link retries only
         // after a failure).
-        let retried = wait_until(SYNC_TIMEOUT, || {
-            info(m.addr, "stats", "total_connections_received")
-                .and_then(|n| n.parse::<u64>().ok())
-                .is_some_and(|n| n >= before + 2)
-        });
+        let retried = wait_until(SYNC_TIMEOUT, || connections() >= before + 2);
         assert!(retried, "{ca} / {cert}: the replica did not retry");
         assert_eq!(
             info(r.addr, "replication", "master_link_status").as_deref(),
@@ -330,7 +338,8 @@ fn redis_7_4_replica_follows_a_hashd_master_over_tls() {
     };
     let certs = Certs::make("tlsrepl-redis-replica");
     let (m, tls_port) = tls_master(&certs, "server", |_| {});
-    write_mix(m.addr, 0);
+    let mut mc = m.client();
+    write_mix(&mut mc, 0);
     let dir = fresh_dir("tlsrepl-redis-replica-data");
     let port = tls_port.to_string();
     let redis = RedisServer::start(
@@ -352,9 +361,9 @@ fn redis_7_4_replica_follows_a_hashd_master_over_tls() {
     );
     wait_link_up(redis.addr);
     for round in 1..3 {
-        write_mix(m.addr, round);
+        write_mix(&mut mc, round);
     }
-    wait_replicas(m.addr, 1);
+    wait_replicas(&mut mc, 1);
     assert_same_data(m.addr, redis.addr);
     assert_eq!(
         info(m.addr, "replication", "master_replid"),
@@ -401,7 +410,8 @@ fn a_hashd_replica_started_with_tls_replication_follows_a_redis_7_4_master() {
             &certs.path("ca.crt"),
         ],
     );
-    write_mix_74(redis.addr, 0);
+    let mut mc = Client::connect(redis.addr);
+    write_mix_74(&mut mc, 0);
     let port = free_port();
     let data = fresh_dir("tlsrepl-hashd-replica-data");
     let child = Command::new(HASHD)
@@ -428,9 +438,9 @@ fn a_hashd_replica_started_with_tls_replication_follows_a_redis_7_4_master() {
     );
     wait_link_up(r.addr);
     for round in 1..3 {
-        write_mix_74(redis.addr, round);
+        write_mix_74(&mut mc, round);
     }
-    wait_replicas(redis.addr, 1);
+    wait_replicas(&mut mc, 1);
     assert_same_data(redis.addr, r.addr);
     assert_eq!(
         info(r.addr, "replication", "master_port").as_deref(),
