@@ -251,8 +251,6 @@ pub struct ClientState {
     pub id: u64,
     /// CLIENT TRACKING, when on.
     pub tracking: Option<crate::tracking::ClientTracking>,
-    /// Connected over TLS (`tls-port`).
-    pub tls: bool,
     /// CLIENT CACHING yes/no, for the next command (or transaction).
     pub caching: Option<bool>,
     /// CLIENT NO-TOUCH: this client's commands leave keys' access state alone.
@@ -325,7 +323,6 @@ impl ClientState {
         ClientState {
             id: shared.id,
             tracking: None,
-            tls: false,
             caching: None,
             no_touch: false,
             db: 0,

@@ -231,6 +231,16 @@ pub struct Cli {
     pub tls_prefer_server_ciphers: Option<bool>,
     #[arg(long = "tls-session-caching", value_parser = parse_yes_no)]
     pub tls_session_caching: Option<bool>,
+    /// A replica connects to its master over TLS (yes/no).
+    #[arg(long = "tls-replication", value_parser = parse_yes_no)]
+    pub tls_replication: Option<bool>,
+    /// The certificate a replica presents to its master (default: tls-cert-file).
+    #[arg(long = "tls-client-cert-file")]
+    pub tls_client_cert_file: Option<String>,
+    #[arg(long = "tls-client-key-file")]
+    pub tls_client_key_file: Option<String>,
+    #[arg(long = "tls-client-key-file-pass")]
+    pub tls_client_key_file_pass: Option<String>,
     /// Most keys the client-side caching table remembers (0: no limit).
     #[arg(long = "tracking-table-max-keys")]
     pub tracking_table_max_keys: Option<u64>,
@@ -442,10 +452,6 @@ const UNIMPLEMENTED: &[(&str, Unimplemented)] = &[
         Only(&["no"], "cluster mode is not implemented yet"),
     ),
     (
-        "tls-replication",
-        Only(&["no"], "replication over TLS is not implemented yet"),
-    ),
-    (
         "tls-cluster",
         Only(&["no"], "cluster mode is not implemented yet"),
     ),
@@ -521,6 +527,10 @@ const IMPLEMENTED_IN_FAMILIES: &[&str] = &[
     "tls-ciphers",
     "tls-prefer-server-ciphers",
     "tls-session-caching",
+    "tls-replication",
+    "tls-client-cert-file",
+    "tls-client-key-file",
+    "tls-client-key-file-pass",
 ];
 
 /// What hashd does with the Redis directive `name`, if it is one hashd does not implement.
@@ -777,6 +787,10 @@ pub struct Config {
     pub tls_ciphers: String,
     pub tls_prefer_server_ciphers: bool,
     pub tls_session_caching: bool,
+    pub tls_replication: bool,
+    pub tls_client_cert_file: String,
+    pub tls_client_key_file: String,
+    pub tls_client_key_file_pass: String,
     pub latency_tracking: bool,
     /// Space-separated percentiles, as redis.conf writes them.
     pub latency_tracking_info_percentiles: String,
@@ -874,6 +888,10 @@ impl Default for Config {
             tls_ciphers: String::new(),
             tls_prefer_server_ciphers: false,
             tls_session_caching: true,
+            tls_replication: false,
+            tls_client_cert_file: String::new(),
+            tls_client_key_file: String::new(),
+            tls_client_key_file_pass: String::new(),
             latency_tracking: true,
             latency_tracking_info_percentiles: crate::cmdstats::DEFAULT_INFO_PERCENTILES.into(),
             source: "built-in defaults".into(),
@@ -1107,6 +1125,12 @@ impl Config {
                 "tls-prefer-server-ciphers" => {
                     cfg.tls_prefer_server_ciphers = parse_yes_no(one()?).map_err(|e| bad(&e))?
                 }
+                "tls-replication" => {
+                    cfg.tls_replication = parse_yes_no(one()?).map_err(|e| bad(&e))?
+                }
+                "tls-client-cert-file" => cfg.tls_client_cert_file = one()?.to_string(),
+                "tls-client-key-file" => cfg.tls_client_key_file = one()?.to_string(),
+                "tls-client-key-file-pass" => cfg.tls_client_key_file_pass = one()?.to_string(),
                 "tls-session-caching" => {
                     cfg.tls_session_caching = parse_yes_no(one()?).map_err(|e| bad(&e))?
                 }
@@ -1231,6 +1255,10 @@ impl Config {
         take!(tls_ciphers);
         take!(tls_prefer_server_ciphers);
         take!(tls_session_caching);
+        take!(tls_replication);
+        take!(tls_client_cert_file);
+        take!(tls_client_key_file);
+        take!(tls_client_key_file_pass);
         take!(latency_tracking);
         if let Some(words) = &cli.latency_tracking_info_percentiles {
             self.latency_tracking_info_percentiles = words.join(" ");
@@ -1303,6 +1331,10 @@ impl Config {
         if self.tls_port != 0 {
             crate::tls::server_config(&crate::tls::TlsSettings::from_config(self))
                 .map_err(|why| invalid("tls-port", why))?;
+        }
+        if self.tls_replication {
+            crate::tls::client_config(&crate::tls::TlsSettings::from_config(self))
+                .map_err(|why| invalid("tls-replication", why))?;
         }
         if crate::keyspace::EvictionPolicy::parse(&self.maxmemory_policy).is_none() {
             return Err(invalid(
@@ -1531,10 +1563,6 @@ impl LiveConfig {
     /// The snapshot file's path.
     pub fn rdb_path(&self) -> PathBuf {
         self.dir.read().join(&*self.dbfilename.read())
-    }
-
-    pub fn requires_auth(&self) -> bool {
-        self.requirepass.read().is_some()
     }
 
     pub fn get(&self, v: &AtomicU64) -> u64 {

@@ -97,8 +97,8 @@ pub async fn serve(
 }
 
 /// Serves one client that connected to `tls-port`, once its TLS handshake is done. As
-/// [`serve`], but its socket cannot become a replica's link (replication over TLS,
-/// `tls-replication`, is not implemented: PSYNC and SYNC are refused on it).
+/// [`serve`]: a replica's PSYNC / SYNC turns the connection into its link, streamed over
+/// TLS.
 pub async fn serve_tls(
     mut stream: tokio_rustls::server::TlsStream<TcpStream>,
     peer: Option<std::net::SocketAddr>,
@@ -117,11 +117,14 @@ pub async fn serve_tls(
     let mut client = ClientState::new(Arc::clone(&shared), server.acl.default_open());
     let (user, generation) = server.acl.default_with_generation();
     client.set_user(user, generation);
-    client.tls = true;
     let result = run(&mut stream, &server, &mut client, &mut shutdown).await;
-    if let Err(e) = result {
-        debug!(error = %e, "connection error");
-    }
+    let takeover = match result {
+        Ok(t) => t,
+        Err(e) => {
+            debug!(error = %e, "connection error");
+            None
+        }
+    };
     server.commands.flush(&mut client.stats);
     if client.monitor.is_some() {
         server.monitors.remove(id);
@@ -131,7 +134,24 @@ pub async fn serve_tls(
         server.tracker.disable(id);
     }
     pubsub::forget(&server.pubsub, &mut client);
-    let _ = stream.shutdown().await;
+    match takeover {
+        Some(rbuf) => {
+            shared.set_kind(crate::client::ClientKind::Replica);
+            let req = std::mem::take(&mut client.repl);
+            crate::replication::master::serve(
+                stream,
+                rbuf,
+                Arc::clone(&server),
+                Arc::clone(&shared),
+                req,
+                shutdown,
+            )
+            .await;
+        }
+        None => {
+            let _ = stream.shutdown().await;
+        }
+    }
     server.clients.unregister(id);
     debug!("closed");
 }
@@ -339,7 +359,9 @@ async fn write_out<S: AsyncWrite + Unpin>(
         // The write first: replies that fit the socket buffer still go out to a client
         // killed meanwhile (SHUTDOWN's own +OK to the one before it, at shutdown).
         biased;
-        r = stream.write_all(out) => {
+        // The flush matters for TLS: rustls may keep the last records of a write it
+        // accepted until the socket drains (a no-op for a plain socket).
+        r = async { stream.write_all(out).await?; stream.flush().await } => {
             r?;
             server
                 .stats

@@ -291,7 +291,7 @@ impl ServerContext {
             latency: crate::latency::LatencyMonitor::new(config.latency_monitor_threshold),
             maxmemory,
             acl: crate::acl::Acl::from_config(config),
-            listening: crate::listen::Listening::new(&config.bind),
+            listening: crate::listen::Listening::new(&config.bind, config.tls_port),
             // Validated at start-up (Config::validate); a configuration that still fails
             // here serves no TLS rather than half of it.
             tls: crate::tls::Tls::new(

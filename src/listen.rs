@@ -2,7 +2,8 @@
 //! time by CONFIG SET bind / port, as Redis's `changeBindAddr` / `changeListenPort` do:
 //! the new addresses are bound first, and only if every required one binds do they
 //! replace the old (which close; connections already accepted stay). A failure leaves
-//! the old listeners serving and answers Redis's error.
+//! the old listeners serving and answers Redis's error. CONFIG SET tls-port does the same
+//! for the TLS listeners (`tls-port 0` closes them), and CONFIG SET bind moves both.
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -105,11 +106,13 @@ fn bind_except(
 }
 
 /// What the accept loop is told to do: keep the listeners on these addresses, close the
-/// others, and start accepting on the new ones.
+/// others, and start accepting on the new ones. `tls`: the change is to the `tls-port`
+/// listeners (the plain ones stay as they are), otherwise to the plain ones.
 #[derive(Debug)]
 pub struct Replacement {
     pub keep: Vec<String>,
     pub add: Vec<(String, TcpListener)>,
+    pub tls: bool,
 }
 
 /// What CONFIG SET changes, and the accept loop it hands new listeners to.
@@ -123,15 +126,21 @@ pub struct Listening {
     replace: Mutex<Option<UnboundedSender<Replacement>>>,
     /// `tls-port` listeners bound at start-up, until the accept loop takes them.
     tls: Mutex<Vec<TcpListener>>,
+    /// The address of every `tls-port` listener serving now.
+    tls_serving: Mutex<Vec<String>>,
+    /// `tls-port` as last applied (0: none).
+    tls_port: std::sync::atomic::AtomicU64,
 }
 
 impl Listening {
-    pub fn new(bind: &[String]) -> Self {
+    pub fn new(bind: &[String], tls_port: u16) -> Self {
         Listening {
             bind: RwLock::new(bind.to_vec()),
             serving: Mutex::new(Vec::new()),
             replace: Mutex::new(None),
             tls: Mutex::new(Vec::new()),
+            tls_serving: Mutex::new(Vec::new()),
+            tls_port: std::sync::atomic::AtomicU64::new(u64::from(tls_port)),
         }
     }
 
@@ -144,11 +153,83 @@ impl Listening {
         std::mem::take(&mut *self.tls.lock())
     }
 
-    /// Called by the accept loop with the listeners it serves (by `host:port`): where
-    /// replacements go.
-    pub fn install(&self, tx: UnboundedSender<Replacement>, serving: Vec<String>) {
+    /// `tls-port` in force (CONFIG GET tls-port).
+    pub fn tls_port(&self) -> u16 {
+        self.tls_port.load(std::sync::atomic::Ordering::Relaxed) as u16
+    }
+
+    /// Called by the accept loop with the listeners it serves (by `host:port`, plain and
+    /// TLS): where replacements go.
+    pub fn install(
+        &self,
+        tx: UnboundedSender<Replacement>,
+        serving: Vec<String>,
+        tls_serving: Vec<String>,
+    ) {
         *self.serving.lock() = serving;
+        *self.tls_serving.lock() = tls_serving;
         *self.replace.lock() = Some(tx);
+    }
+
+    /// CONFIG SET tls-port (and bind, with `tls-port` set): the TLS listeners on `bind`
+    /// (or the current addresses) and `port`; 0 closes them. As [`Listening::rebind`]:
+    /// kept addresses stay, new ones are bound first, and on failure nothing changes.
+    pub fn rebind_tls(&self, bind: Option<&[String]>, port: u16) -> Result<(), BindError> {
+        use std::sync::atomic::Ordering;
+        let addrs = bind.map_or_else(|| self.bind(), <[String]>::to_vec);
+        let mut serving = self.tls_serving.lock();
+        let (keep, add) = if port == 0 {
+            (Vec::new(), Vec::new())
+        } else {
+            let wanted: Vec<String> = addrs
+                .iter()
+                .filter_map(|a| resolve(&target(a, port).1).ok())
+                .map(|a| a.to_string())
+                .collect();
+            let keep: Vec<String> = serving
+                .iter()
+                .filter(|t| wanted.contains(t))
+                .cloned()
+                .collect();
+            let add = bind_except(&addrs, port, &keep)?;
+            if keep.is_empty() && add.is_empty() {
+                return Err(BindError {
+                    addr: addrs.join(" "),
+                    source: io::Error::new(
+                        io::ErrorKind::AddrNotAvailable,
+                        "no address could be bound",
+                    ),
+                });
+            }
+            (keep, add)
+        };
+        let now: Vec<String> = keep
+            .iter()
+            .cloned()
+            .chain(add.iter().map(|(t, _)| t.clone()))
+            .collect();
+        match self.replace.lock().as_ref() {
+            Some(tx)
+                if tx
+                    .send(Replacement {
+                        keep,
+                        add,
+                        tls: true,
+                    })
+                    .is_ok() => {}
+            _ => {
+                return Err(BindError {
+                    addr: now.join(", "),
+                    source: io::Error::other("the accept loop is not running"),
+                })
+            }
+        }
+        if *serving != now {
+            warn!(tls_listening = %now.join(", "), "TLS listening addresses changed by CONFIG SET");
+        }
+        *serving = now;
+        self.tls_port.store(u64::from(port), Ordering::Relaxed);
+        Ok(())
     }
 
     /// The `bind` addresses in force (CONFIG GET bind).
@@ -196,7 +277,14 @@ impl Listening {
             .chain(add.iter().map(|(t, _)| t.clone()))
             .collect();
         match self.replace.lock().as_ref() {
-            Some(tx) if tx.send(Replacement { keep, add }).is_ok() => {}
+            Some(tx)
+                if tx
+                    .send(Replacement {
+                        keep,
+                        add,
+                        tls: false,
+                    })
+                    .is_ok() => {}
             _ => {
                 return Err(BindError {
                     addr: now.join(", "),

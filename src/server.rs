@@ -100,6 +100,10 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
             (name, l)
         })
         .collect();
+    let tls_serving: Vec<String> = tls_named
+        .iter()
+        .map(|(n, _)| n.trim_start_matches("tls ").to_string())
+        .collect();
     spawn_acceptors(tls_named, true, &tx, &mut acceptors, &mut accepting);
     let named: Vec<(String, TcpListener)> = listeners
         .into_iter()
@@ -110,11 +114,13 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
             (name, l)
         })
         .collect();
-    // CONFIG SET bind / port hand new listeners over here (see listen.rs).
+    // CONFIG SET bind / port / tls-port hand new listeners over here (see listen.rs).
     let (replace_tx, mut replace_rx) = tokio::sync::mpsc::unbounded_channel();
-    server
-        .listening
-        .install(replace_tx, named.iter().map(|(n, _)| n.clone()).collect());
+    server.listening.install(
+        replace_tx,
+        named.iter().map(|(n, _)| n.clone()).collect(),
+        tls_serving,
+    );
     spawn_acceptors(named, false, &tx, &mut acceptors, &mut accepting);
 
     // Connections admitted and not yet closed: counted here, at accept time, so a burst
@@ -140,15 +146,25 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
             Some((stream, tls)) = rx.recv() => accept(stream, tls, &server, &admitted, &mut tasks),
             Some(r) = replace_rx.recv() => {
                 // Listeners not kept close with their tasks; accepted connections stay.
-                let crate::listen::Replacement { keep, add } = r;
+                // TLS listeners are named `tls <host:port>`; a replacement changes either
+                // the plain ones or the TLS ones.
+                let crate::listen::Replacement { keep, add, tls } = r;
                 accepting.retain(|name: &String, task: &mut tokio::task::AbortHandle| {
-                    let kept = keep.contains(name) || name.starts_with("tls ");
+                    let kept = match name.strip_prefix("tls ") {
+                        Some(addr) => !tls || keep.iter().any(|k| k == addr),
+                        None => tls || keep.contains(name),
+                    };
                     if !kept {
                         task.abort();
                     }
                     kept
                 });
-                spawn_acceptors(add, false, &tx, &mut acceptors, &mut accepting);
+                let add = if tls {
+                    add.into_iter().map(|(n, l)| (format!("tls {n}"), l)).collect()
+                } else {
+                    add
+                };
+                spawn_acceptors(add, tls, &tx, &mut acceptors, &mut accepting);
             }
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }

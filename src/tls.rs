@@ -16,6 +16,24 @@
 //!
 //! CONFIG SET of any of these builds a new configuration and, if it is valid, serves new
 //! connections with it (open ones keep theirs), as Redis reloads its TLS context.
+//!
+//! Replication over TLS (`tls-replication yes`): a replica connects to its master with a
+//! rustls client configuration made from the same settings, as Redis's client context:
+//!
+//! * the master's certificate must chain to `tls-ca-cert-file` / `tls-ca-cert-dir` (a CA
+//!   is required, as in Redis). Like Redis (OpenSSL with `SSL_VERIFY_PEER` and no host
+//!   check), **the master's name is not checked**: a replica pointed at `10.0.0.5` accepts
+//!   any certificate the CA signed, whatever names it holds. rustls always checks names,
+//!   so [`ChainOnly`] verifies the chain (validity dates, key usage for a server) and
+//!   skips that one step. As Redis, the name is sent as SNI when `replicaof` names a host
+//!   rather than an IP address;
+//! * the replica presents `tls-client-cert-file` / `tls-client-key-file` if both are set,
+//!   otherwise `tls-cert-file` / `tls-key-file` (which Redis requires in any case);
+//! * `tls-protocols`, `tls-ciphersuites` and `tls-ciphers` apply to it too; sessions are
+//!   not resumed (a full handshake per connection, as Redis's replica).
+//!
+//! A master serves replicas on whichever port they connect to: `tls-replication` only
+//! decides how a replica connects.
 
 use std::sync::Arc;
 
@@ -23,7 +41,7 @@ use parking_lot::RwLock;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls;
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 /// The `tls-*` settings that make the server configuration.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -40,6 +58,11 @@ pub struct TlsSettings {
     pub ciphers: String,
     pub prefer_server_ciphers: bool,
     pub session_caching: bool,
+    /// `tls-replication`: a replica connects to its master over TLS.
+    pub replication: bool,
+    pub client_cert_file: String,
+    pub client_key_file: String,
+    pub client_key_file_pass: String,
 }
 
 impl TlsSettings {
@@ -56,6 +79,10 @@ impl TlsSettings {
             ciphers: c.tls_ciphers.clone(),
             prefer_server_ciphers: c.tls_prefer_server_ciphers,
             session_caching: c.tls_session_caching,
+            replication: c.tls_replication,
+            client_cert_file: c.tls_client_cert_file.clone(),
+            client_key_file: c.tls_client_key_file.clone(),
+            client_key_file_pass: c.tls_client_key_file_pass.clone(),
         }
     }
 }
@@ -229,10 +256,137 @@ pub fn server_config(s: &TlsSettings) -> Result<rustls::ServerConfig, String> {
     Ok(config)
 }
 
+/// Redis's error when TLS must verify peers and has no CA to verify them with.
+const NO_CA: &str = "Either tls-ca-cert-file or tls-ca-cert-dir must be specified when \
+                     tls-cluster, tls-replication or tls-auth-clients are enabled!";
+
+/// Verifies a master's certificate the way Redis's OpenSSL client context does: the chain
+/// up to one of the roots, for a TLS server, at the current time, and nothing about the
+/// names it is valid for (see the module's documentation).
+#[derive(Debug)]
+struct ChainOnly {
+    roots: Arc<rustls::RootCertStore>,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl rustls::client::danger::ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls_pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        let cert = rustls::server::ParsedCertificate::try_from(end_entity)?;
+        rustls::client::verify_server_cert_signed_by_trust_anchor(
+            &cert,
+            &self.roots,
+            intermediates,
+            now,
+            self.algorithms.all,
+        )?;
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// The rustls client configuration a replica connects to its master with
+/// (`tls-replication yes`), or why it cannot be made.
+pub fn client_config(s: &TlsSettings) -> Result<rustls::ClientConfig, String> {
+    if !s.key_file_pass.is_empty() || !s.client_key_file_pass.is_empty() {
+        return Err(
+            "tls-key-file-pass / tls-client-key-file-pass: encrypted private keys are not \
+             supported; decrypt the key file (openssl pkey -in key.pem -out plain.pem)"
+                .into(),
+        );
+    }
+    // Redis needs tls-cert-file / tls-key-file for any TLS, client certificates or not.
+    if s.cert_file.is_empty() {
+        return Err("No tls-cert-file configured!".into());
+    }
+    if s.key_file.is_empty() {
+        return Err("No tls-key-file configured!".into());
+    }
+    if s.ca_cert_file.is_empty() && s.ca_cert_dir.is_empty() {
+        return Err(NO_CA.into());
+    }
+    let (cert_file, key_file) = if !s.client_cert_file.is_empty() && !s.client_key_file.is_empty() {
+        (&s.client_cert_file, &s.client_key_file)
+    } else {
+        (&s.cert_file, &s.key_file)
+    };
+    let certs = read_certs(cert_file)?;
+    let key = PrivateKeyDer::from_pem_file(key_file)
+        .map_err(|e| format!("cannot read a private key from '{key_file}': {e}"))?;
+    let mut provider = provider();
+    provider.cipher_suites = suites(s)?;
+    let verifier = ChainOnly {
+        roots: Arc::new(roots(s)?),
+        algorithms: provider.signature_verification_algorithms,
+    };
+    let versions = versions(&s.protocols)?;
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&versions)
+        .map_err(|e| format!("tls-protocols / tls-ciphers: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_client_auth_cert(certs, key)
+        .map_err(|e| format!("{cert_file} / {key_file}: {e}"))?;
+    // Redis's replica starts every connection with a full handshake (its OpenSSL context
+    // caches sessions for the server side only).
+    config.resumption = rustls::client::Resumption::disabled();
+    Ok(config)
+}
+
+/// The name a replica gives its master's TLS handshake: an IP address as is (no SNI is
+/// sent for it, as in Redis), a host name as SNI. A host name rustls cannot carry (not a
+/// valid DNS name) falls back to the address connected to, without SNI.
+pub fn master_name(
+    host: &str,
+    peer: Option<std::net::SocketAddr>,
+) -> Option<rustls_pki_types::ServerName<'static>> {
+    match rustls_pki_types::ServerName::try_from(host.to_string()) {
+        Ok(name) => Some(name),
+        Err(_) => peer.map(|a| rustls_pki_types::ServerName::IpAddress(a.ip().into())),
+    }
+}
+
+/// What a CONFIG SET of `tls-*` settings (or `tls-port`) will put in force, built and
+/// checked before anything changes.
+pub struct Prepared {
+    settings: TlsSettings,
+    acceptor: Option<TlsAcceptor>,
+    connector: Option<TlsConnector>,
+}
+
 /// The acceptor new TLS connections use, replaced by CONFIG SET.
 pub struct Tls {
     settings: RwLock<TlsSettings>,
     acceptor: RwLock<Option<TlsAcceptor>>,
+    /// With `tls-replication yes`: how the replica connects to its master.
+    connector: RwLock<Option<TlsConnector>>,
 }
 
 impl std::fmt::Debug for Tls {
@@ -244,17 +398,24 @@ impl std::fmt::Debug for Tls {
 }
 
 impl Tls {
-    /// With `tls-port` set the settings must make a configuration (start-up fails
-    /// otherwise); without it, nothing is built.
-    pub fn new(settings: TlsSettings, enabled: bool) -> Result<Tls, String> {
-        let acceptor = if enabled {
+    /// With `tls-port` set the settings must make a server configuration, and with
+    /// `tls-replication yes` a client one (start-up fails otherwise); without either,
+    /// nothing is built.
+    pub fn new(settings: TlsSettings, serving: bool) -> Result<Tls, String> {
+        let acceptor = if serving {
             Some(TlsAcceptor::from(Arc::new(server_config(&settings)?)))
+        } else {
+            None
+        };
+        let connector = if settings.replication {
+            Some(TlsConnector::from(Arc::new(client_config(&settings)?)))
         } else {
             None
         };
         Ok(Tls {
             settings: RwLock::new(settings),
             acceptor: RwLock::new(acceptor),
+            connector: RwLock::new(connector),
         })
     }
 
@@ -263,6 +424,7 @@ impl Tls {
         Tls {
             settings: RwLock::new(settings),
             acceptor: RwLock::new(None),
+            connector: RwLock::new(None),
         }
     }
 
@@ -274,17 +436,49 @@ impl Tls {
         self.acceptor.read().clone()
     }
 
-    /// CONFIG SET: applies `change` to the settings; if TLS serves, the result must make a
-    /// valid configuration, which then serves new connections.
-    pub fn update(&self, change: impl FnOnce(&mut TlsSettings)) -> Result<(), String> {
-        let mut next = self.settings();
-        change(&mut next);
-        let serving = self.acceptor.read().is_some();
-        if serving {
-            let config = server_config(&next)?;
-            *self.acceptor.write() = Some(TlsAcceptor::from(Arc::new(config)));
-        }
-        *self.settings.write() = next;
-        Ok(())
+    /// How a replica connects to its master: Some with `tls-replication yes`.
+    pub fn connector(&self) -> Option<TlsConnector> {
+        self.connector.read().clone()
+    }
+
+    /// Whether `tls-port` connections are served.
+    pub fn serving(&self) -> bool {
+        self.acceptor.read().is_some()
+    }
+
+    /// CONFIG SET: the settings with `change` applied, and the configurations they make —
+    /// a server one if TLS is to be served (`serve`: Some(on) when `tls-port` changes,
+    /// None to keep serving as now), a client one with `tls-replication yes`. Nothing
+    /// changes until [`Tls::commit`].
+    pub fn prepare(
+        &self,
+        change: impl FnOnce(&mut TlsSettings),
+        serve: Option<bool>,
+    ) -> Result<Prepared, String> {
+        let mut settings = self.settings();
+        change(&mut settings);
+        let acceptor = if serve.unwrap_or_else(|| self.serving()) {
+            Some(TlsAcceptor::from(Arc::new(server_config(&settings)?)))
+        } else {
+            None
+        };
+        let connector = if settings.replication {
+            Some(TlsConnector::from(Arc::new(client_config(&settings)?)))
+        } else {
+            None
+        };
+        Ok(Prepared {
+            settings,
+            acceptor,
+            connector,
+        })
+    }
+
+    /// Puts what [`Tls::prepare`] built in force, for new connections (open ones keep
+    /// theirs).
+    pub fn commit(&self, p: Prepared) {
+        *self.acceptor.write() = p.acceptor;
+        *self.connector.write() = p.connector;
+        *self.settings.write() = p.settings;
     }
 }

@@ -34,11 +34,13 @@ fn render(cmd: &str, v: &Value) -> String {
     }
     if upper.starts_with("CLIENT LIST") {
         let text = String::from_utf8_lossy(v.as_bytes().unwrap_or_default()).into_owned();
-        return text
+        // Sorted: the order of client ids is the order of accepts, not of connects.
+        let mut users: Vec<&str> = text
             .lines()
             .filter_map(|l| l.split(' ').find(|f| f.starts_with("user=")))
-            .collect::<Vec<_>>()
-            .join(",");
+            .collect();
+        users.sort_unstable();
+        return users.join(",");
     }
     if upper.starts_with("ACL GENPASS") {
         return format!("{} chars", v.as_bytes().map_or(0, <[u8]>::len));

@@ -380,15 +380,23 @@ fn client_pause_holds_writes_and_expiry_until_unpause() {
 
 /// A field of `id`'s CLIENT LIST line, as seen from `c`.
 fn client_field(c: &mut common::Client, id: i64, name: &str) -> usize {
+    let [v] = client_fields(c, id, [name]);
+    v
+}
+
+/// Fields of `id`'s CLIENT LIST line, all from the same line.
+fn client_fields<const N: usize>(c: &mut common::Client, id: i64, names: [&str; N]) -> [usize; N] {
     let list = String::from_utf8_lossy(&c.run("CLIENT LIST")).into_owned();
     let line = list
         .lines()
         .find(|l| l.contains(&format!("id={id} ")))
         .unwrap_or_else(|| panic!("client {id} not in {list}"));
-    line.split(' ')
-        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {line}"))
+    names.map(|name| {
+        line.split(' ')
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {line}"))
+    })
 }
 
 #[test]
@@ -414,7 +422,9 @@ fn client_list_shows_a_reply_waiting_for_a_client_that_does_not_read() {
             > 0),
         "obl stayed 0 for a client that does not read"
     );
-    assert!(client_field(&mut c, id, "rbs") >= client_field(&mut c, id, "obl"));
+    // Both from one CLIENT LIST line: the reply keeps growing between two of them.
+    let [rbs, obl] = client_fields(&mut c, id, ["rbs", "obl"]);
+    assert!(rbs >= obl, "rbs={rbs} obl={obl}");
     // The first sight of a pending reply may be the tail of one write; the pile-up follows.
     assert!(
         common::wait_until(Duration::from_secs(10), || client_field(

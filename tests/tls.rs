@@ -2,56 +2,18 @@
 //! clients with rustls and the reference redis-cli `--tls`; client certificates required,
 //! optional or not asked for; CONFIG SET of the certificate files; what is refused.
 
+#[path = "common/certs.rs"]
+mod certs;
 mod common;
 
-use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio_rustls::rustls;
+use certs::{connect, roundtrip, Certs};
 
 const HASHD: &str = env!("CARGO_BIN_EXE_hashd");
-
-/// A CA, a server certificate for localhost/127.0.0.1 and a client certificate, as PEM
-/// files in `dir`.
-struct Certs {
-    dir: PathBuf,
-}
-
-impl Certs {
-    fn make(tag: &str) -> Certs {
-        let dir = common::fresh_dir(tag);
-        let ca_key = rcgen::KeyPair::generate().expect("CA key");
-        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca.distinguished_name
-            .push(rcgen::DnType::CommonName, "hashd test CA");
-        let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
-        let issue = |names: Vec<String>, cn: &str, file: &str| {
-            let key = rcgen::KeyPair::generate().expect("key");
-            let mut p = rcgen::CertificateParams::new(names).expect("params");
-            p.distinguished_name.push(rcgen::DnType::CommonName, cn);
-            let cert = p.signed_by(&key, &ca_cert, &ca_key).expect("certificate");
-            std::fs::write(dir.join(format!("{file}.crt")), cert.pem()).expect("write");
-            std::fs::write(dir.join(format!("{file}.key")), key.serialize_pem()).expect("write");
-        };
-        issue(
-            vec!["localhost".into(), "127.0.0.1".into()],
-            "localhost",
-            "server",
-        );
-        issue(vec!["client".into()], "client", "client");
-        std::fs::write(dir.join("ca.crt"), ca_cert.pem()).expect("write");
-        Certs { dir }
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.join(name).to_string_lossy().into_owned()
-    }
-}
 
 struct Proc {
     child: std::process::Child,
@@ -98,62 +60,6 @@ fn start(certs: &Certs, extra: &[&str]) -> Proc {
     Proc { child, tls_port }
 }
 
-/// A TLS client trusting the test CA, with the client certificate if `with_cert`.
-fn connect(
-    certs: &Certs,
-    port: u16,
-    with_cert: bool,
-) -> std::io::Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
-    use rustls_pki_types::pem::PemObject;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pki_types::CertificateDer::pem_file_iter(certs.path("ca.crt")).expect("ca") {
-        roots.add(c.expect("ca cert")).expect("add ca");
-    }
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots);
-    let config = if with_cert {
-        let chain: Vec<_> =
-            rustls_pki_types::CertificateDer::pem_file_iter(certs.path("client.crt"))
-                .expect("client cert")
-                .map(|c| c.expect("cert"))
-                .collect();
-        let key = rustls_pki_types::PrivateKeyDer::from_pem_file(certs.path("client.key"))
-            .expect("client key");
-        builder
-            .with_client_auth_cert(chain, key)
-            .expect("client auth")
-    } else {
-        builder.with_no_client_auth()
-    };
-    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
-    let conn = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
-    let tcp = TcpStream::connect(("127.0.0.1", port))?;
-    tcp.set_read_timeout(Some(Duration::from_secs(5)))?;
-    Ok(rustls::StreamOwned::new(conn, tcp))
-}
-
-/// Sends `request` and reads until a reply line ends (or the connection fails).
-fn roundtrip(
-    s: &mut rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
-    request: &[u8],
-) -> std::io::Result<Vec<u8>> {
-    s.write_all(request)?;
-    s.flush()?;
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !out.ends_with(b"\r\n") {
-        let n = s.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-    Ok(out)
-}
-
 #[test]
 fn clients_with_a_certificate_are_served_and_others_refused_by_default() {
     let certs = Certs::make("tls-default");
@@ -168,10 +74,10 @@ fn clients_with_a_certificate_are_served_and_others_refused_by_default() {
         roundtrip(&mut c, b"HGET k f\r\n").expect("hget"),
         b"$1\r\nv\r\n"
     );
-    // Replication is not served over TLS yet.
+    // A replica may sync over TLS (tests/tls_replication.rs follows one through).
     assert!(roundtrip(&mut c, b"PSYNC ? -1\r\n")
         .expect("psync")
-        .starts_with(b"-ERR replication over TLS is not implemented"));
+        .starts_with(b"+FULLRESYNC "));
     // tls-auth-clients yes (Redis's default): no certificate, no service.
     let refused = connect(&certs, p.tls_port, false)
         .and_then(|mut c| roundtrip(&mut c, b"PING\r\n"))
@@ -277,7 +183,125 @@ fn settings_hashd_cannot_honour_stop_start_up() {
         String::from_utf8_lossy(&out.stderr).contains("encrypted private keys"),
         "{out:?}"
     );
+    // tls-replication needs a certificate and a CA, as in Redis.
     let out = run(&["--tls-replication", "yes"]);
     assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("No tls-cert-file configured!"),
+        "{out:?}"
+    );
+    let out = run(&[
+        "--tls-replication",
+        "yes",
+        "--tls-cert-file",
+        &certs.path("server.crt"),
+        "--tls-key-file",
+        &certs.path("server.key"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("Either tls-ca-cert-file or tls-ca-cert-dir must be specified"),
+        "{out:?}"
+    );
     let _ = Path::new(&certs.dir);
+}
+
+#[test]
+fn config_set_tls_port_binds_and_closes_the_tls_listener_as_redis() {
+    let certs = Certs::make("tls-config-port");
+    let (cert, key, ca) = (
+        certs.path("server.crt"),
+        certs.path("server.key"),
+        certs.path("ca.crt"),
+    );
+    let s = common::TestServer::builder()
+        .config(|c| {
+            c.tls_cert_file = cert;
+            c.tls_key_file = key;
+            c.tls_ca_cert_file = ca;
+        })
+        .start();
+    let mut c = s.client();
+    c.expect(
+        "CONFIG GET tls-port",
+        b"*2\r\n$8\r\ntls-port\r\n$1\r\n0\r\n",
+    );
+    // A port that is taken: Redis 7.4.1's reply, and nothing changes.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken_port = taken.local_addr().expect("addr").port();
+    c.expect(
+        &format!("CONFIG SET tls-port {taken_port}"),
+        b"-ERR CONFIG SET failed (possibly related to argument 'tls-port') - Unable to listen \
+          on this port. Check server logs.\r\n",
+    );
+    c.expect(
+        "CONFIG GET tls-port",
+        b"*2\r\n$8\r\ntls-port\r\n$1\r\n0\r\n",
+    );
+    c.expect(
+        "CONFIG SET tls-port 70000",
+        b"-ERR CONFIG SET failed (possibly related to argument 'tls-port') - argument must be \
+          between 0 and 65535 inclusive\r\n",
+    );
+    // A free one serves TLS clients at once (bound before the reply).
+    let port = free_port();
+    c.expect(&format!("CONFIG SET tls-port {port}"), b"+OK\r\n");
+    let mut t = connect(&certs, port, true).expect("connect over TLS");
+    assert_eq!(roundtrip(&mut t, b"PING\r\n").expect("ping"), b"+PONG\r\n");
+    let shown = format!(
+        "*2\r\n$8\r\ntls-port\r\n${}\r\n{port}\r\n",
+        port.to_string().len()
+    );
+    c.expect("CONFIG GET tls-port", shown.as_bytes());
+    // CONFIG SET bind moves the TLS listeners too (here: onto the same address).
+    c.expect("CONFIG SET bind 127.0.0.1", b"+OK\r\n");
+    let mut u = connect(&certs, port, true).expect("connect over TLS after bind");
+    assert_eq!(roundtrip(&mut u, b"PING\r\n").expect("ping"), b"+PONG\r\n");
+    // The same port again changes nothing.
+    c.expect(&format!("CONFIG SET tls-port {port}"), b"+OK\r\n");
+    assert_eq!(roundtrip(&mut t, b"PING\r\n").expect("ping"), b"+PONG\r\n");
+    // 0 closes the listener; the connection already open stays.
+    c.expect("CONFIG SET tls-port 0", b"+OK\r\n");
+    assert!(
+        common::wait_until(Duration::from_secs(10), || TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_err()),
+        "the TLS listener stayed open"
+    );
+    assert_eq!(roundtrip(&mut t, b"PING\r\n").expect("ping"), b"+PONG\r\n");
+    c.expect(
+        "CONFIG GET tls-port",
+        b"*2\r\n$8\r\ntls-port\r\n$1\r\n0\r\n",
+    );
+    c.expect("PING", b"+PONG\r\n");
+
+    // Without a certificate, as Redis: the TLS configuration cannot be made.
+    let bare = common::TestServer::start();
+    let mut b = bare.client();
+    let port = free_port();
+    b.expect(
+        &format!("CONFIG SET tls-port {port}"),
+        b"-ERR CONFIG SET failed (possibly related to argument 'tls-port') - Unable to update \
+          TLS configuration. Check server logs.\r\n",
+    );
+    b.expect(
+        "CONFIG SET tls-replication yes",
+        b"-ERR CONFIG SET failed (possibly related to argument 'tls-replication') - Unable to \
+          update TLS configuration. Check server logs.\r\n",
+    );
+    b.expect(
+        "CONFIG GET tls-replication",
+        b"*2\r\n$15\r\ntls-replication\r\n$2\r\nno\r\n",
+    );
+    // With the certificates and a CA it is mutable, as in Redis.
+    c.expect("CONFIG SET tls-replication yes", b"+OK\r\n");
+    c.expect(
+        "CONFIG GET tls-replication",
+        b"*2\r\n$15\r\ntls-replication\r\n$3\r\nyes\r\n",
+    );
+    c.expect("CONFIG SET tls-replication no", b"+OK\r\n");
+    drop(taken);
 }

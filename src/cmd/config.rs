@@ -98,6 +98,8 @@ enum Setter {
     /// `bind` / `port`: the listeners are rebound (see `listen.rs`).
     Bind,
     Port,
+    /// `tls-port`: the TLS listeners are rebound, TLS served from or to 0.
+    TlsPort,
     /// A `tls-*` setting: checked by `check`, stored by `apply`, and the TLS
     /// configuration rebuilt (new connections use it).
     Tls {
@@ -1113,6 +1115,7 @@ enum Change {
     Text(fn(&ServerContext, &[u8]), Vec<u8>),
     Bind(Vec<String>),
     Port(u16),
+    TlsPort(u16),
     Tls(fn(&mut crate::tls::TlsSettings, &[u8]), Vec<u8>),
     Nothing,
 }
@@ -1154,6 +1157,7 @@ fn validate(set: Setter, value: &[u8]) -> Result<Change, String> {
             ),
             p => Ok(Change::Port(p as u16)),
         },
+        Setter::TlsPort => Ok(Change::TlsPort(parse_int(value, 0, 65535, false)? as u16)),
         Setter::Bind => {
             let addrs: Vec<String> = String::from_utf8_lossy(value)
                 .split_whitespace()
@@ -1249,8 +1253,46 @@ fn set(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(
         Change::Port(p) => Some(*p),
         _ => None,
     });
+    let tls_port = changes.iter().find_map(|c| match c {
+        Change::TlsPort(p) => Some(*p),
+        _ => None,
+    });
+    let server = ctx.server;
+    // The TLS settings are checked before any listener moves: a new tls-port needs a
+    // valid server configuration, tls-replication yes a client one.
+    let tls: Vec<_> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Tls(apply, v) => Some((*apply, v.clone())),
+            _ => None,
+        })
+        .collect();
+    let prepared = if !tls.is_empty() || tls_port.is_some() {
+        let r = server.tls.prepare(
+            |t| {
+                for (apply, v) in &tls {
+                    apply(t, v);
+                }
+            },
+            tls_port.map(|p| p != 0),
+        );
+        match r {
+            Ok(p) => Some(p),
+            Err(why) => {
+                tracing::warn!(error = %why, "CONFIG SET: cannot update the TLS configuration");
+                let name = chosen_tls_name(args);
+                return Err(set_failed(
+                    name,
+                    "Unable to update TLS configuration. Check server logs.",
+                ));
+            }
+        }
+    } else {
+        None
+    };
+    // The listeners next: they are the one change that can fail once valid, and then
+    // nothing else is applied.
     if bind.is_some() || port.is_some() {
-        let server = ctx.server;
         if let Err(e) = server.listening.rebind(&server.port, bind.clone(), port) {
             tracing::warn!(address = %e.addr, error = %e.source, "CONFIG SET: cannot listen");
             return Err(if bind.is_some() {
@@ -1260,29 +1302,25 @@ fn set(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(
             });
         }
     }
-    // TLS settings next, together: the new configuration must be valid before any of
-    // them is kept.
-    let tls: Vec<_> = changes
-        .iter()
-        .filter_map(|c| match c {
-            Change::Tls(apply, v) => Some((*apply, v.clone())),
-            _ => None,
-        })
-        .collect();
-    if !tls.is_empty() {
-        let r = ctx.server.tls.update(|t| {
-            for (apply, v) in &tls {
-                apply(t, v);
-            }
-        });
-        if let Err(why) = r {
-            tracing::warn!(error = %why, "CONFIG SET: cannot update the TLS configuration");
-            let name = chosen_tls_name(args);
-            return Err(set_failed(
-                name,
-                "Unable to update TLS configuration. Check server logs.",
-            ));
+    // tls-port, or the TLS listeners following a new bind (as Redis's changeBindAddr).
+    let current_tls_port = server.listening.tls_port();
+    let tls_target =
+        tls_port.or((bind.is_some() && current_tls_port != 0).then_some(current_tls_port));
+    if let Some(p) = tls_target {
+        if let Err(e) = server.listening.rebind_tls(bind.as_deref(), p) {
+            tracing::warn!(address = %e.addr, error = %e.source, "CONFIG SET: cannot listen (TLS)");
+            return Err(if tls_port.is_some() {
+                set_failed(
+                    b"tls-port",
+                    "Unable to listen on this port. Check server logs.",
+                )
+            } else {
+                set_failed(b"bind", "Failed to bind to specified addresses.")
+            });
         }
+    }
+    if let Some(p) = prepared {
+        server.tls.commit(p);
     }
     for change in changes {
         match change {
@@ -1295,7 +1333,11 @@ fn set(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(
             Change::NotifyFlags(f) => ctx.server.notifier.set_flags(f),
             Change::Appendonly(on) => set_appendonly(ctx, on)?,
             Change::Text(apply, v) => apply(ctx.server, &v),
-            Change::Bind(_) | Change::Port(_) | Change::Tls(..) | Change::Nothing => {}
+            Change::Bind(_)
+            | Change::Port(_)
+            | Change::TlsPort(_)
+            | Change::Tls(..)
+            | Change::Nothing => {}
         }
     }
     reply.ok();
@@ -1346,8 +1388,8 @@ macro_rules! tls_bool {
 const TLS_PARAMS: &[Param] = &[
     param(
         "tls-port",
-        |s| s.config.startup.tls_port.to_string(),
-        Setter::Immutable,
+        |s| s.listening.tls_port().to_string(),
+        Setter::TlsPort,
     ),
     tls_text!("tls-cert-file", cert_file),
     tls_text!("tls-key-file", key_file),
@@ -1373,6 +1415,10 @@ const TLS_PARAMS: &[Param] = &[
     tls_text!("tls-ciphers", ciphers),
     tls_bool!("tls-prefer-server-ciphers", prefer_server_ciphers),
     tls_bool!("tls-session-caching", session_caching),
+    tls_bool!("tls-replication", replication),
+    tls_text!("tls-client-cert-file", client_cert_file),
+    tls_text!("tls-client-key-file", client_key_file),
+    tls_text!("tls-client-key-file-pass", client_key_file_pass),
 ];
 
 /// CONFIG RESETSTAT
@@ -1615,7 +1661,10 @@ mod tests {
     fn set_requirepass() {
         let mut env = TestEnv::new();
         assert_eq!(env.run("CONFIG SET requirepass s3cret"), "+OK\r\n");
-        assert!(env.server.config.requires_auth());
+        // It is the default user's password now.
+        assert!(!env.server.acl.default_open());
+        assert!(env.server.acl.default_user().accepts(b"s3cret"));
+        assert!(!env.server.acl.default_user().accepts(b"other"));
         // The connection that set it stays authenticated.
         assert_eq!(env.run("PING"), "+PONG\r\n");
         assert_eq!(
@@ -1623,7 +1672,7 @@ mod tests {
             pairs(&[("requirepass", "s3cret")])
         );
         assert_eq!(env.run("CONFIG SET requirepass \"\""), "+OK\r\n");
-        assert!(!env.server.config.requires_auth());
+        assert!(env.server.acl.default_open());
     }
 
     #[test]

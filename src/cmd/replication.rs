@@ -157,22 +157,11 @@ fn replconf(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Res
     Ok(())
 }
 
-/// PSYNC replicationid offset
-/// A replica's link cannot be a TLS connection yet (`tls-replication` is only `no`).
-fn refuse_over_tls(ctx: &Ctx<'_, '_>) -> Result<(), CmdError> {
-    if ctx.client.tls {
-        return Err(CmdError::other(
-            "ERR replication over TLS is not implemented yet: connect replicas to the plain port",
-        ));
-    }
-    Ok(())
-}
-
+/// PSYNC replicationid offset (on a plain or a TLS connection alike, as in Redis).
 fn psync(ctx: &mut Ctx<'_, '_>, args: Args<'_>, _reply: &mut Reply<'_>) -> Result<(), CmdError> {
     if ctx.client.shared.kind() == crate::client::ClientKind::Replica {
         return Ok(());
     }
-    refuse_over_tls(ctx)?;
     let offset = parse_i64(args.get(2)).ok_or(CmdError::NotInteger)?;
     let id = String::from_utf8_lossy(args.get(1)).into_owned();
     ctx.client.repl.psync = Some((id, offset));
@@ -185,7 +174,6 @@ fn sync(ctx: &mut Ctx<'_, '_>, _args: Args<'_>, _reply: &mut Reply<'_>) -> Resul
     if ctx.client.shared.kind() == crate::client::ClientKind::Replica {
         return Ok(());
     }
-    refuse_over_tls(ctx)?;
     ctx.client.repl.psync = None;
     ctx.client.become_replica = true;
     Ok(())

@@ -13,13 +13,15 @@
 //!   `\n` keep-alive every second meanwhile.
 //! * Then the stream, and the replica's `REPLCONF ACK <offset>` read back. A replica past
 //!   `client-output-buffer-limit replica`, or silent for `repl-timeout`, is disconnected.
+//!
+//! The link is a plain socket or, for a replica that connected to `tls-port`, a TLS
+//! stream ([`ReplicaStream`]): the same sync and stream go over either.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::{info, warn};
 
@@ -46,10 +48,41 @@ pub struct SyncRequest {
     pub ip_address: Option<String>,
 }
 
+/// A replica's connection, split in two for the stream (ACKs are read while the stream is
+/// written): a plain socket splits for free, a TLS stream through tokio's shared halves.
+pub trait ReplicaStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    type Reader: AsyncRead + Unpin + Send;
+    type Writer: AsyncWrite + Unpin + Send;
+    fn split_link(self) -> (Self::Reader, Self::Writer);
+}
+
+impl ReplicaStream for TcpStream {
+    type Reader = tokio::net::tcp::OwnedReadHalf;
+    type Writer = tokio::net::tcp::OwnedWriteHalf;
+    fn split_link(self) -> (Self::Reader, Self::Writer) {
+        self.into_split()
+    }
+}
+
+impl ReplicaStream for tokio_rustls::server::TlsStream<TcpStream> {
+    type Reader = tokio::io::ReadHalf<Self>;
+    type Writer = tokio::io::WriteHalf<Self>;
+    fn split_link(self) -> (Self::Reader, Self::Writer) {
+        tokio::io::split(self)
+    }
+}
+
+/// Writes all of `bytes` and flushes (which a TLS stream needs: rustls may hold the last
+/// records of an accepted write; a plain socket's flush does nothing).
+async fn send<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> std::io::Result<()> {
+    w.write_all(bytes).await?;
+    w.flush().await
+}
+
 /// Serves the replica on `stream` until the link ends. `rbuf` holds what the client sent
 /// after its PSYNC / SYNC.
-pub async fn serve(
-    stream: TcpStream,
+pub async fn serve<S: ReplicaStream>(
+    stream: S,
     rbuf: BytesMut,
     server: Arc<ServerContext>,
     shared: Arc<ClientShared>,
@@ -102,8 +135,8 @@ impl Drop for Attached<'_> {
     }
 }
 
-async fn sync_and_stream(
-    mut stream: TcpStream,
+async fn sync_and_stream<S: ReplicaStream>(
+    mut stream: S,
     rbuf: BytesMut,
     server: &ServerContext,
     shared: &ClientShared,
@@ -115,9 +148,11 @@ async fn sync_and_stream(
     info!("Replica {name} asks for synchronization");
     if repl.is_replica() && !repl.link_up() {
         // A replica whose own link is down has no consistent history to offer.
-        let _ = stream
-            .write_all(b"-NOMASTERLINK Can't SYNC while not connected with my master\r\n")
-            .await;
+        let _ = send(
+            &mut stream,
+            b"-NOMASTERLINK Can't SYNC while not connected with my master\r\n",
+        )
+        .await;
         return Err("our own master link is down".into());
     }
     if let Some((id, offset)) = &req.psync {
@@ -135,7 +170,7 @@ async fn sync_and_stream(
                 } else {
                     "+CONTINUE\r\n".to_string()
                 };
-                stream.write_all(line.as_bytes()).await.map_err(io_err)?;
+                send(&mut stream, line.as_bytes()).await.map_err(io_err)?;
                 info!(
                     "Partial resynchronization request from {name} accepted. Sending {} bytes \
                      of backlog starting from offset {offset}.",
@@ -185,7 +220,7 @@ async fn sync_and_stream(
     let replica = &guard.replica;
     if req.psync.is_some() {
         let line = format!("+FULLRESYNC {} {}\r\n", snapshot.replid, snapshot.offset);
-        stream.write_all(line.as_bytes()).await.map_err(io_err)?;
+        send(&mut stream, line.as_bytes()).await.map_err(io_err)?;
     }
     replica.set_state(ReplicaState::SendBulk);
     match snapshot.output {
@@ -419,16 +454,20 @@ fn sync_timeout(server: &ServerContext) -> Duration {
 
 /// Writes `bytes` to the replica unless it accepts nothing for `limit` (a replica that
 /// stopped reading during its full sync: Redis drops it after `repl-timeout` too).
-async fn write_within(stream: &mut TcpStream, bytes: &[u8], limit: Duration) -> Result<()> {
-    match tokio::time::timeout(limit, stream.write_all(bytes)).await {
+async fn write_within<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    bytes: &[u8],
+    limit: Duration,
+) -> Result<()> {
+    match tokio::time::timeout(limit, send(stream, bytes)).await {
         Ok(r) => r.map_err(io_err),
         Err(_) => Err("Disconnecting timedout replica (full sync)".into()),
     }
 }
 
 /// Diskless: `$EOF:<mark>\r\n`, the pipe's bytes as they come, then the mark.
-async fn relay_pipe(
-    stream: &mut TcpStream,
+async fn relay_pipe<S: AsyncWrite + Unpin>(
+    stream: &mut S,
     mut reader: tokio::net::unix::pipe::Receiver,
     mark: &str,
     limit: Duration,
@@ -447,8 +486,8 @@ async fn relay_pipe(
 
 /// Disk: waits for the child (a `\n` keep-alive every second), then `$<len>\r\n` and the
 /// file.
-async fn send_file(
-    stream: &mut TcpStream,
+async fn send_file<S: AsyncWrite + Unpin>(
+    stream: &mut S,
     child: &mut SnapshotChild,
     path: &std::path::Path,
     limit: Duration,
@@ -482,13 +521,13 @@ async fn send_file(
 /// The live stream: what is queued for the replica goes out as it comes, while its ACKs
 /// are read back. Ends when the replica goes, falls silent past `repl-timeout`, or
 /// overflows its output buffer limit.
-async fn stream_to(
-    stream: TcpStream,
+async fn stream_to<S: ReplicaStream>(
+    stream: S,
     rbuf: BytesMut,
     server: &ServerContext,
     replica: &Arc<AttachedReplica>,
 ) -> Result<()> {
-    let (rd, wr) = stream.into_split();
+    let (rd, wr) = stream.split_link();
     tokio::select! {
         r = read_acks(rd, rbuf, server, replica) => r,
         r = write_stream(wr, server, replica) => r,
@@ -496,8 +535,8 @@ async fn stream_to(
     }
 }
 
-async fn write_stream(
-    mut wr: OwnedWriteHalf,
+async fn write_stream<W: AsyncWrite + Unpin>(
+    mut wr: W,
     server: &ServerContext,
     replica: &AttachedReplica,
 ) -> Result<()> {
@@ -526,7 +565,7 @@ async fn write_stream(
         // leaves in fewer, fuller writes (as Redis writes its replicas once per event loop).
         tokio::task::yield_now().await;
         let data = replica.take_pending();
-        wr.write_all(&data).await.map_err(io_err)?;
+        send(&mut wr, &data).await.map_err(io_err)?;
     }
 }
 
@@ -561,8 +600,8 @@ async fn watch_health(server: &ServerContext, replica: &AttachedReplica) -> Resu
 
 /// Reads `REPLCONF ACK <offset> [FACK <offset>]` (and anything else, ignored) from the
 /// replica.
-async fn read_acks(
-    mut rd: OwnedReadHalf,
+async fn read_acks<R: AsyncRead + Unpin>(
+    mut rd: R,
     mut rbuf: BytesMut,
     server: &ServerContext,
     replica: &AttachedReplica,

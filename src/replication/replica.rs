@@ -14,13 +14,17 @@
 //!
 //! The offset moves only between transactions, as in Redis: after a cut in the middle of a
 //! `MULTI`, the master resends it whole.
+//!
+//! With `tls-replication yes` the link is a TLS connection (`tls.rs`'s client
+//! configuration, chosen when each connection starts): the master's certificate must chain
+//! to our CA; its name is not checked, as in Redis.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::{info, warn};
 
@@ -83,10 +87,51 @@ async fn run(server: Arc<ServerContext>, control: Arc<LinkControl>, host: String
     }
 }
 
+/// The connection to the master: a plain socket or a TLS stream.
+trait MasterStream: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> MasterStream for S {}
+
 /// Bytes read from the master, consumed from the front.
 struct Link {
-    stream: TcpStream,
+    stream: Box<dyn MasterStream>,
     buf: BytesMut,
+    peer: Option<std::net::SocketAddr>,
+    local: Option<std::net::SocketAddr>,
+}
+
+/// Writes all of `bytes` and flushes (rustls may hold the last records of a write).
+async fn send(stream: &mut Box<dyn MasterStream>, bytes: &[u8]) -> Result<()> {
+    stream.write_all(bytes).await.map_err(io_err)?;
+    stream.flush().await.map_err(io_err)
+}
+
+/// Connects to the master (within `timeout`), over TLS with `tls-replication yes`.
+async fn connect(server: &ServerContext, host: &str, port: u16, timeout: Duration) -> Result<Link> {
+    let tcp = tokio::time::timeout(timeout, TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| "timeout connecting to the master".to_string())?
+        .map_err(io_err)?;
+    let _ = tcp.set_nodelay(true);
+    let (peer, local) = (tcp.peer_addr().ok(), tcp.local_addr().ok());
+    let stream: Box<dyn MasterStream> = match server.tls.connector() {
+        None => Box::new(tcp),
+        Some(connector) => {
+            let name = crate::tls::master_name(host, peer)
+                .ok_or_else(|| format!("no TLS server name for the master '{host}'"))?;
+            let tls = tokio::time::timeout(timeout, connector.connect(name, tcp))
+                .await
+                .map_err(|_| "timeout during the TLS handshake with the master".to_string())?
+                .map_err(|e| format!("TLS handshake with the master failed: {e}"))?;
+            Box::new(tls)
+        }
+    };
+    Ok(Link {
+        stream,
+        buf: BytesMut::with_capacity(64 * 1024),
+        peer,
+        local,
+    })
 }
 
 impl Link {
@@ -120,7 +165,7 @@ impl Link {
     async fn command(&mut self, argv: &[&[u8]]) -> Result<String> {
         let mut out = Vec::new();
         encode_command(&mut out, argv);
-        self.stream.write_all(&out).await.map_err(io_err)?;
+        send(&mut self.stream, &out).await?;
         self.line().await
     }
 }
@@ -138,16 +183,8 @@ async fn session(
     }
     repl.update_link(control, |m| m.status = LinkStatus::Connecting);
     let timeout = Duration::from_secs(repl.settings.timeout_s.load(Ordering::Relaxed).max(1));
-    let stream = tokio::time::timeout(timeout, TcpStream::connect((host, port)))
-        .await
-        .map_err(|_| "timeout connecting to the master".to_string())?
-        .map_err(io_err)?;
-    let _ = stream.set_nodelay(true);
+    let mut link = connect(server, host, port, timeout).await?;
     info!("MASTER <-> REPLICA sync started");
-    let mut link = Link {
-        stream,
-        buf: BytesMut::with_capacity(64 * 1024),
-    };
     let handshake = tokio::time::timeout(timeout, handshake(server, &mut link));
     let reply = handshake
         .await
@@ -223,7 +260,7 @@ async fn handshake(server: &ServerContext, link: &mut Link) -> Result<String> {
     info!("Trying a partial resynchronization (request {id}:{offset}).");
     let mut out = Vec::new();
     encode_command(&mut out, &[b"PSYNC", id.as_bytes(), offset.as_bytes()]);
-    link.stream.write_all(&out).await.map_err(io_err)?;
+    send(&mut link.stream, &out).await?;
     loop {
         // The master may send newlines while it prepares.
         let line = link.line().await?;
@@ -443,8 +480,8 @@ async fn apply_stream(
     });
     let shared = Arc::new(ClientShared::new(
         server.clients.next_id(),
-        link.stream.peer_addr().ok(),
-        link.stream.local_addr().ok(),
+        link.peer,
+        link.local,
         now,
     ));
     shared.set_kind(ClientKind::Master);
@@ -554,11 +591,11 @@ async fn apply_stream(
     }
 }
 
-async fn send_ack(stream: &mut TcpStream, offset: u64) -> Result<()> {
+async fn send_ack(stream: &mut Box<dyn MasterStream>, offset: u64) -> Result<()> {
     let mut out = Vec::new();
     let off = offset.to_string();
     encode_command(&mut out, &[b"REPLCONF", b"ACK", off.as_bytes()]);
-    stream.write_all(&out).await.map_err(io_err)
+    send(stream, &out).await
 }
 
 /// Unregisters the master's client when the link ends.
