@@ -248,6 +248,10 @@ pub struct Cli {
     /// repeat for more users).
     #[arg(long = "user", allow_hyphen_values = true, action = clap::ArgAction::Append)]
     pub user: Vec<String>,
+    /// Serve a command under another name, or not at all with "" (`--rename-command
+    /// FLUSHALL ""`); repeat for more.
+    #[arg(long = "rename-command", num_args = 2, allow_hyphen_values = true, action = clap::ArgAction::Append)]
+    pub rename_command: Vec<String>,
     /// The ACL file ACL LOAD reads and ACL SAVE writes (users are then defined there).
     #[arg(long = "aclfile")]
     pub aclfile: Option<String>,
@@ -476,10 +480,6 @@ const UNIMPLEMENTED: &[(&str, Unimplemented)] = &[
     (
         "replica-announce-port",
         Only(&["0"], "a replica announces its own port"),
-    ),
-    (
-        "rename-command",
-        Refused("renaming commands is not supported (ACLs will replace it)"),
     ),
     (
         "include",
@@ -773,6 +773,8 @@ pub struct Config {
     /// `user` directives: each a user name and its ACL rules, space-separated.
     pub user: Vec<String>,
     pub aclfile: String,
+    /// `rename-command` pairs: command, new name ("" to remove it).
+    pub rename_command: Vec<(String, String)>,
     pub acllog_max_len: u64,
     pub acl_pubsub_default: String,
     pub tls_port: u16,
@@ -874,6 +876,7 @@ impl Default for Config {
             tracking_table_max_keys: crate::tracking::DEFAULT_MAX_KEYS,
             user: Vec::new(),
             aclfile: String::new(),
+            rename_command: Vec::new(),
             acllog_max_len: 128,
             acl_pubsub_default: "resetchannels".into(),
             tls_port: 0,
@@ -1110,6 +1113,10 @@ impl Config {
                     cfg.user.push(args.join(" "));
                 }
                 "aclfile" => cfg.aclfile = one()?.to_string(),
+                "rename-command" => match args {
+                    [from, to] => cfg.rename_command.push((from.clone(), to.clone())),
+                    _ => return Err(bad("wrong number of arguments")),
+                },
                 "acllog-max-len" => cfg.acllog_max_len = num(one()?)?,
                 "acl-pubsub-default" => cfg.acl_pubsub_default = one()?.to_string(),
                 "tls-port" => cfg.tls_port = one()?.parse().map_err(|_| bad("not a port"))?,
@@ -1241,6 +1248,12 @@ impl Config {
             from_flags = true;
         }
         take!(aclfile);
+        for pair in cli.rename_command.chunks(2) {
+            if let [from, to] = pair {
+                self.rename_command.push((from.clone(), to.clone()));
+                from_flags = true;
+            }
+        }
         take!(acllog_max_len);
         take!(acl_pubsub_default);
         take!(tls_port);
@@ -1328,6 +1341,8 @@ impl Config {
             ));
         }
         crate::acl::startup_table(self).map_err(|why| invalid("user", why))?;
+        crate::cmd::Renames::new(&self.rename_command)
+            .map_err(|why| invalid("rename-command", why))?;
         if self.tls_port != 0 {
             crate::tls::server_config(&crate::tls::TlsSettings::from_config(self))
                 .map_err(|why| invalid("tls-port", why))?;
@@ -1670,7 +1685,6 @@ mod tests {
             Ok(())
         );
         assert!(check_unimplemented("replica-ignore-maxmemory", &v(&["no"])).is_err());
-        assert!(check_unimplemented("rename-command", &v(&["FLUSHALL", ""])).is_err());
         assert!(check_unimplemented("daemonize", &v(&["yes"])).is_err());
         assert_eq!(check_unimplemented("daemonize", &v(&["no"])), Ok(()));
         assert_eq!(

@@ -430,7 +430,7 @@ async fn process_buffer<S: AsyncRead + AsyncWrite + Unpin>(
                 };
                 let args = Args::new(data, &parser.spans);
                 if server.pause.is_active() {
-                    let writes = cmd::may_write(client, args);
+                    let writes = cmd::may_write(server, client, args);
                     if server.pause.holds(writes) {
                         // What is answered already goes out; this command waits its turn.
                         let shared = Arc::clone(&client.shared);

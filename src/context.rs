@@ -191,6 +191,8 @@ pub struct ServerContext {
     pub tls: crate::tls::Tls,
     /// ACL users, ACL LOG and the `acl_access_denied_*` counters.
     pub acl: crate::acl::Acl,
+    /// `rename-command`.
+    pub renames: crate::cmd::Renames,
     /// Client-side caching (CLIENT TRACKING).
     pub tracker: Arc<crate::tracking::Tracker>,
     /// The client listeners' addresses, which CONFIG SET bind / port replace.
@@ -291,6 +293,8 @@ impl ServerContext {
             latency: crate::latency::LatencyMonitor::new(config.latency_monitor_threshold),
             maxmemory,
             acl: crate::acl::Acl::from_config(config),
+            // Validated at start-up; a failure here could only come from a test.
+            renames: crate::cmd::Renames::new(&config.rename_command).unwrap_or_default(),
             listening: crate::listen::Listening::new(&config.bind, config.tls_port),
             // Validated at start-up (Config::validate); a configuration that still fails
             // here serves no TLS rather than half of it.

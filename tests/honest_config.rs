@@ -54,8 +54,11 @@ fn settings_that_would_not_be_done_are_refused_at_start_up() {
     assert!(e.contains("tls-port needs tls-cert-file"), "{e}");
     let e = refused(&["--daemonize", "yes"]);
     assert!(e.contains("daemonize"), "{e}");
-    let e = refused(&["--rename-command", "FLUSHALL", ""]);
-    assert!(e.contains("rename-command"), "{e}");
+    // rename-command is implemented; a command that does not exist is Redis's error.
+    let e = refused(&["--rename-command", "NOSUCH", ""]);
+    assert!(e.contains("No such command in rename-command"), "{e}");
+    let e = refused(&["--include", "/etc/redis.conf"]);
+    assert!(e.contains("include"), "{e}");
 
     // The same in a redis.conf, naming the line.
     let dir = fresh_dir("conf");

@@ -445,6 +445,74 @@ impl CommandTable {
     }
 }
 
+/// `rename-command`: commands served under another name, or not at all (renamed to
+/// `""`), for the server's clients. Internal clients (the append-only file's replay, the
+/// master's stream) keep the real names, which is what hashd writes there.
+#[derive(Debug, Default)]
+pub struct Renames {
+    /// Lower-case names no longer served.
+    hidden: std::collections::HashSet<Vec<u8>>,
+    /// Lower-case new name → the command's index in the table.
+    aliases: HashMap<Vec<u8>, usize>,
+}
+
+impl Renames {
+    /// From `(command, new name)` pairs, with Redis's errors: the command must be a
+    /// top-level command, and the new name must not be one already served.
+    pub fn new(pairs: &[(String, String)]) -> Result<Renames, String> {
+        let t = table();
+        let mut r = Renames::default();
+        for (from, to) in pairs {
+            let from_l = from.to_ascii_lowercase().into_bytes();
+            let to_l = to.to_ascii_lowercase().into_bytes();
+            let index = match r.aliases.remove(&from_l) {
+                Some(i) => i,
+                None if r.hidden.contains(&from_l) => {
+                    return Err("No such command in rename-command".into());
+                }
+                None => match t.lookup(&from_l) {
+                    Some((i, _)) => {
+                        r.hidden.insert(from_l.clone());
+                        i
+                    }
+                    None => return Err("No such command in rename-command".into()),
+                },
+            };
+            if to_l.is_empty() {
+                continue;
+            }
+            let taken = r.aliases.contains_key(&to_l)
+                || (t.lookup(&to_l).is_some() && !r.hidden.contains(&to_l));
+            if taken {
+                return Err("Target command name already exists".into());
+            }
+            r.hidden.remove(&to_l);
+            r.aliases.insert(to_l, index);
+        }
+        Ok(r)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hidden.is_empty() && self.aliases.is_empty()
+    }
+
+    /// The command a client's name means.
+    fn lookup(&self, name: &[u8]) -> Option<(usize, &'static Command)> {
+        let t = table();
+        if name.len() > MAX_NAME_LEN * 4 {
+            return None;
+        }
+        let lower = name.to_ascii_lowercase();
+        if let Some(&i) = self.aliases.get(&lower) {
+            return Some((i, t.all[i]));
+        }
+        if self.hidden.contains(&lower) {
+            return None;
+        }
+        t.lookup(name)
+    }
+}
+
 /// The command table.
 pub fn table() -> &'static CommandTable {
     static TABLE: OnceLock<CommandTable> = OnceLock::new();
@@ -498,8 +566,20 @@ pub fn unknown_subcommand(container: &[u8], sub: &[u8]) -> CmdError {
 /// On error, also the command's index when it is known (a wrong arity counts as that
 /// command's `rejected_calls`).
 fn resolve(args: Args<'_>) -> Result<(usize, &'static Command), (Option<usize>, CmdError)> {
+    resolve_renamed(None, args)
+}
+
+/// [`resolve`] through `rename-command`'s names, when there are any.
+fn resolve_renamed(
+    renames: Option<&Renames>,
+    args: Args<'_>,
+) -> Result<(usize, &'static Command), (Option<usize>, CmdError)> {
     let t = table();
-    let Some((index, cmd)) = t.lookup(args.get(0)) else {
+    let found = match renames {
+        Some(r) => r.lookup(args.get(0)),
+        None => t.lookup(args.get(0)),
+    };
+    let Some((index, cmd)) = found else {
         return Err((None, unknown_command(args)));
     };
     let (index, cmd) = if cmd.subcommands.is_empty() {
@@ -551,7 +631,9 @@ pub fn dispatch(
         client.close_now = true;
         return;
     }
-    let (index, cmd) = match resolve(args) {
+    // Renamed commands apply to the server's clients, not to its internal ones.
+    let renames = (!server.renames.is_empty() && client.user.is_some()).then_some(&server.renames);
+    let (index, cmd) = match resolve_renamed(renames, args) {
         Ok(found) => found,
         Err((known, e)) if name.eq_ignore_ascii_case(b"exec") => {
             if let Some(i) = known {
@@ -665,11 +747,12 @@ pub fn dispatch(
 /// Whether the request in `args` may change data, for CLIENT PAUSE WRITE: a write
 /// command, PUBLISH, or an EXEC whose transaction writes (commands queued in MULTI are not
 /// held, their EXEC is). Unknown commands are not (they fail anyway).
-pub fn may_write(client: &ClientState, args: Args<'_>) -> bool {
+pub fn may_write(server: &ServerContext, client: &ClientState, args: Args<'_>) -> bool {
     if client.replaying {
         return false;
     }
-    let Ok((_, cmd)) = resolve(args) else {
+    let renames = (!server.renames.is_empty() && client.user.is_some()).then_some(&server.renames);
+    let Ok((_, cmd)) = resolve_renamed(renames, args) else {
         return false;
     };
     if cmd.name == "exec" {
