@@ -96,8 +96,11 @@ fn memory_is_given_back_after_flushall_and_a_large_del() {
     });
     let base = after;
     let loaded = used_memory(&mut c);
+    // 400k fields of 28 bytes of data and their table: about 21 MB; what the table's
+    // growth leaves at the moment of measuring varies, so ask for clearly more than the
+    // data alone.
     assert!(
-        loaded >= base + (20 << 20),
+        loaded >= base + (16 << 20),
         "loading 400k fields grew used_memory only from {base} to {loaded}"
     );
     c.expect("DEL big", b":1\r\n");
