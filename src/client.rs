@@ -253,6 +253,8 @@ pub struct ClientState {
     pub tracking: Option<crate::tracking::ClientTracking>,
     /// CLIENT CACHING yes/no, for the next command (or transaction).
     pub caching: Option<bool>,
+    /// READONLY (cluster mode): reads of slots this replica's master serves are served here.
+    pub cluster_readonly: bool,
     /// CLIENT NO-TOUCH: this client's commands leave keys' access state alone.
     pub no_touch: bool,
     pub db: usize,
@@ -325,6 +327,7 @@ impl ClientState {
             tracking: None,
             caching: None,
             no_touch: false,
+            cluster_readonly: false,
             db: 0,
             protocol: Protocol::Resp2,
             authenticated,

@@ -252,6 +252,16 @@ pub struct Cli {
     /// FLUSHALL ""`); repeat for more.
     #[arg(long = "rename-command", num_args = 2, allow_hyphen_values = true, action = clap::ArgAction::Append)]
     pub rename_command: Vec<String>,
+    /// Cluster mode: hash slots, MOVED, CLUSTER commands, a topology pushed with CLUSTERX
+    /// (yes/no).
+    #[arg(long = "cluster-enabled", value_parser = parse_yes_no)]
+    pub cluster_enabled: Option<bool>,
+    /// Where the cluster topology is kept, in `dir`.
+    #[arg(long = "cluster-config-file")]
+    pub cluster_config_file: Option<String>,
+    /// Refuse keyed commands while some slot has no master (yes/no).
+    #[arg(long = "cluster-require-full-coverage", value_parser = parse_yes_no)]
+    pub cluster_require_full_coverage: Option<bool>,
     /// The ACL file ACL LOAD reads and ACL SAVE writes (users are then defined there).
     #[arg(long = "aclfile")]
     pub aclfile: Option<String>,
@@ -452,12 +462,8 @@ const UNIMPLEMENTED: &[(&str, Unimplemented)] = &[
         Only(&["default"], "SIGTERM always shuts down as by default"),
     ),
     (
-        "cluster-enabled",
-        Only(&["no"], "cluster mode is not implemented yet"),
-    ),
-    (
         "tls-cluster",
-        Only(&["no"], "cluster mode is not implemented yet"),
+        Only(&["no"], "hashd has no cluster bus to encrypt"),
     ),
     (
         "repl-diskless-load",
@@ -509,6 +515,9 @@ const NO_EFFECT_PREFIXES: &[&str] = &[
 
 /// Directives of a no-effect family that hashd implements.
 const IMPLEMENTED_IN_FAMILIES: &[&str] = &[
+    "cluster-enabled",
+    "cluster-config-file",
+    "cluster-require-full-coverage",
     "lazyfree-lazy-user-del",
     "lazyfree-lazy-user-flush",
     "lazyfree-lazy-eviction",
@@ -773,6 +782,9 @@ pub struct Config {
     /// `user` directives: each a user name and its ACL rules, space-separated.
     pub user: Vec<String>,
     pub aclfile: String,
+    pub cluster_enabled: bool,
+    pub cluster_config_file: String,
+    pub cluster_require_full_coverage: bool,
     /// `rename-command` pairs: command, new name ("" to remove it).
     pub rename_command: Vec<(String, String)>,
     pub acllog_max_len: u64,
@@ -877,6 +889,9 @@ impl Default for Config {
             user: Vec::new(),
             aclfile: String::new(),
             rename_command: Vec::new(),
+            cluster_enabled: false,
+            cluster_config_file: "nodes.conf".into(),
+            cluster_require_full_coverage: true,
             acllog_max_len: 128,
             acl_pubsub_default: "resetchannels".into(),
             tls_port: 0,
@@ -1144,6 +1159,13 @@ impl Config {
                 "lazyfree-lazy-eviction" => {
                     cfg.lazyfree_lazy_eviction = parse_yes_no(one()?).map_err(|e| bad(&e))?
                 }
+                "cluster-enabled" => {
+                    cfg.cluster_enabled = parse_yes_no(one()?).map_err(|e| bad(&e))?
+                }
+                "cluster-config-file" => cfg.cluster_config_file = one()?.to_string(),
+                "cluster-require-full-coverage" => {
+                    cfg.cluster_require_full_coverage = parse_yes_no(one()?).map_err(|e| bad(&e))?
+                }
                 "latency-tracking" => {
                     cfg.latency_tracking = parse_yes_no(one()?).map_err(|e| bad(&e))?
                 }
@@ -1248,6 +1270,9 @@ impl Config {
             from_flags = true;
         }
         take!(aclfile);
+        take!(cluster_enabled);
+        take!(cluster_config_file);
+        take!(cluster_require_full_coverage);
         for pair in cli.rename_command.chunks(2) {
             if let [from, to] = pair {
                 self.rename_command.push((from.clone(), to.clone()));
@@ -1343,6 +1368,10 @@ impl Config {
         crate::acl::startup_table(self).map_err(|why| invalid("user", why))?;
         crate::cmd::Renames::new(&self.rename_command)
             .map_err(|why| invalid("rename-command", why))?;
+        if self.cluster_enabled {
+            let file = std::path::Path::new(&self.dir).join(&self.cluster_config_file);
+            crate::cluster::load_file(&file).map_err(|why| invalid("cluster-config-file", why))?;
+        }
         if self.tls_port != 0 {
             crate::tls::server_config(&crate::tls::TlsSettings::from_config(self))
                 .map_err(|why| invalid("tls-port", why))?;

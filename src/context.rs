@@ -193,6 +193,8 @@ pub struct ServerContext {
     pub acl: crate::acl::Acl,
     /// `rename-command`.
     pub renames: crate::cmd::Renames,
+    /// Cluster mode: the topology and this node's id.
+    pub cluster: crate::cluster::Cluster,
     /// Client-side caching (CLIENT TRACKING).
     pub tracker: Arc<crate::tracking::Tracker>,
     /// The client listeners' addresses, which CONFIG SET bind / port replace.
@@ -295,6 +297,7 @@ impl ServerContext {
             acl: crate::acl::Acl::from_config(config),
             // Validated at start-up; a failure here could only come from a test.
             renames: crate::cmd::Renames::new(&config.rename_command).unwrap_or_default(),
+            cluster: crate::cluster::Cluster::from_config(config),
             listening: crate::listen::Listening::new(&config.bind, config.tls_port),
             // Validated at start-up (Config::validate); a configuration that still fails
             // here serves no TLS rather than half of it.

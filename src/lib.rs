@@ -24,6 +24,7 @@ pub mod acl;
 pub mod alloc;
 pub mod client;
 pub mod clock;
+pub mod cluster;
 pub mod cmd;
 pub mod cmdstats;
 pub mod config;

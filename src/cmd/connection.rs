@@ -195,7 +195,11 @@ fn hello(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result
     reply.bulk(b"id");
     reply.int(ctx.client.id as i64);
     reply.bulk(b"mode");
-    reply.bulk(b"standalone");
+    reply.bulk(if ctx.server.cluster.enabled {
+        b"cluster".as_slice()
+    } else {
+        b"standalone"
+    });
     reply.bulk(b"role");
     reply.bulk(b"master");
     reply.bulk(b"modules");
@@ -240,6 +244,7 @@ fn reset(ctx: &mut Ctx<'_, '_>, _args: Args<'_>, reply: &mut Reply<'_>) -> Resul
     crate::pubsub::forget(&ctx.server.pubsub, ctx.client);
     ctx.client.select(0);
     ctx.client.no_touch = false;
+    ctx.client.cluster_readonly = false;
     ctx.client.set_protocol(Protocol::Resp2);
     reply.set_protocol(Protocol::Resp2);
     // Back to the default user, who is authenticated only if it has no password. The

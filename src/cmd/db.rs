@@ -88,6 +88,9 @@ fn db_index(ctx: &Ctx<'_, '_>, v: i64) -> Option<usize> {
 
 fn select(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
     let v = int_arg(args.get(1), None)?;
+    if ctx.server.cluster.enabled && v != 0 {
+        return Err(CmdError::other("ERR SELECT is not allowed in cluster mode"));
+    }
     let db = db_index(ctx, v).ok_or(CmdError::DbIndexOutOfRange)?;
     ctx.client.select(db);
     reply.ok();
@@ -97,6 +100,9 @@ fn select(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Resul
 /// SWAPDB: clients stay on their index and see the other database's data; watchers of
 /// keys present in either database before or after become dirty (`Locked::swap_dbs`).
 fn swapdb(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
+    if ctx.server.cluster.enabled {
+        return Err(CmdError::other("ERR SWAPDB is not allowed in cluster mode"));
+    }
     let a = int_arg(args.get(1), Some("ERR invalid first DB index"))?;
     let b = int_arg(args.get(2), Some("ERR invalid second DB index"))?;
     let (Some(a), Some(b)) = (db_index(ctx, a), db_index(ctx, b)) else {

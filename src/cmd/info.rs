@@ -122,13 +122,24 @@ fn info(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<
             "memory" => memory(ctx.server, &mut out),
             "persistence" => persistence(ctx, &mut out),
             "stats" => stats(ctx.server, &mut out),
-            "replication" => replication(ctx, &mut out),
+            "replication" => {
+                replication(ctx, &mut out);
+                // kvrocks-controller picks the failover candidate by this (Kvrocks's name
+                // for the replication offset); only in cluster mode, where it manages nodes.
+                if ctx.server.cluster.enabled {
+                    out.push_str(&format!("sequence:{}\r\n", ctx.server.replication.offset()));
+                }
+            }
             "cpu" => cpu(&mut out),
             "module_list" => out.push_str("# Modules\r\n"),
             "commandstats" => commandstats(ctx, &mut out),
             "errorstats" => errorstats(ctx.server, &mut out),
             "latencystats" => latencystats(ctx, &mut out),
-            "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
+            "cluster" => out.push_str(if ctx.server.cluster.enabled {
+                "# Cluster\r\ncluster_enabled:1\r\n"
+            } else {
+                "# Cluster\r\ncluster_enabled:0\r\n"
+            }),
             "keyspace" => keyspace(ctx, &mut out),
             "keysizes" => keysizes(ctx, &mut out),
             _ => {}

@@ -11,6 +11,7 @@
 
 pub mod acl;
 pub mod client;
+pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod connection;
@@ -379,6 +380,7 @@ const FAMILIES: &[&[Command]] = &[
     slowlog::COMMANDS,
     latency::COMMANDS,
     acl::COMMANDS,
+    cluster::COMMANDS,
 ];
 
 /// Allocator overhead of a queued command's two buffers, counted against the query-buffer
@@ -686,6 +688,24 @@ pub fn dispatch(
             return;
         }
     }
+    // Cluster mode: the keys must be this node's (the internal clients' always are).
+    if server.cluster.enabled && client.user.is_some() {
+        if let Err(r) = cluster_route(server, client, cmd, args) {
+            let e = r.error();
+            if cmd.name == "exec" {
+                // Redis discards the transaction and answers the redirect itself.
+                client.stats.rejected(index);
+                multi::end_multi(client);
+                multi::forget_watches(server, client);
+                client.watch_flag.reset();
+                client.shared.watched.store(0, Ordering::Relaxed);
+                error_reply(server, &mut reply, &e);
+                return;
+            }
+            refuse(server, client, cmd, index, &e, &mut reply);
+            return;
+        }
+    }
     if server.maxmemory.active()
         && !client.replaying
         && server.maxmemory.enforce(server) == crate::maxmemory::Verdict::OutOfMemory
@@ -742,6 +762,33 @@ pub fn dispatch(
     }
     // Messages published while the command ran (to this client too) follow its reply.
     crate::pubsub::drain(client, out);
+}
+
+/// Where a command's keys are served in cluster mode (Redis's `getNodeByQuery`): EXEC
+/// takes every queued command's keys together.
+fn cluster_route(
+    server: &ServerContext,
+    client: &ClientState,
+    cmd: &Command,
+    args: Args<'_>,
+) -> Result<(), crate::cluster::Redirect> {
+    let readonly = client.cluster_readonly;
+    if cmd.name == "exec" {
+        let Some(m) = client.multi.as_ref() else {
+            return Ok(());
+        };
+        let write = m.queue.iter().any(|q| q.command.has(flags::WRITE));
+        let keys = m.queue.iter().flat_map(|q| {
+            let a = q.args.as_args();
+            q.command.key_positions(a.len()).map(move |i| a.get(i))
+        });
+        return server.cluster.route(keys, write, readonly);
+    }
+    if cmd.first_key <= 0 {
+        return Ok(());
+    }
+    let keys = cmd.key_positions(args.len()).map(|i| args.get(i));
+    server.cluster.route(keys, cmd.has(flags::WRITE), readonly)
 }
 
 /// Whether the request in `args` may change data, for CLIENT PAUSE WRITE: a write

@@ -1,11 +1,8 @@
 //! TIME
 //! SHUTDOWN [NOSAVE | SAVE] [NOW] [FORCE] [ABORT]
 //! ROLE | LASTSAVE | SAVE | BGSAVE
-//! CLUSTER subcommand [argument ...] | READONLY | READWRITE
 //!
-//! Server-level commands clients and tools send. CLUSTER, READONLY and READWRITE give
-//! Redis's standalone answer ("cluster support disabled"), which cluster-probing clients
-//! (StackExchange.Redis, go-redis) take as "not a cluster". SAVE, BGSAVE and SHUTDOWN's
+//! Server-level commands clients and tools send. SAVE, BGSAVE and SHUTDOWN's
 //! save write the RDB snapshot (persist::snapshot); they hold every shard, so a snapshot is
 //! one instant.
 
@@ -17,8 +14,6 @@ use crate::context::FinalSave;
 use crate::error::CmdError;
 use crate::persist::snapshot::{self, BgsaveError};
 use crate::protocol::Reply;
-
-const CLUSTER_DISABLED: &str = "ERR This instance has cluster support disabled";
 
 pub const COMMANDS: &[Command] = &[
     Command::new("monitor", 1, monitor)
@@ -101,36 +96,6 @@ pub const COMMANDS: &[Command] = &[
             "server",
             "1.0.0",
             "Asynchronously rewrites the append-only file to disk.",
-            "O(1)",
-            "",
-        ),
-    Command::new("cluster", -2, cluster_disabled)
-        .flags(flags::STALE)
-        .doc(
-            "cluster",
-            "3.0.0",
-            "A container for Redis Cluster commands.",
-            "Depends on subcommand.",
-            "subcommand [argument [argument ...]]",
-        ),
-    Command::new("readonly", 1, cluster_disabled)
-        .flags(flags::FAST | flags::LOADING | flags::STALE)
-        .acl(&["connection"])
-        .doc(
-            "cluster",
-            "3.0.0",
-            "Enables read-only queries for a connection to a Redis Cluster replica node.",
-            "O(1)",
-            "",
-        ),
-    Command::new("readwrite", 1, cluster_disabled)
-        .flags(flags::FAST | flags::LOADING | flags::STALE)
-        .acl(&["connection"])
-        .doc(
-            "cluster",
-            "3.0.0",
-            // Redis 7.4.1's text, its typo included (COMMAND DOCS answers with it).
-            "Enables read-write queries for a connection to a Reids Cluster replica node.",
             "O(1)",
             "",
         ),
@@ -272,15 +237,6 @@ fn bgrewriteaof(
     Ok(())
 }
 
-/// CLUSTER …, READONLY, READWRITE
-fn cluster_disabled(
-    _ctx: &mut Ctx<'_, '_>,
-    _args: Args<'_>,
-    _reply: &mut Reply<'_>,
-) -> Result<(), CmdError> {
-    Err(CmdError::other(CLUSTER_DISABLED))
-}
-
 #[cfg(test)]
 mod tests {
     use crate::cmd::testing::{TestEnv, T0_MS};
@@ -333,29 +289,6 @@ mod tests {
         );
         assert!(!env.server.shutdown.is_triggered());
         assert!(!env.client.close_after_reply);
-    }
-
-    #[test]
-    fn cluster_readonly_readwrite_are_disabled() {
-        let mut env = TestEnv::new();
-        for cmd in [
-            "CLUSTER NODES",
-            "cluster slots",
-            "CLUSTER INFO",
-            "CLUSTER ANYTHING at all",
-            "READONLY",
-            "READWRITE",
-        ] {
-            assert_eq!(
-                env.run(cmd),
-                "-ERR This instance has cluster support disabled\r\n",
-                "{cmd}"
-            );
-        }
-        assert_eq!(
-            env.run("CLUSTER"),
-            "-ERR wrong number of arguments for 'cluster' command\r\n"
-        );
     }
 
     #[test]

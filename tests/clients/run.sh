@@ -139,6 +139,7 @@ run_suite "ioredis resp3" node "$node_dir/ioredis.js" --resp 3
 run_suite "ioredis resp2" node "$node_dir/ioredis.js" --resp 2
 run_suite "tls clients" bash "$here/tls/tls_clients.sh"
 run_suite "acl clients" bash "$here/acl/acl_clients.sh"
+run_suite "cluster clients" bash "$here/cluster/cluster_clients.sh"
 run_suite "phpredis" php "$here/php/phpredis.php"
 run_suite "predis" php "$here/php/predis.php"
 

@@ -261,6 +261,17 @@ impl Client {
     }
 
     /// Sends a command as a RESP multibulk request and reads its reply.
+    /// Sends `args` as one request and checks the reply byte for byte.
+    #[track_caller]
+    pub fn expect_args<A: AsRef<[u8]>>(&mut self, args: &[A], expected: &[u8]) {
+        let got = self.cmd(args);
+        let shown: Vec<String> = args
+            .iter()
+            .map(|a| String::from_utf8_lossy(a.as_ref()).into_owned())
+            .collect();
+        assert_bytes(&got, expected, &shown.join(" "));
+    }
+
     pub fn cmd<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Vec<u8> {
         self.send(&encode_command(args));
         self.read_reply()

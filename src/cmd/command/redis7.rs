@@ -315,6 +315,18 @@ pub const DOCS: &[(&str, &[u8])] = &[
           $4\r\nO(1)\r\n",
     ),
     (
+        "asking",
+        b"%4\r\n\
+          $7\r\nsummary\r\n\
+          $60\r\nSignals that a cluster client is following an -ASK redirect.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n3.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $7\r\ncluster\r\n\
+          $10\r\ncomplexity\r\n\
+          $4\r\nO(1)\r\n",
+    ),
+    (
         "auth",
         b"%6\r\n\
           $7\r\nsummary\r\n\
@@ -1253,6 +1265,673 @@ pub const DOCS: &[(&str, &[u8])] = &[
           $10\r\nconnection\r\n\
           $10\r\ncomplexity\r\n\
           $44\r\nO(N) Where N is the number of paused clients\r\n",
+    ),
+    (
+        "cluster|addslots",
+        b"%5\r\n\
+          $7\r\nsummary\r\n\
+          $33\r\nAssigns new hash slots to a node.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n3.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $7\r\ncluster\r\n\
+          $10\r\ncomplexity\r\n\
+          $55\r\nO(N) where N is the total number of hash slot arguments\r\n\
+          $9\r\narguments\r\n\
+          *1\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $4\r\nslot\r\n\
+          $4\r\ntype\r\n\
+          $7\r\ninteger\r\n\
+          $12\r\ndisplay_text\r\n\
+          $4\r\nslot\r\n\
+          $5\r\nflags\r\n\
+          ~1\r\n\
+          +multiple\r\n",
+    ),
+    (
+        "cluster|addslotsrange",
+        b"%5\r\n\
+          $7\r\nsummary\r\n\
+          $39\r\nAssigns new hash slot ranges to a node.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n7.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $7\r\ncluster\r\n\
+          $10\r\ncomplexity\r\n\
+          $92\r\nO(N) where N is the total number of the slots between the start slot and end slot arguments.\r\n\
+          $9\r\narguments\r\n\
+          *1\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $5\r\nrange\r\n\
+          $4\r\ntype\r\n\
+          $5\r\nblock\r\n\
+          $5\r\nflags\r\n\
+          ~1\r\n\
+          +multiple\r\n\
+          $9\r\narguments\r\n\
+          *2\r\n\
+          %3\r\n\
+          $4\r\nname\r\n\
+          $10\r\nstart-slot\r\n\
+          $4\r\ntype\r\n\
+          $7\r\ninteger\r\n\
+          $12\r\ndisplay_text\r\n\
+          $10\r\nstart-slot\r\n\
+          %3\r\n\
+          $4\r\nname\r\n\
+          $8\r\nend-slot\r\n\
+          $4\r\ntype\r\n\
+          $7\r\ninteger\r\n\
+          $12\r\ndisplay_text\r\n\
+          $8\r\nend-slot\r\n",
+    ),
+    (
+        "cluster|bumpepoch",
+        b"%4\r\n\
+          $7\r\nsummary\r\n\
+          $34\r\nAdvances the cluster config epoch.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n3.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $7\r\ncluster\r\n\
+          $10\r\ncomplexity\r\n\
+          $4\r\nO(1)\r\n",
+    ),
+    (
+        "cluster|count-failure-reports",
+        b"%5\r\n\
+          $7\r\nsummary\r\n\
+          $63\r\nReturns the number of active failure reports active for a node.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n3.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $7\r\ncluster\r\n\
+          $10\r\ncomplexity\r\n\
+          $45\r\nO(N) where N is the number of failure reports\r\n\
+          $9\r\narguments\r\n\
+          *1\r\n\
+          %3\r\n\
+          $4\r\nname\r\n\
+          $7\r\nnode-id\r\n\
+          $4\r\ntype\r\n\
+          $6\r\nstring\r\n\
+          $12\r\ndisplay_text\r\n\
+          $7\r\nnode-id\r\n",
+    ),
+    (
+        "cluster|countkeysinslot",
+        b"%5\r\n\
+          $7\r\nsummary\r\n\
+          $42\r\nReturns the number of keys in a hash slot.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n3.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $7\r\ncluster\r\n\
+          $10\r\ncomplexity\r\n\
+          $4\r\nO(1)\r\n\
+          $9\r\narguments\r\n\
+          *1\r\n\
+          %3\r\n\
+          $4\r\nname\r\n\
+          $4\r\nslot\r\n\
+          $4\r\ntype\r\n\
+          $7\r\ninteger\r\n\
+          $12\r\ndisplay_text\r\n\
+          $4\r\nslot\r\n",
+    ),
+    (
+        "cluster|delslots",
+        b"%5\r\n\
+          $7\r\nsummary\r\n\
+          $38\r\nSets hash slots as unbound for a node.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n3.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $7\r\ncluster\r\n\
+          $10\r\ncomplexity\r\n\
+          $55\r\nO(N) where N is the total number of hash slot arguments\r\n\
+          $9\r\narguments\r\n\
+          *1\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $4\r\nslot\r\n\
+          $4\r\ntype\r\n\
+          $7\r\ninteger\r\n\
+          $12\r\ndisplay_text\r\n\
+          $4\r\nslot\r\n\
+          $5\r\nflags\r\n\
+          ~1\r\n\
+          +multiple\r\n",
+    ),
+    (
+        "cluster|delslotsrange",
+        b"%5\r\n\
+          $7\r\nsummary\r\n\
+          $44\r\nSets hash slot ranges as unbound for a node.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n7.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $7\r\ncluster\r\n\
+          $10\r\ncomplexity\r\n\
+          $92\r\nO(N) where N is the total number of the slots between the start slot and end slot arguments.\r\n\
+          $9\r\narguments\r\n\
+          *1\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $5\r\nrange\r\n\
+          $4\r\ntype\r\n\
+          $5\r\nblock\r\n\
+          $5\r\nflags\r\n\
+          ~1\r\n\
+          +multiple\r\n\
+          $9\r\narguments\r\n\
+          *2\r\n\
+          %3\r\n\
+          $4\r\nname\r\n\
+          $10\r\nstart-slot\r\n\
+          $4\r\ntype\r\n\
+          $7\r\ninteger\r\n\
+          $12\r\ndisplay_text\r\n\
+          $10\r\nstart-slot\r\n\
+          %3\r\n\
+          $4\r\nname\r\n\
+          $8\r\nend-slot\r\n\
+          $4\r\ntype\r\n\
+          $7\r\ninteger\r\n\
+          $12\r\ndisplay_text\r\n\
+          $8\r\nend-slot\r\n",
+    ),
+    (
+        "cluster|failover",
+        b"%5\r\n\
+          $7\r\nsummary\r\n\
+          $60\r\nForces a replica to perform a manual failover of its master.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n3.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $7\r\ncluster\r\n\
+          $10\r\ncomplexity\r\n\
+          $4\r\nO(1)\r\n\
+          $9\r\narguments\r\n\
+          *1\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $7\r\noptions\r\n\
+          $4\r\ntype\r\n\
+          $5\r\noneof\r\n\
+          $5\r\nflags\r\n\
+          ~1\r\n\
+          +optional\r\n\
+          $9\r\narguments\r\n\
+          *2\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $5\r\nforce\r\n\
+          $4\r\ntype\r\n\
+          $10\r\npure-token\r\n\
+          $12\r\ndisplay_text\r\n\
+          $5\r\nforce\r\n\
+          $5\r\ntoken\r\n\
+          $5\r\nFORCE\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $8\r\ntakeover\r\n\
+          $4\r\ntype\r\n\
+          $10\r\npure-token\r\n\
+          $12\r\ndisplay_text\r\n\
+          $8\r\ntakeover\r\n\
+          $5\r\ntoken\r\n\
+          $8\r\nTAKEOVER\r\n",
+    ),
+    (
+        "cluster|flushslots",
+        b"%4\r\n\
+          $7\r\nsummary\r\n\
+          $42\r\nDeletes all slots information from a node.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n3.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $7\r\ncluster\r\n\
+          $10\r\ncomplexity\r\n\
+          $4\r\nO(1)\r\n",
+    ),
+    (
+        "cluster|forget",
+        b"%5\r\n\
+          $7\r\nsummary\r\n\
+          $36\r\nRemoves a node from the nodes table.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n3.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $7\r\ncluster\r\n\
+          $10\r\ncomplexity\r\n\
+          $4\r\nO(1)\r\n\
+          $9\r\narguments\r\n\
+          *1\r\n\
+          %3\r\n\
+          $4\r\nname\r\n\
+          $7\r\nnode-id\r\n\
+          $4\r\ntype\r\n\
+          $6\r\nstring\r\n\
+          $12\r\ndisplay_text\r\n\
+          $7\r\nnode-id\r\n",
+    ),
+    (
+        "cluster|getkeysinslot",
+        b"%5\r\n\
+          $7\r\nsummary\r\n\
+          $37\r\nReturns the key names in a hash slot.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n3.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $7\r\ncluster\r\n\
+          $10\r\ncomplexity\r\n\
+          $44\r\nO(N) where N is the number of requested keys\r\n\
+          $9\r\narguments\r\n\
+          *2\r\n\
+          %3\r\n\
+          $4\r\nname\r\n\
+          $4\r\nslot\r\n\
+          $4\r\ntype\r\n\
+          $7\r\ninteger\r\n\
+          $12\r\ndisplay_text\r\n\
+          $4\r\nslot\r\n\
+          %3\r\n\
+          $4\r\nname\r\n\
+          $5\r\ncount\r\n\
+          $4\r\ntype\r\n\
+          $7\r\ninteger\r\n\
+          $12\r\ndisplay_text\r\n\
+          $5\r\ncount\r\n",
+    ),
+    (
+        "cluster|help",
+        b"%4\r\n\
+          $7\r\nsummary\r\n\
+          $53\r\nReturns helpful text about the different subcommands.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n5.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $7\r\ncluster\r\n\
+          $10\r\ncomplexity\r\n\
+          $4\r\nO(1)\r\n",
+    ),
+    (
+        "cluster|info",
+        b"%4\r\n\
+          $7\r\nsummary\r\n\
+          $46\r\nReturns information about the state of a node.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n3.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $7\r\ncluster\r\n\
+          $10\r\ncomplexity\r\n\
+          $4\r\nO(1)\r\n",
+    ),
+    (
+        "cluster|keyslot",
+        b"%5\r\n\
+          $7\r\nsummary\r\n\
+          $32\r\nReturns the hash slot for a key.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n3.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $7\r\ncluster\r\n\
+          $10\r\ncomplexity\r\n\
+          $46\r\nO(N) where N is the number of bytes in the key\r\n\
+          $9\r\narguments\r\n\
+          *1\r\n\
+          %3\r\n\
+          $4\r\nname\r\n\
+          $3\r\nkey\r\n\
+          $4\r\ntype\r\n\
+          $6\r\nstring\r\n\
+          $12\r\ndisplay_text\r\n\
+          $3\r\nkey\r\n",
+    ),
+    (
+        "cluster|links",
+        b"%4\r\n\
+          $7\r\nsummary\r\n\
+          $55\r\nReturns a list of all TCP links to and from peer nodes.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n7.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $7\r\ncluster\r\n\
+          $10\r\ncomplexity\r\n\
+          $49\r\nO(N) where N is the total number of Cluster nodes\r\n",
+    ),
+    (
+        "cluster|meet",
+        b"%6\r\n\
+          $7\r\nsummary\r\n\
+          $45\r\nForces a node to handshake with another node.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n3.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $7\r\ncluster\r\n\
+          $10\r\ncomplexity\r\n\
+          $4\r\nO(1)\r\n\
+          $7\r\nhistory\r\n\
+          ~1\r\n\
+          *2\r\n\
+          $5\r\n4.0.0\r\n\
+          $47\r\nAdded the optional `cluster_bus_port` argument.\r\n\
+          $9\r\narguments\r\n\
+          *3\r\n\
+          %3\r\n\
+          $4\r\nname\r\n\
+          $2\r\nip\r\n\
+          $4\r\ntype\r\n\
+          $6\r\nstring\r\n\
+          $12\r\ndisplay_text\r\n\
+          $2\r\nip\r\n\
+          %3\r\n\
+          $4\r\nname\r\n\
+          $4\r\nport\r\n\
+          $4\r\ntype\r\n\
+          $7\r\ninteger\r\n\
+          $12\r\ndisplay_text\r\n\
+          $4\r\nport\r\n\
+          %5\r\n\
+          $4\r\nname\r\n\
+          $16\r\ncluster-bus-port\r\n\
+          $4\r\ntype\r\n\
+          $7\r\ninteger\r\n\
+          $12\r\ndisplay_text\r\n\
+          $16\r\ncluster-bus-port\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n4.0.0\r\n\
+          $5\r\nflags\r\n\
+          ~1\r\n\
+          +optional\r\n",
+    ),
+    (
+        "cluster|myid",
+        b"%4\r\n\
+          $7\r\nsummary\r\n\
+          $25\r\nReturns the ID of a node.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n3.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $7\r\ncluster\r\n\
+          $10\r\ncomplexity\r\n\
+          $4\r\nO(1)\r\n",
+    ),
+    (
+        "cluster|myshardid",
+        b"%4\r\n\
+          $7\r\nsummary\r\n\
+          $31\r\nReturns the shard ID of a node.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n7.2.0\r\n\
+          $5\r\ngroup\r\n\
+          $7\r\ncluster\r\n\
+          $10\r\ncomplexity\r\n\
+          $4\r\nO(1)\r\n",
+    ),
+    (
+        "cluster|nodes",
+        b"%4\r\n\
+          $7\r\nsummary\r\n\
+          $45\r\nReturns the cluster configuration for a node.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n3.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $7\r\ncluster\r\n\
+          $10\r\ncomplexity\r\n\
+          $49\r\nO(N) where N is the total number of Cluster nodes\r\n",
+    ),
+    (
+        "cluster|replicas",
+        b"%5\r\n\
+          $7\r\nsummary\r\n\
+          $41\r\nLists the replica nodes of a master node.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n5.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $7\r\ncluster\r\n\
+          $10\r\ncomplexity\r\n\
+          $39\r\nO(N) where N is the number of replicas.\r\n\
+          $9\r\narguments\r\n\
+          *1\r\n\
+          %3\r\n\
+          $4\r\nname\r\n\
+          $7\r\nnode-id\r\n\
+          $4\r\ntype\r\n\
+          $6\r\nstring\r\n\
+          $12\r\ndisplay_text\r\n\
+          $7\r\nnode-id\r\n",
+    ),
+    (
+        "cluster|replicate",
+        b"%5\r\n\
+          $7\r\nsummary\r\n\
+          $45\r\nConfigure a node as replica of a master node.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n3.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $7\r\ncluster\r\n\
+          $10\r\ncomplexity\r\n\
+          $4\r\nO(1)\r\n\
+          $9\r\narguments\r\n\
+          *1\r\n\
+          %3\r\n\
+          $4\r\nname\r\n\
+          $7\r\nnode-id\r\n\
+          $4\r\ntype\r\n\
+          $6\r\nstring\r\n\
+          $12\r\ndisplay_text\r\n\
+          $7\r\nnode-id\r\n",
+    ),
+    (
+        "cluster|reset",
+        b"%5\r\n\
+          $7\r\nsummary\r\n\
+          $14\r\nResets a node.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n3.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $7\r\ncluster\r\n\
+          $10\r\ncomplexity\r\n\
+          $95\r\nO(N) where N is the number of known nodes. The command may execute a FLUSHALL as a side effect.\r\n\
+          $9\r\narguments\r\n\
+          *1\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $10\r\nreset-type\r\n\
+          $4\r\ntype\r\n\
+          $5\r\noneof\r\n\
+          $5\r\nflags\r\n\
+          ~1\r\n\
+          +optional\r\n\
+          $9\r\narguments\r\n\
+          *2\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $4\r\nhard\r\n\
+          $4\r\ntype\r\n\
+          $10\r\npure-token\r\n\
+          $12\r\ndisplay_text\r\n\
+          $4\r\nhard\r\n\
+          $5\r\ntoken\r\n\
+          $4\r\nHARD\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $4\r\nsoft\r\n\
+          $4\r\ntype\r\n\
+          $10\r\npure-token\r\n\
+          $12\r\ndisplay_text\r\n\
+          $4\r\nsoft\r\n\
+          $5\r\ntoken\r\n\
+          $4\r\nSOFT\r\n",
+    ),
+    (
+        "cluster|saveconfig",
+        b"%4\r\n\
+          $7\r\nsummary\r\n\
+          $56\r\nForces a node to save the cluster configuration to disk.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n3.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $7\r\ncluster\r\n\
+          $10\r\ncomplexity\r\n\
+          $4\r\nO(1)\r\n",
+    ),
+    (
+        "cluster|set-config-epoch",
+        b"%5\r\n\
+          $7\r\nsummary\r\n\
+          $44\r\nSets the configuration epoch for a new node.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n3.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $7\r\ncluster\r\n\
+          $10\r\ncomplexity\r\n\
+          $4\r\nO(1)\r\n\
+          $9\r\narguments\r\n\
+          *1\r\n\
+          %3\r\n\
+          $4\r\nname\r\n\
+          $12\r\nconfig-epoch\r\n\
+          $4\r\ntype\r\n\
+          $7\r\ninteger\r\n\
+          $12\r\ndisplay_text\r\n\
+          $12\r\nconfig-epoch\r\n",
+    ),
+    (
+        "cluster|setslot",
+        b"%5\r\n\
+          $7\r\nsummary\r\n\
+          $28\r\nBinds a hash slot to a node.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n3.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $7\r\ncluster\r\n\
+          $10\r\ncomplexity\r\n\
+          $4\r\nO(1)\r\n\
+          $9\r\narguments\r\n\
+          *2\r\n\
+          %3\r\n\
+          $4\r\nname\r\n\
+          $4\r\nslot\r\n\
+          $4\r\ntype\r\n\
+          $7\r\ninteger\r\n\
+          $12\r\ndisplay_text\r\n\
+          $4\r\nslot\r\n\
+          %3\r\n\
+          $4\r\nname\r\n\
+          $10\r\nsubcommand\r\n\
+          $4\r\ntype\r\n\
+          $5\r\noneof\r\n\
+          $9\r\narguments\r\n\
+          *4\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $9\r\nimporting\r\n\
+          $4\r\ntype\r\n\
+          $6\r\nstring\r\n\
+          $12\r\ndisplay_text\r\n\
+          $7\r\nnode-id\r\n\
+          $5\r\ntoken\r\n\
+          $9\r\nIMPORTING\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $9\r\nmigrating\r\n\
+          $4\r\ntype\r\n\
+          $6\r\nstring\r\n\
+          $12\r\ndisplay_text\r\n\
+          $7\r\nnode-id\r\n\
+          $5\r\ntoken\r\n\
+          $9\r\nMIGRATING\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $4\r\nnode\r\n\
+          $4\r\ntype\r\n\
+          $6\r\nstring\r\n\
+          $12\r\ndisplay_text\r\n\
+          $7\r\nnode-id\r\n\
+          $5\r\ntoken\r\n\
+          $4\r\nNODE\r\n\
+          %4\r\n\
+          $4\r\nname\r\n\
+          $6\r\nstable\r\n\
+          $4\r\ntype\r\n\
+          $10\r\npure-token\r\n\
+          $12\r\ndisplay_text\r\n\
+          $6\r\nstable\r\n\
+          $5\r\ntoken\r\n\
+          $6\r\nSTABLE\r\n",
+    ),
+    (
+        "cluster|shards",
+        b"%4\r\n\
+          $7\r\nsummary\r\n\
+          $47\r\nReturns the mapping of cluster slots to shards.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n7.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $7\r\ncluster\r\n\
+          $10\r\ncomplexity\r\n\
+          $49\r\nO(N) where N is the total number of cluster nodes\r\n",
+    ),
+    (
+        "cluster|slaves",
+        b"%8\r\n\
+          $7\r\nsummary\r\n\
+          $41\r\nLists the replica nodes of a master node.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n3.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $7\r\ncluster\r\n\
+          $10\r\ncomplexity\r\n\
+          $39\r\nO(N) where N is the number of replicas.\r\n\
+          $9\r\ndoc_flags\r\n\
+          ~1\r\n\
+          +deprecated\r\n\
+          $16\r\ndeprecated_since\r\n\
+          $5\r\n5.0.0\r\n\
+          $11\r\nreplaced_by\r\n\
+          $18\r\n`CLUSTER REPLICAS`\r\n\
+          $9\r\narguments\r\n\
+          *1\r\n\
+          %3\r\n\
+          $4\r\nname\r\n\
+          $7\r\nnode-id\r\n\
+          $4\r\ntype\r\n\
+          $6\r\nstring\r\n\
+          $12\r\ndisplay_text\r\n\
+          $7\r\nnode-id\r\n",
+    ),
+    (
+        "cluster|slots",
+        b"%8\r\n\
+          $7\r\nsummary\r\n\
+          $46\r\nReturns the mapping of cluster slots to nodes.\r\n\
+          $5\r\nsince\r\n\
+          $5\r\n3.0.0\r\n\
+          $5\r\ngroup\r\n\
+          $7\r\ncluster\r\n\
+          $10\r\ncomplexity\r\n\
+          $49\r\nO(N) where N is the total number of Cluster nodes\r\n\
+          $9\r\ndoc_flags\r\n\
+          ~1\r\n\
+          +deprecated\r\n\
+          $16\r\ndeprecated_since\r\n\
+          $5\r\n7.0.0\r\n\
+          $11\r\nreplaced_by\r\n\
+          $16\r\n`CLUSTER SHARDS`\r\n\
+          $7\r\nhistory\r\n\
+          ~2\r\n\
+          *2\r\n\
+          $5\r\n4.0.0\r\n\
+          $15\r\nAdded node IDs.\r\n\
+          *2\r\n\
+          $5\r\n7.0.0\r\n\
+          $43\r\nAdded additional networking metadata field.\r\n",
     ),
     (
         "command",
@@ -5179,6 +5858,20 @@ pub const TIPS: &[(&str, &[&str])] = &[
         "client|setname",
         &["request_policy:all_nodes", "response_policy:all_succeeded"],
     ),
+    ("cluster|bumpepoch", &["nondeterministic_output"]),
+    (
+        "cluster|count-failure-reports",
+        &["nondeterministic_output"],
+    ),
+    ("cluster|getkeysinslot", &["nondeterministic_output"]),
+    ("cluster|info", &["nondeterministic_output"]),
+    ("cluster|links", &["nondeterministic_output"]),
+    ("cluster|myshardid", &["nondeterministic_output"]),
+    ("cluster|nodes", &["nondeterministic_output"]),
+    ("cluster|replicas", &["nondeterministic_output"]),
+    ("cluster|shards", &["nondeterministic_output"]),
+    ("cluster|slaves", &["nondeterministic_output"]),
+    ("cluster|slots", &["nondeterministic_output"]),
     ("command", &["nondeterministic_output_order"]),
     ("command|docs", &["nondeterministic_output_order"]),
     ("command|info", &["nondeterministic_output_order"]),

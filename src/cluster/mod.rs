@@ -1,0 +1,234 @@
+//! Cluster mode (`cluster-enabled yes`): the Redis Cluster protocol clients see — hash
+//! slots, `-MOVED`, `-CROSSSLOT`, `-CLUSTERDOWN`, CLUSTER SLOTS/SHARDS/NODES/INFO — on a
+//! topology pushed by a controller with Kvrocks's `CLUSTERX SETNODEID`/`SETNODES`, as
+//! apache/kvrocks-controller does (spec formats.md §4). There is no gossip bus: nodes
+//! learn the topology only from the controller (or the cluster configuration file at
+//! start-up), and a node the topology names as a replica follows its master with the
+//! replication machinery.
+//!
+//! The check of each command ([`Cluster::route`]) runs in the dispatcher after the ACL
+//! check, as Redis's `getNodeByQuery`: the command's keys (EXEC: every queued command's)
+//! must share a slot, which must be served by this node — or by its master, for a
+//! READONLY client's read on a replica.
+
+pub mod slot;
+pub mod topology;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::error::CmdError;
+pub use slot::{key_slot, SLOTS};
+pub use topology::{valid_node_id, Node, Topology};
+
+/// Why a command is not served here, with Redis's reply for each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redirect {
+    Moved {
+        slot: u16,
+        endpoint: String,
+    },
+    CrossSlot,
+    /// The cluster is not healthy (slots unassigned with `cluster-require-full-coverage`).
+    Down,
+    /// No master serves the key's slot.
+    Unbound,
+}
+
+impl Redirect {
+    pub fn error(&self) -> CmdError {
+        match self {
+            Redirect::Moved { slot, endpoint } => {
+                CmdError::other(format!("MOVED {slot} {endpoint}"))
+            }
+            Redirect::CrossSlot => {
+                CmdError::other("CROSSSLOT Keys in request don't hash to the same slot")
+            }
+            Redirect::Down => CmdError::other("CLUSTERDOWN The cluster is down"),
+            Redirect::Unbound => CmdError::other("CLUSTERDOWN Hash slot not served"),
+        }
+    }
+}
+
+/// The node's cluster state.
+#[derive(Debug)]
+pub struct Cluster {
+    pub enabled: bool,
+    /// `cluster-config-file`, resolved against `dir` at start-up.
+    file: Option<PathBuf>,
+    my_id: RwLock<String>,
+    topology: RwLock<Option<Arc<Topology>>>,
+    pub require_full_coverage: AtomicBool,
+}
+
+/// A fresh random node id: 40 hex characters.
+pub fn random_node_id() -> String {
+    let mut rng = fastrand::Rng::new();
+    (0..40)
+        .map(|_| char::from_digit(rng.u32(..16), 16).unwrap_or('0'))
+        .collect()
+}
+
+impl Cluster {
+    pub fn disabled() -> Self {
+        Cluster {
+            enabled: false,
+            file: None,
+            my_id: RwLock::new(random_node_id()),
+            topology: RwLock::new(None),
+            require_full_coverage: AtomicBool::new(true),
+        }
+    }
+
+    /// From the configuration: the configuration file's topology and id when it exists
+    /// (a bad file was refused at start-up; here it is only skipped).
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        let mut c = Cluster::disabled();
+        c.enabled = config.cluster_enabled;
+        c.require_full_coverage
+            .store(config.cluster_require_full_coverage, Ordering::Relaxed);
+        if !c.enabled {
+            return c;
+        }
+        let file = std::path::Path::new(&config.dir).join(&config.cluster_config_file);
+        if let Ok((topology, id)) = load_file(&file) {
+            if let Some(id) = id {
+                *c.my_id.write() = id;
+            }
+            *c.topology.write() = topology.map(Arc::new);
+        }
+        c.file = Some(file);
+        c
+    }
+
+    pub fn my_id(&self) -> String {
+        self.my_id.read().clone()
+    }
+
+    pub fn topology(&self) -> Option<Arc<Topology>> {
+        self.topology.read().clone()
+    }
+
+    /// CLUSTERX SETNODEID.
+    pub fn set_my_id(&self, id: &str) -> std::io::Result<()> {
+        *self.my_id.write() = id.to_ascii_lowercase();
+        self.save()
+    }
+
+    /// Installs a topology (CLUSTERX SETNODES / SETSLOT) and saves it.
+    pub fn set_topology(&self, t: Option<Topology>) -> std::io::Result<()> {
+        *self.topology.write() = t.map(Arc::new);
+        self.save()
+    }
+
+    /// The topology version (CLUSTERX VERSION; -1 before any).
+    pub fn version(&self) -> i64 {
+        self.topology().map_or(-1, |t| t.version as i64)
+    }
+
+    /// Healthy: a topology, and every slot served unless `cluster-require-full-coverage
+    /// no` (CLUSTER INFO `cluster_state:ok`).
+    pub fn healthy(&self) -> bool {
+        self.topology().is_some_and(|t| {
+            t.assigned_slots() == SLOTS || !self.require_full_coverage.load(Ordering::Relaxed)
+        })
+    }
+
+    /// Writes the configuration file (a temporary file renamed over it), if there is one.
+    fn save(&self) -> std::io::Result<()> {
+        let Some(path) = &self.file else {
+            return Ok(());
+        };
+        let my_id = self.my_id();
+        let text = match self.topology() {
+            Some(t) => t.file_text(&my_id),
+            None => format!(
+                "{my_id} :0@0 myself,master - 0 0 0 connected\nvars currentEpoch 0 \
+                 lastVoteEpoch 0\n"
+            ),
+        };
+        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+        let result = (|| {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    /// Where the command with these keys is served (Redis's `getNodeByQuery`): here, or
+    /// the redirect. `write`: the command (or transaction) writes; `readonly_client`:
+    /// READONLY was sent on this connection.
+    pub fn route<'a>(
+        &self,
+        mut keys: impl Iterator<Item = &'a [u8]>,
+        write: bool,
+        readonly_client: bool,
+    ) -> Result<(), Redirect> {
+        let Some(first) = keys.next() else {
+            return Ok(());
+        };
+        let slot = key_slot(first);
+        let topology = self.topology();
+        let owner = topology.as_ref().and_then(|t| t.owner(slot));
+        let Some(owner) = owner else {
+            return Err(Redirect::Unbound);
+        };
+        for k in keys {
+            if k != first && key_slot(k) != slot {
+                return Err(Redirect::CrossSlot);
+            }
+        }
+        if !self.healthy() {
+            return Err(Redirect::Down);
+        }
+        let my_id = self.my_id.read();
+        if owner.id == *my_id {
+            return Ok(());
+        }
+        if readonly_client && !write {
+            let me = topology.as_ref().and_then(|t| t.node(&my_id));
+            if me.is_some_and(|m| m.master_id.as_deref() == Some(owner.id.as_str())) {
+                return Ok(());
+            }
+        }
+        Err(Redirect::Moved {
+            slot,
+            endpoint: owner.endpoint(),
+        })
+    }
+}
+
+/// Reads a cluster configuration file: its topology (none before the first one was set)
+/// and this node's id (none without a file).
+pub fn load_file(path: &std::path::Path) -> Result<(Option<Topology>, Option<String>), String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            // A file written before any topology holds only this node's line.
+            let has_nodes = text
+                .lines()
+                .any(|l| !l.starts_with("vars") && !l.contains(" :0@0 "));
+            if !has_nodes {
+                let id = text
+                    .lines()
+                    .find(|l| l.contains("myself"))
+                    .and_then(|l| l.split_whitespace().next())
+                    .map(str::to_string);
+                return Ok((None, id));
+            }
+            Topology::parse_file(&text)
+                .map(|(t, id)| (Some(t), id))
+                .map_err(|e| format!("{}: {e}", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((None, None)),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}

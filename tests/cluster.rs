@@ -1,0 +1,383 @@
+//! Cluster mode (issue 13 items 1 and 2): three masters and a replica each, hashd nodes on
+//! loopback ports, the topology pushed with CLUSTERX SETNODEID / SETNODES as
+//! kvrocks-controller does. Redirections and errors as Redis 7.4.1 gives them (MOVED,
+//! CROSSSLOT, CLUSTERDOWN, SELECT), CLUSTER SLOTS / SHARDS / NODES / INFO from the one
+//! topology, READONLY reads on replicas that follow their master, the redis crate's
+//! cluster client writing and reading 10,000 hashes with field TTLs, and the topology
+//! surviving a restart.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Client, TestServer, Value};
+
+const IDS: [&str; 6] = [
+    "1111111111111111111111111111111111111111",
+    "2222222222222222222222222222222222222222",
+    "3333333333333333333333333333333333333333",
+    "4444444444444444444444444444444444444444",
+    "5555555555555555555555555555555555555555",
+    "6666666666666666666666666666666666666666",
+];
+
+struct Cluster {
+    nodes: Vec<TestServer>,
+    dirs: Vec<String>,
+}
+
+fn node(dir: &str, port: u16) -> TestServer {
+    let d = dir.to_string();
+    TestServer::builder()
+        .port(port)
+        .config(move |c| {
+            c.cluster_enabled = true;
+            c.dir = d;
+        })
+        .start()
+}
+
+/// `<id> 127.0.0.1 <port> master - <slots>` for three masters, a replica for each.
+fn topology(ports: &[u16]) -> String {
+    let ranges = ["0-5460", "5461-10922", "10923-16383"];
+    let mut t = String::new();
+    for m in 0..3 {
+        t.push_str(&format!(
+            "{} 127.0.0.1 {} master - {}\n",
+            IDS[m], ports[m], ranges[m]
+        ));
+    }
+    for r in 0..3 {
+        t.push_str(&format!(
+            "{} 127.0.0.1 {} slave {}\n",
+            IDS[3 + r],
+            ports[3 + r],
+            IDS[r]
+        ));
+    }
+    t
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn start_cluster() -> Cluster {
+    let ports: Vec<u16> = (0..6).map(|_| free_port()).collect();
+    let dirs: Vec<String> = (0..6)
+        .map(|i| {
+            common::fresh_dir(&format!("cluster{i}"))
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    let nodes: Vec<TestServer> = (0..6).map(|i| node(&dirs[i], ports[i])).collect();
+    let text = topology(&ports);
+    for (i, n) in nodes.iter().enumerate() {
+        let mut c = n.client();
+        c.expect(&format!("CLUSTERX SETNODEID {}", IDS[i]), b"+OK\r\n");
+        c.cmd(&["CLUSTERX", "SETNODES", &text, "1"]);
+    }
+    Cluster { nodes, dirs }
+}
+
+fn port(n: &TestServer) -> u16 {
+    n.port()
+}
+
+fn text(reply: &[u8]) -> String {
+    match common::decode(reply) {
+        Value::Bulk(b) | Value::Verbatim(_, b) => String::from_utf8_lossy(&b).into_owned(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn redirections_and_errors_match_redis() {
+    let cl = start_cluster();
+    let p: Vec<u16> = cl.nodes.iter().map(port).collect();
+    let mut c = cl.nodes[0].client();
+    // Slot 15495 ("a") is the third master's; 3443 ({user1000}) the first's.
+    c.expect("CLUSTER KEYSLOT a", b":15495\r\n");
+    c.expect("CLUSTER KEYSLOT {user1000}.following", b":3443\r\n");
+    c.expect(
+        "HSET a f v",
+        format!("-MOVED 15495 127.0.0.1:{}\r\n", p[2]).as_bytes(),
+    );
+    c.expect(
+        "HSET {a}x f v",
+        format!("-MOVED 15495 127.0.0.1:{}\r\n", p[2]).as_bytes(),
+    );
+    c.expect(
+        "DEL a b",
+        b"-CROSSSLOT Keys in request don't hash to the same slot\r\n",
+    );
+    c.expect("HSET {user1000}.a f v", b":1\r\n");
+    c.expect("SELECT 0", b"+OK\r\n");
+    c.expect(
+        "SELECT 1",
+        b"-ERR SELECT is not allowed in cluster mode\r\n",
+    );
+    c.expect(
+        "SWAPDB 0 1",
+        b"-ERR SWAPDB is not allowed in cluster mode\r\n",
+    );
+    // A transaction: a command for another node flags it; EXEC across slots is CROSSSLOT.
+    c.expect("MULTI", b"+OK\r\n");
+    c.expect(
+        "HSET a f v",
+        format!("-MOVED 15495 127.0.0.1:{}\r\n", p[2]).as_bytes(),
+    );
+    c.expect("HSET {user1000}.b f v", b"+QUEUED\r\n");
+    c.expect(
+        "EXEC",
+        b"-EXECABORT Transaction discarded because of previous errors.\r\n",
+    );
+    c.expect("MULTI", b"+OK\r\n");
+    c.expect("HSET {user1000}.b f v", b"+QUEUED\r\n");
+    c.expect("HSET {user1000}.c f v", b"+QUEUED\r\n");
+    c.expect("EXEC", b"*2\r\n:1\r\n:1\r\n");
+    c.expect("CLUSTER COUNTKEYSINSLOT 3443", b":3\r\n");
+    c.expect("CLUSTER COUNTKEYSINSLOT 20000", b"-ERR Invalid slot\r\n");
+    c.expect(
+        "CLUSTER COUNTKEYSINSLOT x",
+        b"-ERR value is not an integer or out of range\r\n",
+    );
+    c.expect(
+        "CLUSTER GETKEYSINSLOT 1 -1",
+        b"-ERR Invalid slot or number of keys\r\n",
+    );
+    let one = String::from_utf8_lossy(&c.run("CLUSTER GETKEYSINSLOT 3443 1")).into_owned();
+    assert!(one.starts_with("*1\r\n$12\r\n{user1000}."), "{one}");
+    c.expect(
+        "CLUSTER NOSUCH",
+        b"-ERR unknown subcommand 'NOSUCH'. Try CLUSTER HELP.\r\n",
+    );
+    c.expect("CLUSTERX VERSION", b":1\r\n");
+    c.expect("CLUSTER MYID", format!("$40\r\n{}\r\n", IDS[0]).as_bytes());
+    // HELLO says cluster; INFO says it too.
+    let hello = String::from_utf8_lossy(&c.run("HELLO 3")).into_owned();
+    assert!(hello.contains("$4\r\nmode\r\n$7\r\ncluster\r\n"), "{hello}");
+    assert!(text(&c.run("INFO cluster")).contains("cluster_enabled:1"));
+}
+
+#[test]
+fn cluster_replies_come_from_one_topology() {
+    let cl = start_cluster();
+    let p: Vec<u16> = cl.nodes.iter().map(port).collect();
+    let mut c = cl.nodes[1].client();
+    let info = text(&c.run("CLUSTER INFO"));
+    for line in [
+        "cluster_state:ok",
+        "cluster_slots_assigned:16384",
+        "cluster_slots_ok:16384",
+        "cluster_known_nodes:6",
+        "cluster_size:3",
+        "cluster_current_epoch:1",
+    ] {
+        assert!(info.contains(&format!("{line}\r\n")), "{line} in {info}");
+    }
+    let nodes = text(&c.run("CLUSTER NODES"));
+    assert!(nodes.contains(&format!(
+        "{} 127.0.0.1:{}@{} myself,master - 0 0 1 connected 5461-10922\n",
+        IDS[1],
+        p[1],
+        u32::from(p[1]) + 10000
+    )));
+    assert!(nodes.contains(&format!(
+        "{} 127.0.0.1:{}@{} slave {} 0 0 1 connected\n",
+        IDS[4],
+        p[4],
+        u32::from(p[4]) + 10000,
+        IDS[1]
+    )));
+    // CLUSTER SLOTS: [start, end, [ip, port, id, {}], replica…], ranges in slot order.
+    let slots = c.run("CLUSTER SLOTS");
+    let want_first = format!(
+        "*3\r\n*4\r\n:0\r\n:5460\r\n*4\r\n$9\r\n127.0.0.1\r\n:{}\r\n$40\r\n{}\r\n*0\r\n*4\r\n$9\r\n127.0.0.1\r\n:{}\r\n$40\r\n{}\r\n*0\r\n",
+        p[0], IDS[0], p[3], IDS[3]
+    );
+    assert!(
+        slots.starts_with(want_first.as_bytes()),
+        "{}",
+        common::show(&slots)
+    );
+    c.hello3();
+    let slots3 = c.run("CLUSTER SLOTS");
+    assert!(String::from_utf8_lossy(&slots3).contains("%0\r\n"));
+    let shards = c.run("CLUSTER SHARDS");
+    let shown = String::from_utf8_lossy(&shards);
+    assert!(shown.starts_with("*3\r\n%2\r\n$5\r\nslots\r\n*2\r\n:0\r\n:5460\r\n$5\r\nnodes\r\n*2\r\n%7\r\n$2\r\nid\r\n"), "{shown}");
+    assert!(shown.contains("$4\r\nrole\r\n$7\r\nreplica\r\n"), "{shown}");
+    // A topology with an older version is refused; the same one is accepted as is.
+    let t = topology(&p);
+    let mut c = cl.nodes[1].client();
+    c.expect_args(
+        &["CLUSTERX", "SETNODES", &t, "0"],
+        b"-ERR Invalid cluster version\r\n",
+    );
+    c.expect_args(&["CLUSTERX", "SETNODES", &t, "1"], b"+OK\r\n");
+    c.expect_args(
+        &["CLUSTERX", "SETNODES", "x y", "2"],
+        b"-ERR Invalid cluster nodes info: Invalid cluster node line 'x y'\r\n",
+    );
+    // SETSLOT moves one slot as the next version.
+    c.expect_args(
+        &["CLUSTERX", "SETSLOT", "0", "NODE", IDS[1], "3"],
+        b"-ERR Invalid cluster version\r\n",
+    );
+    c.expect_args(
+        &["CLUSTERX", "SETSLOT", "0", "NODE", IDS[1], "2"],
+        b"+OK\r\n",
+    );
+    c.expect("CLUSTERX VERSION", b":2\r\n");
+    let info = text(&c.run("CLUSTER NODES"));
+    assert!(
+        info.contains("myself,master - 0 0 2 connected 0 5461-10922"),
+        "{info}"
+    );
+}
+
+fn wait_for(c: &mut Client, cmd: &str, want: &[u8]) {
+    let ok = common::wait_until(Duration::from_secs(20), || c.run(cmd) == want);
+    assert!(ok, "{cmd} never answered {}", common::show(want));
+}
+
+#[test]
+fn replicas_follow_their_masters_and_serve_readonly_reads() {
+    let cl = start_cluster();
+    let p: Vec<u16> = cl.nodes.iter().map(port).collect();
+    let mut m = cl.nodes[2].client();
+    m.expect("HSET a f v", b":1\r\n");
+    m.expect("HEXPIRE a 1000 FIELDS 1 f", b"*1\r\n:1\r\n");
+    let mut r = cl.nodes[5].client();
+    let role = String::from_utf8_lossy(&r.run("ROLE")).into_owned();
+    assert!(role.starts_with("*5\r\n$5\r\nslave\r\n"), "{role}");
+    r.expect(
+        "HGET a f",
+        format!("-MOVED 15495 127.0.0.1:{}\r\n", p[2]).as_bytes(),
+    );
+    r.expect("READONLY", b"+OK\r\n");
+    wait_for(&mut r, "HGET a f", b"$1\r\nv\r\n");
+    // The field's TTL came with it (less the time the link took to come up).
+    match common::decode(&r.run("HTTL a FIELDS 1 f")) {
+        Value::Array(v) => assert!(matches!(v[0], Value::Int(t) if (900..=1000).contains(&t))),
+        other => panic!("{other:?}"),
+    }
+    // Writes still go to the master; another master's slot still moves.
+    r.expect(
+        "HSET a g w",
+        format!("-MOVED 15495 127.0.0.1:{}\r\n", p[2]).as_bytes(),
+    );
+    r.expect(
+        "HGET {user1000} f",
+        format!("-MOVED 3443 127.0.0.1:{}\r\n", p[0]).as_bytes(),
+    );
+    r.expect("READWRITE", b"+OK\r\n");
+    r.expect(
+        "HGET a f",
+        format!("-MOVED 15495 127.0.0.1:{}\r\n", p[2]).as_bytes(),
+    );
+}
+
+#[test]
+fn the_topology_survives_a_restart() {
+    let mut cl = start_cluster();
+    let before = text(&cl.nodes[0].client().run("CLUSTER NODES"));
+    let port0 = cl.nodes[0].port();
+    let dir0 = cl.dirs[0].clone();
+    drop(cl.nodes.remove(0));
+    let n = node(&dir0, port0);
+    let mut c = n.client();
+    assert_eq!(text(&c.run("CLUSTER NODES")), before);
+    c.expect("CLUSTERX VERSION", b":1\r\n");
+    c.expect("HSET {user1000} f v", b":1\r\n");
+}
+
+#[test]
+fn before_a_topology_keys_are_not_served() {
+    let dir = common::fresh_dir("cluster-empty");
+    let n = node(&dir.to_string_lossy(), 0);
+    let mut c = n.client();
+    c.expect("HSET a f v", b"-CLUSTERDOWN Hash slot not served\r\n");
+    c.expect("PING", b"+PONG\r\n");
+    c.expect("CLUSTERX VERSION", b":-1\r\n");
+    let info = text(&c.run("CLUSTER INFO"));
+    assert!(
+        info.starts_with("cluster_state:fail\r\ncluster_slots_assigned:0\r\n"),
+        "{info}"
+    );
+    c.expect("CLUSTER SLOTS", b"*0\r\n");
+    c.expect("CLUSTER RESET", b"+OK\r\n");
+}
+
+/// The redis crate's cluster client (it discovers with CLUSTER SLOTS and follows MOVED)
+/// writes and reads 10,000 hashes with field TTLs, and a hash-tagged multi-key command.
+#[test]
+fn the_redis_crate_cluster_client_reads_and_writes() {
+    let cl = start_cluster();
+    let urls: Vec<String> = cl.nodes[..3]
+        .iter()
+        .map(|n| format!("redis://127.0.0.1:{}/", n.port()))
+        .collect();
+    let client = redis::cluster::ClusterClient::new(urls).expect("cluster client");
+    let mut con = client.get_connection().expect("connect to the cluster");
+    for i in 0..10_000 {
+        let key = format!("user:{i}");
+        let _: i64 = redis::cmd("HSET")
+            .arg(&key)
+            .arg("name")
+            .arg(i)
+            .arg("session")
+            .arg("s")
+            .query(&mut con)
+            .expect("HSET");
+        let _: Vec<i64> = redis::cmd("HEXPIRE")
+            .arg(&key)
+            .arg(3600)
+            .arg("FIELDS")
+            .arg(1)
+            .arg("session")
+            .query(&mut con)
+            .expect("HEXPIRE");
+    }
+    for i in (0..10_000).step_by(97) {
+        let key = format!("user:{i}");
+        let name: String = redis::cmd("HGET")
+            .arg(&key)
+            .arg("name")
+            .query(&mut con)
+            .expect("HGET");
+        assert_eq!(name, i.to_string());
+        let ttl: Vec<i64> = redis::cmd("HTTL")
+            .arg(&key)
+            .arg("FIELDS")
+            .arg(1)
+            .arg("session")
+            .query(&mut con)
+            .expect("HTTL");
+        assert!(ttl[0] > 3500, "{ttl:?}");
+    }
+    let deleted: i64 = redis::cmd("DEL")
+        .arg("{grp}a")
+        .arg("{grp}b")
+        .query(&mut con)
+        .expect("DEL with a hash tag");
+    assert_eq!(deleted, 0);
+    // Every node holds only its own slots' keys.
+    let mut total = 0;
+    for n in &cl.nodes[..3] {
+        let mut c = n.client();
+        match common::decode(&c.run("DBSIZE")) {
+            Value::Int(k) => {
+                assert!(k > 2000, "a master holds {k} of the keys");
+                total += k;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(total, 10_000);
+}
