@@ -255,6 +255,11 @@ pub struct ClientState {
     pub caching: Option<bool>,
     /// READONLY (cluster mode): reads of slots this replica's master serves are served here.
     pub cluster_readonly: bool,
+    /// ASKING: the next command may use a slot this node is importing.
+    pub cluster_asking: bool,
+    /// The connection of a migration's source (CLUSTERX IMPORT): it writes the slots this
+    /// node imports.
+    pub cluster_importer: bool,
     /// CLIENT NO-TOUCH: this client's commands leave keys' access state alone.
     pub no_touch: bool,
     pub db: usize,
@@ -328,6 +333,8 @@ impl ClientState {
             caching: None,
             no_touch: false,
             cluster_readonly: false,
+            cluster_asking: false,
+            cluster_importer: false,
             db: 0,
             protocol: Protocol::Resp2,
             authenticated,

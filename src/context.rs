@@ -119,6 +119,7 @@ struct Consumers {
     replication: Arc<Replication>,
     notifier: Arc<Notifier>,
     tracker: Arc<crate::tracking::Tracker>,
+    migration: crate::cluster::migrate::Capture,
     recorder: Option<Arc<Recorder>>,
 }
 
@@ -128,6 +129,7 @@ impl EffectSink for Consumers {
             || self.replication.interested()
             || self.notifier.interested()
             || self.tracker.active()
+            || self.migration.interested()
             || self.recorder.is_some()
     }
 
@@ -143,6 +145,9 @@ impl EffectSink for Consumers {
         }
         if self.tracker.active() {
             self.tracker.publish(batch);
+        }
+        if self.migration.interested() {
+            self.migration.publish(batch);
         }
         if let Some(r) = &self.recorder {
             r.publish(batch);
@@ -276,11 +281,13 @@ impl ServerContext {
         let tracker = Arc::new(crate::tracking::Tracker::new(
             config.tracking_table_max_keys,
         ));
+        let migrations = Arc::new(crate::cluster::migrate::Migrations::default());
         keyspace.set_sink(Arc::new(Consumers {
             aof: Arc::clone(&aof),
             replication: Arc::clone(&replication),
             notifier: Arc::clone(&notifier),
             tracker: Arc::clone(&tracker),
+            migration: crate::cluster::migrate::Capture(Arc::clone(&migrations)),
             recorder: recorder.clone(),
         }));
         ServerContext {
@@ -297,7 +304,7 @@ impl ServerContext {
             acl: crate::acl::Acl::from_config(config),
             // Validated at start-up; a failure here could only come from a test.
             renames: crate::cmd::Renames::new(&config.rename_command).unwrap_or_default(),
-            cluster: crate::cluster::Cluster::from_config(config),
+            cluster: crate::cluster::Cluster::from_config(config, migrations),
             listening: crate::listen::Listening::new(&config.bind, config.tls_port),
             // Validated at start-up (Config::validate); a configuration that still fails
             // here serves no TLS rather than half of it.

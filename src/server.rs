@@ -70,6 +70,10 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
     let replication = tokio::spawn(crate::replication::replica::supervise(Arc::clone(&server)));
     let pinger = tokio::spawn(crate::replication::ping_replicas(Arc::clone(&server)));
     let sampler = tokio::spawn(sample_instantaneous(Arc::clone(&server)));
+    let migrations = server
+        .cluster
+        .enabled
+        .then(|| tokio::spawn(crate::cluster::migrate::supervise(Arc::clone(&server))));
     let metrics_port = server.config.startup.metrics_port;
     if metrics_port > 0 {
         for addr in &server.config.startup.bind {
@@ -196,6 +200,9 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<ServerContext>) {
     replication.abort();
     pinger.abort();
     sampler.abort();
+    if let Some(m) = migrations {
+        m.abort();
+    }
     warn!("hashd is now ready to exit, bye bye...");
 }
 

@@ -381,3 +381,171 @@ fn the_redis_crate_cluster_client_reads_and_writes() {
     }
     assert_eq!(total, 10_000);
 }
+
+/// A cluster-aware raw client: follows MOVED, retries TRYAGAIN; returns the final reply.
+fn routed(
+    ports: &[u16],
+    conns: &mut std::collections::HashMap<u16, Client>,
+    start: u16,
+    args: &[&str],
+) -> Vec<u8> {
+    let mut port = start;
+    for _ in 0..200 {
+        let c = conns
+            .entry(port)
+            .or_insert_with(|| Client::connect(std::net::SocketAddr::from(([127, 0, 0, 1], port))));
+        let reply = c.cmd(args);
+        let text = String::from_utf8_lossy(&reply).into_owned();
+        if let Some(rest) = text.strip_prefix("-MOVED ") {
+            let endpoint = rest.split_whitespace().nth(1).unwrap_or_default();
+            port = endpoint
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.trim().parse().ok())
+                .unwrap_or(port);
+            assert!(ports.contains(&port), "MOVED to an unknown node: {text}");
+            continue;
+        }
+        if text.starts_with("-TRYAGAIN") {
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        }
+        return reply;
+    }
+    panic!("no node served {args:?}");
+}
+
+fn cluster_info_field(c: &mut Client, name: &str) -> Option<String> {
+    text(&c.run("CLUSTER INFO")).lines().find_map(|l| {
+        l.strip_prefix(&format!("{name}:"))
+            .map(|v| v.trim().to_string())
+    })
+}
+
+/// CLUSTERX MIGRATE under concurrent writes: every key arrives with its field TTLs, every
+/// acknowledged increment is counted exactly once, the source answers MOVED afterwards
+/// and keeps nothing of the slot, and the controller's SETSLOT makes it permanent.
+#[test]
+fn a_slot_migrates_live_without_losing_or_repeating_a_write() {
+    let cl = start_cluster();
+    let p: Vec<u16> = cl.nodes.iter().map(port).collect();
+    // "{c}" hashes to slot 7365, on the second master; it moves to the third.
+    let mut src = cl.nodes[1].client();
+    src.expect("CLUSTER KEYSLOT {c}", b":7365\r\n");
+    for i in 0..2000 {
+        src.cmd(&["HSET", &format!("{{c}}:{i}"), "a", "1", "b", "2"]);
+        src.cmd(&["HEXPIRE", &format!("{{c}}:{i}"), "3600", "FIELDS", "1", "b"]);
+    }
+    src.expect("PEXPIRE {c}:0 7200000", b":1\r\n");
+    // A writer increments a counter through the migration, counting acknowledgements.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (stop, ports) = (stop.clone(), p.clone());
+        std::thread::spawn(move || {
+            let mut conns = std::collections::HashMap::new();
+            let mut acked = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = routed(
+                    &ports,
+                    &mut conns,
+                    ports[1],
+                    &["HINCRBY", "{c}:counter", "n", "1"],
+                );
+                assert!(r.starts_with(b":"), "{}", common::show(&r));
+                acked += 1;
+            }
+            acked
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    src.expect(&format!("CLUSTERX MIGRATE 7365 {}", IDS[2]), b"+OK\r\n");
+    let done = common::wait_until(Duration::from_secs(30), || {
+        cluster_info_field(&mut src, "migrating_state").as_deref() == Some("success")
+    });
+    assert!(
+        done,
+        "migration did not succeed: {:?}",
+        cluster_info_field(&mut src, "migrating_state")
+    );
+    assert_eq!(
+        cluster_info_field(&mut src, "migrating_slot").as_deref(),
+        Some("7365")
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let acked = writer.join().expect("writer");
+    assert!(acked > 0);
+    // The source sends clients on; the target serves the slot before any new topology.
+    src.expect(
+        "HGET {c}:1 a",
+        format!("-MOVED 7365 127.0.0.1:{}\r\n", p[2]).as_bytes(),
+    );
+    let mut dst = cl.nodes[2].client();
+    dst.expect("HGET {c}:1 a", b"$1\r\n1\r\n");
+    dst.expect(
+        "HGET {c}:counter n",
+        format!("${}\r\n{acked}\r\n", acked.to_string().len()).as_bytes(),
+    );
+    dst.expect("CLUSTER COUNTKEYSINSLOT 7365", b":2001\r\n");
+    match common::decode(&dst.run("HTTL {c}:1999 FIELDS 2 a b")) {
+        Value::Array(v) => {
+            assert_eq!(v[0], Value::Int(-1));
+            assert!(matches!(v[1], Value::Int(t) if t > 3500));
+        }
+        other => panic!("{other:?}"),
+    }
+    match common::decode(&dst.run("PTTL {c}:0")) {
+        Value::Int(t) => assert!(t > 7_000_000, "{t}"),
+        other => panic!("{other:?}"),
+    }
+    // The source's copy is gone.
+    let mut internal_view = cl.nodes[1].client();
+    internal_view.expect("CLUSTER COUNTKEYSINSLOT 7365", b":0\r\n");
+    // The controller makes it permanent on every node.
+    for n in &cl.nodes {
+        n.client().expect_args(
+            &["CLUSTERX", "SETSLOT", "7365", "NODE", IDS[2], "2"],
+            b"+OK\r\n",
+        );
+    }
+    src.expect(
+        "HGET {c}:1 a",
+        format!("-MOVED 7365 127.0.0.1:{}\r\n", p[2]).as_bytes(),
+    );
+    dst.expect("HGET {c}:1 a", b"$1\r\n1\r\n");
+    let nodes = text(&dst.run("CLUSTER NODES"));
+    assert!(nodes.contains("7365"), "{nodes}");
+}
+
+/// A migration to a target that cannot be reached fails and leaves the source serving the
+/// slot with all its data.
+#[test]
+fn a_failed_migration_leaves_the_slot_where_it_was() {
+    let cl = start_cluster();
+    let p: Vec<u16> = cl.nodes.iter().map(port).collect();
+    let dead = free_port();
+    // A topology whose third master's address has nobody listening.
+    let mut t = topology(&p);
+    t = t.replace(
+        &format!("127.0.0.1 {} master", p[2]),
+        &format!("127.0.0.1 {dead} master"),
+    );
+    let mut src = cl.nodes[1].client();
+    src.expect_args(&["CLUSTERX", "SETNODES", &t, "5"], b"+OK\r\n");
+    src.expect("HSET {c}:1 a 1", b":1\r\n");
+    src.expect(&format!("CLUSTERX MIGRATE 7365 {}", IDS[2]), b"+OK\r\n");
+    let failed = common::wait_until(Duration::from_secs(30), || {
+        cluster_info_field(&mut src, "migrating_state").as_deref() == Some("fail")
+    });
+    assert!(failed);
+    src.expect("HGET {c}:1 a", b"$1\r\n1\r\n");
+    src.expect("HSET {c}:2 a 2", b":1\r\n");
+    src.expect(
+        &format!("CLUSTERX MIGRATE 7365 {}", IDS[1]),
+        b"-ERR Can't find the target node id\r\n",
+    );
+    src.expect(
+        &format!("CLUSTERX MIGRATE 0 {}", IDS[2]),
+        b"-ERR Can't migrate slot which doesn't belong to me\r\n",
+    );
+}

@@ -11,6 +11,7 @@
 //! must share a slot, which must be served by this node — or by its master, for a
 //! READONLY client's read on a replica.
 
+pub mod migrate;
 pub mod slot;
 pub mod topology;
 
@@ -36,6 +37,17 @@ pub enum Redirect {
     Down,
     /// No master serves the key's slot.
     Unbound,
+    /// A write to a slot in its migration's hand-over.
+    TryAgain,
+}
+
+/// What a connection told the cluster: READONLY, ASKING (for its next command), and
+/// whether it imports slots (the source of a migration).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClientFlags {
+    pub readonly: bool,
+    pub asking: bool,
+    pub importer: bool,
 }
 
 impl Redirect {
@@ -49,6 +61,9 @@ impl Redirect {
             }
             Redirect::Down => CmdError::other("CLUSTERDOWN The cluster is down"),
             Redirect::Unbound => CmdError::other("CLUSTERDOWN Hash slot not served"),
+            Redirect::TryAgain => {
+                CmdError::other("TRYAGAIN Multiple keys request during rehashing of slot")
+            }
         }
     }
 }
@@ -62,6 +77,7 @@ pub struct Cluster {
     my_id: RwLock<String>,
     topology: RwLock<Option<Arc<Topology>>>,
     pub require_full_coverage: AtomicBool,
+    migrations: Arc<migrate::Migrations>,
 }
 
 /// A fresh random node id: 40 hex characters.
@@ -80,13 +96,22 @@ impl Cluster {
             my_id: RwLock::new(random_node_id()),
             topology: RwLock::new(None),
             require_full_coverage: AtomicBool::new(true),
+            migrations: Arc::default(),
         }
+    }
+
+    pub fn migrations(&self) -> Arc<migrate::Migrations> {
+        Arc::clone(&self.migrations)
     }
 
     /// From the configuration: the configuration file's topology and id when it exists
     /// (a bad file was refused at start-up; here it is only skipped).
-    pub fn from_config(config: &crate::config::Config) -> Self {
+    pub fn from_config(
+        config: &crate::config::Config,
+        migrations: Arc<migrate::Migrations>,
+    ) -> Self {
         let mut c = Cluster::disabled();
+        c.migrations = migrations;
         c.enabled = config.cluster_enabled;
         c.require_full_coverage
             .store(config.cluster_require_full_coverage, Ordering::Relaxed);
@@ -121,6 +146,7 @@ impl Cluster {
     /// Installs a topology (CLUSTERX SETNODES / SETSLOT) and saves it.
     pub fn set_topology(&self, t: Option<Topology>) -> std::io::Result<()> {
         *self.topology.write() = t.map(Arc::new);
+        self.migrations.topology_changed();
         self.save()
     }
 
@@ -171,22 +197,43 @@ impl Cluster {
         &self,
         mut keys: impl Iterator<Item = &'a [u8]>,
         write: bool,
-        readonly_client: bool,
+        client: ClientFlags,
     ) -> Result<(), Redirect> {
         let Some(first) = keys.next() else {
             return Ok(());
         };
         let slot = key_slot(first);
+        // A migration's overrides, until the controller's next topology.
+        let overridden = if self.migrations.active() {
+            match self.migrations.route(slot, write) {
+                migrate::Override::Importing if !(client.asking || client.importer) => {
+                    migrate::Override::None
+                }
+                o => o,
+            }
+        } else {
+            migrate::Override::None
+        };
         let topology = self.topology();
         let owner = topology.as_ref().and_then(|t| t.owner(slot));
-        let Some(owner) = owner else {
+        // Redis's order: the first key's slot must be served before the others count.
+        if owner.is_none() && matches!(overridden, migrate::Override::None) {
             return Err(Redirect::Unbound);
-        };
+        }
         for k in keys {
             if k != first && key_slot(k) != slot {
                 return Err(Redirect::CrossSlot);
             }
         }
+        match overridden {
+            migrate::Override::TryAgain => return Err(Redirect::TryAgain),
+            migrate::Override::Moved(endpoint) => return Err(Redirect::Moved { slot, endpoint }),
+            migrate::Override::ServedHere | migrate::Override::Importing => return Ok(()),
+            migrate::Override::None => {}
+        }
+        let Some(owner) = owner else {
+            return Err(Redirect::Unbound);
+        };
         if !self.healthy() {
             return Err(Redirect::Down);
         }
@@ -194,7 +241,7 @@ impl Cluster {
         if owner.id == *my_id {
             return Ok(());
         }
-        if readonly_client && !write {
+        if client.readonly && !write {
             let me = topology.as_ref().and_then(|t| t.node(&my_id));
             if me.is_some_and(|m| m.master_id.as_deref() == Some(owner.id.as_str())) {
                 return Ok(());

@@ -208,6 +208,35 @@ const X_SUBCOMMANDS: &[Command] = &[
             "O(N) where N is the number of nodes",
             "slot NODE node-id version",
         ),
+    Command::new("clusterx|migrate", 4, migrate)
+        .flags(X_ADMIN | flags::LOCK_DB)
+        .doc(
+            "cluster",
+            "hashd",
+            "Copies a slot's keys to another master, then the writes made meanwhile, and hands \
+             the slot over (CLUSTER INFO migrating_state tells how it went).",
+            "O(N) where N is the number of keys of the node",
+            "slot target-node-id",
+        ),
+    Command::new("clusterx|import", 4, import)
+        .flags(X_ADMIN | flags::LOCK_DB)
+        .doc(
+            "cluster",
+            "hashd",
+            "Sent by a migration's source to its target: 0 the slot's import starts, 1 it \
+             succeeded (the slot is served here), 2 it failed (what came is dropped).",
+            "O(N) where N is the number of keys of the node (state 2)",
+            "slot state",
+        ),
+    Command::new("clusterx|dropslot", 3, dropslot)
+        .flags(X_ADMIN | flags::WRITE | flags::LOCK_DB)
+        .doc(
+            "cluster",
+            "hashd",
+            "Deletes the keys of a slot this node no longer serves (after a migration).",
+            "O(N) where N is the number of keys of the node",
+            "slot",
+        ),
     Command::new("clusterx|version", 2, version)
         .flags(flags::STALE | flags::LOADING)
         .doc(
@@ -303,12 +332,22 @@ fn info(ctx: &mut Ctx<'_, '_>, _args: Args<'_>, reply: &mut Reply<'_>) -> Result
     let t = c.topology();
     let assigned = t.as_ref().map_or(0, |t| t.assigned_slots());
     let version = t.as_ref().map_or(0, |t| t.version);
+    // Once a migration has started here, how it stands (what kvrocks-controller reads).
+    let migrating = match *c.migrations().status.lock() {
+        Some((slot, state)) => {
+            format!(
+                "migrating_slot:{slot}\r\nmigrating_state:{}\r\n",
+                state.name()
+            )
+        }
+        None => String::new(),
+    };
     let text = format!(
         "cluster_state:{}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{assigned}\r\n\
          cluster_slots_pfail:0\r\ncluster_slots_fail:0\r\ncluster_known_nodes:{}\r\n\
          cluster_size:{}\r\ncluster_current_epoch:{version}\r\ncluster_my_epoch:{version}\r\n\
          cluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\n\
-         total_cluster_links_buffer_limit_exceeded:0\r\n",
+         total_cluster_links_buffer_limit_exceeded:0\r\n{migrating}",
         if c.healthy() { "ok" } else { "fail" },
         t.as_ref().map_or(1, |t| t.nodes.len().max(1)),
         t.as_ref().map_or(0, |t| t.size()),
@@ -818,6 +857,142 @@ fn setslot(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Resu
     Ok(())
 }
 
+/// A field as a migration copies it: name, value, deadline.
+type FieldCopy = (Vec<u8>, Vec<u8>, Option<u64>);
+
+/// CLUSTERX MIGRATE slot target-node-id: the snapshot is taken here, under every lock of
+/// the database, and the capture of the slot's writes starts at the same instant; the
+/// migration task does the rest (`cluster::migrate`).
+fn migrate(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
+    use crate::keyspace::{Batch, Cause, Change, Effect, Segment};
+    enabled(ctx)?;
+    let slot = slot_arg(args.get(2), "ERR Invalid slot id")?;
+    let c = &ctx.server.cluster;
+    let Some(t) = c.topology() else {
+        return Err(CmdError::other(
+            "CLUSTERDOWN The cluster is not initialized",
+        ));
+    };
+    let my_id = c.my_id();
+    if t.owner(slot).is_none_or(|o| o.id != my_id) {
+        return Err(CmdError::other(
+            "ERR Can't migrate slot which doesn't belong to me",
+        ));
+    }
+    let target_id = String::from_utf8_lossy(args.get(3)).to_ascii_lowercase();
+    let target = match t.node(&target_id) {
+        Some(n) if n.is_master() && n.id != my_id => n.clone(),
+        _ => return Err(CmdError::other("ERR Can't find the target node id")),
+    };
+    let m = c.migrations();
+    if m.in_progress() {
+        return Err(CmdError::other("ERR There is already a migrating slot"));
+    }
+    let now = ctx.now_ms;
+    let mut keys: Vec<(Vec<u8>, Vec<FieldCopy>)> = Vec::new();
+    ctx.db().for_each_key(now, |key, value| {
+        if key_slot(key) == slot {
+            let fields = value
+                .iter()
+                .filter(|f| !f.is_expired(now))
+                .map(|f| (f.field.to_vec(), f.value.to_vec(), f.expire_at))
+                .collect();
+            keys.push((key.to_vec(), fields));
+        }
+    });
+    let mut batch = Batch::default();
+    batch.segments.push(Segment {
+        command: Some("restore"),
+        start: 0,
+    });
+    for (key, fields) in keys {
+        if fields.is_empty() {
+            continue;
+        }
+        let deadline = ctx.db().key_deadline(&key, now).flatten();
+        batch.effects.push(Effect {
+            db: 0,
+            key,
+            cause: Cause::Command,
+            change: Change::Restored {
+                fields,
+                deadline,
+                replaced: true,
+            },
+        });
+    }
+    let job = crate::cluster::migrate::Job {
+        slot,
+        host: target.ip.clone(),
+        port: target.port,
+        snapshot: Vec::new(),
+        captured: tokio::sync::mpsc::unbounded_channel().1,
+    };
+    m.start(job, &batch);
+    tracing::info!(slot, target = %target.endpoint(), keys = batch.effects.len(), "migrating slot");
+    reply.ok();
+    Ok(())
+}
+
+/// Deletes every key of `slot` in the database (the caller holds its locks).
+fn drop_keys(ctx: &mut Ctx<'_, '_>, slot: u16) -> usize {
+    let now = ctx.now_ms;
+    let mut keys = Vec::new();
+    ctx.db().for_each_key(now, |key, _| {
+        if key_slot(key) == slot {
+            keys.push(key.to_vec());
+        }
+    });
+    let mut db = ctx.db();
+    keys.iter()
+        .filter(|k| db.delete_lazily(k, now, false))
+        .count()
+}
+
+/// CLUSTERX IMPORT slot 0|1|2 (a migration's target).
+fn import(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
+    enabled(ctx)?;
+    let slot = slot_arg(args.get(2), "ERR Invalid slot id")?;
+    let state = match args.get(3) {
+        b"0" => 0,
+        b"1" => 1,
+        b"2" => 2,
+        _ => return Err(CmdError::other("ERR Invalid import state")),
+    };
+    let m = ctx.server.cluster.migrations();
+    m.import(slot, state);
+    match state {
+        0 => ctx.client.cluster_importer = true,
+        1 => tracing::info!(slot, "slot imported"),
+        _ => {
+            let dropped = drop_keys(ctx, slot);
+            tracing::warn!(slot, dropped, "slot import failed; its keys are dropped");
+        }
+    }
+    reply.ok();
+    Ok(())
+}
+
+/// CLUSTERX DROPSLOT slot: only for a slot this node does not serve.
+fn dropslot(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
+    enabled(ctx)?;
+    let slot = slot_arg(args.get(2), "ERR Invalid slot id")?;
+    let c = &ctx.server.cluster;
+    let served_here = match c.migrations().route(slot, false) {
+        crate::cluster::migrate::Override::Moved(_) => false,
+        crate::cluster::migrate::Override::ServedHere => true,
+        _ => c
+            .topology()
+            .and_then(|t| t.owner(slot).map(|o| o.id.clone()))
+            .is_some_and(|id| id == c.my_id()),
+    };
+    if served_here {
+        return Err(CmdError::other("ERR The slot is served by this node"));
+    }
+    reply.int(drop_keys(ctx, slot) as i64);
+    Ok(())
+}
+
 /// CLUSTERX VERSION
 fn version(ctx: &mut Ctx<'_, '_>, _args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
     enabled(ctx)?;
@@ -832,6 +1007,12 @@ const X_HELP: &[&str] = &[
     "    Install the topology, one node per line: <id> <ip> <port> <master|slave> <master-id|-> [<slot>|<start-end> ...].",
     "SETSLOT <slot> NODE <node-id> <version>",
     "    Assign <slot> to the master <node-id> as topology <version> (the current one plus 1).",
+    "MIGRATE <slot> <target-node-id>",
+    "    Copy <slot>'s keys to the master <target-node-id>, then the writes made meanwhile, and hand it over.",
+    "IMPORT <slot> <0|1|2>",
+    "    (From a migration's source) the import of <slot> starts, succeeded or failed.",
+    "DROPSLOT <slot>",
+    "    Delete the keys of a slot this node does not serve.",
     "VERSION",
     "    Return the topology version (-1 before any).",
 ];

@@ -755,6 +755,10 @@ pub fn dispatch(
         }
     }
     execute(server, client, cmd, index, args, &mut reply);
+    // ASKING covers the next command only, as in Redis.
+    if client.cluster_asking && cmd.name != "asking" {
+        client.cluster_asking = false;
+    }
     // CLIENT CACHING covers the next command (a transaction: through its EXEC), and
     // CLIENT's own subcommands do not use it up, as in Redis.
     if client.caching.is_some() && client.multi.is_none() && !cmd.name.starts_with("client|") {
@@ -772,23 +776,29 @@ fn cluster_route(
     cmd: &Command,
     args: Args<'_>,
 ) -> Result<(), crate::cluster::Redirect> {
-    let readonly = client.cluster_readonly;
+    let flags = crate::cluster::ClientFlags {
+        readonly: client.cluster_readonly,
+        asking: client.cluster_asking,
+        importer: client.cluster_importer,
+    };
     if cmd.name == "exec" {
         let Some(m) = client.multi.as_ref() else {
             return Ok(());
         };
-        let write = m.queue.iter().any(|q| q.command.has(flags::WRITE));
+        let write = m.queue.iter().any(|q| q.command.has(self::flags::WRITE));
         let keys = m.queue.iter().flat_map(|q| {
             let a = q.args.as_args();
             q.command.key_positions(a.len()).map(move |i| a.get(i))
         });
-        return server.cluster.route(keys, write, readonly);
+        return server.cluster.route(keys, write, flags);
     }
     if cmd.first_key <= 0 {
         return Ok(());
     }
     let keys = cmd.key_positions(args.len()).map(|i| args.get(i));
-    server.cluster.route(keys, cmd.has(flags::WRITE), readonly)
+    server
+        .cluster
+        .route(keys, cmd.has(self::flags::WRITE), flags)
 }
 
 /// Whether the request in `args` may change data, for CLIENT PAUSE WRITE: a write
@@ -1050,6 +1060,17 @@ pub fn run_locked(
     args: Args<'_>,
     reply: &mut Reply<'_>,
 ) {
+    // A slot's hand-over to another node: a command admitted before it began is checked
+    // again now that it holds its locks, so no write reaches the slot after the barrier.
+    if ctx.server.cluster.enabled
+        && ctx.client.user.is_some()
+        && ctx.server.cluster.migrations().finishing()
+    {
+        if let Err(r) = cluster_route(ctx.server, ctx.client, cmd, args) {
+            error_reply(ctx.server, reply, &r.error());
+            return;
+        }
+    }
     let mark = reply.len();
     ctx.locked.begin_command(cmd.name, cmd.has(flags::READONLY));
     // As Redis's lookups: not for a NO-TOUCH client (but its TOUCH), and not while a

@@ -26,7 +26,7 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 
-pub use effects::{Batch, Cause, Change, Effect, EffectLog, EffectSink, Recorder};
+pub use effects::{Batch, Cause, Change, Effect, EffectLog, EffectSink, Recorder, Segment};
 pub use evict::{AccessClock, Policy as EvictionPolicy};
 pub use hash::{Encoding, EncodingLimits, HashValue, TtlUpdate};
 pub use packed::{FieldRef, MAX_FIELD_EXPIRE_MS};
