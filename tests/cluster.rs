@@ -457,6 +457,30 @@ fn a_slot_migrates_live_without_losing_or_repeating_a_write() {
             acked
         })
     };
+    // And one through the redis crate's cluster client: MOVED and TRYAGAIN must not reach
+    // the application.
+    let app = {
+        let stop = stop.clone();
+        let urls: Vec<String> = p[..3]
+            .iter()
+            .map(|port| format!("redis://127.0.0.1:{port}/"))
+            .collect();
+        std::thread::spawn(move || {
+            let client = redis::cluster::ClusterClient::new(urls).expect("cluster client");
+            let mut con = client.get_connection().expect("connect");
+            let mut acked = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _: i64 = redis::cmd("HINCRBY")
+                    .arg("{c}:app")
+                    .arg("n")
+                    .arg(1)
+                    .query(&mut con)
+                    .expect("the cluster client saw an error");
+                acked += 1;
+            }
+            acked
+        })
+    };
     std::thread::sleep(Duration::from_millis(100));
     src.expect(&format!("CLUSTERX MIGRATE 7365 {}", IDS[2]), b"+OK\r\n");
     let done = common::wait_until(Duration::from_secs(30), || {
@@ -474,7 +498,8 @@ fn a_slot_migrates_live_without_losing_or_repeating_a_write() {
     std::thread::sleep(Duration::from_millis(100));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let acked = writer.join().expect("writer");
-    assert!(acked > 0);
+    let app_acked = app.join().expect("cluster-client writer");
+    assert!(acked > 0 && app_acked > 0);
     // The source sends clients on; the target serves the slot before any new topology.
     src.expect(
         "HGET {c}:1 a",
@@ -486,7 +511,11 @@ fn a_slot_migrates_live_without_losing_or_repeating_a_write() {
         "HGET {c}:counter n",
         format!("${}\r\n{acked}\r\n", acked.to_string().len()).as_bytes(),
     );
-    dst.expect("CLUSTER COUNTKEYSINSLOT 7365", b":2001\r\n");
+    dst.expect(
+        "HGET {c}:app n",
+        format!("${}\r\n{app_acked}\r\n", app_acked.to_string().len()).as_bytes(),
+    );
+    dst.expect("CLUSTER COUNTKEYSINSLOT 7365", b":2002\r\n");
     match common::decode(&dst.run("HTTL {c}:1999 FIELDS 2 a b")) {
         Value::Array(v) => {
             assert_eq!(v[0], Value::Int(-1));
@@ -548,4 +577,91 @@ fn a_failed_migration_leaves_the_slot_where_it_was() {
         &format!("CLUSTERX MIGRATE 0 {}", IDS[2]),
         b"-ERR Can't migrate slot which doesn't belong to me\r\n",
     );
+}
+
+/// Failover the way the controller does it: the master of slots 0-5460 dies, and a new
+/// topology (the next version) names its replica master of them; the replica stops
+/// following, and a cluster client re-routes and finds every key it wrote.
+#[test]
+fn failover_by_a_new_topology_promotes_the_replica() {
+    let mut cl = start_cluster();
+    let p: Vec<u16> = cl.nodes.iter().map(port).collect();
+    let urls: Vec<String> = p[..3]
+        .iter()
+        .map(|port| format!("redis://127.0.0.1:{port}/"))
+        .collect();
+    let client = redis::cluster::ClusterClient::builder(urls)
+        .retries(10)
+        .build()
+        .expect("cluster client");
+    let mut con = client.get_connection().expect("connect");
+    for i in 0..3000 {
+        let _: i64 = redis::cmd("HSET")
+            .arg(format!("fo:{i}"))
+            .arg("v")
+            .arg(i)
+            .query(&mut con)
+            .expect("HSET");
+    }
+    // Everything the first master acknowledged has reached its replica.
+    let mut m0 = cl.nodes[0].client();
+    m0.expect("HSET {user1000} f v", b":1\r\n");
+    let synced = common::wait_until(Duration::from_secs(30), || {
+        m0.run("WAIT 1 1000") == b":1\r\n"
+    });
+    assert!(synced, "the replica did not catch up");
+    drop(m0);
+    drop(cl.nodes.remove(0));
+    // The new topology: the replica (IDS[3]) serves 0-5460; the dead master is gone.
+    let ranges = ["0-5460", "5461-10922", "10923-16383"];
+    let mut t = format!("{} 127.0.0.1 {} master - {}\n", IDS[3], p[3], ranges[0]);
+    for m in 1..3 {
+        t.push_str(&format!(
+            "{} 127.0.0.1 {} master - {}\n",
+            IDS[m], p[m], ranges[m]
+        ));
+    }
+    for r in 1..3 {
+        t.push_str(&format!(
+            "{} 127.0.0.1 {} slave {}\n",
+            IDS[3 + r],
+            p[3 + r],
+            IDS[r]
+        ));
+    }
+    for n in &cl.nodes {
+        n.client()
+            .expect_args(&["CLUSTERX", "SETNODES", &t, "2"], b"+OK\r\n");
+    }
+    let mut promoted = cl.nodes[2].client();
+    let role = String::from_utf8_lossy(&promoted.run("ROLE")).into_owned();
+    assert!(role.starts_with("*3\r\n$6\r\nmaster\r\n"), "{role}");
+    promoted.expect("HGET {user1000} f", b"$1\r\nv\r\n");
+    // A client seeded with live nodes finds the new master of 0-5460 and reads every key
+    // back; writes work there. (The redis crate's sync client keeps retrying a dead node
+    // it already knew; redis-py re-routes by itself: tests/clients/cluster.)
+    let client = redis::cluster::ClusterClient::builder(
+        p[1..4]
+            .iter()
+            .map(|port| format!("redis://127.0.0.1:{port}/"))
+            .collect::<Vec<_>>(),
+    )
+    .retries(10)
+    .build()
+    .expect("cluster client");
+    let mut con = client.get_connection().expect("connect after failover");
+    for i in 0..3000 {
+        let v: String = redis::cmd("HGET")
+            .arg(format!("fo:{i}"))
+            .arg("v")
+            .query(&mut con)
+            .expect("HGET after failover");
+        assert_eq!(v, i.to_string());
+    }
+    let _: i64 = redis::cmd("HSET")
+        .arg("{user1000}")
+        .arg("g")
+        .arg("w")
+        .query(&mut con)
+        .expect("a write on the promoted master");
 }

@@ -80,6 +80,9 @@ pub struct Migrations {
     /// Target: slots being imported, and slots imported and served here.
     importing: RwLock<HashSet<u16>>,
     imported: RwLock<HashSet<u16>>,
+    /// Any of the above may change a routing decision: commands then check their slot
+    /// again under their locks (one load otherwise).
+    any: AtomicBool,
 }
 
 impl std::fmt::Debug for Migrations {
@@ -103,10 +106,16 @@ pub enum Override {
 impl Migrations {
     /// Whether any migration state could change a routing decision (one load when idle).
     pub fn active(&self) -> bool {
-        self.capturing.load(Ordering::Relaxed)
+        self.any.load(Ordering::Acquire)
+    }
+
+    /// Recomputes [`Migrations::active`] after a change.
+    fn refresh(&self) {
+        let any = self.capturing.load(Ordering::Acquire)
             || !self.moved.read().is_empty()
             || !self.importing.read().is_empty()
-            || !self.imported.read().is_empty()
+            || !self.imported.read().is_empty();
+        self.any.store(any, Ordering::Release);
     }
 
     pub fn in_progress(&self) -> bool {
@@ -137,6 +146,7 @@ impl Migrations {
     pub fn topology_changed(&self) {
         self.moved.write().clear();
         self.imported.write().clear();
+        self.refresh();
     }
 
     /// Source, under every shard lock: starts capturing the slot's changes and queues the
@@ -153,14 +163,10 @@ impl Migrations {
         self.capture_slot
             .store(u32::from(job.slot), Ordering::Relaxed);
         self.capturing.store(true, Ordering::Release);
+        self.any.store(true, Ordering::Release);
         *self.status.lock() = Some((job.slot, State::Start));
         *self.job.lock() = Some(job);
         self.wake.notify_one();
-    }
-
-    /// The hand-over is on: commands re-check their slot under their locks.
-    pub fn finishing(&self) -> bool {
-        self.finishing.load(Ordering::Relaxed)
     }
 
     fn stop_capture(&self) {
@@ -172,6 +178,13 @@ impl Migrations {
     fn finish(&self, slot: u16, state: State) {
         self.stop_capture();
         *self.status.lock() = Some((slot, state));
+        self.refresh();
+    }
+
+    /// Source, after the hand-over: the slot is the target's; clients are sent there.
+    fn hand_over(&self, slot: u16, endpoint: String) {
+        self.moved.write().insert(slot, endpoint);
+        self.refresh();
     }
 
     /// Target: `CLUSTERX IMPORT slot 0|1|2`.
@@ -188,6 +201,7 @@ impl Migrations {
                 self.importing.write().remove(&slot);
             }
         }
+        self.refresh();
     }
 
     pub fn take_job(&self) -> Option<Job> {
@@ -479,7 +493,7 @@ pub async fn supervise(server: Arc<crate::context::ServerContext>) {
         let endpoint = format!("{}:{}", job.host, job.port);
         match migrate(&server, &m, &mut job).await {
             Ok(()) => {
-                m.moved.write().insert(slot, endpoint.clone());
+                m.hand_over(slot, endpoint.clone());
                 m.finish(slot, State::Success);
                 // The slot is the target's now: the local copy goes (replicas and the
                 // append-only file see DELs).

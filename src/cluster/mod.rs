@@ -104,6 +104,11 @@ impl Cluster {
         Arc::clone(&self.migrations)
     }
 
+    /// A migration could change where a slot is served (one load when none is).
+    pub fn migrations_active(&self) -> bool {
+        self.migrations.active()
+    }
+
     /// From the configuration: the configuration file's topology and id when it exists
     /// (a bad file was refused at start-up; here it is only skipped).
     pub fn from_config(

@@ -1060,11 +1060,12 @@ pub fn run_locked(
     args: Args<'_>,
     reply: &mut Reply<'_>,
 ) {
-    // A slot's hand-over to another node: a command admitted before it began is checked
-    // again now that it holds its locks, so no write reaches the slot after the barrier.
+    // While a migration is on or has handed a slot over: a command admitted before the
+    // hand-over is checked again now that it holds its locks, so no write reaches the slot
+    // here after the barrier (it may have waited for its locks through the whole of it).
     if ctx.server.cluster.enabled
         && ctx.client.user.is_some()
-        && ctx.server.cluster.migrations().finishing()
+        && ctx.server.cluster.migrations_active()
     {
         if let Err(r) = cluster_route(ctx.server, ctx.client, cmd, args) {
             error_reply(ctx.server, reply, &r.error());

@@ -120,4 +120,32 @@ for _ in $(seq 60); do
   sleep 0.5
 done
 [ -n "$served" ] && pass "READONLY read on a replica" || fail "READONLY read on a replica" "no replica served it"
+# Failover as the controller does it: the first master dies, a new topology (version 2)
+# names its replica master; a RedisCluster made before re-routes and reads every key back.
+topology2="${ids[3]} 127.0.0.1 ${ports[3]} master - ${ranges[0]}"$'\n'
+for m in 1 2; do topology2+="${ids[$m]} 127.0.0.1 ${ports[$m]} master - ${ranges[$m]}"$'\n'; done
+for r in 1 2; do topology2+="${ids[$((3 + r))]} 127.0.0.1 ${ports[$((3 + r))]} slave ${ids[$r]}"$'\n'; done
+got="$(PORTS="${ports[*]}" TOPO="$topology2" PIDFILE="$HASHD_STATE/cluster0.pid" "$py" - <<'PY' 2>&1
+import os, signal, time
+import redis
+from redis.cluster import RedisCluster
+ports = [int(p) for p in os.environ["PORTS"].split()]
+rc = RedisCluster(host="127.0.0.1", port=ports[1], decode_responses=True)
+keys = [f"fo:{i}" for i in range(2000)]
+for k in keys:
+    rc.hset(k, "v", k)
+m0 = redis.Redis(port=ports[0])
+m0.hset("{user1000}", "f", "v")
+assert m0.execute_command("WAIT", 1, 10000) == 1, "the replica did not catch up"
+os.kill(int(open(os.environ["PIDFILE"]).read()), signal.SIGKILL)
+for p in ports[1:]:
+    assert redis.Redis(port=p).execute_command("CLUSTERX", "SETNODES", os.environ["TOPO"], 2) == b"OK"
+for k in keys:
+    assert rc.hget(k, "v") == k, k
+rc.hset("{user1000}", "g", "w")
+print("ok")
+PY
+)"
+[ "$got" = "ok" ] && pass "redis-py RedisCluster re-routes after a failover by topology" ||
+  fail "redis-py failover" "$(echo "$got" | tail -3 | tr "\n" " ")"
 for i in 0 1 2 3 4 5; do server_stop "cluster$i"; done
