@@ -246,8 +246,17 @@ pub fn check(user: &User, index: usize, command: &Command, args: Args<'_>) -> Re
     if user.root.unrestricted() {
         return Ok(());
     }
-    let keys = key_refs(command, args);
-    let channels = channel_refs(command, args);
+    // Keys and channels are looked up only when some selector restricts them.
+    let keys = if command.first_key > 0 && user.selectors().any(|s| !s.all_keys) {
+        key_refs(command, args)
+    } else {
+        Vec::new()
+    };
+    let channels = if user.selectors().any(|s| !s.all_channels) {
+        channel_refs(command, args)
+    } else {
+        Vec::new()
+    };
     let mut worst: Option<Denied> = None;
     for s in user.selectors() {
         match s.check(index, command, args, &keys, &channels) {

@@ -103,6 +103,12 @@ pub enum Override {
     TryAgain,
 }
 
+impl Override {
+    pub fn is_some(&self) -> bool {
+        !matches!(self, Override::None)
+    }
+}
+
 impl Migrations {
     /// Whether any migration state could change a routing decision (one load when idle).
     pub fn active(&self) -> bool {
@@ -271,6 +277,9 @@ fn reply_len(buf: &[u8]) -> Result<Option<usize>, ()> {
         let Some(&t) = buf.get(pos) else {
             return Ok(None);
         };
+        if !b"+-:$*".contains(&t) {
+            return Err(());
+        }
         let Some(eol) = line(buf, pos + 1) else {
             return Ok(None);
         };

@@ -15,8 +15,9 @@ pub mod migrate;
 pub mod slot;
 pub mod topology;
 
+use std::cell::RefCell;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -68,6 +69,25 @@ impl Redirect {
     }
 }
 
+/// What routing reads for every command, rebuilt at each change of the topology or the
+/// node's id, and cached per thread (see [`Cluster::with_routing`]).
+#[derive(Debug, Default)]
+struct Routing {
+    topology: Option<Arc<Topology>>,
+    my_id: String,
+    /// This node's index in the topology's nodes.
+    me: Option<usize>,
+    healthy: bool,
+}
+
+/// Distinguishes clusters (several servers in one test process) in the per-thread cache.
+static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// (cluster instance, generation, routing) for the clusters this thread routed for.
+    static ROUTING: RefCell<Vec<(u64, u64, Arc<Routing>)>> = const { RefCell::new(Vec::new()) };
+}
+
 /// The node's cluster state.
 #[derive(Debug)]
 pub struct Cluster {
@@ -78,6 +98,11 @@ pub struct Cluster {
     topology: RwLock<Option<Arc<Topology>>>,
     pub require_full_coverage: AtomicBool,
     migrations: Arc<migrate::Migrations>,
+    routing: RwLock<Arc<Routing>>,
+    /// Bumped (under `routing`'s lock) at each rebuild; threads compare it with their
+    /// cached copy, so routing a command costs a plain load, no shared write.
+    generation: AtomicU64,
+    instance: u64,
 }
 
 /// A fresh random node id: 40 hex characters.
@@ -97,7 +122,54 @@ impl Cluster {
             topology: RwLock::new(None),
             require_full_coverage: AtomicBool::new(true),
             migrations: Arc::default(),
+            routing: RwLock::new(Arc::default()),
+            generation: AtomicU64::new(0),
+            instance: NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed),
         }
+    }
+
+    /// Rebuilds what routing reads from the topology and the id.
+    fn rebuild(&self) {
+        let topology = self.topology();
+        let healthy = topology.as_ref().is_some_and(|t| {
+            t.assigned_slots() == SLOTS || !self.require_full_coverage.load(Ordering::Relaxed)
+        });
+        let my_id = self.my_id();
+        let me = topology
+            .as_ref()
+            .and_then(|t| t.nodes.iter().position(|n| n.id == my_id));
+        let routing = Routing {
+            topology,
+            my_id,
+            me,
+            healthy,
+        };
+        let mut guard = self.routing.write();
+        *guard = Arc::new(routing);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Runs `f` on this thread's copy of the routing state, refreshed if it changed.
+    fn with_routing<R>(&self, f: impl FnOnce(&Routing) -> R) -> R {
+        let generation = self.generation.load(Ordering::Acquire);
+        ROUTING.with(|cell| {
+            let mut cache = cell.borrow_mut();
+            let at = cache.iter().position(|e| e.0 == self.instance);
+            match at {
+                Some(i) if cache[i].1 == generation => f(&cache[i].2),
+                _ => {
+                    let (fresh, g) = {
+                        let guard = self.routing.read();
+                        (Arc::clone(&guard), self.generation.load(Ordering::Acquire))
+                    };
+                    match at {
+                        Some(i) => cache[i] = (self.instance, g, Arc::clone(&fresh)),
+                        None => cache.push((self.instance, g, Arc::clone(&fresh))),
+                    }
+                    f(&fresh)
+                }
+            }
+        })
     }
 
     pub fn migrations(&self) -> Arc<migrate::Migrations> {
@@ -131,6 +203,7 @@ impl Cluster {
             *c.topology.write() = topology.map(Arc::new);
         }
         c.file = Some(file);
+        c.rebuild();
         c
     }
 
@@ -145,6 +218,7 @@ impl Cluster {
     /// CLUSTERX SETNODEID.
     pub fn set_my_id(&self, id: &str) -> std::io::Result<()> {
         *self.my_id.write() = id.to_ascii_lowercase();
+        self.rebuild();
         self.save()
     }
 
@@ -152,6 +226,7 @@ impl Cluster {
     pub fn set_topology(&self, t: Option<Topology>) -> std::io::Result<()> {
         *self.topology.write() = t.map(Arc::new);
         self.migrations.topology_changed();
+        self.rebuild();
         self.save()
     }
 
@@ -219,42 +294,52 @@ impl Cluster {
         } else {
             migrate::Override::None
         };
-        let topology = self.topology();
-        let owner = topology.as_ref().and_then(|t| t.owner(slot));
-        // Redis's order: the first key's slot must be served before the others count.
-        if owner.is_none() && matches!(overridden, migrate::Override::None) {
-            return Err(Redirect::Unbound);
-        }
-        for k in keys {
-            if k != first && key_slot(k) != slot {
+        self.with_routing(|r| {
+            let owner_index = r.topology.as_ref().and_then(|t| t.owner_index(slot));
+            // The common case first: a served slot of this node's, one key.
+            if owner_index.is_some() && owner_index == r.me && r.healthy && !overridden.is_some() {
+                if keys.all(|k| k == first || key_slot(k) == slot) {
+                    return Ok(());
+                }
                 return Err(Redirect::CrossSlot);
             }
-        }
-        match overridden {
-            migrate::Override::TryAgain => return Err(Redirect::TryAgain),
-            migrate::Override::Moved(endpoint) => return Err(Redirect::Moved { slot, endpoint }),
-            migrate::Override::ServedHere | migrate::Override::Importing => return Ok(()),
-            migrate::Override::None => {}
-        }
-        let Some(owner) = owner else {
-            return Err(Redirect::Unbound);
-        };
-        if !self.healthy() {
-            return Err(Redirect::Down);
-        }
-        let my_id = self.my_id.read();
-        if owner.id == *my_id {
-            return Ok(());
-        }
-        if client.readonly && !write {
-            let me = topology.as_ref().and_then(|t| t.node(&my_id));
-            if me.is_some_and(|m| m.master_id.as_deref() == Some(owner.id.as_str())) {
+            let owner = r.topology.as_ref().and_then(|t| t.owner(slot));
+            // Redis's order: the first key's slot must be served before the others count.
+            if owner.is_none() && matches!(overridden, migrate::Override::None) {
+                return Err(Redirect::Unbound);
+            }
+            for k in keys {
+                if k != first && key_slot(k) != slot {
+                    return Err(Redirect::CrossSlot);
+                }
+            }
+            match overridden {
+                migrate::Override::TryAgain => return Err(Redirect::TryAgain),
+                migrate::Override::Moved(endpoint) => {
+                    return Err(Redirect::Moved { slot, endpoint })
+                }
+                migrate::Override::ServedHere | migrate::Override::Importing => return Ok(()),
+                migrate::Override::None => {}
+            }
+            let Some(owner) = owner else {
+                return Err(Redirect::Unbound);
+            };
+            if !r.healthy {
+                return Err(Redirect::Down);
+            }
+            if owner_index == r.me {
                 return Ok(());
             }
-        }
-        Err(Redirect::Moved {
-            slot,
-            endpoint: owner.endpoint(),
+            if client.readonly && !write {
+                let me = r.topology.as_ref().and_then(|t| t.node(&r.my_id));
+                if me.is_some_and(|m| m.master_id.as_deref() == Some(owner.id.as_str())) {
+                    return Ok(());
+                }
+            }
+            Err(Redirect::Moved {
+                slot,
+                endpoint: owner.endpoint(),
+            })
         })
     }
 }

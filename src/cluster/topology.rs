@@ -36,6 +36,8 @@ pub struct Topology {
     pub nodes: Vec<Node>,
     /// Slot → index of its master in `nodes`.
     owner: Vec<u16>,
+    /// Slots some master serves.
+    assigned: usize,
 }
 
 pub fn valid_node_id(id: &str) -> bool {
@@ -98,10 +100,12 @@ impl Topology {
         if nodes.len() >= usize::from(UNASSIGNED) {
             return Err("Too many nodes".into());
         }
+        let assigned = owner.iter().filter(|&&o| o != UNASSIGNED).count();
         Ok(Topology {
             version,
             nodes,
             owner,
+            assigned,
         })
     }
 
@@ -154,12 +158,20 @@ impl Topology {
         }
     }
 
+    /// The index in `nodes` of the master serving `slot`.
+    pub fn owner_index(&self, slot: u16) -> Option<usize> {
+        match self.owner.get(usize::from(slot)) {
+            Some(&i) if i != UNASSIGNED => Some(usize::from(i)),
+            _ => None,
+        }
+    }
+
     pub fn node(&self, id: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.id == id)
     }
 
     pub fn assigned_slots(&self) -> usize {
-        self.owner.iter().filter(|&&o| o != UNASSIGNED).count()
+        self.assigned
     }
 
     /// Masters serving at least one slot (CLUSTER INFO `cluster_size`).

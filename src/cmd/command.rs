@@ -269,7 +269,24 @@ fn key_specs(cmd: &Command) -> Vec<KeySpec> {
 /// The keys of a request of `argc` arguments and what the command does to each, from its
 /// key specs: `access` reads, `insert`/`update`/`delete` write (ACL `%R~` / `%W~`).
 pub fn key_access(cmd: &Command, argc: usize) -> Vec<(usize, crate::acl::KeyAccess)> {
-    let specs = key_specs(cmd);
+    // Each command's specs, built once (the ACL check asks for them on every command).
+    static SPECS: std::sync::OnceLock<std::collections::HashMap<&'static str, Vec<KeySpec>>> =
+        std::sync::OnceLock::new();
+    let all = SPECS.get_or_init(|| {
+        super::table()
+            .all
+            .iter()
+            .map(|c| (c.name, key_specs(c)))
+            .collect()
+    });
+    let built;
+    let specs = match all.get(cmd.name) {
+        Some(s) => s,
+        None => {
+            built = key_specs(cmd);
+            &built
+        }
+    };
     cmd.key_positions(argc)
         .map(|pos| {
             let mut access = crate::acl::KeyAccess::default();

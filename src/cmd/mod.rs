@@ -781,7 +781,13 @@ fn cluster_route(
         asking: client.cluster_asking,
         importer: client.cluster_importer,
     };
-    if cmd.name == "exec" {
+    if cmd.first_key > 0 {
+        let keys = cmd.key_positions(args.len()).map(|i| args.get(i));
+        return server
+            .cluster
+            .route(keys, cmd.has(self::flags::WRITE), flags);
+    }
+    if cmd.has(self::flags::LOCK_EXEC) {
         let Some(m) = client.multi.as_ref() else {
             return Ok(());
         };
@@ -792,13 +798,7 @@ fn cluster_route(
         });
         return server.cluster.route(keys, write, flags);
     }
-    if cmd.first_key <= 0 {
-        return Ok(());
-    }
-    let keys = cmd.key_positions(args.len()).map(|i| args.get(i));
-    server
-        .cluster
-        .route(keys, cmd.has(self::flags::WRITE), flags)
+    Ok(())
 }
 
 /// Whether the request in `args` may change data, for CLIENT PAUSE WRITE: a write
