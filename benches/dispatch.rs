@@ -123,6 +123,83 @@ fn dispatch(c: &mut Criterion) {
     g.finish();
 }
 
+/// The replies that list a whole hash (HGETALL, HKEYS, HVALS, HSCAN): the encode path from
+/// the stored fields into the output buffer. A compact hash of 10 fields (with and without
+/// a TTL on every field, RESP2 and RESP3) and a table of 1000 (with and without TTLs).
+fn list_all(c: &mut Criterion) {
+    let mut env = Env::new();
+    preload(&mut env);
+    let names: Vec<String> = (0..1000).map(|f| format!("field:{f:04}")).collect();
+    let mut hset = vec!["HSET", "big"];
+    for n in &names {
+        hset.push(n);
+        hset.push("0123456789abcdef");
+    }
+    env.run(&multibulk(&hset));
+    hset[1] = "bigttl";
+    env.run(&multibulk(&hset));
+    // Every field a TTL, far ahead (the manual clock does not move).
+    let ttl_fields = |key: &str, n: usize| {
+        let count = n.to_string();
+        let mut a = vec!["HEXPIRE", key, "100000", "FIELDS", &count];
+        let fields: Vec<String> = if n == 10 {
+            (0..10).map(|f| format!("f{f}")).collect()
+        } else {
+            names.clone()
+        };
+        a.extend(fields.iter().map(String::as_str));
+        multibulk(&a)
+    };
+    for (key, n) in [("bh:000000004243", 10), ("bigttl", 1000)] {
+        env.run(&ttl_fields(key, n));
+        assert!(env.out.starts_with(format!("*{n}\r\n:1\r\n").as_bytes()));
+    }
+    let mut resp3 = Env::new();
+    preload(&mut resp3);
+    resp3.run(&multibulk(&["HELLO", "3"]));
+
+    let mut g = c.benchmark_group("list_all");
+    g.throughput(Throughput::Elements(1));
+    let compact = [
+        (
+            "hgetall_compact_10",
+            multibulk(&["HGETALL", "bh:000000004242"]),
+        ),
+        (
+            "hgetall_compact_10_ttl",
+            multibulk(&["HGETALL", "bh:000000004243"]),
+        ),
+        ("hkeys_compact_10", multibulk(&["HKEYS", "bh:000000004242"])),
+        ("hvals_compact_10", multibulk(&["HVALS", "bh:000000004242"])),
+        (
+            "hscan_compact_10",
+            multibulk(&["HSCAN", "bh:000000004242", "0"]),
+        ),
+        ("hgetall_table_1000", multibulk(&["HGETALL", "big"])),
+        ("hgetall_table_1000_ttl", multibulk(&["HGETALL", "bigttl"])),
+    ];
+    for (name, req) in &compact {
+        assert!(env.run(req) > 80, "{name}: a real reply");
+        g.bench_function(*name, |b| b.iter(|| env.run(black_box(req))));
+    }
+    let req = multibulk(&["HGETALL", "bh:000000004242"]);
+    assert_eq!(
+        resp3.run(&req),
+        env.run(&req),
+        "{}",
+        "the same size in RESP3"
+    );
+    g.bench_function("hgetall_compact_10_resp3", |b| {
+        b.iter(|| resp3.run(black_box(&req)))
+    });
+    let p16 = req.repeat(16);
+    g.throughput(Throughput::Elements(16));
+    g.bench_function("pipeline_16_hgetall_compact_10", |b| {
+        b.iter(|| env.run(black_box(&p16)))
+    });
+    g.finish();
+}
+
 /// A read's worth of requests (16 HGETs) on keys spread over a keyspace far larger than the
 /// caches, run as the connection does, with and without prefetching the batch's keys first:
 /// the memory-level parallelism that `Keyspace::prefetch` buys at pipeline depth.
@@ -172,5 +249,5 @@ fn batch_prefetch(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, dispatch, batch_prefetch);
+criterion_group!(benches, dispatch, list_all, batch_prefetch);
 criterion_main!(benches);

@@ -9,9 +9,13 @@
 
 use super::{flags, Args, Command, Ctx};
 use crate::error::CmdError;
+use crate::keyspace::LiveFields;
 use crate::protocol::Reply;
 
 const READ_FAST: u32 = flags::READONLY | flags::FAST;
+
+/// A bulk string's bytes beyond its data when its length is below 100 (`$NN\r\n…\r\n`).
+const SMALL_BULK_OVERHEAD_BYTES: usize = 7;
 
 pub const COMMANDS: &[Command] = &[
     Command::new("hget", 3, hget)
@@ -135,24 +139,49 @@ enum Parts {
 }
 
 /// HGETALL, HKEYS and HVALS skip expired fields without deleting them (spec §5.4).
+/// One pass over the encoding, straight into the reply: the header's count comes from the
+/// encoding when it knows it (a compact hash always does), else it is written after the
+/// elements, in front of them.
 fn get_all(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>, parts: Parts) {
     let now = ctx.now_ms;
     let mut db = ctx.db();
-    let hash = db.get(args.get(1), now);
-    // The header carries the count, so count the live fields before writing any.
-    let live = hash.map_or(0, |h| h.live_len(now));
-    if parts == Parts::Both {
-        reply.map(live);
-    } else {
-        reply.array(live);
-    }
-    let Some(hash) = hash else { return };
-    for f in hash.iter().filter(|f| !f.is_expired(now)) {
-        if parts != Parts::Values {
-            reply.bulk(f.field);
+    let header = |reply: &mut Reply<'_>, n: usize| {
+        if parts == Parts::Both {
+            reply.map(n);
+        } else {
+            reply.array(n);
         }
-        if parts != Parts::Fields {
-            reply.bulk(f.value);
+    };
+    let Some(hash) = db.get(args.get(1), now) else {
+        header(reply, 0);
+        return;
+    };
+    let fields = hash.live_fields(now);
+    let write = |reply: &mut Reply<'_>, fields: LiveFields<'_>| {
+        let mut n = 0;
+        fields.for_each(|(field, value)| {
+            n += 1;
+            if parts != Parts::Values {
+                reply.bulk(field);
+            }
+            if parts != Parts::Fields {
+                reply.bulk(value);
+            }
+        });
+        n
+    };
+    match fields.exact_len() {
+        Some(n) => {
+            header(reply, n);
+            // The names and values (with their lengths), plus each element's header.
+            let per_pair = if parts == Parts::Both { 2 } else { 1 };
+            reply.reserve(fields.bytes_hint() + n * per_pair * SMALL_BULK_OVERHEAD_BYTES);
+            write(reply, fields);
+        }
+        None => {
+            let mark = reply.defer();
+            let n = write(reply, fields);
+            reply.prepend(mark, |reply| header(reply, n));
         }
     }
 }
@@ -339,6 +368,47 @@ mod tests {
         assert_eq!(env.run("HGET k a"), "_\r\n");
         assert_eq!(stored_len(&env, "k"), Some(1));
         assert_eq!(env.run("HLEN k"), ":1\r\n");
+    }
+
+    #[test]
+    fn a_table_with_expired_fields_lists_the_live_ones_under_the_right_count() {
+        // A table whose earliest deadline has passed writes its header after the fields.
+        let mut env = TestEnv::new();
+        force_table(&env);
+        env.run("HSET t a 1 b 2 c 3");
+        set_with_deadline(&env, "t", "x", "gone", env.now_ms() + 1);
+        set_with_deadline(&env, "t", "y", "later", env.now_ms() + 100);
+        env.advance_ms(2);
+        let all = env.run("HGETALL t");
+        assert!(all.starts_with("*8\r\n$1\r\n"), "{all:?}");
+        for pair in ["$1\r\na\r\n$1\r\n1\r\n", "$1\r\ny\r\n$5\r\nlater\r\n"] {
+            assert!(all.contains(pair), "{all:?}");
+        }
+        assert!(!all.contains("gone"));
+        assert!(env.run("HKEYS t").starts_with("*4\r\n$1\r\n"));
+        assert_eq!(env.run("HVALS t").len(), "*4\r\n".len() + 3 * 7 + 11);
+        env.resp3();
+        assert!(env.run("HGETALL t").starts_with("%4\r\n$1\r\n"));
+        assert_eq!(stored_len(&env, "t"), Some(5));
+        // Inside EXEC the header goes after the replies before it, not at the buffer's start.
+        env.run("MULTI");
+        env.run("HGET t a");
+        env.run("HKEYS t");
+        let exec = env.run("EXEC");
+        assert!(
+            exec.starts_with("*2\r\n$1\r\n1\r\n*4\r\n$1\r\n"),
+            "{exec:?}"
+        );
+        // Compact again: the expired field is a prefix, counted without a second pass.
+        let mut env = TestEnv::new();
+        env.run("HSET k a 1 b 2");
+        set_with_deadline(&env, "k", "x", "gone", env.now_ms() + 1);
+        set_with_deadline(&env, "k", "y", "later", env.now_ms() + 100);
+        env.advance_ms(2);
+        assert_eq!(
+            env.run("HGETALL k"),
+            "*6\r\n$1\r\ny\r\n$5\r\nlater\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n"
+        );
     }
 
     #[test]

@@ -80,26 +80,23 @@ fn hscan(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result
             })
     };
 
-    // The reply header needs the number of matches before any is written, and `scan`
-    // lends each field only for the duration of its callback. So: one pass to decide,
-    // then the same (deterministic: the hash cannot change under our lock) pass to write.
-    let mut decisions = Vec::new();
+    // The header (the next cursor and the number of matches) is known only after the
+    // step, so it is written then, in front of the elements: one pass, nothing kept.
+    let mark = reply.defer();
+    let mut matched = 0;
     let next = hash.scan(cursor, opts.count, |f| {
-        decisions.push(keep(f.field, f.is_expired(now)));
-    });
-    let matched = decisions.iter().filter(|&&k| k).count();
-
-    reply.array(2);
-    reply.bulk_u64(next);
-    reply.array(if opts.no_values { matched } else { matched * 2 });
-    let mut decided = decisions.into_iter();
-    hash.scan(cursor, opts.count, |f| {
-        if decided.next() == Some(true) {
+        if keep(f.field, f.is_expired(now)) {
+            matched += 1;
             reply.bulk(f.field);
             if !opts.no_values {
                 reply.bulk(f.value);
             }
         }
+    });
+    reply.prepend(mark, |reply| {
+        reply.array(2);
+        reply.bulk_u64(next);
+        reply.array(if opts.no_values { matched } else { matched * 2 });
     });
     Ok(())
 }

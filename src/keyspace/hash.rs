@@ -337,6 +337,102 @@ impl<'a> Iterator for CompactIter<'a> {
     }
 }
 
+/// The live fields of a hash at one instant, as (name, value) pairs in encoding order:
+/// [`HashValue::live_fields`]. Borrowed straight from the encoding: nothing is copied or
+/// allocated, and a compact hash is read front to back once.
+pub struct LiveFields<'a> {
+    len: Option<usize>,
+    inner: LiveInner<'a>,
+}
+
+enum LiveInner<'a> {
+    /// A compact buffer from its first live field on (none after it needs a check).
+    Compact { buf: &'a [u8], pos: usize },
+    /// A table's slots; with `check`, some may be expired at `now_ms` and are skipped.
+    Table {
+        slots: hashbrown::hash_table::Iter<'a, Slot>,
+        now_ms: u64,
+        check: bool,
+    },
+}
+
+impl LiveFields<'_> {
+    /// How many pairs follow, when known before visiting them: always for a compact hash,
+    /// and for a table none of whose fields can have expired yet. Otherwise count them.
+    pub fn exact_len(&self) -> Option<usize> {
+        self.len
+    }
+
+    /// At least the bytes of the names and values that follow, when cheap to know (a
+    /// compact hash's remaining buffer, which also holds their lengths and deadlines);
+    /// 0 for a table. For reserving output space once.
+    pub fn bytes_hint(&self) -> usize {
+        match &self.inner {
+            LiveInner::Compact { buf, pos } => buf.len() - pos,
+            LiveInner::Table { .. } => 0,
+        }
+    }
+}
+
+impl<'a> Iterator for LiveFields<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.inner {
+            LiveInner::Compact { buf, pos } => {
+                if *pos >= buf.len() {
+                    return None;
+                }
+                let (f, v, next) = packed::pair_at(buf, *pos);
+                *pos = next;
+                Some((f, v))
+            }
+            LiveInner::Table {
+                slots,
+                now_ms,
+                check,
+            } => slots.find_map(|s| {
+                let f = packed::decode(s);
+                (!*check || !f.is_expired(*now_ms)).then_some((f.field, f.value))
+            }),
+        }
+    }
+
+    /// One loop per encoding instead of a branch on it per pair (`for_each` and `count`
+    /// come through here).
+    #[inline]
+    fn fold<B, F: FnMut(B, Self::Item) -> B>(self, init: B, mut f: F) -> B {
+        match self.inner {
+            LiveInner::Compact { buf, mut pos } => {
+                let mut acc = init;
+                while pos < buf.len() {
+                    let (name, value, next) = packed::pair_at(buf, pos);
+                    pos = next;
+                    acc = f(acc, (name, value));
+                }
+                acc
+            }
+            LiveInner::Table {
+                slots,
+                check: false,
+                ..
+            } => slots.fold(init, |acc, s| {
+                let (name, value, _) = packed::pair_at(s, 0);
+                f(acc, (name, value))
+            }),
+            LiveInner::Table { slots, now_ms, .. } => slots.fold(init, |acc, s| {
+                let field = packed::decode(s);
+                if field.is_expired(now_ms) {
+                    acc
+                } else {
+                    f(acc, (field.field, field.value))
+                }
+            }),
+        }
+    }
+}
+
 impl Table {
     fn find(&self, field: &[u8]) -> Option<&Slot> {
         self.slots
@@ -688,6 +784,46 @@ impl HashValue {
             .into_iter()
             .flatten()
             .chain(table.into_iter().flatten())
+    }
+
+    /// The fields that are live at `now_ms`, in encoding order (what HGETALL, HKEYS and
+    /// HVALS list), with their count when it is known without visiting them.
+    pub fn live_fields(&self, now_ms: u64) -> LiveFields<'_> {
+        match &self.repr {
+            Repr::Compact(c) => {
+                // The fields with a TTL come first, earliest first: the expired ones are a
+                // prefix, and every field after it is live.
+                let mut pos = 0;
+                let mut expired = 0;
+                if c.volatile() > 0 {
+                    while expired < c.volatile() {
+                        let (f, n) = packed::decode_at(&c.buf, pos);
+                        if !f.is_expired(now_ms) {
+                            break;
+                        }
+                        pos += n;
+                        expired += 1;
+                    }
+                }
+                LiveFields {
+                    len: Some((c.len - expired) as usize),
+                    inner: LiveInner::Compact { buf: &c.buf, pos },
+                }
+            }
+            Repr::Table(t) => {
+                // Only when the earliest deadline (a lower bound) has passed can a field be
+                // expired; then each is checked and the count is known at the end.
+                let check = t.min_expire().is_some_and(|m| m < now_ms);
+                LiveFields {
+                    len: if check { None } else { Some(t.slots.len()) },
+                    inner: LiveInner::Table {
+                        slots: t.slots.iter(),
+                        now_ms,
+                        check,
+                    },
+                }
+            }
+        }
     }
 
     /// Sets `field` to `value`, treating its TTL as `ttl` says. Returns true if the field
@@ -1539,6 +1675,53 @@ mod tests {
             "the wheel survived the rehashes"
         );
         assert_eq!(h.remove_expired(u64::MAX, usize::MAX, |_| {}), 1);
+    }
+
+    #[test]
+    fn live_fields_skip_the_expired_and_know_their_count_when_cheap() {
+        for mut h in both_encodings() {
+            let table = h.encoding() == Encoding::Hashtable;
+            h.set(b"a", b"1", TtlUpdate::Clear);
+            h.set(b"x", b"gone", TtlUpdate::Set(100));
+            h.set(b"y", b"later", TtlUpdate::Set(300));
+            h.set(b"b", b"2", TtlUpdate::Clear);
+            fn sorted_pairs(h: &HashValue, now: u64, table: bool) -> Vec<(&[u8], &[u8])> {
+                let mut v: Vec<_> = h.live_fields(now).collect();
+                let mut by_fold = Vec::new();
+                h.live_fields(now).for_each(|p| by_fold.push(p));
+                assert_eq!(v, by_fold);
+                if table {
+                    v.sort();
+                }
+                v
+            }
+            let pairs = |h, now| sorted_pairs(h, now, table);
+            let all: Vec<(&[u8], &[u8])> = if table {
+                vec![
+                    (b"a", b"1"),
+                    (b"b", b"2"),
+                    (b"x", b"gone"),
+                    (b"y", b"later"),
+                ]
+            } else {
+                // Compact: the fields with a TTL first, by deadline.
+                vec![
+                    (b"x", b"gone"),
+                    (b"y", b"later"),
+                    (b"a", b"1"),
+                    (b"b", b"2"),
+                ]
+            };
+            assert_eq!(pairs(&h, 100), all, "a field is live at its deadline");
+            assert_eq!(h.live_fields(100).exact_len(), Some(4));
+            let live: Vec<_> = all.iter().copied().filter(|p| p.0 != b"x").collect();
+            assert_eq!(pairs(&h, 101), live);
+            // A compact hash counts its expired prefix; a table finds out as it goes.
+            let expect = if table { None } else { Some(3) };
+            assert_eq!(h.live_fields(101).exact_len(), expect);
+            assert_eq!(pairs(&h, 301).len(), 2);
+            assert!(h.live_fields(50).bytes_hint() >= if table { 0 } else { 12 });
+        }
     }
 
     #[test]

@@ -28,7 +28,7 @@ use smallvec::SmallVec;
 
 pub use effects::{Batch, Cause, Change, Effect, EffectLog, EffectSink, Recorder, Segment};
 pub use evict::{AccessClock, Policy as EvictionPolicy};
-pub use hash::{Encoding, EncodingLimits, HashValue, TtlUpdate};
+pub use hash::{Encoding, EncodingLimits, HashValue, LiveFields, TtlUpdate};
 pub use packed::{FieldRef, MAX_FIELD_EXPIRE_MS};
 pub use shard::{SweepOutcome, WatchFlag};
 

@@ -143,6 +143,28 @@ pub fn decode_at(buf: &[u8], pos: usize) -> (FieldRef<'_>, usize) {
     )
 }
 
+/// The name and value of the field starting at `buf[pos..]`, and where the next one starts.
+/// For readers that do not need the deadline (it is skipped, not decoded); one-byte
+/// lengths, the common case, take no loop.
+#[inline]
+pub fn pair_at(buf: &[u8], pos: usize) -> (&[u8], &[u8], usize) {
+    #[inline(always)]
+    fn varint(buf: &[u8], pos: usize) -> (u64, usize) {
+        match buf[pos] {
+            b if b < 0x80 => (u64::from(b), 1),
+            _ => get_varint(buf, pos),
+        }
+    }
+    let (hdr, h) = varint(buf, pos);
+    let f_start = pos + h;
+    let f_end = f_start + (hdr >> 1) as usize;
+    let (value_len, vh) = varint(buf, f_end);
+    let v_start = f_end + vh;
+    let v_end = v_start + value_len as usize;
+    let next = v_end + if hdr & 1 == 1 { TTL_BYTES } else { 0 };
+    (&buf[f_start..f_end], &buf[v_start..v_end], next)
+}
+
 /// Decodes a buffer holding exactly one field.
 pub fn decode(buf: &[u8]) -> FieldRef<'_> {
     decode_at(buf, 0).0
@@ -164,6 +186,7 @@ mod tests {
             assert_eq!(buf.len(), encoded_len(f, v, t));
             let (r, n) = decode_at(&buf, 0);
             assert_eq!(n, buf.len());
+            assert_eq!(pair_at(&buf, 0), (f, v, buf.len()));
             let mut in_place = vec![0u8; buf.len()];
             encode_into(&mut in_place, f, v, t);
             assert_eq!(in_place, buf);

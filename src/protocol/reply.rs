@@ -24,6 +24,14 @@ impl Protocol {
     }
 }
 
+/// Bytes a bulk string takes beyond its data when its length has at most 20 digits:
+/// `$`, the digits, and two CRLFs.
+pub const BULK_OVERHEAD_BYTES: usize = 25;
+
+/// Where a deferred reply starts ([`Reply::defer`]).
+#[must_use = "a deferred reply needs its header (Reply::prepend)"]
+pub struct Deferred(usize);
+
 /// A typed reply sink over an output buffer.
 ///
 /// Aggregates are written header-first: call `array(n)` and then write exactly `n` elements
@@ -111,10 +119,50 @@ impl<'a> Reply<'a> {
         self.line(b':', n);
     }
 
+    /// `$<len>\r\n<data>\r\n`. Lengths below 100 (field names, most values) are written
+    /// without formatting, and the space for the whole element is reserved once.
+    #[inline]
     pub fn bulk(&mut self, data: &[u8]) {
-        self.line(b'$', data.len() as i64);
+        let n = data.len();
+        self.out.reserve(n + BULK_OVERHEAD_BYTES);
+        if n < 10 {
+            self.out
+                .extend_from_slice(&[b'$', b'0' + n as u8, b'\r', b'\n']);
+        } else if n < 100 {
+            self.out.extend_from_slice(&[
+                b'$',
+                b'0' + (n / 10) as u8,
+                b'0' + (n % 10) as u8,
+                b'\r',
+                b'\n',
+            ]);
+        } else {
+            self.line(b'$', n as i64);
+        }
         self.out.extend_from_slice(data);
         self.out.extend_from_slice(b"\r\n");
+    }
+
+    /// Makes room for at least `bytes` more without reallocating (a reply whose size is
+    /// known before it is written).
+    pub fn reserve(&mut self, bytes: usize) {
+        self.out.reserve(bytes);
+    }
+
+    /// Starts a reply whose header depends on what follows it (an aggregate whose length
+    /// is known only once its elements are written): write the elements, then
+    /// [`Reply::prepend`] the header. Like Redis's `addReplyDeferredLen`, so the
+    /// elements are visited once, not counted first.
+    pub fn defer(&mut self) -> Deferred {
+        Deferred(self.out.len())
+    }
+
+    /// Writes what `header` writes in front of everything written since `mark`.
+    pub fn prepend(&mut self, mark: Deferred, header: impl FnOnce(&mut Self)) {
+        let body_end = self.out.len();
+        header(self);
+        let header_len = self.out.len() - body_end;
+        self.out[mark.0..].rotate_right(header_len);
     }
 
     /// A bulk string holding the decimal form of `n` (cursors, CONFIG values).
@@ -222,6 +270,42 @@ mod tests {
         );
         assert_eq!(both(|r| r.bulk(b"")).0, "$0\r\n\r\n");
         assert_eq!(both(|r| r.bulk_u64(0)).0, "$1\r\n0\r\n");
+    }
+
+    #[test]
+    fn bulk_headers_at_every_width() {
+        for n in [0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 65536] {
+            let data = vec![b'x'; n];
+            let mut out = Vec::new();
+            Reply::new(&mut out, Protocol::Resp2).bulk(&data);
+            let mut want = format!("${n}\r\n").into_bytes();
+            want.extend_from_slice(&data);
+            want.extend_from_slice(b"\r\n");
+            assert_eq!(out, want, "length {n}");
+        }
+    }
+
+    #[test]
+    fn deferred_headers_go_before_their_elements() {
+        let (a, b) = both(|r| {
+            r.ok();
+            let mark = r.defer();
+            r.bulk(b"f");
+            r.bulk(b"v");
+            r.prepend(mark, |r| r.map(1));
+            r.int(7);
+        });
+        assert_eq!(a, "+OK\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n:7\r\n");
+        assert_eq!(b, "+OK\r\n%1\r\n$1\r\nf\r\n$1\r\nv\r\n:7\r\n");
+        let (a, _) = both(|r| {
+            let mark = r.defer();
+            r.prepend(mark, |r| {
+                r.array(2);
+                r.bulk_u64(0);
+                r.array(0);
+            });
+        });
+        assert_eq!(a, "*2\r\n$1\r\n0\r\n*0\r\n");
     }
 
     #[test]
