@@ -665,3 +665,45 @@ fn failover_by_a_new_topology_promotes_the_replica() {
         .query(&mut con)
         .expect("a write on the promoted master");
 }
+
+/// A range of slots migrates as one (kvrocks-controller sends ranges).
+#[test]
+fn a_range_of_slots_migrates() {
+    let cl = start_cluster();
+    let p: Vec<u16> = cl.nodes.iter().map(port).collect();
+    let mut src = cl.nodes[0].client();
+    // Keys in slots 0-999 (the first master's), found by trying names.
+    let mut moved = Vec::new();
+    for i in 0..20_000 {
+        let key = format!("r:{i}");
+        if let Value::Int(s) = common::decode(&src.cmd(&["CLUSTER", "KEYSLOT", &key])) {
+            if s < 1000 {
+                src.cmd(&["HSET", &key, "f", &i.to_string()]);
+                moved.push(key);
+            }
+        }
+    }
+    assert!(moved.len() > 500, "{}", moved.len());
+    src.expect(&format!("CLUSTERX MIGRATE 0-999 {}", IDS[1]), b"+OK\r\n");
+    let done = common::wait_until(Duration::from_secs(30), || {
+        cluster_info_field(&mut src, "migrating_state").as_deref() == Some("success")
+    });
+    assert!(done);
+    assert_eq!(
+        cluster_info_field(&mut src, "migrating_slot(s)").as_deref(),
+        Some("0-999")
+    );
+    let mut dst = cl.nodes[1].client();
+    for key in &moved {
+        let slot = match common::decode(&src.cmd(&["CLUSTER", "KEYSLOT", key])) {
+            Value::Int(s) => s,
+            other => panic!("{other:?}"),
+        };
+        src.expect(
+            &format!("HGET {key} f"),
+            format!("-MOVED {slot} 127.0.0.1:{}\r\n", p[1]).as_bytes(),
+        );
+        assert!(dst.cmd(&["HGET", key, "f"]).starts_with(b"$"));
+    }
+    src.expect("CLUSTERX MIGRATE 999-5 x", b"-ERR Invalid slot range\r\n");
+}

@@ -55,7 +55,8 @@ impl State {
 /// One migration for the task to run: the slot, the target, the snapshot as commands, and
 /// the capture's receiving end.
 pub struct Job {
-    pub slot: u16,
+    /// The slots, as an inclusive range (`CLUSTERX MIGRATE 5` or `5-10`).
+    pub slots: (u16, u16),
     pub host: String,
     pub port: u16,
     pub snapshot: Vec<u8>,
@@ -66,9 +67,10 @@ pub struct Job {
 #[derive(Default)]
 pub struct Migrations {
     /// Source: the last migration started here and how it went.
-    pub status: Mutex<Option<(u16, State)>>,
+    pub status: Mutex<Option<((u16, u16), State)>>,
     capturing: AtomicBool,
-    capture_slot: AtomicU32,
+    capture_start: AtomicU32,
+    capture_end: AtomicU32,
     /// Writes to the migrating slot are refused (`-TRYAGAIN`) during the hand-over.
     finishing: AtomicBool,
     sender: Mutex<Option<mpsc::UnboundedSender<Vec<u8>>>>,
@@ -130,10 +132,7 @@ impl Migrations {
 
     /// The override for `slot`, if any.
     pub fn route(&self, slot: u16, write: bool) -> Override {
-        if self.finishing.load(Ordering::Relaxed)
-            && write
-            && self.capture_slot.load(Ordering::Relaxed) == u32::from(slot)
-        {
+        if self.finishing.load(Ordering::Relaxed) && write && self.captures(slot) {
             return Override::TryAgain;
         }
         if let Some(e) = self.moved.read().get(&slot) {
@@ -146,6 +145,13 @@ impl Migrations {
             return Override::Importing;
         }
         Override::None
+    }
+
+    /// Whether `slot` is in the range being captured.
+    fn captures(&self, slot: u16) -> bool {
+        let s = u32::from(slot);
+        self.capture_start.load(Ordering::Relaxed) <= s
+            && s <= self.capture_end.load(Ordering::Relaxed)
     }
 
     /// A new topology assigns every slot: the overrides end.
@@ -166,11 +172,13 @@ impl Migrations {
         }
         *self.sender.lock() = Some(tx);
         job.captured = rx;
-        self.capture_slot
-            .store(u32::from(job.slot), Ordering::Relaxed);
+        self.capture_start
+            .store(u32::from(job.slots.0), Ordering::Relaxed);
+        self.capture_end
+            .store(u32::from(job.slots.1), Ordering::Relaxed);
         self.capturing.store(true, Ordering::Release);
         self.any.store(true, Ordering::Release);
-        *self.status.lock() = Some((job.slot, State::Start));
+        *self.status.lock() = Some((job.slots, State::Start));
         *self.job.lock() = Some(job);
         self.wake.notify_one();
     }
@@ -181,30 +189,36 @@ impl Migrations {
         *self.sender.lock() = None;
     }
 
-    fn finish(&self, slot: u16, state: State) {
+    fn finish(&self, slots: (u16, u16), state: State) {
         self.stop_capture();
-        *self.status.lock() = Some((slot, state));
+        *self.status.lock() = Some((slots, state));
         self.refresh();
     }
 
     /// Source, after the hand-over: the slot is the target's; clients are sent there.
-    fn hand_over(&self, slot: u16, endpoint: String) {
-        self.moved.write().insert(slot, endpoint);
+    fn hand_over(&self, (a, b): (u16, u16), endpoint: String) {
+        let mut moved = self.moved.write();
+        for slot in a..=b {
+            moved.insert(slot, endpoint.clone());
+        }
+        drop(moved);
         self.refresh();
     }
 
     /// Target: `CLUSTERX IMPORT slot 0|1|2`.
-    pub fn import(&self, slot: u16, state: u8) {
-        match state {
-            0 => {
-                self.importing.write().insert(slot);
-            }
-            1 => {
-                self.importing.write().remove(&slot);
-                self.imported.write().insert(slot);
-            }
-            _ => {
-                self.importing.write().remove(&slot);
+    pub fn import(&self, (a, b): (u16, u16), state: u8) {
+        for slot in a..=b {
+            match state {
+                0 => {
+                    self.importing.write().insert(slot);
+                }
+                1 => {
+                    self.importing.write().remove(&slot);
+                    self.imported.write().insert(slot);
+                }
+                _ => {
+                    self.importing.write().remove(&slot);
+                }
             }
         }
         self.refresh();
@@ -225,7 +239,10 @@ impl EffectSink for Capture {
 
     fn publish(&self, batch: &Batch) {
         let m = &self.0;
-        let slot = m.capture_slot.load(Ordering::Relaxed) as u16;
+        let slots = (
+            m.capture_start.load(Ordering::Relaxed) as u16,
+            m.capture_end.load(Ordering::Relaxed) as u16,
+        );
         let mut filtered = Batch::default();
         for (command, effects) in batch.commands() {
             let start = filtered.effects.len();
@@ -236,11 +253,11 @@ impl EffectSink for Capture {
                 if matches!(e.change, Change::Flushed | Change::Swapped { .. }) {
                     // FLUSHDB while migrating: the copy is void (flushing the target would
                     // take its other slots too). The migration fails.
-                    tracing::warn!("migration of slot {slot}: the database was flushed");
-                    m.finish(slot, State::Fail);
+                    tracing::warn!(?slots, "migration: the database was flushed");
+                    m.finish(slots, State::Fail);
                     return;
                 }
-                if key_slot(&e.key) == slot {
+                if m.captures(key_slot(&e.key)) {
                     filtered.effects.push(e.clone());
                 }
             }
@@ -428,7 +445,7 @@ async fn migrate(
         };
         t.run(&cmd, 1).await?;
     }
-    let slot = job.slot.to_string();
+    let slot = range_text(job.slots);
     t.run(
         &command(&[b"CLUSTERX", b"IMPORT", slot.as_bytes(), b"0"]),
         1,
@@ -450,7 +467,7 @@ async fn copy(
     job: &mut Job,
     t: &mut Target,
 ) -> Result<(), String> {
-    let slot = job.slot.to_string();
+    let slot = range_text(job.slots);
     let snapshot = std::mem::take(&mut job.snapshot);
     t.run(&snapshot, count_requests(&snapshot)).await?;
     // What changed meanwhile, until the queue is (nearly) empty.
@@ -490,6 +507,30 @@ async fn copy(
     Ok(())
 }
 
+/// `5` or `5-10`.
+pub fn range_text((a, b): (u16, u16)) -> String {
+    if a == b {
+        a.to_string()
+    } else {
+        format!("{a}-{b}")
+    }
+}
+
+/// Parses `5` or `5-10` (slots in range, start ≤ end).
+pub fn parse_range(text: &[u8]) -> Option<(u16, u16)> {
+    let text = std::str::from_utf8(text).ok()?;
+    let slot = |s: &str| {
+        s.parse::<u16>()
+            .ok()
+            .filter(|&n| usize::from(n) < super::SLOTS)
+    };
+    let (a, b) = match text.split_once('-') {
+        Some((a, b)) => (slot(a)?, slot(b)?),
+        None => (slot(text)?, slot(text)?),
+    };
+    (a <= b).then_some((a, b))
+}
+
 /// The task that runs the migrations this node starts.
 pub async fn supervise(server: Arc<crate::context::ServerContext>) {
     let m = server.cluster.migrations();
@@ -498,7 +539,7 @@ pub async fn supervise(server: Arc<crate::context::ServerContext>) {
         let Some(mut job) = m.take_job() else {
             continue;
         };
-        let slot = job.slot;
+        let slot = job.slots;
         let endpoint = format!("{}:{}", job.host, job.port);
         match migrate(&server, &m, &mut job).await {
             Ok(()) => {
@@ -508,13 +549,14 @@ pub async fn supervise(server: Arc<crate::context::ServerContext>) {
                 // append-only file see DELs).
                 internal(
                     &server,
-                    &[b"CLUSTERX", b"DROPSLOT", slot.to_string().as_bytes()],
+                    &[b"CLUSTERX", b"DROPSLOT", range_text(slot).as_bytes()],
                 );
-                tracing::info!(slot, target = %endpoint, "slot migrated");
+                tracing::info!(slots = %range_text(slot), target = %endpoint, "slots migrated");
             }
             Err(why) => {
                 m.finish(slot, State::Fail);
-                tracing::warn!(slot, target = %endpoint, %why, "slot migration failed");
+                let slots = range_text(slot);
+                tracing::warn!(%slots, target = %endpoint, %why, "slot migration failed");
             }
         }
     }
@@ -533,6 +575,11 @@ mod tests {
         assert_eq!(reply_len(b"*2\r\n:1\r\n$1\r\na\r\n"), Ok(Some(15)));
         assert_eq!(reply_len(b"*2\r\n:1\r\n"), Ok(None));
         assert_eq!(reply_len(b"?"), Err(()));
+        assert_eq!(parse_range(b"5"), Some((5, 5)));
+        assert_eq!(parse_range(b"5-10"), Some((5, 10)));
+        assert_eq!(parse_range(b"10-5"), None);
+        assert_eq!(parse_range(b"16384"), None);
+        assert_eq!(range_text((3, 3)), "3");
         assert_eq!(
             count_requests(&command(&[b"HSET", b"k", b"f", b"v"]).repeat(3)),
             3

@@ -216,7 +216,7 @@ const X_SUBCOMMANDS: &[Command] = &[
             "Copies a slot's keys to another master, then the writes made meanwhile, and hands \
              the slot over (CLUSTER INFO migrating_state tells how it went).",
             "O(N) where N is the number of keys of the node",
-            "slot target-node-id",
+            "slot|start-end target-node-id",
         ),
     Command::new("clusterx|import", 4, import)
         .flags(X_ADMIN | flags::LOCK_DB)
@@ -334,12 +334,14 @@ fn info(ctx: &mut Ctx<'_, '_>, _args: Args<'_>, reply: &mut Reply<'_>) -> Result
     let version = t.as_ref().map_or(0, |t| t.version);
     // Once a migration has started here, how it stands (what kvrocks-controller reads).
     let migrating = match *c.migrations().status.lock() {
-        Some((slot, state)) => {
-            format!(
-                "migrating_slot:{slot}\r\nmigrating_state:{}\r\n",
-                state.name()
-            )
+        // Kvrocks's names: `migrating_slot` for one slot, `migrating_slot(s)` for a range.
+        Some(((a, b), state)) if a == b => {
+            format!("migrating_slot:{a}\r\nmigrating_state:{}\r\n", state.name())
         }
+        Some(((a, b), state)) => format!(
+            "migrating_slot(s):{a}-{b}\r\nmigrating_state:{}\r\n",
+            state.name()
+        ),
         None => String::new(),
     };
     let text = format!(
@@ -866,7 +868,8 @@ type FieldCopy = (Vec<u8>, Vec<u8>, Option<u64>);
 fn migrate(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
     use crate::keyspace::{Batch, Cause, Change, Effect, Segment};
     enabled(ctx)?;
-    let slot = slot_arg(args.get(2), "ERR Invalid slot id")?;
+    let slots = crate::cluster::migrate::parse_range(args.get(2))
+        .ok_or_else(|| CmdError::other("ERR Invalid slot range"))?;
     let c = &ctx.server.cluster;
     let Some(t) = c.topology() else {
         return Err(CmdError::other(
@@ -874,7 +877,8 @@ fn migrate(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Resu
         ));
     };
     let my_id = c.my_id();
-    if t.owner(slot).is_none_or(|o| o.id != my_id) {
+    let mine = |s: u16| t.owner(s).is_some_and(|o| o.id == my_id);
+    if !(slots.0..=slots.1).all(mine) {
         return Err(CmdError::other(
             "ERR Can't migrate slot which doesn't belong to me",
         ));
@@ -891,7 +895,7 @@ fn migrate(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Resu
     let now = ctx.now_ms;
     let mut keys: Vec<(Vec<u8>, Vec<FieldCopy>)> = Vec::new();
     ctx.db().for_each_key(now, |key, value| {
-        if key_slot(key) == slot {
+        if (slots.0..=slots.1).contains(&key_slot(key)) {
             let fields = value
                 .iter()
                 .filter(|f| !f.is_expired(now))
@@ -922,24 +926,25 @@ fn migrate(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Resu
         });
     }
     let job = crate::cluster::migrate::Job {
-        slot,
+        slots,
         host: target.ip.clone(),
         port: target.port,
         snapshot: Vec::new(),
         captured: tokio::sync::mpsc::unbounded_channel().1,
     };
     m.start(job, &batch);
-    tracing::info!(slot, target = %target.endpoint(), keys = batch.effects.len(), "migrating slot");
+    let shown = crate::cluster::migrate::range_text(slots);
+    tracing::info!(slots = %shown, target = %target.endpoint(), keys = batch.effects.len(), "migrating");
     reply.ok();
     Ok(())
 }
 
-/// Deletes every key of `slot` in the database (the caller holds its locks).
-fn drop_keys(ctx: &mut Ctx<'_, '_>, slot: u16) -> usize {
+/// Deletes every key of the slots `a..=b` in the database (the caller holds its locks).
+fn drop_keys(ctx: &mut Ctx<'_, '_>, (a, b): (u16, u16)) -> usize {
     let now = ctx.now_ms;
     let mut keys = Vec::new();
     ctx.db().for_each_key(now, |key, _| {
-        if key_slot(key) == slot {
+        if (a..=b).contains(&key_slot(key)) {
             keys.push(key.to_vec());
         }
     });
@@ -949,10 +954,15 @@ fn drop_keys(ctx: &mut Ctx<'_, '_>, slot: u16) -> usize {
         .count()
 }
 
-/// CLUSTERX IMPORT slot 0|1|2 (a migration's target).
+fn range_arg(arg: &[u8]) -> Result<(u16, u16), CmdError> {
+    crate::cluster::migrate::parse_range(arg)
+        .ok_or_else(|| CmdError::other("ERR Invalid slot range"))
+}
+
+/// CLUSTERX IMPORT slot|range 0|1|2 (a migration's target).
 fn import(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
     enabled(ctx)?;
-    let slot = slot_arg(args.get(2), "ERR Invalid slot id")?;
+    let slots = range_arg(args.get(2))?;
     let state = match args.get(3) {
         b"0" => 0,
         b"1" => 1,
@@ -960,36 +970,39 @@ fn import(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Resul
         _ => return Err(CmdError::other("ERR Invalid import state")),
     };
     let m = ctx.server.cluster.migrations();
-    m.import(slot, state);
+    m.import(slots, state);
+    let shown = crate::cluster::migrate::range_text(slots);
     match state {
         0 => ctx.client.cluster_importer = true,
-        1 => tracing::info!(slot, "slot imported"),
+        1 => tracing::info!(slots = %shown, "slots imported"),
         _ => {
-            let dropped = drop_keys(ctx, slot);
-            tracing::warn!(slot, dropped, "slot import failed; its keys are dropped");
+            let dropped = drop_keys(ctx, slots);
+            tracing::warn!(slots = %shown, dropped, "slot import failed; its keys are dropped");
         }
     }
     reply.ok();
     Ok(())
 }
 
-/// CLUSTERX DROPSLOT slot: only for a slot this node does not serve.
+/// CLUSTERX DROPSLOT slot|range: only for slots this node does not serve.
 fn dropslot(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {
     enabled(ctx)?;
-    let slot = slot_arg(args.get(2), "ERR Invalid slot id")?;
+    let slots = range_arg(args.get(2))?;
     let c = &ctx.server.cluster;
-    let served_here = match c.migrations().route(slot, false) {
+    let my_id = c.my_id();
+    let topology = c.topology();
+    let served_here = |slot: u16| match c.migrations().route(slot, false) {
         crate::cluster::migrate::Override::Moved(_) => false,
         crate::cluster::migrate::Override::ServedHere => true,
-        _ => c
-            .topology()
-            .and_then(|t| t.owner(slot).map(|o| o.id.clone()))
-            .is_some_and(|id| id == c.my_id()),
+        _ => topology
+            .as_ref()
+            .and_then(|t| t.owner(slot))
+            .is_some_and(|o| o.id == my_id),
     };
-    if served_here {
+    if (slots.0..=slots.1).any(served_here) {
         return Err(CmdError::other("ERR The slot is served by this node"));
     }
-    reply.int(drop_keys(ctx, slot) as i64);
+    reply.int(drop_keys(ctx, slots) as i64);
     Ok(())
 }
 
@@ -1007,8 +1020,8 @@ const X_HELP: &[&str] = &[
     "    Install the topology, one node per line: <id> <ip> <port> <master|slave> <master-id|-> [<slot>|<start-end> ...].",
     "SETSLOT <slot> NODE <node-id> <version>",
     "    Assign <slot> to the master <node-id> as topology <version> (the current one plus 1).",
-    "MIGRATE <slot> <target-node-id>",
-    "    Copy <slot>'s keys to the master <target-node-id>, then the writes made meanwhile, and hand it over.",
+    "MIGRATE <slot>|<start-end> <target-node-id>",
+    "    Copy the slots' keys to the master <target-node-id>, then the writes made meanwhile, and hand them over.",
     "IMPORT <slot> <0|1|2>",
     "    (From a migration's source) the import of <slot> starts, succeeded or failed.",
     "DROPSLOT <slot>",
