@@ -305,13 +305,33 @@ fn before_a_topology_keys_are_not_served() {
     c.expect("HSET a f v", b"-CLUSTERDOWN Hash slot not served\r\n");
     c.expect("PING", b"+PONG\r\n");
     c.expect("CLUSTERX VERSION", b":-1\r\n");
+    c.expect(
+        "CONFIG GET cluster-enabled",
+        b"*2\r\n$15\r\ncluster-enabled\r\n$3\r\nyes\r\n",
+    );
     let info = text(&c.run("CLUSTER INFO"));
     assert!(
         info.starts_with("cluster_state:fail\r\ncluster_slots_assigned:0\r\n"),
         "{info}"
     );
     c.expect("CLUSTER SLOTS", b"*0\r\n");
+    // Part of the slots: down while full coverage is required (the default), up without.
+    c.expect_args(
+        &[
+            "CLUSTERX",
+            "SETNODES",
+            &format!("{} 127.0.0.1 1 master - 0-99", IDS[0]),
+            "1",
+        ],
+        b"+OK\r\n",
+    );
+    assert!(text(&c.run("CLUSTER INFO")).starts_with("cluster_state:fail"));
+    c.expect("CONFIG SET cluster-require-full-coverage no", b"+OK\r\n");
+    assert!(text(&c.run("CLUSTER INFO")).starts_with("cluster_state:ok"));
+    c.expect("HSET a f v", b"-CLUSTERDOWN Hash slot not served\r\n");
+    c.expect("CLUSTERX SETNODES x 0", b"-ERR Invalid cluster version\r\n");
     c.expect("CLUSTER RESET", b"+OK\r\n");
+    c.expect("CLUSTERX VERSION", b":-1\r\n");
 }
 
 /// The redis crate's cluster client (it discovers with CLUSTER SLOTS and follows MOVED)

@@ -230,6 +230,12 @@ impl Cluster {
         self.save()
     }
 
+    /// CONFIG SET cluster-require-full-coverage.
+    pub fn set_require_full_coverage(&self, on: bool) {
+        self.require_full_coverage.store(on, Ordering::Relaxed);
+        self.rebuild();
+    }
+
     /// The topology version (CLUSTERX VERSION; -1 before any).
     pub fn version(&self) -> i64 {
         self.topology().map_or(-1, |t| t.version as i64)

@@ -977,7 +977,30 @@ const PARAMS: &[Param] = &[
         },
     ),
     param("daemonize", |_| "no".into(), Setter::Immutable),
-    param("cluster-enabled", |_| "no".into(), Setter::Immutable),
+    param(
+        "cluster-enabled",
+        |s| yes_no(s.cluster.enabled),
+        Setter::Immutable,
+    ),
+    param(
+        "cluster-config-file",
+        |s| s.config.startup.cluster_config_file.clone(),
+        Setter::Immutable,
+    ),
+    param(
+        "cluster-require-full-coverage",
+        |s| {
+            yes_no(
+                s.cluster
+                    .require_full_coverage
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            )
+        },
+        Setter::Text {
+            check: check_yes_no,
+            apply: |s, v| s.cluster.set_require_full_coverage(is(v, "yes")),
+        },
+    ),
     param(
         "enable-debug-command",
         |s| s.config.startup.enable_debug_command.to_ascii_lowercase(),
