@@ -93,10 +93,41 @@ impl Default for Repr {
 /// still appended or rewritten in place, paying nothing for the rule.
 #[derive(Clone, Debug, Default)]
 struct Compact {
-    buf: Vec<u8>,
+    buf: ExactBuf,
     len: u32,
     /// The number of fields with a TTL (low 31 bits) and [`EX_FLAG`].
     vol: u32,
+}
+
+/// A byte buffer always exactly as long as its contents, as a listpack is: a boxed slice,
+/// 16 bytes in the entry where a `Vec` takes 24, and never any unused capacity (a `Vec`
+/// keeps what a deletion freed).
+#[derive(Clone, Debug, Default)]
+struct ExactBuf(Box<[u8]>);
+
+impl std::ops::Deref for ExactBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ExactBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+}
+
+impl ExactBuf {
+    /// Changes the contents as a `Vec` (taken and given back without copying) and stores
+    /// them at their exact size again: growth by `reserve_exact` costs nothing more, a
+    /// shrink is one `realloc`.
+    fn edit<R>(&mut self, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        let mut v = std::mem::take(&mut self.0).into_vec();
+        let r = f(&mut v);
+        self.0 = v.into_boxed_slice();
+        r
+    }
 }
 
 /// Set in `Compact::vol` once a field-expiration command ran on the hash or a field got a
@@ -211,17 +242,19 @@ impl Compact {
     /// Inserts an encoded field at byte offset `pos` (growing the buffer exactly).
     fn insert_at(&mut self, pos: usize, field: &[u8], value: &[u8], t: Option<u64>) {
         let n = packed::encoded_len(field, value, t);
-        let len = self.buf.len();
         // Grow to the exact size, as listpack does: doubling would leave up to half the
         // buffer unused in every small hash.
-        self.buf.reserve_exact(n);
-        if pos == len {
-            packed::encode(&mut self.buf, field, value, t);
-        } else {
-            self.buf.resize(len + n, 0);
-            self.buf.copy_within(pos..len, pos + n);
-            packed::encode_into(&mut self.buf[pos..pos + n], field, value, t);
-        }
+        self.buf.edit(|buf| {
+            let len = buf.len();
+            buf.reserve_exact(n);
+            if pos == len {
+                packed::encode(buf, field, value, t);
+            } else {
+                buf.resize(len + n, 0);
+                buf.copy_within(pos..len, pos + n);
+                packed::encode_into(&mut buf[pos..pos + n], field, value, t);
+            }
+        });
     }
 
     /// Removes the entry at `pos..pos + n` (`had_ttl`: it had a TTL) and stores the field
@@ -239,7 +272,9 @@ impl Compact {
         t: Option<u64>,
         before_equal: bool,
     ) {
-        self.buf.drain(pos..pos + n);
+        self.buf.edit(|buf| {
+            buf.drain(pos..pos + n);
+        });
         self.sub_volatile(u32::from(had_ttl));
         self.place(field, value, t, before_equal);
     }
@@ -309,12 +344,16 @@ impl Compact {
         let old_end = pos + old_len;
         if new_len > old_len {
             let extra = new_len - old_len;
-            let len = self.buf.len();
-            self.buf.reserve_exact(extra);
-            self.buf.resize(len + extra, 0);
-            self.buf.copy_within(old_end..len, old_end + extra);
+            self.buf.edit(|buf| {
+                let len = buf.len();
+                buf.reserve_exact(extra);
+                buf.resize(len + extra, 0);
+                buf.copy_within(old_end..len, old_end + extra);
+            });
         } else if new_len < old_len {
-            self.buf.drain(pos + new_len..old_end);
+            self.buf.edit(|buf| {
+                buf.drain(pos + new_len..old_end);
+            });
         }
         packed::encode_into(&mut self.buf[pos..pos + new_len], field, value, t);
     }
@@ -879,8 +918,10 @@ impl HashValue {
                         _ => {
                             // Appended, growing to the exact size as listpack does: doubling
                             // would leave up to half the buffer unused in every small hash.
-                            c.buf.reserve_exact(packed::encoded_len(field, value, None));
-                            packed::encode(&mut c.buf, field, value, None);
+                            c.buf.edit(|buf| {
+                                buf.reserve_exact(packed::encoded_len(field, value, None));
+                                packed::encode(buf, field, value, None);
+                            });
                         }
                     }
                     c.len += 1;
@@ -942,11 +983,10 @@ impl HashValue {
                 Some((pos, n, f)) => {
                     let had_ttl = f.expire_at.is_some();
                     c.sub_volatile(u32::from(had_ttl));
-                    c.buf.drain(pos..pos + n);
+                    c.buf.edit(|buf| {
+                        buf.drain(pos..pos + n);
+                    });
                     c.len -= 1;
-                    if c.buf.capacity() > 2 * c.buf.len() + 64 {
-                        c.buf.shrink_to_fit();
-                    }
                     true
                 }
                 None => false,
@@ -1012,10 +1052,11 @@ impl HashValue {
                 if end == c.buf.len() {
                     // A hash whose fields all expired (the common case for the sweeper)
                     // just drops its buffer.
-                    c.buf = Vec::new();
+                    c.buf = ExactBuf::default();
                 } else {
-                    c.buf.drain(..end);
-                    c.buf.shrink_to_fit();
+                    c.buf.edit(|buf| {
+                        buf.drain(..end);
+                    });
                 }
                 c.len -= removed as u32;
                 c.sub_volatile(removed as u32);
@@ -1163,7 +1204,7 @@ impl HashValue {
     /// Approximate heap bytes (MEMORY USAGE, INFO memory estimates).
     pub fn heap_bytes(&self) -> usize {
         match &self.repr {
-            Repr::Compact(c) => c.buf.capacity(),
+            Repr::Compact(c) => c.buf.len(),
             Repr::Table(t) => {
                 t.slots.allocation_size()
                     + t.slots.iter().map(|s| s.len()).sum::<usize>()
@@ -1505,7 +1546,7 @@ mod tests {
         let Repr::Compact(c) = &h.repr else {
             panic!("compact expected")
         };
-        assert_eq!(c.buf.capacity(), c.buf.len());
+        assert_eq!(h.heap_bytes(), c.buf.len());
         assert_eq!(h.remove_expired(15, usize::MAX, |_| {}), 0);
         assert_eq!(h.remove_expired(100, usize::MAX, |_| {}), 5);
         assert!(h.is_empty());

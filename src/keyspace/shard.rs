@@ -730,6 +730,14 @@ impl SweepOutcome {
 mod tests {
     use super::*;
 
+    /// Every key costs a table bucket of this size (plus a control byte), full or not, so
+    /// it is kept in check: the key (24), two deadlines (16), the value (24: an exact-size
+    /// boxed buffer and two counts), the access state (4, padded).
+    #[test]
+    fn an_entry_is_72_bytes() {
+        assert_eq!(std::mem::size_of::<Entry>(), 72);
+    }
+
     fn entry(key: &[u8]) -> Entry {
         Entry {
             key: Key::new(key),
