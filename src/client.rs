@@ -383,6 +383,14 @@ impl ClientState {
         self.shared.db.store(db, Ordering::Relaxed);
     }
 
+    /// Runs as the default user, authenticated if it is on and needs no password (a new
+    /// connection, RESET; Redis's `clientSetDefaultAuth`).
+    pub fn log_in_as_default(&mut self, acl: &crate::acl::Acl) {
+        let (user, generation) = acl.default_with_generation();
+        self.authenticated = user.enabled && user.nopass;
+        self.set_user(user, generation);
+    }
+
     /// Runs as `user` from now on (AUTH, HELLO AUTH, a new connection, RESET).
     pub fn set_user(&mut self, user: Arc<crate::acl::User>, generation: u64) {
         self.shared.meta.lock().user = user.name.clone();

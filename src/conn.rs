@@ -58,30 +58,9 @@ pub async fn serve(
     let _enter = span.enter();
     debug!("accepted");
 
-    let mut client = ClientState::new(Arc::clone(&shared), server.acl.default_open());
-    let (user, generation) = server.acl.default_with_generation();
-    client.set_user(user, generation);
-    let result = run(&mut stream, &server, &mut client, &mut shutdown).await;
-    let takeover = match result {
-        Ok(t) => t,
-        Err(e) => {
-            debug!(error = %e, "connection error");
-            None
-        }
-    };
-    server.commands.flush(&mut client.stats);
-    if client.monitor.is_some() {
-        server.monitors.remove(id);
-    }
-    cmd::multi::forget_watches(&server, &mut client);
-    if client.tracking.is_some() {
-        server.tracker.disable(id);
-    }
-    pubsub::forget(&server.pubsub, &mut client);
-    if let Some(rbuf) = takeover {
+    if let Some((rbuf, req)) = session(&mut stream, &server, &shared, &mut shutdown).await {
         // PSYNC / SYNC: from here on this connection is a replica's link.
         shared.set_kind(crate::client::ClientKind::Replica);
-        let req = std::mem::take(&mut client.repl);
         crate::replication::master::serve(
             stream,
             rbuf,
@@ -114,30 +93,9 @@ pub async fn serve_tls(
     let span = tracing::debug_span!("conn", id, addr = %shared.addr, tls = true);
     let _enter = span.enter();
     debug!("accepted (TLS)");
-    let mut client = ClientState::new(Arc::clone(&shared), server.acl.default_open());
-    let (user, generation) = server.acl.default_with_generation();
-    client.set_user(user, generation);
-    let result = run(&mut stream, &server, &mut client, &mut shutdown).await;
-    let takeover = match result {
-        Ok(t) => t,
-        Err(e) => {
-            debug!(error = %e, "connection error");
-            None
-        }
-    };
-    server.commands.flush(&mut client.stats);
-    if client.monitor.is_some() {
-        server.monitors.remove(id);
-    }
-    cmd::multi::forget_watches(&server, &mut client);
-    if client.tracking.is_some() {
-        server.tracker.disable(id);
-    }
-    pubsub::forget(&server.pubsub, &mut client);
-    match takeover {
-        Some(rbuf) => {
+    match session(&mut stream, &server, &shared, &mut shutdown).await {
+        Some((rbuf, req)) => {
             shared.set_kind(crate::client::ClientKind::Replica);
-            let req = std::mem::take(&mut client.repl);
             crate::replication::master::serve(
                 stream,
                 rbuf,
@@ -154,6 +112,37 @@ pub async fn serve_tls(
     }
     server.clients.unregister(id);
     debug!("closed");
+}
+
+/// One client's session on `stream`, plain or TLS: its state from the first request to
+/// the last, and what it leaves behind (stats, MONITOR, WATCH, tracking, subscriptions)
+/// cleared. Returns the unread input and the sync request if it became a replica.
+async fn session<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    server: &Arc<ServerContext>,
+    shared: &Arc<ClientShared>,
+    shutdown: &mut ShutdownSignal,
+) -> Option<(BytesMut, crate::replication::master::SyncRequest)> {
+    let id = shared.id;
+    let mut client = ClientState::new(Arc::clone(shared), false);
+    client.log_in_as_default(&server.acl);
+    let takeover = match run(stream, server, &mut client, shutdown).await {
+        Ok(t) => t,
+        Err(e) => {
+            debug!(error = %e, "connection error");
+            None
+        }
+    };
+    server.commands.flush(&mut client.stats);
+    if client.monitor.is_some() {
+        server.monitors.remove(id);
+    }
+    cmd::multi::forget_watches(server, &mut client);
+    if client.tracking.is_some() {
+        server.tracker.disable(id);
+    }
+    pubsub::forget(&server.pubsub, &mut client);
+    takeover.map(|rbuf| (rbuf, std::mem::take(&mut client.repl)))
 }
 
 /// Serves requests until the connection ends; returns the unread input if the client

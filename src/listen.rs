@@ -77,6 +77,36 @@ pub fn bind_all(bind: &[String], port: u16) -> Result<Vec<TcpListener>, BindErro
     Ok(listeners)
 }
 
+/// A listener just bound, with its `host:port`.
+type Bound = (String, TcpListener);
+
+/// Which of the `serving` listeners stay (their `host:port` is still wanted) and the new
+/// ones bound for `addrs` on `port`; an error if none would be left.
+fn plan(
+    addrs: &[String],
+    port: u16,
+    serving: &[String],
+) -> Result<(Vec<String>, Vec<Bound>), BindError> {
+    let wanted: Vec<String> = addrs
+        .iter()
+        .filter_map(|a| resolve(&target(a, port).1).ok())
+        .map(|a| a.to_string())
+        .collect();
+    let keep: Vec<String> = serving
+        .iter()
+        .filter(|t| wanted.contains(t))
+        .cloned()
+        .collect();
+    let add = bind_except(addrs, port, &keep)?;
+    if keep.is_empty() && add.is_empty() {
+        return Err(BindError {
+            addr: addrs.join(" "),
+            source: io::Error::new(io::ErrorKind::AddrNotAvailable, "no address could be bound"),
+        });
+    }
+    Ok((keep, add))
+}
+
 /// Binds the `bind` entries on `port` whose `host:port` is not in `skip` (already bound),
 /// returning each new listener with its `host:port`.
 fn bind_except(
@@ -181,49 +211,9 @@ impl Listening {
         let (keep, add) = if port == 0 {
             (Vec::new(), Vec::new())
         } else {
-            let wanted: Vec<String> = addrs
-                .iter()
-                .filter_map(|a| resolve(&target(a, port).1).ok())
-                .map(|a| a.to_string())
-                .collect();
-            let keep: Vec<String> = serving
-                .iter()
-                .filter(|t| wanted.contains(t))
-                .cloned()
-                .collect();
-            let add = bind_except(&addrs, port, &keep)?;
-            if keep.is_empty() && add.is_empty() {
-                return Err(BindError {
-                    addr: addrs.join(" "),
-                    source: io::Error::new(
-                        io::ErrorKind::AddrNotAvailable,
-                        "no address could be bound",
-                    ),
-                });
-            }
-            (keep, add)
+            plan(&addrs, port, &serving)?
         };
-        let now: Vec<String> = keep
-            .iter()
-            .cloned()
-            .chain(add.iter().map(|(t, _)| t.clone()))
-            .collect();
-        match self.replace.lock().as_ref() {
-            Some(tx)
-                if tx
-                    .send(Replacement {
-                        keep,
-                        add,
-                        tls: true,
-                    })
-                    .is_ok() => {}
-            _ => {
-                return Err(BindError {
-                    addr: now.join(", "),
-                    source: io::Error::other("the accept loop is not running"),
-                })
-            }
-        }
+        let now = self.hand_over(keep, add, true)?;
         if *serving != now {
             warn!(tls_listening = %now.join(", "), "TLS listening addresses changed by CONFIG SET");
         }
@@ -251,52 +241,35 @@ impl Listening {
         let addrs = bind.unwrap_or_else(|| self.bind());
         let port = port.unwrap_or(port_slot.load(Ordering::Relaxed) as u16);
         let mut serving = self.serving.lock();
-        let wanted: Vec<String> = addrs
-            .iter()
-            .filter_map(|a| resolve(&target(a, port).1).ok())
-            .map(|a| a.to_string())
-            .collect();
-        let keep: Vec<String> = serving
-            .iter()
-            .filter(|t| wanted.contains(t))
-            .cloned()
-            .collect();
-        let add = bind_except(&addrs, port, &keep)?;
-        if keep.is_empty() && add.is_empty() {
-            return Err(BindError {
-                addr: addrs.join(" "),
-                source: io::Error::new(
-                    io::ErrorKind::AddrNotAvailable,
-                    "no address could be bound",
-                ),
-            });
-        }
+        let (keep, add) = plan(&addrs, port, &serving)?;
+        let now = self.hand_over(keep, add, false)?;
+        warn!(listening = %now.join(", "), "Listening addresses changed by CONFIG SET");
+        *serving = now;
+        *self.bind.write() = addrs;
+        port_slot.store(u64::from(port), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Gives the accept loop the listeners to keep and the new ones; returns the
+    /// `host:port`s served afterwards.
+    fn hand_over(
+        &self,
+        keep: Vec<String>,
+        add: Vec<Bound>,
+        tls: bool,
+    ) -> Result<Vec<String>, BindError> {
         let now: Vec<String> = keep
             .iter()
             .cloned()
             .chain(add.iter().map(|(t, _)| t.clone()))
             .collect();
         match self.replace.lock().as_ref() {
-            Some(tx)
-                if tx
-                    .send(Replacement {
-                        keep,
-                        add,
-                        tls: false,
-                    })
-                    .is_ok() => {}
-            _ => {
-                return Err(BindError {
-                    addr: now.join(", "),
-                    source: io::Error::other("the accept loop is not running"),
-                })
-            }
+            Some(tx) if tx.send(Replacement { keep, add, tls }).is_ok() => Ok(now),
+            _ => Err(BindError {
+                addr: now.join(", "),
+                source: io::Error::other("the accept loop is not running"),
+            }),
         }
-        warn!(listening = %now.join(", "), "Listening addresses changed by CONFIG SET");
-        *serving = now;
-        *self.bind.write() = addrs;
-        port_slot.store(u64::from(port), Ordering::Relaxed);
-        Ok(())
     }
 }
 

@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -85,76 +84,9 @@ fn wait_replicas(master: &mut Client, n: i64) {
     assert_eq!(got, n, "WAIT {n}: only {got} replicas acknowledged");
 }
 
-/// Everything a key holds: fields with values and deadlines, and the key's deadline.
-#[derive(Debug, PartialEq, Eq)]
-struct KeyState {
-    fields: BTreeMap<Vec<u8>, (Vec<u8>, i64)>,
-    key_deadline: i64,
-}
-
-type Dataset = BTreeMap<(usize, Vec<u8>), KeyState>;
-
-fn items(v: Value) -> Vec<Value> {
-    match v {
-        Value::Array(v) => v,
-        other => panic!("expected an array, got {other:?}"),
-    }
-}
-
-fn bytes(v: &Value) -> Vec<u8> {
-    v.as_bytes().map(<[u8]>::to_vec).unwrap_or_default()
-}
-
-/// The whole dataset of the first [`DBS`] databases, read through SCAN and HGETALL.
-fn dataset(addr: SocketAddr) -> Dataset {
-    let mut c = Client::connect(addr);
-    let mut out = Dataset::new();
-    for db in 0..DBS {
-        c.expect(&format!("SELECT {db}"), b"+OK\r\n");
-        let mut cursor = b"0".to_vec();
-        loop {
-            let mut reply = items(decode(&c.cmd(&[&b"SCAN"[..], &cursor, b"COUNT", b"1000"])));
-            let keys = items(reply.pop().expect("keys"));
-            cursor = bytes(&reply[0]);
-            for k in keys {
-                let key = bytes(&k);
-                let all = items(decode(&c.cmd(&[&b"HGETALL"[..], &key])));
-                let mut fields = BTreeMap::new();
-                for pair in all.chunks(2) {
-                    let f = bytes(&pair[0]);
-                    let t = items(decode(&c.cmd(&[
-                        &b"HPEXPIRETIME"[..],
-                        &key,
-                        b"FIELDS",
-                        b"1",
-                        &f,
-                    ])));
-                    let t = match t.first() {
-                        Some(Value::Int(n)) => *n,
-                        other => panic!("HPEXPIRETIME: {other:?}"),
-                    };
-                    fields.insert(f, (bytes(&pair[1]), t));
-                }
-                let key_deadline = int(&c.cmd(&[&b"PEXPIRETIME"[..], &key]));
-                out.insert(
-                    (db, key),
-                    KeyState {
-                        fields,
-                        key_deadline,
-                    },
-                );
-            }
-            if cursor == b"0" {
-                break;
-            }
-        }
-    }
-    out
-}
-
 #[track_caller]
 fn assert_same_data(master: SocketAddr, replica: SocketAddr) {
-    let (m, r) = (dataset(master), dataset(replica));
+    let (m, r) = (dataset(master, DBS), dataset(replica, DBS));
     assert!(
         !m.is_empty(),
         "the master holds nothing: the test proves nothing"

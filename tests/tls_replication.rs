@@ -12,7 +12,6 @@
 mod certs;
 mod common;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -73,66 +72,9 @@ fn wait_replicas(c: &mut Client, n: i64) {
     }
 }
 
-fn items(v: Value) -> Vec<Value> {
-    match v {
-        Value::Array(v) => v,
-        other => panic!("expected an array, got {other:?}"),
-    }
-}
-
-fn bytes(v: &Value) -> Vec<u8> {
-    v.as_bytes().map(<[u8]>::to_vec).unwrap_or_default()
-}
-
-fn int(v: &Value) -> i64 {
-    match v {
-        Value::Int(n) => *n,
-        other => panic!("expected an integer, got {other:?}"),
-    }
-}
-
-/// (db, key) → (field → (value, field deadline), key deadline), through SCAN and HGETALL.
-type Dataset = BTreeMap<(usize, Vec<u8>), (BTreeMap<Vec<u8>, (Vec<u8>, i64)>, i64)>;
-
-fn dataset(addr: SocketAddr) -> Dataset {
-    let mut c = Client::connect(addr);
-    let mut out = Dataset::new();
-    for db in 0..DBS {
-        c.expect(&format!("SELECT {db}"), b"+OK\r\n");
-        let mut cursor = b"0".to_vec();
-        loop {
-            let mut reply = items(decode(&c.cmd(&[&b"SCAN"[..], &cursor, b"COUNT", b"1000"])));
-            let keys = items(reply.pop().expect("keys"));
-            cursor = bytes(&reply[0]);
-            for k in keys {
-                let key = bytes(&k);
-                let all = items(decode(&c.cmd(&[&b"HGETALL"[..], &key])));
-                let mut fields = BTreeMap::new();
-                for pair in all.chunks(2) {
-                    let f = bytes(&pair[0]);
-                    let t = items(decode(&c.cmd(&[
-                        &b"HPEXPIRETIME"[..],
-                        &key,
-                        b"FIELDS",
-                        b"1",
-                        &f,
-                    ])));
-                    fields.insert(f, (bytes(&pair[1]), int(&t[0])));
-                }
-                let key_deadline = int(&decode(&c.cmd(&[&b"PEXPIRETIME"[..], &key])));
-                out.insert((db, key), (fields, key_deadline));
-            }
-            if cursor == b"0" {
-                break;
-            }
-        }
-    }
-    out
-}
-
 #[track_caller]
 fn assert_same_data(master: SocketAddr, replica: SocketAddr) {
-    let (m, r) = (dataset(master), dataset(replica));
+    let (m, r) = (dataset(master, DBS), dataset(replica, DBS));
     assert!(
         !m.is_empty(),
         "the master holds nothing: the test proves nothing"

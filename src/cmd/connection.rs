@@ -249,9 +249,7 @@ fn reset(ctx: &mut Ctx<'_, '_>, _args: Args<'_>, reply: &mut Reply<'_>) -> Resul
     reply.set_protocol(Protocol::Resp2);
     // Back to the default user, who is authenticated only if it has no password. The
     // library attributes describe the connection, not the session, and stay.
-    let (user, generation) = ctx.server.acl.default_with_generation();
-    ctx.client.authenticated = user.enabled && user.nopass;
-    ctx.client.set_user(user, generation);
+    ctx.client.log_in_as_default(&ctx.server.acl);
     ctx.client.shared.meta.lock().name.clear();
     reply.simple("RESET");
     Ok(())

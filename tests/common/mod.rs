@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
@@ -853,4 +854,83 @@ mod harness_tests {
         assert_eq!(split_line("").unwrap().len(), 0);
         assert_eq!(split_line(r#""""#).unwrap(), vec![Vec::<u8>::new()]);
     }
+}
+
+/// Everything a key holds: fields with values and deadlines, and the key's deadline.
+#[derive(Debug, PartialEq, Eq)]
+pub struct KeyState {
+    pub fields: BTreeMap<Vec<u8>, (Vec<u8>, i64)>,
+    pub key_deadline: i64,
+}
+
+/// (database, key) → what it holds.
+pub type Dataset = BTreeMap<(usize, Vec<u8>), KeyState>;
+
+/// The elements of an array reply.
+#[track_caller]
+pub fn items(v: Value) -> Vec<Value> {
+    match v {
+        Value::Array(v) => v,
+        other => panic!("expected an array, got {other:?}"),
+    }
+}
+
+/// A string reply's bytes (empty for anything else).
+pub fn bytes(v: &Value) -> Vec<u8> {
+    v.as_bytes().map(<[u8]>::to_vec).unwrap_or_default()
+}
+
+#[track_caller]
+fn int_value(v: &Value) -> i64 {
+    match v {
+        Value::Int(n) => *n,
+        other => panic!("expected an integer, got {other:?}"),
+    }
+}
+
+/// The whole dataset of the first `dbs` databases at `addr`, read through SCAN, HGETALL,
+/// HPEXPIRETIME and PEXPIRETIME (to compare a replica with its master).
+pub fn dataset(addr: SocketAddr, dbs: usize) -> Dataset {
+    let mut c = Client::connect(addr);
+    let mut out = Dataset::new();
+    for db in 0..dbs {
+        c.expect(&format!("SELECT {db}"), b"+OK\r\n");
+        let mut cursor = b"0".to_vec();
+        loop {
+            let mut reply = items(decode(&c.cmd(&[&b"SCAN"[..], &cursor, b"COUNT", b"1000"])));
+            let keys = items(reply.pop().expect("keys"));
+            cursor = bytes(&reply[0]);
+            for k in keys {
+                let key = bytes(&k);
+                let all = items(decode(&c.cmd(&[&b"HGETALL"[..], &key])));
+                let mut fields = BTreeMap::new();
+                for pair in all.chunks(2) {
+                    let f = bytes(&pair[0]);
+                    let t = items(decode(&c.cmd(&[
+                        &b"HPEXPIRETIME"[..],
+                        &key,
+                        b"FIELDS",
+                        b"1",
+                        &f,
+                    ])));
+                    let t = t
+                        .first()
+                        .map_or_else(|| panic!("HPEXPIRETIME: no reply"), int_value);
+                    fields.insert(f, (bytes(&pair[1]), t));
+                }
+                let key_deadline = int_value(&decode(&c.cmd(&[&b"PEXPIRETIME"[..], &key])));
+                out.insert(
+                    (db, key),
+                    KeyState {
+                        fields,
+                        key_deadline,
+                    },
+                );
+            }
+            if cursor == b"0" {
+                break;
+            }
+        }
+    }
+    out
 }
