@@ -84,11 +84,7 @@ async fn scrape(mut stream: TcpStream, server: Arc<ServerContext>) {
 
 /// INFO everything, as its text.
 fn info_text(server: &ServerContext) -> String {
-    let shared = Arc::new(crate::client::ClientShared::new(0, None, None, 0));
-    let mut client = crate::client::ClientState::new(shared, true);
-    let owned = crate::cmd::OwnedArgs::from_slices(&["INFO", "everything"]);
-    let mut out = Vec::new();
-    crate::cmd::dispatch(server, &mut client, owned.as_args(), &mut out);
+    let out = crate::cmd::run_internal(server, &[b"INFO", b"everything"]);
     // A RESP2 bulk string: `$<len>\r\n<text>\r\n`.
     let text = String::from_utf8_lossy(&out).into_owned();
     text.split_once("\r\n")

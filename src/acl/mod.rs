@@ -248,7 +248,7 @@ pub fn check(user: &User, index: usize, command: &Command, args: Args<'_>) -> Re
     }
     // Keys and channels are looked up only when some selector restricts them.
     let keys = if command.first_key > 0 && user.selectors().any(|s| !s.all_keys) {
-        key_refs(command, args)
+        key_refs(index, command, args)
     } else {
         Vec::new()
     };
@@ -311,8 +311,8 @@ pub fn resolve_command(args: Args<'_>) -> Option<(usize, &'static Command)> {
 }
 
 /// The keys of a request and what the command does to each (Redis's key specs).
-pub fn key_refs(command: &Command, args: Args<'_>) -> Vec<(usize, KeyAccess)> {
-    cmd::command::key_access(command, args.len())
+pub fn key_refs(index: usize, command: &Command, args: Args<'_>) -> Vec<(usize, KeyAccess)> {
+    cmd::command::key_access(index, command, args.len())
 }
 
 /// The channels of a request: (position, is a pattern). Only publishing and subscribing

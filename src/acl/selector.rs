@@ -644,7 +644,7 @@ mod tests {
         let owned = cmd::OwnedArgs::from_slices(&parts);
         let args = owned.as_args();
         let (index, command) = super::super::resolve_command(args).unwrap();
-        let keys = super::super::key_refs(command, args);
+        let keys = super::super::key_refs(index, command, args);
         let channels = super::super::channel_refs(command, args);
         s.check(index, command, args, &keys, &channels)
     }

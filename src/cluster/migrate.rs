@@ -408,16 +408,6 @@ fn command(args: &[&[u8]]) -> Vec<u8> {
     out
 }
 
-/// Runs one internal command (no ACL, no slot check) and returns its reply.
-fn internal(server: &crate::context::ServerContext, args: &[&[u8]]) -> Vec<u8> {
-    let shared = Arc::new(crate::client::ClientShared::new(0, None, None, 0));
-    let mut client = crate::client::ClientState::new(shared, true);
-    let owned = crate::cmd::OwnedArgs::from_slices(args);
-    let mut out = Vec::new();
-    crate::cmd::dispatch(server, &mut client, owned.as_args(), &mut out);
-    out
-}
-
 async fn migrate(
     server: &crate::context::ServerContext,
     m: &Migrations,
@@ -490,7 +480,7 @@ async fn copy(
     // Hand-over: no more writes to the slot; a barrier under every lock lets the admitted
     // ones finish (their changes are then in the queue).
     m.finishing.store(true, Ordering::Release);
-    internal(server, &[b"DBSIZE"]);
+    crate::cmd::run_internal(server, &[b"DBSIZE"]);
     if !m.in_progress() {
         return Err("the capture stopped".into());
     }
@@ -547,7 +537,7 @@ pub async fn supervise(server: Arc<crate::context::ServerContext>) {
                 m.finish(slot, State::Success);
                 // The slot is the target's now: the local copy goes (replicas and the
                 // append-only file see DELs).
-                internal(
+                crate::cmd::run_internal(
                     &server,
                     &[b"CLUSTERX", b"DROPSLOT", range_text(slot).as_bytes()],
                 );

@@ -94,10 +94,9 @@ pub struct Cluster {
     pub enabled: bool,
     /// `cluster-config-file`, resolved against `dir` at start-up.
     file: Option<PathBuf>,
-    my_id: RwLock<String>,
-    topology: RwLock<Option<Arc<Topology>>>,
     pub require_full_coverage: AtomicBool,
     migrations: Arc<migrate::Migrations>,
+    /// The topology and this node's id, with what routing derives from them.
     routing: RwLock<Arc<Routing>>,
     /// Bumped (under `routing`'s lock) at each rebuild; threads compare it with their
     /// cached copy, so routing a command costs a plain load, no shared write.
@@ -118,34 +117,35 @@ impl Cluster {
         Cluster {
             enabled: false,
             file: None,
-            my_id: RwLock::new(random_node_id()),
-            topology: RwLock::new(None),
             require_full_coverage: AtomicBool::new(true),
             migrations: Arc::default(),
-            routing: RwLock::new(Arc::default()),
+            routing: RwLock::new(Arc::new(Routing {
+                my_id: random_node_id(),
+                ..Routing::default()
+            })),
             generation: AtomicU64::new(0),
             instance: NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed),
         }
     }
 
-    /// Rebuilds what routing reads from the topology and the id.
-    fn rebuild(&self) {
-        let topology = self.topology();
+    /// Changes the topology and/or the id (`change` gets them) and rebuilds what routing
+    /// derives from them, under the one lock.
+    fn update(&self, change: impl FnOnce(&mut Option<Arc<Topology>>, &mut String)) {
+        let mut guard = self.routing.write();
+        let (mut topology, mut my_id) = (guard.topology.clone(), guard.my_id.clone());
+        change(&mut topology, &mut my_id);
         let healthy = topology.as_ref().is_some_and(|t| {
             t.assigned_slots() == SLOTS || !self.require_full_coverage.load(Ordering::Relaxed)
         });
-        let my_id = self.my_id();
         let me = topology
             .as_ref()
             .and_then(|t| t.nodes.iter().position(|n| n.id == my_id));
-        let routing = Routing {
+        *guard = Arc::new(Routing {
             topology,
             my_id,
             me,
             healthy,
-        };
-        let mut guard = self.routing.write();
-        *guard = Arc::new(routing);
+        });
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
@@ -197,43 +197,42 @@ impl Cluster {
         }
         let file = std::path::Path::new(&config.dir).join(&config.cluster_config_file);
         if let Ok((topology, id)) = load_file(&file) {
-            if let Some(id) = id {
-                *c.my_id.write() = id;
-            }
-            *c.topology.write() = topology.map(Arc::new);
+            c.update(|t, my_id| {
+                if let Some(id) = id {
+                    *my_id = id;
+                }
+                *t = topology.map(Arc::new);
+            });
         }
         c.file = Some(file);
-        c.rebuild();
         c
     }
 
     pub fn my_id(&self) -> String {
-        self.my_id.read().clone()
+        self.routing.read().my_id.clone()
     }
 
     pub fn topology(&self) -> Option<Arc<Topology>> {
-        self.topology.read().clone()
+        self.routing.read().topology.clone()
     }
 
     /// CLUSTERX SETNODEID.
     pub fn set_my_id(&self, id: &str) -> std::io::Result<()> {
-        *self.my_id.write() = id.to_ascii_lowercase();
-        self.rebuild();
+        self.update(|_, my_id| *my_id = id.to_ascii_lowercase());
         self.save()
     }
 
     /// Installs a topology (CLUSTERX SETNODES / SETSLOT) and saves it.
     pub fn set_topology(&self, t: Option<Topology>) -> std::io::Result<()> {
-        *self.topology.write() = t.map(Arc::new);
+        self.update(|topology, _| *topology = t.map(Arc::new));
         self.migrations.topology_changed();
-        self.rebuild();
         self.save()
     }
 
     /// CONFIG SET cluster-require-full-coverage.
     pub fn set_require_full_coverage(&self, on: bool) {
         self.require_full_coverage.store(on, Ordering::Relaxed);
-        self.rebuild();
+        self.update(|_, _| {});
     }
 
     /// The topology version (CLUSTERX VERSION; -1 before any).
@@ -244,9 +243,7 @@ impl Cluster {
     /// Healthy: a topology, and every slot served unless `cluster-require-full-coverage
     /// no` (CLUSTER INFO `cluster_state:ok`).
     pub fn healthy(&self) -> bool {
-        self.topology().is_some_and(|t| {
-            t.assigned_slots() == SLOTS || !self.require_full_coverage.load(Ordering::Relaxed)
-        })
+        self.routing.read().healthy
     }
 
     /// Writes the configuration file (a temporary file renamed over it), if there is one.

@@ -266,38 +266,51 @@ fn key_specs(cmd: &Command) -> Vec<KeySpec> {
     }
 }
 
-/// The keys of a request of `argc` arguments and what the command does to each, from its
-/// key specs: `access` reads, `insert`/`update`/`delete` write (ACL `%R~` / `%W~`).
-pub fn key_access(cmd: &Command, argc: usize) -> Vec<(usize, crate::acl::KeyAccess)> {
-    // Each command's specs, built once (the ACL check asks for them on every command).
-    static SPECS: std::sync::OnceLock<std::collections::HashMap<&'static str, Vec<KeySpec>>> =
-        std::sync::OnceLock::new();
+/// What a key spec's flags make of its keys for ACL `%R~` / `%W~`: `access` reads,
+/// `insert`/`update`/`delete` write.
+fn spec_access(spec: &KeySpec) -> crate::acl::KeyAccess {
+    let mut access = crate::acl::KeyAccess::default();
+    for f in spec.flags {
+        match *f {
+            "access" => access.read = true,
+            "insert" | "update" | "delete" => access.write = true,
+            _ => {}
+        }
+    }
+    access
+}
+
+/// The keys of a request of `argc` arguments to the command at table `index`, and what
+/// the command does to each (from its key specs).
+pub fn key_access(index: usize, cmd: &Command, argc: usize) -> Vec<(usize, crate::acl::KeyAccess)> {
+    // Every command's specs with their access, built once: the ACL check asks on every
+    // command of a user with key patterns.
+    type Specs = Vec<(KeySpec, crate::acl::KeyAccess)>;
+    static SPECS: std::sync::OnceLock<Vec<Specs>> = std::sync::OnceLock::new();
     let all = SPECS.get_or_init(|| {
         super::table()
             .all
             .iter()
-            .map(|c| (c.name, key_specs(c)))
+            .map(|c| {
+                key_specs(c)
+                    .into_iter()
+                    .map(|s| {
+                        let a = spec_access(&s);
+                        (s, a)
+                    })
+                    .collect()
+            })
             .collect()
     });
-    let built;
-    let specs = match all.get(cmd.name) {
-        Some(s) => s,
-        None => {
-            built = key_specs(cmd);
-            &built
-        }
+    let Some(specs) = all.get(index) else {
+        return Vec::new();
     };
     cmd.key_positions(argc)
         .map(|pos| {
             let mut access = crate::acl::KeyAccess::default();
-            for spec in specs.iter().filter(|s| s.covers(pos, argc)) {
-                for f in spec.flags {
-                    match *f {
-                        "access" => access.read = true,
-                        "insert" | "update" | "delete" => access.write = true,
-                        _ => {}
-                    }
-                }
+            for (_, a) in specs.iter().filter(|(s, _)| s.covers(pos, argc)) {
+                access.read |= a.read;
+                access.write |= a.write;
             }
             (pos, access)
         })

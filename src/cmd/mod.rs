@@ -610,6 +610,23 @@ pub fn resolve_for_acl(args: Args<'_>) -> Result<(usize, &'static Command), CmdE
     resolve(args).map_err(|(_, e)| e)
 }
 
+/// `rename-command`'s names, for the server's clients only (internal clients — the
+/// append-only file's replay, the master's stream — use the real names).
+fn renames_for<'s>(server: &'s ServerContext, client: &ClientState) -> Option<&'s Renames> {
+    (!server.renames.is_empty() && client.user.is_some()).then_some(&server.renames)
+}
+
+/// Runs one command as an internal client (no user, so no ACL, slot check or renamed
+/// names) and returns its reply, RESP2.
+pub fn run_internal(server: &ServerContext, args: &[&[u8]]) -> Vec<u8> {
+    let shared = std::sync::Arc::new(crate::client::ClientShared::new(0, None, None, 0));
+    let mut client = ClientState::new(shared, true);
+    let owned = OwnedArgs::from_slices(args);
+    let mut out = Vec::new();
+    dispatch(server, &mut client, owned.as_args(), &mut out);
+    out
+}
+
 /// Runs one request and appends its reply to `out`.
 pub fn dispatch(
     server: &ServerContext,
@@ -633,8 +650,7 @@ pub fn dispatch(
         client.close_now = true;
         return;
     }
-    // Renamed commands apply to the server's clients, not to its internal ones.
-    let renames = (!server.renames.is_empty() && client.user.is_some()).then_some(&server.renames);
+    let renames = renames_for(server, client);
     let (index, cmd) = match resolve_renamed(renames, args) {
         Ok(found) => found,
         Err((known, e)) if name.eq_ignore_ascii_case(b"exec") => {
@@ -808,7 +824,7 @@ pub fn may_write(server: &ServerContext, client: &ClientState, args: Args<'_>) -
     if client.replaying {
         return false;
     }
-    let renames = (!server.renames.is_empty() && client.user.is_some()).then_some(&server.renames);
+    let renames = renames_for(server, client);
     let Ok((_, cmd)) = resolve_renamed(renames, args) else {
         return false;
     };
