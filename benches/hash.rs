@@ -106,6 +106,34 @@ fn ops(c: &mut Criterion) {
     g.finish();
 }
 
+/// One big table read and written at random fields, so that every access misses the cache:
+/// the layout's cost per lookup (bucket, then the field's bytes), which the repeated
+/// lookups above, always in cache, do not show.
+fn big_table(c: &mut Criterion) {
+    const FIELDS: usize = 1_000_000;
+    let mut g = c.benchmark_group("big_table");
+    g.throughput(Throughput::Elements(1));
+    let mut h = build(FIELDS, true, false);
+    let mut rng = fastrand::Rng::with_seed(5);
+    let order: Vec<Vec<u8>> = (0..4096).map(|_| field(rng.usize(..FIELDS))).collect();
+    let mut i = 0;
+    g.bench_function("get_random/1000000", |b| {
+        b.iter(|| {
+            i = (i + 1) % order.len();
+            h.get(black_box(&order[i])).is_some()
+        })
+    });
+    let longer = b"0123456789abcdefg";
+    g.bench_function("set_random_other_length/1000000", |b| {
+        b.iter(|| {
+            i = (i + 1) % order.len();
+            let v = if i % 2 == 0 { VALUE } else { &longer[..] };
+            h.set(black_box(&order[i]), v, TtlUpdate::Clear)
+        })
+    });
+    g.finish();
+}
+
 /// Heap bytes per field as the value reports them (not RSS: see scripts/bench-compare).
 fn report_sizes(_: &mut Criterion) {
     for (enc, n, table) in cases() {
@@ -119,5 +147,5 @@ fn report_sizes(_: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, ops, report_sizes);
+criterion_group!(benches, ops, big_table, report_sizes);
 criterion_main!(benches);

@@ -36,28 +36,44 @@ fn free_port() -> u16 {
 }
 
 fn start(certs: &Certs, extra: &[&str]) -> Proc {
-    let tls_port = free_port();
-    let child = Command::new(HASHD)
-        .args(["--port", &free_port().to_string(), "--save", ""])
-        .args(["--tls-port", &tls_port.to_string()])
-        .args(["--tls-cert-file", &certs.path("server.crt")])
-        .args(["--tls-key-file", &certs.path("server.key")])
-        .args(["--tls-ca-cert-file", &certs.path("ca.crt")])
-        .args(extra)
-        .current_dir(&certs.dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start hashd");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", tls_port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "hashd did not listen on tls-port"
-        );
-        std::thread::sleep(Duration::from_millis(20));
+    // Ports are picked free and then bound by the child: another test may take one in
+    // between, and the child then exits on the bind error. Start again on fresh ports.
+    for _ in 0..5 {
+        let tls_port = free_port();
+        let mut child = Command::new(HASHD)
+            .args(["--port", &free_port().to_string(), "--save", ""])
+            .args(["--tls-port", &tls_port.to_string()])
+            .args(["--tls-cert-file", &certs.path("server.crt")])
+            .args(["--tls-key-file", &certs.path("server.key")])
+            .args(["--tls-ca-cert-file", &certs.path("ca.crt")])
+            .args(extra)
+            .current_dir(&certs.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start hashd");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut exited = false;
+        while TcpStream::connect(("127.0.0.1", tls_port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "hashd did not listen on tls-port"
+            );
+            if child.try_wait().ok().flatten().is_some() {
+                exited = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Whoever answered, the port must be this child's.
+        std::thread::sleep(Duration::from_millis(30));
+        if !exited && child.try_wait().ok().flatten().is_none() {
+            return Proc { child, tls_port };
+        }
+        let _ = child.kill();
+        let _ = child.wait();
     }
-    Proc { child, tls_port }
+    panic!("hashd did not start on free ports in 5 attempts");
 }
 
 #[test]

@@ -10,6 +10,7 @@
 //! record is handed to the installed [`EffectSink`] when the [`Locked`] set is released,
 //! before its locks drop. Shard internals are private to this module.
 
+mod arena;
 pub mod effects;
 mod evict;
 mod hash;

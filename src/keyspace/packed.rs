@@ -165,9 +165,15 @@ pub fn pair_at(buf: &[u8], pos: usize) -> (&[u8], &[u8], usize) {
     (&buf[f_start..f_end], &buf[v_start..v_end], next)
 }
 
-/// Decodes a buffer holding exactly one field.
-pub fn decode(buf: &[u8]) -> FieldRef<'_> {
-    decode_at(buf, 0).0
+/// Just the name of the field starting at `buf[pos..]` (table lookups compare it alone).
+#[inline]
+pub fn name_at(buf: &[u8], pos: usize) -> &[u8] {
+    let (hdr, h) = match buf[pos] {
+        b if b < 0x80 => (u64::from(b), 1),
+        _ => get_varint(buf, pos),
+    };
+    let start = pos + h;
+    &buf[start..start + (hdr >> 1) as usize]
 }
 
 #[cfg(test)]
@@ -187,6 +193,7 @@ mod tests {
             let (r, n) = decode_at(&buf, 0);
             assert_eq!(n, buf.len());
             assert_eq!(pair_at(&buf, 0), (f, v, buf.len()));
+            assert_eq!(name_at(&buf, 0), f);
             let mut in_place = vec![0u8; buf.len()];
             encode_into(&mut in_place, f, v, t);
             assert_eq!(in_place, buf);
