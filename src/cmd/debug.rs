@@ -339,8 +339,10 @@ fn object_help(
     Ok(())
 }
 
-/// What a key costs besides its value: the entry, its table slot and the key bytes' header.
-const KEY_OVERHEAD_BYTES: usize = 64;
+/// What a key costs besides its value's heap bytes (which hold the key itself): its
+/// 16-byte slot and control byte in the shard table, at the table's typical fill, and the
+/// allocator's header of the value's buffer.
+const KEY_OVERHEAD_BYTES: usize = 32;
 
 /// MEMORY USAGE key [SAMPLES count]
 fn memory_usage(
@@ -363,7 +365,7 @@ fn memory_usage(
     let key = args.get(2);
     let now = ctx.now_ms;
     match ctx.db().get(key, now) {
-        Some(h) => reply.int((h.heap_bytes() + key.len() + KEY_OVERHEAD_BYTES) as i64),
+        Some(h) => reply.int((h.heap_bytes() + KEY_OVERHEAD_BYTES) as i64),
         None => reply.null(),
     }
     Ok(())

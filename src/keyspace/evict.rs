@@ -22,7 +22,6 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use parking_lot::Mutex;
 use smallvec::SmallVec;
 
-use super::key::INLINE_KEY_MAX;
 use super::shard::{Deadline, Entry, Shard, NEVER};
 use super::{lazyfree, Cause, Change, Keyspace, LockPlan};
 
@@ -260,12 +259,8 @@ impl Evictor {
 
 /// The bytes a key and its value hold (what evicting it gives back, approximately).
 fn footprint(e: &Entry) -> usize {
-    let key_heap = if e.key.len() > INLINE_KEY_MAX {
-        e.key.len()
-    } else {
-        0
-    };
-    std::mem::size_of::<Entry>() + key_heap + e.value.heap_bytes()
+    // The value's heap bytes include the key, stored with it.
+    std::mem::size_of::<Entry>() + e.value.heap_bytes()
 }
 
 /// Up to `n` occupied buckets found scanning forward (wrapping) from a random bucket,
@@ -429,7 +424,7 @@ impl Keyspace {
                     .bucket_by_deadline(Deadline::Key, t, h)
                     .and_then(|b| shard.entry_at(b))
                 {
-                    found.push((score, e.key.to_vec().into()));
+                    found.push((score, e.key().to_vec().into()));
                 }
             }
             return (seen, found);
@@ -451,11 +446,11 @@ impl Keyspace {
                 continue;
             }
             let score = match rank {
-                Rank::Lfu => u64::from(LFU_COUNTER_MAX - self.access.frequency(e.access, now_ms)),
-                _ => AccessClock::idle_ms(e.access, now_ms),
+                Rank::Lfu => u64::from(LFU_COUNTER_MAX - self.access.frequency(e.access(), now_ms)),
+                _ => AccessClock::idle_ms(e.access(), now_ms),
             };
             if score > floor || floor == 0 {
-                found.push((score, e.key.to_vec().into()));
+                found.push((score, e.key().to_vec().into()));
             }
         }
         (seen, found)
@@ -511,7 +506,7 @@ impl Keyspace {
                     random_bucket(&shard, rng)
                 };
                 match b.and_then(|b| shard.entry_at(b)) {
-                    Some(e) if !e.is_dead(now_ms) => e.key.to_vec(),
+                    Some(e) if !e.is_dead(now_ms) => e.key().to_vec(),
                     _ => continue,
                 }
             };
@@ -535,7 +530,7 @@ impl Keyspace {
         let super::Locked { held, log, .. } = &mut locked;
         let s = &mut *held[0].guard;
         let b = s.bucket_of(h, key)?;
-        if volatile && s.entry_at(b)?.key_deadline == NEVER {
+        if volatile && s.entry_at(b)?.key_deadline() == NEVER {
             return None;
         }
         let entry = s.remove_at(h, b)?;

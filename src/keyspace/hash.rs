@@ -94,13 +94,70 @@ impl Default for Repr {
 /// that clears it) moves it to the end; a write that keeps the TTL keeps the place. A hash
 /// that never had a TTL is therefore in insertion order, and a field without a TTL is
 /// still appended or rewritten in place, paying nothing for the rule.
-#[derive(Clone, Debug, Default)]
+///
+/// A hash stored in the keyspace is one allocation: this buffer also holds its key and the
+/// key's bookkeeping, in a header before the fields (see [`header`]), so the shard table's
+/// bucket is just this buffer's 16-byte pointer and no bucket pays for a key or deadlines
+/// inline, empty ones included.
+#[derive(Clone, Debug)]
 struct Compact {
     buf: ExactBuf,
-    len: u32,
-    /// The number of fields with a TTL (low 31 bits) and [`EX_FLAG`].
-    vol: u32,
 }
+
+impl Default for Compact {
+    fn default() -> Self {
+        Compact {
+            buf: ExactBuf(Box::new([0; header::EMPTY])),
+        }
+    }
+}
+
+/// The header of a compact hash's buffer:
+///
+/// ```text
+/// flags u8 | access u32 | fields u32 | volatile u32 (| EX_FLAG) | varint(key length) key
+///   [key deadline u64, if KEY_TTL] [field deadline u64, if FIELD_TTL] | fields…
+/// ```
+///
+/// Integers are little-endian. The key is at a fixed offset, so a lookup compares it
+/// without reading the flags. A deadline is stored only while there is one (most keys
+/// have neither), so setting the first moves the fields by 8 bytes: a `realloc`, as a
+/// field write already is.
+mod header {
+    pub const FLAGS: usize = 0;
+    pub const ACCESS: usize = 1;
+    pub const COUNT: usize = 5;
+    pub const VOLATILE: usize = 9;
+    /// Where the key's length starts.
+    pub const FIXED: usize = 13;
+    /// A header with no deadline and an empty key.
+    pub const EMPTY: usize = FIXED + 1;
+    pub const KEY_TTL: u8 = 1;
+    pub const FIELD_TTL: u8 = 2;
+}
+
+/// A table's key and bookkeeping (what a compact hash keeps in its buffer's header).
+#[derive(Clone, Debug)]
+struct Meta {
+    key: Box<[u8]>,
+    key_deadline: u64,
+    field_deadline: u64,
+    access: u32,
+}
+
+impl Default for Meta {
+    fn default() -> Self {
+        Meta {
+            key: Box::default(),
+            key_deadline: NO_DEADLINE,
+            field_deadline: NO_DEADLINE,
+            access: 0,
+        }
+    }
+}
+
+/// "No deadline" in the header accessors (the keyspace's `NEVER`).
+pub const NO_DEADLINE: u64 = u64::MAX;
 
 /// A byte buffer always exactly as long as its contents, as a listpack is: a boxed slice,
 /// 16 bytes in the entry where a `Vec` takes 24, and never any unused capacity (a `Vec`
@@ -122,6 +179,29 @@ impl std::ops::DerefMut for ExactBuf {
 }
 
 impl ExactBuf {
+    fn u32_at(&self, at: usize) -> u32 {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(&self.0[at..at + 4]);
+        u32::from_le_bytes(b)
+    }
+
+    fn set_u32_at(&mut self, at: usize, v: u32) {
+        self.0[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    }
+
+    fn u64_at(&self, at: usize) -> u64 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&self.0[at..at + 8]);
+        u64::from_le_bytes(b)
+    }
+
+    /// Replaces `range` with `with`, stored at the exact size again.
+    fn splice(&mut self, range: std::ops::Range<usize>, with: &[u8]) {
+        self.edit(|v| {
+            v.splice(range, with.iter().copied());
+        });
+    }
+
     /// Changes the contents as a `Vec` (taken and given back without copying) and stores
     /// them at their exact size again: growth by `reserve_exact` costs nothing more, a
     /// shrink is one `realloc`.
@@ -152,6 +232,8 @@ const WHEEL_BUCKET_SHIFT: u32 = 10;
 
 #[derive(Clone, Debug)]
 struct Table {
+    /// The key and its bookkeeping.
+    meta: Meta,
     /// Where each field is stored in `arena`.
     slots: HashTable<FieldAt>,
     /// The fields' encodings.
@@ -177,6 +259,7 @@ struct Table {
 impl Default for Table {
     fn default() -> Self {
         Table {
+            meta: Meta::default(),
             slots: HashTable::new(),
             arena: Arena::default(),
             wheel: BTreeMap::new(),
@@ -204,30 +287,115 @@ fn slot_hasher(arena: &Arena) -> impl Fn(&FieldAt) -> u64 + '_ {
 }
 
 impl Compact {
+    fn flags(&self) -> u8 {
+        self.buf[header::FLAGS]
+    }
+
+    /// Stored fields.
+    fn count(&self) -> u32 {
+        self.buf.u32_at(header::COUNT)
+    }
+
+    fn set_count(&mut self, n: u32) {
+        self.buf.set_u32_at(header::COUNT, n);
+    }
+
+    fn vol(&self) -> u32 {
+        self.buf.u32_at(header::VOLATILE)
+    }
+
+    fn set_vol(&mut self, v: u32) {
+        self.buf.set_u32_at(header::VOLATILE, v);
+    }
+
     fn volatile(&self) -> u32 {
-        self.vol & !EX_FLAG
+        self.vol() & !EX_FLAG
     }
 
     fn is_ex(&self) -> bool {
-        self.vol & EX_FLAG != 0
+        self.vol() & EX_FLAG != 0
     }
 
     /// Counts a field that gained a TTL (and marks the hash `listpackex`).
     fn add_volatile(&mut self) {
-        self.vol = (self.vol + 1) | EX_FLAG;
+        self.set_vol((self.vol() + 1) | EX_FLAG);
     }
 
     /// Counts a field that lost its TTL (or went).
     fn sub_volatile(&mut self, n: u32) {
         debug_assert!(self.volatile() >= n);
-        self.vol -= n;
+        self.set_vol(self.vol() - n);
+    }
+
+    /// Where the deadline `flag` names is (or would be) stored.
+    fn deadline_at(&self, flag: u8) -> usize {
+        let before = flag == header::FIELD_TTL && self.flags() & header::KEY_TTL != 0;
+        self.key_span().2 + if before { 8 } else { 0 }
+    }
+
+    fn deadline(&self, flag: u8) -> u64 {
+        if self.flags() & flag == 0 {
+            NO_DEADLINE
+        } else {
+            self.buf.u64_at(self.deadline_at(flag))
+        }
+    }
+
+    fn set_deadline(&mut self, flag: u8, t: u64) {
+        let at = self.deadline_at(flag);
+        let has = self.flags() & flag != 0;
+        match (has, t == NO_DEADLINE) {
+            (true, false) => self.buf[at..at + 8].copy_from_slice(&t.to_le_bytes()),
+            (true, true) => {
+                self.buf.splice(at..at + 8, &[]);
+                self.buf[header::FLAGS] &= !flag;
+            }
+            (false, false) => {
+                self.buf.splice(at..at, &t.to_le_bytes());
+                self.buf[header::FLAGS] |= flag;
+            }
+            (false, true) => {}
+        }
+    }
+
+    /// Where the key's length is, where the key starts and where it ends.
+    #[inline]
+    fn key_span(&self) -> (usize, usize, usize) {
+        let at = header::FIXED;
+        let (n, h) = match self.buf[at] {
+            b if b < 0x80 => (usize::from(b), 1),
+            _ => {
+                let (n, h) = packed::get_varint(&self.buf, at);
+                (n as usize, h)
+            }
+        };
+        (at, at + h, at + h + n)
+    }
+
+    fn key(&self) -> &[u8] {
+        let (_, start, end) = self.key_span();
+        &self.buf[start..end]
+    }
+
+    fn set_key(&mut self, key: &[u8]) {
+        let (at, _, end) = self.key_span();
+        let mut enc = Vec::with_capacity(key.len() + 5);
+        packed::put_varint(&mut enc, key.len() as u64);
+        enc.extend_from_slice(key);
+        self.buf.splice(at..end, &enc);
+    }
+
+    /// Where the first field starts.
+    #[inline]
+    fn fields_start(&self) -> usize {
+        self.key_span().2 + 8 * (self.flags() & 3).count_ones() as usize
     }
 
     /// Where a field with deadline `t` goes: before the first field without a TTL or with
     /// a later deadline, and with `before_equal` before those with the same deadline too.
     fn ttl_position(&self, t: u64, before_equal: bool) -> usize {
         let buf = &self.buf[..];
-        let mut pos = 0;
+        let mut pos = self.fields_start();
         for _ in 0..self.volatile() {
             let (f, n) = packed::decode_at(buf, pos);
             match f.expire_at {
@@ -305,7 +473,7 @@ impl Compact {
             }
             seen += 1;
         }
-        seen == self.len && (self.volatile() == 0 || self.is_ex())
+        seen == self.count() && (self.volatile() == 0 || self.is_ex())
     }
 
     /// Byte offset, encoded size and decoded form of `field`, if present. Fields whose
@@ -313,7 +481,7 @@ impl Compact {
     /// most fields they pass are not the one asked for.
     fn find(&self, field: &[u8]) -> Option<(usize, usize, FieldRef<'_>)> {
         let buf = &self.buf[..];
-        let mut pos = 0;
+        let mut pos = self.fields_start();
         while pos < buf.len() {
             let (hdr, h) = packed::get_varint(buf, pos);
             let f_start = pos + h;
@@ -332,7 +500,7 @@ impl Compact {
     fn iter(&self) -> CompactIter<'_> {
         CompactIter {
             buf: &self.buf,
-            pos: 0,
+            pos: self.fields_start(),
         }
     }
 
@@ -811,6 +979,74 @@ impl HashValue {
         HashValue::default()
     }
 
+    // ---- the key and its bookkeeping, stored with the fields (the keyspace's only) ----
+
+    /// The key this hash is stored under (empty for a value not in the keyspace).
+    #[inline]
+    pub(super) fn key(&self) -> &[u8] {
+        match &self.repr {
+            Repr::Compact(c) => c.key(),
+            Repr::Table(t) => &t.meta.key,
+        }
+    }
+
+    pub(super) fn set_key(&mut self, key: &[u8]) {
+        match &mut self.repr {
+            Repr::Compact(c) => c.set_key(key),
+            Repr::Table(t) => t.meta.key = key.into(),
+        }
+    }
+
+    /// The key's TTL deadline, or [`NO_DEADLINE`].
+    #[inline]
+    pub(super) fn key_deadline(&self) -> u64 {
+        match &self.repr {
+            Repr::Compact(c) => c.deadline(header::KEY_TTL),
+            Repr::Table(t) => t.meta.key_deadline,
+        }
+    }
+
+    pub(super) fn set_key_deadline(&mut self, t: u64) {
+        match &mut self.repr {
+            Repr::Compact(c) => c.set_deadline(header::KEY_TTL, t),
+            Repr::Table(tb) => tb.meta.key_deadline = t,
+        }
+    }
+
+    /// The deadline the keyspace registered this hash under in its field-expiry index,
+    /// or [`NO_DEADLINE`].
+    #[inline]
+    pub(super) fn field_deadline(&self) -> u64 {
+        match &self.repr {
+            Repr::Compact(c) => c.deadline(header::FIELD_TTL),
+            Repr::Table(t) => t.meta.field_deadline,
+        }
+    }
+
+    pub(super) fn set_field_deadline(&mut self, t: u64) {
+        match &mut self.repr {
+            Repr::Compact(c) => c.set_deadline(header::FIELD_TTL, t),
+            Repr::Table(tb) => tb.meta.field_deadline = t,
+        }
+    }
+
+    /// The key's LRU/LFU access state (`evict.rs`).
+    #[inline]
+    pub(super) fn access(&self) -> u32 {
+        match &self.repr {
+            Repr::Compact(c) => c.buf.u32_at(header::ACCESS),
+            Repr::Table(t) => t.meta.access,
+        }
+    }
+
+    #[inline]
+    pub(super) fn set_access(&mut self, a: u32) {
+        match &mut self.repr {
+            Repr::Compact(c) => c.buf.set_u32_at(header::ACCESS, a),
+            Repr::Table(t) => t.meta.access = a,
+        }
+    }
+
     /// Starts loading the fields a command on this hash reads first: a compact hash's
     /// buffer (its first lines, where the scan starts) or a table's struct.
     pub fn prefetch(&self) {
@@ -823,7 +1059,7 @@ impl HashValue {
     /// Stored fields, including expired ones not yet reclaimed.
     pub fn len(&self) -> usize {
         match &self.repr {
-            Repr::Compact(c) => c.len as usize,
+            Repr::Compact(c) => c.count() as usize,
             Repr::Table(t) => t.slots.len(),
         }
     }
@@ -899,7 +1135,7 @@ impl HashValue {
             Repr::Compact(c) => {
                 // The fields with a TTL come first, earliest first: the expired ones are a
                 // prefix, and every field after it is live.
-                let mut pos = 0;
+                let mut pos = c.fields_start();
                 let mut expired = 0;
                 if c.volatile() > 0 {
                     while expired < c.volatile() {
@@ -912,7 +1148,7 @@ impl HashValue {
                     }
                 }
                 LiveFields {
-                    len: Some((c.len - expired) as usize),
+                    len: Some((c.count() - expired) as usize),
                     inner: LiveInner::Compact { buf: &c.buf, pos },
                 }
             }
@@ -992,7 +1228,7 @@ impl HashValue {
                             });
                         }
                     }
-                    c.len += 1;
+                    c.set_count(c.count() + 1);
                     true
                 }
             },
@@ -1055,7 +1291,7 @@ impl HashValue {
                     c.buf.edit(|buf| {
                         buf.drain(pos..pos + n);
                     });
-                    c.len -= 1;
+                    c.set_count(c.count() - 1);
                     true
                 }
                 None => false,
@@ -1072,7 +1308,7 @@ impl HashValue {
         match &self.repr {
             Repr::Compact(c) if c.volatile() == 0 => None,
             // The fields with a TTL come first, earliest first.
-            Repr::Compact(c) => packed::decode_at(&c.buf, 0).0.expire_at,
+            Repr::Compact(c) => packed::decode_at(&c.buf, c.fields_start()).0.expire_at,
             Repr::Table(t) => t.min_expire(),
         }
     }
@@ -1083,8 +1319,8 @@ impl HashValue {
         match &self.repr {
             Repr::Compact(c) => {
                 // Every field has a TTL and the latest, the last one, has passed.
-                c.len > 0
-                    && c.volatile() == c.len
+                c.count() > 0
+                    && c.volatile() == c.count()
                     && c.iter().last().is_some_and(|f| f.is_expired(now_ms))
             }
             Repr::Table(t) => t.all_expired(now_ms),
@@ -1105,7 +1341,8 @@ impl HashValue {
                 // The fields with a TTL come first, earliest first: the expired ones are a
                 // prefix of the buffer.
                 let mut removed = 0;
-                let mut end = 0;
+                let start = c.fields_start();
+                let mut end = start;
                 while removed < limit && removed < c.volatile() as usize {
                     let (f, n) = packed::decode_at(&c.buf, end);
                     if !f.is_expired(now_ms) {
@@ -1118,16 +1355,10 @@ impl HashValue {
                 if removed == 0 {
                     return 0;
                 }
-                if end == c.buf.len() {
-                    // A hash whose fields all expired (the common case for the sweeper)
-                    // just drops its buffer.
-                    c.buf = ExactBuf::default();
-                } else {
-                    c.buf.edit(|buf| {
-                        buf.drain(..end);
-                    });
-                }
-                c.len -= removed as u32;
+                c.buf.edit(|buf| {
+                    buf.drain(start..end);
+                });
+                c.set_count(c.count() - removed as u32);
                 c.sub_volatile(removed as u32);
                 removed
             }
@@ -1174,10 +1405,10 @@ impl HashValue {
     pub fn random_field(&self, rng: &mut fastrand::Rng) -> Option<FieldRef<'_>> {
         match &self.repr {
             Repr::Compact(c) => {
-                if c.len == 0 {
+                if c.count() == 0 {
                     return None;
                 }
-                c.iter().nth(rng.usize(..c.len as usize))
+                c.iter().nth(rng.usize(..c.count() as usize))
             }
             Repr::Table(t) => {
                 if t.slots.is_empty() {
@@ -1231,7 +1462,7 @@ impl HashValue {
     /// tables, as in Redis.
     pub fn fit_encoding(&mut self, limits: &EncodingLimits) {
         if let Repr::Compact(c) = &self.repr {
-            if c.len as usize > limits.max_compact_entries {
+            if c.count() as usize > limits.max_compact_entries {
                 self.convert_to_table();
             }
         }
@@ -1241,7 +1472,7 @@ impl HashValue {
     /// listpack in Redis even when it sets no TTL (`hashTypeSetExInit`). No-op for tables.
     pub fn mark_field_expiry(&mut self) {
         if let Repr::Compact(c) = &mut self.repr {
-            c.vol |= EX_FLAG;
+            c.set_vol(c.vol() | EX_FLAG);
         }
     }
 
@@ -1267,8 +1498,14 @@ impl HashValue {
     pub fn convert_to_table(&mut self) {
         let Repr::Compact(c) = &self.repr else { return };
         let mut t = Table {
-            slots: HashTable::with_capacity(c.len as usize),
-            arena: Arena::with_capacity(c.buf.len()),
+            slots: HashTable::with_capacity(c.count() as usize),
+            arena: Arena::with_capacity(c.buf.len() - c.fields_start()),
+            meta: Meta {
+                key: c.key().into(),
+                key_deadline: c.deadline(header::KEY_TTL),
+                field_deadline: c.deadline(header::FIELD_TTL),
+                access: c.buf.u32_at(header::ACCESS),
+            },
             ..Table::default()
         };
         for f in c.iter() {
@@ -1282,7 +1519,9 @@ impl HashValue {
         match &self.repr {
             Repr::Compact(c) => c.buf.len(),
             Repr::Table(t) => {
-                t.slots.allocation_size()
+                std::mem::size_of::<Table>()
+                    + t.meta.key.len()
+                    + t.slots.allocation_size()
                     + t.arena.heap_bytes()
                     + t.wheel_entries * 4
                     + t.wheel.len() * 64

@@ -14,7 +14,6 @@ mod arena;
 pub mod effects;
 mod evict;
 mod hash;
-mod key;
 pub mod lazyfree;
 mod packed;
 mod prefetch;
@@ -34,7 +33,6 @@ pub use packed::{FieldRef, MAX_FIELD_EXPIRE_MS};
 pub use shard::{SweepOutcome, WatchFlag};
 
 use effects::{NoSink, SharedSink};
-use key::Key;
 use shard::{Deadline, Entry, Shard, ShardCounts, NEVER};
 
 /// Counters the keyspace keeps for INFO stats.
@@ -256,14 +254,12 @@ impl Keyspace {
                 shard.prefetch_slot(h);
             }
         }
-        // ...then, with the slots (mostly) arrived, every hash's own buffer. A key found
-        // also tells its shard where its table is now, for the next batch's first pass.
-        for (key, &h) in keys.iter().zip(&hashes) {
+        // ...then, with the slots (mostly) arrived, every hash's own buffer (which holds
+        // its key too). A bucket found also tells its shard where its table is now, for
+        // the next batch's first pass.
+        for &h in &hashes {
             if let Some(mut shard) = db.shards[self.shard_of_hash(h)].try_lock() {
-                if let Some(b) = shard.bucket_of(h, key) {
-                    if let Some(entry) = shard.entry_at(b) {
-                        entry.value.prefetch();
-                    }
+                if let Some(b) = shard.prefetch_value(h) {
                     shard.note_full_bucket(b);
                 }
             }
@@ -473,16 +469,9 @@ fn store_loaded(
     if let Some(b) = shard.bucket_of(h, key) {
         shard.remove_at(h, b);
     }
-    let field_deadline = value.min_expire().unwrap_or(NEVER);
     shard.insert(
         h,
-        Entry {
-            key: Key::new(key),
-            key_deadline: key_deadline.unwrap_or(NEVER),
-            field_deadline,
-            value,
-            access,
-        },
+        Entry::new(key, value, key_deadline.unwrap_or(NEVER), access),
     );
 }
 
@@ -557,8 +546,8 @@ impl<'a> Locked<'a> {
         for h in self.held.iter().filter(|h| h.db == db) {
             for e in h.guard.data.entries.iter() {
                 if !e.is_dead(now_ms) {
-                    let ttl = (e.key_deadline != NEVER).then_some(e.key_deadline);
-                    f(&e.key, ttl, &e.value);
+                    let ttl = (e.key_deadline() != NEVER).then_some(e.key_deadline());
+                    f(e.key(), ttl, &e.value);
                 }
             }
         }
@@ -746,7 +735,7 @@ impl<'l, 'a> DbView<'l, 'a> {
         if !reclaim {
             return None;
         }
-        let key_expired = e.key_deadline != NEVER && e.key_deadline < now_ms;
+        let key_expired = e.key_deadline() != NEVER && e.key_deadline() < now_ms;
         let e = shard.remove_at(h, b)?;
         if key_expired {
             log.note_expired_key(&shard.watchers, db, key);
@@ -773,7 +762,7 @@ impl<'l, 'a> DbView<'l, 'a> {
         let b = Self::live_bucket(shard, log, db, h, key, now_ms, reclaim)?;
         let e = shard.entry_at_mut(b)?;
         if touch {
-            ks.access.touch(&mut e.access, now_ms);
+            e.touch(&ks.access, now_ms);
         }
         Some(&e.value)
     }
@@ -792,7 +781,7 @@ impl<'l, 'a> DbView<'l, 'a> {
         let b = Self::live_bucket(shard, log, db, h, key, now_ms, reclaim)?;
         if touch {
             if let Some(e) = shard.entry_at_mut(b) {
-                ks.access.touch(&mut e.access, now_ms);
+                e.touch(&ks.access, now_ms);
             }
         }
         let reap_at = if reclaim { now_ms } else { 0 };
@@ -817,7 +806,7 @@ impl<'l, 'a> DbView<'l, 'a> {
             Some(b) => {
                 if touch {
                     if let Some(e) = shard.entry_at_mut(b) {
-                        ks.access.touch(&mut e.access, now_ms);
+                        e.touch(&ks.access, now_ms);
                     }
                 }
                 (b, false)
@@ -825,13 +814,7 @@ impl<'l, 'a> DbView<'l, 'a> {
             None => (
                 shard.insert(
                     h,
-                    Entry {
-                        key: Key::new(key),
-                        key_deadline: NEVER,
-                        field_deadline: NEVER,
-                        value: HashValue::new(),
-                        access: ks.access.initial(now_ms),
-                    },
+                    Entry::new(key, HashValue::new(), NEVER, ks.access.initial(now_ms)),
                 ),
                 true,
             ),
@@ -855,7 +838,7 @@ impl<'l, 'a> DbView<'l, 'a> {
         let reclaim = !ks.keeps_expired();
         let (shard, h, log) = self.shard_for(key);
         let b = Self::live_bucket(shard, log, db, h, key, now_ms, reclaim)?;
-        let access = shard.entry_at(b)?.access;
+        let access = shard.entry_at(b)?.access();
         Some(AccessState {
             idle_ms: AccessClock::idle_ms(access, now_ms),
             frequency: ks.access.frequency(access, now_ms),
@@ -905,17 +888,8 @@ impl<'l, 'a> DbView<'l, 'a> {
             Some(b) => dst_shard.remove_at(dh, b).is_some(),
             None => false,
         };
-        let field_deadline = moved.value.min_expire().unwrap_or(NEVER);
-        dst_shard.insert(
-            dh,
-            Entry {
-                key: Key::new(dst),
-                key_deadline: moved.key_deadline,
-                field_deadline,
-                value: moved.value,
-                access: moved.access,
-            },
-        );
+        let (key_deadline, access) = (moved.key_deadline(), moved.access());
+        dst_shard.insert(dh, Entry::new(dst, moved.value, key_deadline, access));
         dst_shard.watchers.touch(dst);
         let (shard, _, log) = self.shard_for(src);
         log.note(&shard.watchers, db, src, Cause::Command, || {
@@ -948,17 +922,7 @@ impl<'l, 'a> DbView<'l, 'a> {
         if let Some(b) = existing {
             shard.remove_at(h, b);
         }
-        let field_deadline = value.min_expire().unwrap_or(NEVER);
-        let b = shard.insert(
-            h,
-            Entry {
-                key: Key::new(key),
-                key_deadline: deadline.unwrap_or(NEVER),
-                field_deadline,
-                value,
-                access,
-            },
-        );
+        let b = shard.insert(h, Entry::new(key, value, deadline.unwrap_or(NEVER), access));
         let Some(e) = shard.entry_at(b) else {
             return true;
         };
@@ -982,7 +946,7 @@ impl<'l, 'a> DbView<'l, 'a> {
         let reclaim = !self.ks.keeps_expired();
         let (shard, h, log) = self.shard_for(key);
         let b = Self::live_bucket(shard, log, db, h, key, now_ms, reclaim)?;
-        let d = shard.entry_at(b)?.key_deadline;
+        let d = shard.entry_at(b)?.key_deadline();
         Some((d != NEVER).then_some(d))
     }
 
@@ -1046,9 +1010,9 @@ impl<'l, 'a> DbView<'l, 'a> {
         for shard in self.shards() {
             for e in shard.data.entries.iter() {
                 if e.is_dead(now_ms) {
-                    dead.push(e.key.to_vec());
+                    dead.push(e.key().to_vec());
                 } else {
-                    f(&e.key, &e.value);
+                    f(e.key(), &e.value);
                 }
             }
         }
@@ -1108,9 +1072,9 @@ impl<'l, 'a> DbView<'l, 'a> {
             while bucket < buckets && seen < count {
                 if let Some(e) = shard.entry_at(bucket) {
                     if e.is_dead(now_ms) {
-                        dead.push(e.key.to_vec());
+                        dead.push(e.key().to_vec());
                     } else {
-                        visit(&e.key, &e.value);
+                        visit(e.key(), &e.value);
                         seen += 1;
                     }
                 }
@@ -1171,7 +1135,7 @@ impl<'l, 'a> DbView<'l, 'a> {
             };
             let e = shard.entry_at(b)?;
             if e.is_dead(now_ms) {
-                let key = e.key.to_vec();
+                let key = e.key().to_vec();
                 tries_left -= 1;
                 if tries_left == 0 {
                     return Some(key);
@@ -1179,7 +1143,7 @@ impl<'l, 'a> DbView<'l, 'a> {
                 self.exists(&key, now_ms);
                 continue;
             }
-            return Some(e.key.to_vec());
+            return Some(e.key().to_vec());
         }
     }
 }
@@ -1272,18 +1236,18 @@ impl<'s> HashMut<'s> {
         if self.unreported_new {
             self.unreported_new = false;
             self.log
-                .note(&shard.watchers, self.db, &e.key, Cause::Command, || {
+                .note(&shard.watchers, self.db, e.key(), Cause::Command, || {
                     Change::KeyCreated
                 });
         }
         self.log
-            .note(&shard.watchers, self.db, &e.key, Cause::Command, || {
+            .note(&shard.watchers, self.db, e.key(), Cause::Command, || {
                 change(&e.value)
             });
     }
 
     pub fn key(&self) -> &[u8] {
-        &self.entry().key
+        self.entry().key()
     }
 
     /// Sets a field; returns true if it is new. Converts the encoding when needed.
@@ -1346,7 +1310,7 @@ impl<'s> HashMut<'s> {
     /// Reclaims every field expired at `now_ms` (lazy field expiry), noting each.
     #[inline]
     pub fn reap_expired(&mut self, now_ms: u64) -> usize {
-        let due = self.entry().field_deadline;
+        let due = self.entry().field_deadline();
         if due == NEVER || due >= now_ms {
             return 0;
         }
@@ -1359,12 +1323,14 @@ impl<'s> HashMut<'s> {
         self.reindex = true;
         let (db, bucket) = (self.db, self.bucket);
         let Shard { data, watchers, .. } = &mut *self.shard;
-        let Some(Entry { key, value, .. }) = data.entries.get_bucket_mut(bucket) else {
+        let Some(Entry { value }) = data.entries.get_bucket_mut(bucket) else {
             return 0;
         };
+        // The key is stored with the fields being removed: a copy for the notes.
+        let key: SmallVec<[u8; 64]> = SmallVec::from_slice(value.key());
         let log = &mut *self.log;
         let n = value.remove_expired(now_ms, usize::MAX, |f| {
-            log.note_expired_field(watchers, db, key, f)
+            log.note_expired_field(watchers, db, &key, f)
         });
         // Only a real removal is a change (watchers were told by the note).
         if n > 0 {

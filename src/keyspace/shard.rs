@@ -9,37 +9,81 @@ use hashbrown::HashTable;
 use smallvec::SmallVec;
 
 use super::effects::{Cause, Change, EffectLog};
-use super::hash::HashValue;
-use super::key::Key;
+use super::evict::AccessClock;
+use super::hash::{HashValue, NO_DEADLINE};
 use super::prefetch;
 
 /// Shard tables smaller than this are not shrunk.
 const MIN_SHRINK_CAPACITY: usize = 1024;
 
 /// "No deadline" for the key TTL and the earliest-field deadline of an entry.
-pub const NEVER: u64 = u64::MAX;
+pub const NEVER: u64 = NO_DEADLINE;
 
-/// One key of the keyspace.
+/// One key of the keyspace: its hash, which also stores the key's name, its deadlines and
+/// its access state (in a compact hash's buffer header, or a table's `Meta`), so that a
+/// bucket of the shard table is 16 bytes, full or empty.
 #[derive(Debug)]
 pub(super) struct Entry {
-    pub(super) key: Key,
-    /// Key-level TTL deadline (EXPIRE), unix ms, or [`NEVER`].
-    pub(super) key_deadline: u64,
-    /// The deadline this hash is registered under in the field-expiry index, or [`NEVER`].
-    /// Always equals `value.min_expire()` once a command has finished with the key.
-    pub(super) field_deadline: u64,
     pub(super) value: HashValue,
-    /// When it was last used (LRU, seconds) or how often (LFU): see `evict.rs`.
-    pub(super) access: u32,
 }
 
 impl Entry {
+    /// An entry for `key` holding `value`, registered under `value`'s earliest field
+    /// deadline. `key_deadline` is a unix-ms TTL deadline or [`NEVER`]; `access` the LRU/LFU
+    /// state (`evict.rs`).
+    pub(super) fn new(key: &[u8], mut value: HashValue, key_deadline: u64, access: u32) -> Self {
+        value.set_key(key);
+        value.set_key_deadline(key_deadline);
+        value.set_field_deadline(value.min_expire().unwrap_or(NEVER));
+        value.set_access(access);
+        Entry { value }
+    }
+
+    #[inline]
+    pub(super) fn key(&self) -> &[u8] {
+        self.value.key()
+    }
+
+    /// Key-level TTL deadline (EXPIRE), unix ms, or [`NEVER`].
+    #[inline]
+    pub(super) fn key_deadline(&self) -> u64 {
+        self.value.key_deadline()
+    }
+
+    /// The deadline this hash is registered under in the field-expiry index, or [`NEVER`].
+    /// Always equals `value.min_expire()` once a command has finished with the key.
+    #[inline]
+    pub(super) fn field_deadline(&self) -> u64 {
+        self.value.field_deadline()
+    }
+
+    /// When it was last used (LRU, seconds) or how often (LFU): see `evict.rs`.
+    #[inline]
+    pub(super) fn access(&self) -> u32 {
+        self.value.access()
+    }
+
+    #[inline]
+    pub(super) fn set_access(&mut self, a: u32) {
+        self.value.set_access(a);
+    }
+
+    /// Records a use of the key in its access state.
+    #[inline]
+    pub(super) fn touch(&mut self, clock: &AccessClock, now_ms: u64) {
+        let mut a = self.access();
+        clock.touch(&mut a, now_ms);
+        self.set_access(a);
+    }
+
     /// Gone for every command although still stored: its key TTL passed, or every one of
     /// its fields expired (a hash with no live field does not exist).
     pub(super) fn is_dead(&self, now_ms: u64) -> bool {
-        (self.key_deadline != NEVER && self.key_deadline < now_ms)
-            || (self.field_deadline != NEVER
-                && self.field_deadline < now_ms
+        let key_deadline = self.key_deadline();
+        let field_deadline = self.field_deadline();
+        (key_deadline != NEVER && key_deadline < now_ms)
+            || (field_deadline != NEVER
+                && field_deadline < now_ms
                 && self.value.all_expired(now_ms))
     }
 }
@@ -200,8 +244,8 @@ pub enum Deadline {
 impl Entry {
     fn deadline(&self, which: Deadline) -> u64 {
         match which {
-            Deadline::Key => self.key_deadline,
-            Deadline::Field => self.field_deadline,
+            Deadline::Key => self.key_deadline(),
+            Deadline::Field => self.field_deadline(),
         }
     }
 }
@@ -296,8 +340,19 @@ impl Shard {
         Some(prefetch::ctrl_from(bucket, entry))
     }
 
+    /// Starts loading the hash of the first entry whose tag matches hash `h` (the one a
+    /// lookup of its key almost always finds) and returns its bucket, without comparing
+    /// keys: the key is stored with the hash, so reading it would wait for the very load
+    /// this starts.
+    pub fn prefetch_value(&self, h: u64) -> Option<usize> {
+        self.data.entries.find_bucket_index(h, |e| {
+            e.value.prefetch();
+            true
+        })
+    }
+
     pub fn bucket_of(&self, h: u64, key: &[u8]) -> Option<usize> {
-        self.data.entries.find_bucket_index(h, |e| &*e.key == key)
+        self.data.entries.find_bucket_index(h, |e| e.key() == key)
     }
 
     pub fn entry_at(&self, bucket: usize) -> Option<&Entry> {
@@ -309,7 +364,7 @@ impl Shard {
     }
 
     pub fn find(&self, h: u64, key: &[u8]) -> Option<&Entry> {
-        self.data.entries.find(h, |e| &*e.key == key)
+        self.data.entries.find(h, |e| e.key() == key)
     }
 
     /// Marks every watcher of this shard dirty if its key exists now (FLUSHDB, SWAPDB).
@@ -345,20 +400,19 @@ impl Shard {
         if d.entries.len() == d.entries.capacity() {
             d.generation = d.generation.wrapping_add(1);
         }
-        if entry.key_deadline != NEVER {
-            d.key_deadlines.insert((entry.key_deadline, h));
-            d.key_deadline_sum = d
-                .key_deadline_sum
-                .wrapping_add(ttl_units(entry.key_deadline));
+        let (key_deadline, field_deadline) = (entry.key_deadline(), entry.field_deadline());
+        if key_deadline != NEVER {
+            d.key_deadlines.insert((key_deadline, h));
+            d.key_deadline_sum = d.key_deadline_sum.wrapping_add(ttl_units(key_deadline));
         }
-        if entry.field_deadline != NEVER {
-            d.field_deadlines.insert((entry.field_deadline, h));
+        if field_deadline != NEVER {
+            d.field_deadlines.insert((field_deadline, h));
         }
         d.sizes.add(entry.value.len());
         let hasher = &self.hasher;
         let occupied = d
             .entries
-            .insert_unique(h, entry, |e| hasher.hash_one(&*e.key));
+            .insert_unique(h, entry, |e| hasher.hash_one(e.key()));
         let bucket = occupied.bucket_index();
         self.note_full_bucket(bucket);
         self.sync_counts();
@@ -371,15 +425,16 @@ impl Shard {
         let occupied = self.data.entries.get_bucket_entry(bucket).ok()?;
         let (entry, _) = occupied.remove();
         self.data.sizes.remove(entry.value.len());
-        if entry.key_deadline != NEVER {
-            self.unindex(Deadline::Key, entry.key_deadline, h);
+        let (key_deadline, field_deadline) = (entry.key_deadline(), entry.field_deadline());
+        if key_deadline != NEVER {
+            self.unindex(Deadline::Key, key_deadline, h);
             self.data.key_deadline_sum = self
                 .data
                 .key_deadline_sum
-                .wrapping_sub(ttl_units(entry.key_deadline));
+                .wrapping_sub(ttl_units(key_deadline));
         }
-        if entry.field_deadline != NEVER {
-            self.unindex(Deadline::Field, entry.field_deadline, h);
+        if field_deadline != NEVER {
+            self.unindex(Deadline::Field, field_deadline, h);
         }
         self.shrink_if_sparse();
         self.sync_counts();
@@ -393,7 +448,7 @@ impl Shard {
         let (len, cap) = (d.entries.len(), d.entries.capacity());
         if cap > MIN_SHRINK_CAPACITY && len * 4 < cap {
             let hasher = &self.hasher;
-            d.entries.shrink_to(len * 2, |e| hasher.hash_one(&*e.key));
+            d.entries.shrink_to(len * 2, |e| hasher.hash_one(e.key()));
             d.generation = d.generation.wrapping_add(1);
         }
     }
@@ -405,7 +460,7 @@ impl Shard {
             .data
             .entries
             .iter_hash(h)
-            .any(|e| e.deadline(which) == t && self.hasher.hash_one(&*e.key) == h);
+            .any(|e| e.deadline(which) == t && self.hasher.hash_one(e.key()) == h);
         if !shared {
             let index = match which {
                 Deadline::Key => &mut self.data.key_deadlines,
@@ -426,7 +481,7 @@ impl Shard {
         }
         match which {
             Deadline::Key => {
-                e.key_deadline = new;
+                e.value.set_key_deadline(new);
                 let sum = &mut self.data.key_deadline_sum;
                 if old != NEVER {
                     *sum = sum.wrapping_sub(ttl_units(old));
@@ -435,7 +490,7 @@ impl Shard {
                     *sum = sum.wrapping_add(ttl_units(new));
                 }
             }
-            Deadline::Field => e.field_deadline = new,
+            Deadline::Field => e.value.set_field_deadline(new),
         }
         if old != NEVER {
             self.unindex(which, old, h);
@@ -453,7 +508,7 @@ impl Shard {
     /// The bucket of an entry registered under `(t, h)` in `which`, if any.
     pub(super) fn bucket_by_deadline(&self, which: Deadline, t: u64, h: u64) -> Option<usize> {
         self.data.entries.find_bucket_index(h, |e| {
-            e.deadline(which) == t && self.hasher.hash_one(&*e.key) == h
+            e.deadline(which) == t && self.hasher.hash_one(e.key()) == h
         })
     }
 
@@ -488,7 +543,7 @@ impl Shard {
             return false;
         };
         if e.value.is_empty() {
-            log.note(&self.watchers, db, &e.key, cause, || Change::KeyDeleted {
+            log.note(&self.watchers, db, e.key(), cause, || Change::KeyDeleted {
                 emptied: true,
             });
             self.remove_at(h, bucket);
@@ -523,7 +578,7 @@ impl Shard {
             match self.bucket_by_deadline(Deadline::Key, t, h) {
                 Some(b) => {
                     if let Some(e) = self.remove_at(h, b) {
-                        log.note_expired_key(&self.watchers, db, &e.key);
+                        log.note_expired_key(&self.watchers, db, e.key());
                         out.keys += 1;
                     }
                 }
@@ -553,11 +608,13 @@ impl Shard {
             let Some(e) = self.data.entries.get_bucket_mut(b) else {
                 break;
             };
-            let Entry { key, value, .. } = e;
+            // The key is stored with the fields being removed: a copy for the notes.
+            let key: SmallVec<[u8; 64]> = SmallVec::from_slice(e.key());
+            let value = &mut e.value;
             let watchers = &self.watchers;
             let before = value.len();
             let removed = value.remove_expired(now_ms, room, |f| {
-                log.note_expired_field(watchers, db, key, f)
+                log.note_expired_field(watchers, db, &key, f)
             });
             let after = value.len();
             self.data.sizes.resize(before, after);
@@ -588,36 +645,36 @@ impl Shard {
         let mut fields = 0;
         let mut deadline_sum = 0u64;
         for e in d.entries.iter() {
-            let h = self.hash_key(&e.key);
-            let name = String::from_utf8_lossy(&e.key);
+            let h = self.hash_key(e.key());
+            let name = String::from_utf8_lossy(e.key());
+            let (key_deadline, field_deadline) = (e.key_deadline(), e.field_deadline());
             if e.value.is_empty() {
                 return Err(format!("key {name:?} holds an empty hash"));
             }
-            if e.key_deadline != NEVER {
+            if key_deadline != NEVER {
                 keys += 1;
-                deadline_sum = deadline_sum.wrapping_add(ttl_units(e.key_deadline));
-                if !d.key_deadlines.contains(&(e.key_deadline, h)) {
+                deadline_sum = deadline_sum.wrapping_add(ttl_units(key_deadline));
+                if !d.key_deadlines.contains(&(key_deadline, h)) {
                     return Err(format!("key {name:?}: key TTL not indexed"));
                 }
             }
             match e.value.min_expire() {
-                None if e.field_deadline != NEVER => {
+                None if field_deadline != NEVER => {
                     return Err(format!("key {name:?}: field deadline registered, no TTL"))
                 }
-                Some(_) if e.field_deadline == NEVER => {
+                Some(_) if field_deadline == NEVER => {
                     return Err(format!("key {name:?}: field TTLs not registered"))
                 }
-                Some(m) if e.field_deadline > m => {
+                Some(m) if field_deadline > m => {
                     return Err(format!(
-                        "key {name:?}: registered field deadline {} after the earliest {m}",
-                        e.field_deadline
+                        "key {name:?}: registered field deadline {field_deadline} after the earliest {m}"
                     ))
                 }
                 _ => {}
             }
-            if e.field_deadline != NEVER {
+            if field_deadline != NEVER {
                 fields += 1;
-                if !d.field_deadlines.contains(&(e.field_deadline, h)) {
+                if !d.field_deadlines.contains(&(field_deadline, h)) {
                     return Err(format!("key {name:?}: field deadline not indexed"));
                 }
             }
@@ -692,11 +749,8 @@ impl Shard {
         for &(_, h) in &due {
             self.prefetch_slot(h);
         }
-        for &(t, h) in &due {
-            if let Some(b) = self.bucket_by_deadline(Deadline::Field, t, h) {
-                if let Some(e) = self.entry_at(b) {
-                    e.value.prefetch();
-                }
+        for &(_, h) in &due {
+            if let Some(b) = self.prefetch_value(h) {
                 self.note_full_bucket(b);
             }
         }
@@ -731,21 +785,54 @@ mod tests {
     use super::*;
 
     /// Every key costs a table bucket of this size (plus a control byte), full or not, so
-    /// it is kept in check: the key (24), two deadlines (16), the value (24: an exact-size
-    /// boxed buffer and two counts), the access state (4, padded).
+    /// it is kept in check: the compact buffer's boxed slice, or a table's box beside the
+    /// niche; the key and its bookkeeping live in what they point to.
     #[test]
-    fn an_entry_is_72_bytes() {
-        assert_eq!(std::mem::size_of::<Entry>(), 72);
+    fn an_entry_is_16_bytes() {
+        assert_eq!(std::mem::size_of::<Entry>(), 16);
     }
 
     fn entry(key: &[u8]) -> Entry {
-        Entry {
-            key: Key::new(key),
-            key_deadline: NEVER,
-            field_deadline: NEVER,
-            value: HashValue::new(),
-            access: 0,
+        Entry::new(key, HashValue::new(), NEVER, 0)
+    }
+
+    #[test]
+    fn an_entry_keeps_its_key_and_bookkeeping_through_every_change() {
+        let mut e = entry(b"user:1000");
+        assert_eq!(
+            (e.key(), e.key_deadline(), e.field_deadline(), e.access()),
+            (&b"user:1000"[..], NEVER, NEVER, 0)
+        );
+        e.value.set_key_deadline(1_000);
+        e.value.set_field_deadline(2_000);
+        e.set_access(0x00ab_cdef);
+        for table in [false, true] {
+            if table {
+                e.value.convert_to_table();
+            }
+            e.value.set(b"f", b"v", crate::keyspace::TtlUpdate::Clear);
+            assert_eq!(
+                (e.key(), e.key_deadline(), e.field_deadline(), e.access()),
+                (&b"user:1000"[..], 1_000, 2_000, 0x00ab_cdef),
+                "table: {table}"
+            );
+            assert_eq!(e.value.get_live(b"f", 0), Some(&b"v"[..]));
         }
+        let mut c = entry(&[b'k'; 300]);
+        c.value.set(b"a", b"1", crate::keyspace::TtlUpdate::Set(50));
+        c.value.set_field_deadline(50);
+        c.value.set_key_deadline(70);
+        c.value.set_key(b"renamed");
+        c.value.set_key_deadline(NEVER);
+        assert_eq!(
+            (c.key(), c.key_deadline(), c.field_deadline()),
+            (&b"renamed"[..], NEVER, 50)
+        );
+        assert_eq!(
+            c.value.get(b"a").map(|f| (f.value, f.expire_at)),
+            Some((&b"1"[..], Some(50)))
+        );
+        assert!(c.value.order_holds());
     }
 
     /// `prefetch_slot` computes addresses from hashbrown's memory layout; if an upgrade
@@ -773,7 +860,12 @@ mod tests {
             }
             // Shrinking moves the table: the address must follow it, or be unknown until a
             // lookup names a full bucket again.
-            let keys: Vec<Vec<u8>> = shard.data.entries.iter().map(|e| e.key.to_vec()).collect();
+            let keys: Vec<Vec<u8>> = shard
+                .data
+                .entries
+                .iter()
+                .map(|e| e.key().to_vec())
+                .collect();
             for key in keys.iter().skip(20) {
                 let h = shard.hash_key(key);
                 if let Some(b) = shard.bucket_of(h, key) {
