@@ -198,6 +198,8 @@ impl ExactBuf {
     /// Replaces `range` with `with`, stored at the exact size again.
     fn splice(&mut self, range: std::ops::Range<usize>, with: &[u8]) {
         self.edit(|v| {
+            // Exactly the room needed, so the boxed slice takes the vector as it is.
+            v.reserve_exact(with.len().saturating_sub(range.len()));
             v.splice(range, with.iter().copied());
         });
     }
@@ -377,12 +379,25 @@ impl Compact {
         &self.buf[start..end]
     }
 
-    fn set_key(&mut self, key: &[u8]) {
-        let (at, _, end) = self.key_span();
-        let mut enc = Vec::with_capacity(key.len() + 5);
+    /// Writes the key and both deadlines at once (one `realloc`, where setting them one by
+    /// one would move the fields up to three times: loading a snapshot does this per key).
+    fn set_identity(&mut self, key: &[u8], key_deadline: u64, field_deadline: u64) {
+        let mut enc = Vec::with_capacity(key.len() + 21);
         packed::put_varint(&mut enc, key.len() as u64);
         enc.extend_from_slice(key);
-        self.buf.splice(at..end, &enc);
+        let mut flags = self.flags() & !(header::KEY_TTL | header::FIELD_TTL);
+        for (flag, t) in [
+            (header::KEY_TTL, key_deadline),
+            (header::FIELD_TTL, field_deadline),
+        ] {
+            if t != NO_DEADLINE {
+                enc.extend_from_slice(&t.to_le_bytes());
+                flags |= flag;
+            }
+        }
+        let end = self.fields_start();
+        self.buf.splice(header::FIXED..end, &enc);
+        self.buf[header::FLAGS] = flags;
     }
 
     /// Where the first field starts.
@@ -990,11 +1005,24 @@ impl HashValue {
         }
     }
 
-    pub(super) fn set_key(&mut self, key: &[u8]) {
+    /// Stores the value under `key` with these deadlines ([`NO_DEADLINE`] for none) and
+    /// access state: what the keyspace does when it stores a value.
+    pub(super) fn set_identity(
+        &mut self,
+        key: &[u8],
+        key_deadline: u64,
+        field_deadline: u64,
+        access: u32,
+    ) {
         match &mut self.repr {
-            Repr::Compact(c) => c.set_key(key),
-            Repr::Table(t) => t.meta.key = key.into(),
+            Repr::Compact(c) => c.set_identity(key, key_deadline, field_deadline),
+            Repr::Table(t) => {
+                t.meta.key = key.into();
+                t.meta.key_deadline = key_deadline;
+                t.meta.field_deadline = field_deadline;
+            }
         }
+        self.set_access(access);
     }
 
     /// The key's TTL deadline, or [`NO_DEADLINE`].

@@ -32,10 +32,8 @@ impl Entry {
     /// deadline. `key_deadline` is a unix-ms TTL deadline or [`NEVER`]; `access` the LRU/LFU
     /// state (`evict.rs`).
     pub(super) fn new(key: &[u8], mut value: HashValue, key_deadline: u64, access: u32) -> Self {
-        value.set_key(key);
-        value.set_key_deadline(key_deadline);
-        value.set_field_deadline(value.min_expire().unwrap_or(NEVER));
-        value.set_access(access);
+        let field_deadline = value.min_expire().unwrap_or(NEVER);
+        value.set_identity(key, key_deadline, field_deadline, access);
         Entry { value }
     }
 
@@ -822,7 +820,11 @@ mod tests {
         c.value.set(b"a", b"1", crate::keyspace::TtlUpdate::Set(50));
         c.value.set_field_deadline(50);
         c.value.set_key_deadline(70);
-        c.value.set_key(b"renamed");
+        c.value.set_identity(b"renamed", 70, 50, 9);
+        assert_eq!(
+            (c.key(), c.key_deadline(), c.access()),
+            (&b"renamed"[..], 70, 9)
+        );
         c.value.set_key_deadline(NEVER);
         assert_eq!(
             (c.key(), c.key_deadline(), c.field_deadline()),
