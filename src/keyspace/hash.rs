@@ -1005,6 +1005,22 @@ impl HashValue {
         }
     }
 
+    /// An empty hash already stored under `key` (no TTL): one allocation of the header's
+    /// exact size, where `new` and then `set_identity` would take two.
+    pub(super) fn empty_for_key(key: &[u8], access: u32) -> Self {
+        let mut buf =
+            Vec::with_capacity(header::FIXED + packed::varint_len(key.len() as u64) + key.len());
+        buf.extend_from_slice(&[0; header::FIXED]);
+        buf[header::ACCESS..header::ACCESS + 4].copy_from_slice(&access.to_le_bytes());
+        packed::put_varint(&mut buf, key.len() as u64);
+        buf.extend_from_slice(key);
+        HashValue {
+            repr: Repr::Compact(Compact {
+                buf: ExactBuf(buf.into_boxed_slice()),
+            }),
+        }
+    }
+
     /// Stores the value under `key` with these deadlines ([`NO_DEADLINE`] for none) and
     /// access state: what the keyspace does when it stores a value.
     pub(super) fn set_identity(

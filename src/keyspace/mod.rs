@@ -812,10 +812,7 @@ impl<'l, 'a> DbView<'l, 'a> {
                 (b, false)
             }
             None => (
-                shard.insert(
-                    h,
-                    Entry::new(key, HashValue::new(), NEVER, ks.access.initial(now_ms)),
-                ),
+                shard.insert(h, Entry::empty(key, ks.access.initial(now_ms))),
                 true,
             ),
         };

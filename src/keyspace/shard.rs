@@ -37,6 +37,13 @@ impl Entry {
         Entry { value }
     }
 
+    /// An entry for `key` with an empty hash and no TTL (a write about to add a field).
+    pub(super) fn empty(key: &[u8], access: u32) -> Self {
+        Entry {
+            value: HashValue::empty_for_key(key, access),
+        }
+    }
+
     #[inline]
     pub(super) fn key(&self) -> &[u8] {
         self.value.key()
@@ -791,7 +798,7 @@ mod tests {
     }
 
     fn entry(key: &[u8]) -> Entry {
-        Entry::new(key, HashValue::new(), NEVER, 0)
+        Entry::empty(key, 0)
     }
 
     #[test]
