@@ -65,6 +65,9 @@ pub struct Arena {
     /// Bytes used by encodings in all segments, and of those the dead.
     used: usize,
     dead: usize,
+    /// `dead` when the segments were last searched for the most dead one: the search is
+    /// O(segments), so it waits until another eighth of a segment has died.
+    dead_at_search: usize,
 }
 
 impl Arena {
@@ -147,9 +150,9 @@ impl Arena {
     }
 
     /// Marks the `len` bytes at `at` dead. Returns a segment now due for compaction: this
-    /// one if it is more than half dead, or, once dead
-    /// bytes are more than [`DEAD_SHARE`] of the arena, the one with the most; a segment
-    /// wholly dead is freed here.
+    /// one if it is more than half dead, or, once dead bytes are more than [`DEAD_SHARE`]
+    /// of the arena, the one with the most (searched for at most once per eighth of a
+    /// segment released); a segment wholly dead is freed here.
     #[must_use]
     pub fn release(&mut self, at: FieldAt, len: usize) -> Option<usize> {
         let seg = at.segment();
@@ -162,6 +165,7 @@ impl Arena {
                 // Nothing in it is pointed to: start it over, keeping its capacity.
                 self.used -= s.bytes.len();
                 self.dead -= s.dead;
+                self.dead_at_search = self.dead_at_search.min(self.dead);
                 s.bytes.clear();
                 s.dead = 0;
             } else {
@@ -170,9 +174,13 @@ impl Arena {
             None
         } else if s.dead * 2 > s.bytes.len() {
             Some(seg)
-        } else if self.dead * DEAD_SHARE > self.used && self.used > 4 * SEGMENT_MAX {
+        } else if self.dead * DEAD_SHARE > self.used
+            && self.used > 4 * SEGMENT_MAX
+            && self.dead >= self.dead_at_search + SEGMENT_MAX / 8
+        {
             // Dead bytes spread thinly over many segments (a pass that gives every field
             // a TTL moves each one): the segment that gives back the most for its copy.
+            self.dead_at_search = self.dead;
             self.segments
                 .iter()
                 .enumerate()
@@ -192,6 +200,7 @@ impl Arena {
         let live = s.bytes.len() - s.dead;
         self.used -= s.bytes.len();
         self.dead -= s.dead;
+        self.dead_at_search = self.dead_at_search.min(self.dead);
         s.dead = 0;
         let bytes = std::mem::take(&mut s.bytes);
         if self.tail == Some(seg) {
@@ -201,6 +210,12 @@ impl Arena {
             }
         }
         bytes
+    }
+
+    /// Whether dead bytes are past the share [`Arena::release`] keeps them under (after
+    /// releases whose compactions were skipped, as a drain of expired fields does).
+    pub fn mostly_dead(&self) -> bool {
+        self.dead * DEAD_SHARE > self.used
     }
 
     /// Bytes of live encodings.
@@ -285,6 +300,7 @@ impl Arena {
         let s = std::mem::take(&mut self.segments[seg]);
         self.used -= s.bytes.len();
         self.dead -= s.dead;
+        self.dead_at_search = self.dead_at_search.min(self.dead);
         if self.tail == Some(seg) {
             self.tail = None;
         }

@@ -946,7 +946,10 @@ impl Table {
                                 let (at, _) = entry.remove();
                                 let (f, len) = self.arena.entry(at);
                                 removed_field(f.field);
-                                self.release(at, len);
+                                // No compaction mid-drain: it would copy fields that
+                                // are about to go too. Wholly dead segments are freed
+                                // at once; the rest is settled when the drain ends.
+                                let _ = self.arena.release(at, len);
                                 self.volatile -= 1;
                                 removed += 1;
                             }
@@ -984,6 +987,9 @@ impl Table {
         // have stopped at its limit, and no later sweep comes for a hash with nothing due.
         if finished || self.volatile == 0 {
             self.shrink_if_sparse();
+            if self.arena.mostly_dead() {
+                self.repack();
+            }
         }
         removed
     }
