@@ -172,7 +172,7 @@ impl Arena {
                 self.free_segment(seg);
             }
             None
-        } else if s.dead * 2 > s.bytes.len() {
+        } else if self.half_dead(seg) {
             Some(seg)
         } else if self.dead * DEAD_SHARE > self.used
             && self.used > 4 * SEGMENT_MAX
@@ -181,11 +181,7 @@ impl Arena {
             // Dead bytes spread thinly over many segments (a pass that gives every field
             // a TTL moves each one): the segment that gives back the most for its copy.
             self.dead_at_search = self.dead;
-            self.segments
-                .iter()
-                .enumerate()
-                .max_by_key(|(_, s)| s.dead)
-                .map(|(i, _)| i)
+            self.most_dead()
         } else {
             None
         }
@@ -216,6 +212,23 @@ impl Arena {
     /// releases whose compactions were skipped, as a drain of expired fields does).
     pub fn mostly_dead(&self) -> bool {
         self.dead * DEAD_SHARE > self.used
+    }
+
+    /// The segment with the most dead bytes, if any has some.
+    pub fn most_dead(&self) -> Option<usize> {
+        self.segments
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.dead > 0)
+            .max_by_key(|(_, s)| s.dead)
+            .map(|(i, _)| i)
+    }
+
+    /// Whether segment `seg` is more than half dead.
+    pub fn half_dead(&self, seg: usize) -> bool {
+        self.segments
+            .get(seg)
+            .is_some_and(|s| s.dead * 2 > s.bytes.len())
     }
 
     /// Bytes of live encodings.
