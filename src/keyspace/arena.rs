@@ -87,6 +87,13 @@ impl Arena {
         (&self.segments[at.segment()].bytes, at.offset())
     }
 
+    /// The encoding stored at `at`, as it is (for moving it).
+    pub fn encoded(&self, at: FieldAt) -> &[u8] {
+        let (bytes, off) = self.bytes(at);
+        let (_, n) = packed::decode_at(bytes, off);
+        &bytes[off..off + n]
+    }
+
     /// The field stored at `at`.
     #[inline]
     pub fn field(&self, at: FieldAt) -> FieldRef<'_> {

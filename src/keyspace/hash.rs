@@ -847,9 +847,7 @@ impl Table {
         let Table { slots, arena, .. } = self;
         let mut fresh = Arena::with_capacity(arena.live());
         for at in slots.iter_mut() {
-            let (bytes, off) = arena.bytes(*at);
-            let (_, n) = packed::decode_at(bytes, off);
-            *at = fresh.push_encoded(&bytes[off..off + n]);
+            *at = fresh.push_encoded(arena.encoded(*at));
         }
         *arena = fresh;
     }

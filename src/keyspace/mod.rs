@@ -1320,15 +1320,10 @@ impl<'s> HashMut<'s> {
         self.reindex = true;
         let (db, bucket) = (self.db, self.bucket);
         let Shard { data, watchers, .. } = &mut *self.shard;
-        let Some(Entry { value }) = data.entries.get_bucket_mut(bucket) else {
+        let Some(entry) = data.entries.get_bucket_mut(bucket) else {
             return 0;
         };
-        // The key is stored with the fields being removed: a copy for the notes.
-        let key: SmallVec<[u8; 64]> = SmallVec::from_slice(value.key());
-        let log = &mut *self.log;
-        let n = value.remove_expired(now_ms, usize::MAX, |f| {
-            log.note_expired_field(watchers, db, &key, f)
-        });
+        let n = entry.reap(now_ms, usize::MAX, watchers, db, self.log);
         // Only a real removal is a change (watchers were told by the note).
         if n > 0 {
             self.modified = true;

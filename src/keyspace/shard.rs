@@ -73,6 +73,23 @@ impl Entry {
         self.value.set_access(a);
     }
 
+    /// Removes up to `limit` fields expired at `now_ms`, noting each in `log` as an expired
+    /// field of this key. Returns how many.
+    pub(super) fn reap(
+        &mut self,
+        now_ms: u64,
+        limit: usize,
+        watchers: &Watchers,
+        db: usize,
+        log: &mut EffectLog,
+    ) -> usize {
+        // The key is stored with the fields being removed: a copy for the notes.
+        let key: SmallVec<[u8; 64]> = SmallVec::from_slice(self.key());
+        self.value.remove_expired(now_ms, limit, |f| {
+            log.note_expired_field(watchers, db, &key, f)
+        })
+    }
+
     /// Records a use of the key in its access state.
     #[inline]
     pub(super) fn touch(&mut self, clock: &AccessClock, now_ms: u64) {
@@ -613,15 +630,9 @@ impl Shard {
             let Some(e) = self.data.entries.get_bucket_mut(b) else {
                 break;
             };
-            // The key is stored with the fields being removed: a copy for the notes.
-            let key: SmallVec<[u8; 64]> = SmallVec::from_slice(e.key());
-            let value = &mut e.value;
-            let watchers = &self.watchers;
-            let before = value.len();
-            let removed = value.remove_expired(now_ms, room, |f| {
-                log.note_expired_field(watchers, db, &key, f)
-            });
-            let after = value.len();
+            let before = e.value.len();
+            let removed = e.reap(now_ms, room, &self.watchers, db, log);
+            let after = e.value.len();
             self.data.sizes.resize(before, after);
             out.fields += removed;
             // Also when nothing was due after all: the registered deadline moves forward.
