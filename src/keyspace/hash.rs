@@ -30,6 +30,14 @@ pub struct EncodingLimits {
     pub max_compact_value: usize,
 }
 
+impl EncodingLimits {
+    /// The most fields a compact hash keeps: `hash-max-listpack-entries`, up to
+    /// [`MAX_COMPACT_FIELDS`].
+    pub fn compact_entries(&self) -> usize {
+        self.max_compact_entries.min(MAX_COMPACT_FIELDS)
+    }
+}
+
 impl Default for EncodingLimits {
     fn default() -> Self {
         EncodingLimits {
@@ -115,26 +123,36 @@ impl Default for Compact {
 /// The header of a compact hash's buffer:
 ///
 /// ```text
-/// flags u8 | access u32 | fields u32 | volatile u32 (| EX_FLAG) | varint(key length) key
+/// flags u8 | access u24 | fields u16 | volatile u16 | varint(key length) key
 ///   [key deadline u64, if KEY_TTL] [field deadline u64, if FIELD_TTL] | fields…
 /// ```
 ///
-/// Integers are little-endian. The key is at a fixed offset, so a lookup compares it
-/// without reading the flags. A deadline is stored only while there is one (most keys
-/// have neither), so setting the first moves the fields by 8 bytes: a `realloc`, as a
-/// field write already is.
+/// Integers are little-endian. The access state is Redis's 24 bits (`evict.rs`), and a
+/// compact hash holds at most [`MAX_COMPACT_FIELDS`] fields, so the fixed part is 8 bytes:
+/// on the common small hash this is most of what the header costs. The key is at a fixed
+/// offset, so a lookup compares it without reading the flags. A deadline is stored only
+/// while there is one (most keys have neither), so setting the first moves the fields by
+/// 8 bytes: a `realloc`, as a field write already is.
 mod header {
     pub const FLAGS: usize = 0;
     pub const ACCESS: usize = 1;
-    pub const COUNT: usize = 5;
-    pub const VOLATILE: usize = 9;
+    pub const COUNT: usize = 4;
+    pub const VOLATILE: usize = 6;
     /// Where the key's length starts.
-    pub const FIXED: usize = 13;
+    pub const FIXED: usize = 8;
     /// A header with no deadline and an empty key.
     pub const EMPTY: usize = FIXED + 1;
     pub const KEY_TTL: u8 = 1;
     pub const FIELD_TTL: u8 = 2;
+    /// Set once a field-expiration command ran on the hash or a field got a TTL: it then
+    /// reports `listpackex`, even with no TTL left, as Redis's encoding does.
+    pub const EX: u8 = 4;
 }
+
+/// The most fields a compact hash holds whatever `hash-max-listpack-entries` says (its
+/// count is 16 bits; one short of the most, since a hash is converted once it is past the
+/// limit). Redis's default is 128 and listpacks this long are slow there too.
+pub const MAX_COMPACT_FIELDS: usize = u16::MAX as usize - 1;
 
 /// A table's key and bookkeeping (what a compact hash keeps in its buffer's header).
 #[derive(Clone, Debug)]
@@ -179,14 +197,21 @@ impl std::ops::DerefMut for ExactBuf {
 }
 
 impl ExactBuf {
-    fn u32_at(&self, at: usize) -> u32 {
-        let mut b = [0u8; 4];
-        b.copy_from_slice(&self.0[at..at + 4]);
-        u32::from_le_bytes(b)
+    fn u16_at(&self, at: usize) -> u16 {
+        u16::from_le_bytes([self.0[at], self.0[at + 1]])
     }
 
-    fn set_u32_at(&mut self, at: usize, v: u32) {
-        self.0[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    fn set_u16_at(&mut self, at: usize, v: u16) {
+        self.0[at..at + 2].copy_from_slice(&v.to_le_bytes());
+    }
+
+    fn u24_at(&self, at: usize) -> u32 {
+        u32::from_le_bytes([self.0[at], self.0[at + 1], self.0[at + 2], 0])
+    }
+
+    fn set_u24_at(&mut self, at: usize, v: u32) {
+        debug_assert!(v < 1 << 24);
+        self.0[at..at + 3].copy_from_slice(&v.to_le_bytes()[..3]);
     }
 
     fn u64_at(&self, at: usize) -> u64 {
@@ -214,10 +239,6 @@ impl ExactBuf {
         r
     }
 }
-
-/// Set in `Compact::vol` once a field-expiration command ran on the hash or a field got a
-/// TTL: it then reports `listpackex`, even with no TTL left, as Redis's encoding does.
-const EX_FLAG: u32 = 1 << 31;
 
 /// A table shrinks once it is less than 1/`SHRINK_BELOW` full.
 const SHRINK_BELOW: usize = 4;
@@ -295,38 +316,42 @@ impl Compact {
 
     /// Stored fields.
     fn count(&self) -> u32 {
-        self.buf.u32_at(header::COUNT)
+        u32::from(self.buf.u16_at(header::COUNT))
     }
 
     fn set_count(&mut self, n: u32) {
-        self.buf.set_u32_at(header::COUNT, n);
+        debug_assert!(n as usize <= MAX_COMPACT_FIELDS + 1);
+        self.buf.set_u16_at(header::COUNT, n as u16);
     }
 
-    fn vol(&self) -> u32 {
-        self.buf.u32_at(header::VOLATILE)
-    }
-
-    fn set_vol(&mut self, v: u32) {
-        self.buf.set_u32_at(header::VOLATILE, v);
-    }
-
+    /// Fields with a TTL.
     fn volatile(&self) -> u32 {
-        self.vol() & !EX_FLAG
+        u32::from(self.buf.u16_at(header::VOLATILE))
+    }
+
+    fn set_volatile(&mut self, n: u32) {
+        debug_assert!(n as usize <= MAX_COMPACT_FIELDS + 1);
+        self.buf.set_u16_at(header::VOLATILE, n as u16);
     }
 
     fn is_ex(&self) -> bool {
-        self.vol() & EX_FLAG != 0
+        self.flags() & header::EX != 0
+    }
+
+    fn mark_ex(&mut self) {
+        self.buf[header::FLAGS] |= header::EX;
     }
 
     /// Counts a field that gained a TTL (and marks the hash `listpackex`).
     fn add_volatile(&mut self) {
-        self.set_vol((self.vol() + 1) | EX_FLAG);
+        self.set_volatile(self.volatile() + 1);
+        self.mark_ex();
     }
 
     /// Counts a field that lost its TTL (or went).
     fn sub_volatile(&mut self, n: u32) {
         debug_assert!(self.volatile() >= n);
-        self.set_vol(self.vol() - n);
+        self.set_volatile(self.volatile() - n);
     }
 
     /// Where the deadline `flag` names is (or would be) stored.
@@ -1029,7 +1054,7 @@ impl HashValue {
         let mut buf =
             Vec::with_capacity(header::FIXED + packed::varint_len(key.len() as u64) + key.len());
         buf.extend_from_slice(&[0; header::FIXED]);
-        buf[header::ACCESS..header::ACCESS + 4].copy_from_slice(&access.to_le_bytes());
+        buf[header::ACCESS..header::ACCESS + 3].copy_from_slice(&access.to_le_bytes()[..3]);
         packed::put_varint(&mut buf, key.len() as u64);
         buf.extend_from_slice(key);
         HashValue {
@@ -1096,7 +1121,7 @@ impl HashValue {
     #[inline]
     pub(super) fn access(&self) -> u32 {
         match &self.repr {
-            Repr::Compact(c) => c.buf.u32_at(header::ACCESS),
+            Repr::Compact(c) => c.buf.u24_at(header::ACCESS),
             Repr::Table(t) => t.meta.access,
         }
     }
@@ -1104,7 +1129,7 @@ impl HashValue {
     #[inline]
     pub(super) fn set_access(&mut self, a: u32) {
         match &mut self.repr {
-            Repr::Compact(c) => c.buf.set_u32_at(header::ACCESS, a),
+            Repr::Compact(c) => c.buf.set_u24_at(header::ACCESS, a),
             Repr::Table(t) => t.meta.access = a,
         }
     }
@@ -1524,7 +1549,7 @@ impl HashValue {
     /// tables, as in Redis.
     pub fn fit_encoding(&mut self, limits: &EncodingLimits) {
         if let Repr::Compact(c) = &self.repr {
-            if c.count() as usize > limits.max_compact_entries {
+            if c.count() as usize > limits.compact_entries() {
                 self.convert_to_table();
             }
         }
@@ -1534,7 +1559,7 @@ impl HashValue {
     /// listpack in Redis even when it sets no TTL (`hashTypeSetExInit`). No-op for tables.
     pub fn mark_field_expiry(&mut self) {
         if let Repr::Compact(c) = &mut self.repr {
-            c.set_vol(c.vol() | EX_FLAG);
+            c.mark_ex();
         }
     }
 
@@ -1566,7 +1591,7 @@ impl HashValue {
                 key: c.key().into(),
                 key_deadline: c.deadline(header::KEY_TTL),
                 field_deadline: c.deadline(header::FIELD_TTL),
-                access: c.buf.u32_at(header::ACCESS),
+                access: c.buf.u24_at(header::ACCESS),
             },
             ..Table::default()
         };
@@ -1927,6 +1952,49 @@ mod tests {
         assert_eq!(h.remove_expired(15, usize::MAX, |_| {}), 0);
         assert_eq!(h.remove_expired(100, usize::MAX, |_| {}), 5);
         assert!(h.is_empty());
+    }
+
+    #[test]
+    fn a_compact_hash_stops_at_its_16_bit_count_whatever_the_limit() {
+        let limits = EncodingLimits {
+            max_compact_entries: usize::MAX,
+            max_compact_value: 64,
+        };
+        assert_eq!(limits.compact_entries(), MAX_COMPACT_FIELDS);
+        let names: Vec<String> = (0..=MAX_COMPACT_FIELDS).map(|i| format!("{i}")).collect();
+        let fields = |n: usize| {
+            names[..n]
+                .iter()
+                .map(|f| (f.as_bytes(), &b"v"[..], (f.len() == 3).then_some(5)))
+        };
+        // One build (it is quadratic while compact): full, then one more field.
+        let mut h = HashValue::from_fields(fields(MAX_COMPACT_FIELDS), &limits);
+        assert_eq!(h.encoding(), Encoding::ListpackEx);
+        assert_eq!(h.len(), MAX_COMPACT_FIELDS);
+        assert!(h.order_holds());
+        let last = names[MAX_COMPACT_FIELDS].as_bytes();
+        h.set(last, b"v", TtlUpdate::Clear);
+        h.fit_encoding(&limits);
+        assert_eq!(h.encoding(), Encoding::Hashtable);
+        assert_eq!(h.len(), MAX_COMPACT_FIELDS + 1);
+        assert_eq!(h.get(b"123").map(|f| f.expire_at), Some(Some(5)));
+        assert_eq!(h.get(last).map(|f| f.value), Some(&b"v"[..]));
+    }
+
+    #[test]
+    fn the_header_keeps_24_bits_of_access_state_beside_the_counts() {
+        let mut h = HashValue::new();
+        h.set(b"a", b"1", TtlUpdate::Set(7));
+        h.set(b"b", b"2", TtlUpdate::Clear);
+        h.set_identity(b"key", 9, NO_DEADLINE, 0xff_ffff);
+        assert_eq!(h.access(), 0xff_ffff);
+        h.set_access(0x12_3456);
+        assert_eq!(
+            (h.access(), h.len(), h.key(), h.key_deadline()),
+            (0x12_3456, 2, &b"key"[..], 9)
+        );
+        assert_eq!(h.encoding(), Encoding::ListpackEx);
+        assert!(h.order_holds());
     }
 
     #[test]

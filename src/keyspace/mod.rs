@@ -1269,7 +1269,7 @@ impl<'s> HashMut<'s> {
     /// `hash-max-listpack-entries`, repeated fields included (Redis's
     /// `hashTypeTryConversion`, which counts the arguments before writing any).
     pub fn fit_pairs(&mut self, pairs: usize) {
-        if pairs > self.limits.max_compact_entries {
+        if pairs > self.limits.compact_entries() {
             self.value_mut().convert_to_table();
         }
     }
