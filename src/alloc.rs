@@ -5,7 +5,10 @@
 //! the shared total only once it passes [`FLUSH_BYTES`] either way, so the count costs a
 //! thread-local add per call and a shared atomic add per 256 KiB, not one per
 //! allocation. The total is therefore exact to within 256 KiB per thread (16 KiB while a
-//! `maxmemory` limit is set, see [`set_precise`]). What a thread
+//! `maxmemory` limit is set, see [`set_precise`]). The number of live allocations is
+//! counted the same way (exact to [`FLUSH_ALLOCATIONS`] per thread): with it, memory.rs
+//! estimates what malloc holds for the program without asking malloc, whose own statistics
+//! (`mallinfo2`) walk every free chunk under the arena's lock. What a thread
 //! still holds in its balance when it exits is lost (worker threads live as long as the
 //! server).
 
@@ -20,33 +23,40 @@ const FLUSH_BYTES: isize = 256 * 1024;
 /// for one more shared add per 16 KiB allocated.
 const PRECISE_FLUSH_BYTES: isize = 16 * 1024;
 
+/// A thread's count of allocations is moved to the total past this many either way.
+const FLUSH_ALLOCATIONS: isize = 1024;
+
 /// The flush threshold in force (see [`set_precise`]).
 static FLUSH_AT: AtomicIsize = AtomicIsize::new(FLUSH_BYTES);
 
 static TOTAL: AtomicIsize = AtomicIsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
+static LIVE: AtomicIsize = AtomicIsize::new(0);
 
 thread_local! {
     // `const`: no lazy initialisation, so nothing here allocates.
-    static BALANCE: Cell<isize> = const { Cell::new(0) };
+    /// Bytes and allocations not yet moved to the totals.
+    static BALANCE: Cell<(isize, isize)> = const { Cell::new((0, 0)) };
 }
 
 /// The system allocator, counted.
 pub struct Counting;
 
 #[inline]
-fn note(delta: isize) {
+fn note(bytes: isize, allocations: isize) {
     // try_with: during thread teardown the slot may be gone; the change is then dropped.
     let _ = BALANCE.try_with(|b| {
-        let v = b.get() + delta;
-        if v.abs() >= FLUSH_AT.load(Ordering::Relaxed) {
+        let (v, n) = b.get();
+        let (v, n) = (v + bytes, n + allocations);
+        if v.abs() >= FLUSH_AT.load(Ordering::Relaxed) || n.abs() >= FLUSH_ALLOCATIONS {
             let total = TOTAL.fetch_add(v, Ordering::Relaxed) + v;
             if total > 0 {
                 PEAK.fetch_max(total as usize, Ordering::Relaxed);
             }
-            b.set(0);
+            LIVE.fetch_add(n, Ordering::Relaxed);
+            b.set((0, 0));
         } else {
-            b.set(v);
+            b.set((v, n));
         }
     });
 }
@@ -58,7 +68,7 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let p = System.alloc(layout);
         if !p.is_null() {
-            note(layout.size() as isize);
+            note(layout.size() as isize, 1);
         }
         p
     }
@@ -67,7 +77,7 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         let p = System.alloc_zeroed(layout);
         if !p.is_null() {
-            note(layout.size() as isize);
+            note(layout.size() as isize, 1);
         }
         p
     }
@@ -75,14 +85,14 @@ unsafe impl GlobalAlloc for Counting {
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         System.dealloc(ptr, layout);
-        note(-(layout.size() as isize));
+        note(-(layout.size() as isize), -1);
     }
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let p = System.realloc(ptr, layout, new_size);
         if !p.is_null() {
-            note(new_size as isize - layout.size() as isize);
+            note(new_size as isize - layout.size() as isize, 0);
         }
         p
     }
@@ -91,6 +101,12 @@ unsafe impl GlobalAlloc for Counting {
 /// Bytes allocated and not freed, process-wide (to within 256 KiB per thread).
 pub fn allocated() -> usize {
     TOTAL.load(Ordering::Relaxed).max(0) as usize
+}
+
+/// Allocations made and not freed, process-wide (to within [`FLUSH_ALLOCATIONS`] per
+/// thread).
+pub fn allocations() -> usize {
+    LIVE.load(Ordering::Relaxed).max(0) as usize
 }
 
 /// Counts more precisely (`maxmemory` set) or more cheaply.
@@ -108,10 +124,9 @@ pub fn set_precise(precise: bool) {
 /// behind would make it evict again for memory already given back.
 pub fn flush_thread_balance() {
     let _ = BALANCE.try_with(|b| {
-        let v = b.replace(0);
-        if v != 0 {
-            TOTAL.fetch_add(v, Ordering::Relaxed);
-        }
+        let (v, n) = b.replace((0, 0));
+        TOTAL.fetch_add(v, Ordering::Relaxed);
+        LIVE.fetch_add(n, Ordering::Relaxed);
     });
 }
 

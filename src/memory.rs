@@ -10,12 +10,21 @@
 //! Trimming costs a walk of the free lists under each arena's lock, so it is not done on
 //! the request path nor on a timer regardless of need: the sweeper task looks about once a
 //! second ([`Release::due`]) at how much of the resident size malloc holds free — the
-//! resident size (`/proc/self/statm`) less what malloc has handed out (`mallinfo2`: in-use
-//! chunks and mmapped blocks) — and trims, on a blocking thread, only when that is at
-//! least [`TRIM_THRESHOLD`] more than right after the previous trim (or at start-up).
-//! Memory a trim cannot return (code, stacks, pages partly in use) is thus the baseline and
-//! never causes a trim by itself; and because the rule looks at a state, not at how much
-//! was freed between two looks, a load and delete that both fall between checks is caught.
+//! resident size (`/proc/self/statm`) less what malloc has handed out — and trims, on a
+//! blocking thread, only when that is at least [`TRIM_THRESHOLD`] more than right after
+//! the previous trim (or at start-up). Memory a trim cannot return (code, stacks, pages
+//! partly in use) is thus the baseline and never causes a trim by itself; and because the
+//! rule looks at a state, not at how much was freed between two looks, a load and delete
+//! that both fall between checks is caught.
+//!
+//! What malloc has handed out is estimated from the counting allocator (alloc.rs): the
+//! bytes asked for plus [`CHUNK_OVERHEAD`] per live allocation (glibc's 8-byte chunk
+//! header and its rounding to 16 bytes). malloc's own figure (`mallinfo2`) is exact but
+//! walks every free chunk while holding the arena's lock: after a drain of a million
+//! fields one look took 20–40 ms and stalled every connection that allocated meanwhile.
+//! The estimate's error (rounding that differs from the mean, over many allocations) at
+//! worst causes one early trim per couple of million allocations, and the floor moves
+//! with every trim.
 //!
 //! On targets other than glibc both calls do nothing.
 
@@ -27,17 +36,23 @@ pub const TRIM_THRESHOLD: usize = 16 << 20;
 /// How often the sweeper task looks at the allocator.
 pub const CHECK_EVERY: Duration = Duration::from_secs(1);
 
-/// The resident size less what malloc has handed out: resident memory malloc holds free,
-/// plus what is never malloc's (code, stacks). None where it cannot be measured.
+/// What a glibc chunk costs beyond the bytes asked for, on average: its 8-byte size
+/// header and the rounding of the chunk to 16 bytes (7.5 on average).
+pub const CHUNK_OVERHEAD: usize = 16;
+
+/// The resident size less what malloc has handed out (estimated, see the module comment):
+/// resident memory malloc holds free, plus what is never malloc's (code, stacks). None
+/// where it cannot be measured.
 pub fn resident_not_in_use() -> Option<usize> {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
         let pages: usize = statm.split_whitespace().nth(1)?.parse().ok()?;
-        // SAFETY: sysconf and mallinfo2 take no pointers and only read state.
+        // SAFETY: sysconf takes no pointers and only reads state.
         let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).ok()?;
-        let info = unsafe { libc::mallinfo2() };
-        Some((pages * page).saturating_sub(info.uordblks + info.hblkhd))
+        let handed_out =
+            crate::alloc::allocated() + crate::alloc::allocations().saturating_mul(CHUNK_OVERHEAD);
+        Some((pages * page).saturating_sub(handed_out))
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     {
@@ -89,8 +104,8 @@ impl Release {
     /// Whether to look now, given the keyspace's change counter and key count. Nothing is
     /// freed without a change, so an idle server never looks; a 64th of the keys gone
     /// since the last look (FLUSHALL, a large DEL or drain) brings the wait back to
-    /// [`CHECK_EVERY`] — steady expiry churn does not, so a fragmented heap, where a look
-    /// costs milliseconds, is looked at only every [`CHECK_AT_MOST_EVERY`].
+    /// [`CHECK_EVERY`] — steady expiry churn does not (what it frees, its writes take
+    /// again), so such a server looks only every [`CHECK_AT_MOST_EVERY`].
     pub fn due(&mut self, now: Instant, changes: u64, keys: usize) -> bool {
         if self.last_check.is_some() && changes == self.seen.0 {
             return false;

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use crate::context::ServerContext;
 
 /// Keys or fields reclaimed per shard lock acquisition.
-pub const SWEEP_BATCH: usize = 1_000;
+pub const SWEEP_BATCH: usize = 250;
 
 /// The shortest wait between two cycles, even when work is overdue and the budget is 100%.
 pub const MIN_PAUSE_MS: u64 = 1;
@@ -354,7 +354,8 @@ mod tests {
         assert_eq!(sum.fields + o.fields, 20_000);
         // One batch per cycle, plus at most one partial batch per shard.
         let shards = env.server.keyspace.shards_per_db();
-        assert!(cycles >= 19 && cycles <= 19 + shards, "{cycles} cycles");
+        let full = 20_000 / SWEEP_BATCH - 1;
+        assert!(cycles >= full && cycles <= full + shards, "{cycles} cycles");
         assert_eq!(totals(&env.server), (0, 0, 0));
         assert_eq!(counter(&env.server.keyspace.stats.expired_subkeys), 20_000);
     }
@@ -364,6 +365,7 @@ mod tests {
         let mut env = TestEnv::new();
         let shards = env.server.keyspace.shards_per_db();
         // 2,500 due fields in every shard of db 0: more than two batches each.
+        const { assert!(2_500 > 2 * SWEEP_BATCH) };
         for shard in 0..shards {
             for key in keys_in_shard(&env.server, shard, 250) {
                 hsetex(&mut env, &key, 5, 10);
@@ -377,11 +379,18 @@ mod tests {
         }
         // One batch from each shard, none from the same shard twice.
         for shard in 0..shards {
-            assert_eq!(fields_in_shard(&env.server, shard), 1_500, "shard {shard}");
+            assert_eq!(
+                fields_in_shard(&env.server, shard),
+                2_500 - SWEEP_BATCH,
+                "shard {shard}"
+            );
         }
         // Within one unhurried cycle they also take turns, and all finish.
         let o = sweeper.cycle(&env.server, NO_LIMIT);
-        assert_eq!((o.fields, o.more_due), (1_500 * shards, false));
+        assert_eq!(
+            (o.fields, o.more_due),
+            ((2_500 - SWEEP_BATCH) * shards, false)
+        );
         assert_eq!(totals(&env.server), (0, 0, 0));
     }
 
