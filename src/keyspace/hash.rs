@@ -22,6 +22,9 @@ use super::arena::SEGMENT_MAX;
 use super::arena::{Arena, FieldAt};
 use super::packed::{self, FieldRef};
 use super::prefetch;
+use super::thin::ThinBytes;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
 
 /// Encoding thresholds (`hash-max-listpack-entries`, `hash-max-listpack-value`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,15 +86,127 @@ pub struct HashValue {
     repr: Repr,
 }
 
-#[derive(Clone, Debug)]
-enum Repr {
-    Compact(Compact),
-    Table(Box<Table>),
+/// The encoding, in one word (the shard table's bucket is this value: 8 bytes instead of an
+/// enum's 16): a compact hash's [`ThinBytes`] as it is (bit 0 clear), or a `Box<Table>`'s
+/// address with bit 0 set. [`Repr::get`] and [`Repr::get_mut`] give it back as an enum.
+#[repr(transparent)]
+struct Repr {
+    word: NonNull<u8>,
+    _owns: PhantomData<(Compact, Box<Table>)>,
+}
+
+// SAFETY: Repr owns a Compact or a Box<Table>, both Send and Sync, and shares neither.
+unsafe impl Send for Repr {}
+unsafe impl Sync for Repr {}
+
+/// A table's word has this bit set.
+const TABLE_TAG: usize = 1;
+
+enum ReprRef<'a> {
+    Compact(&'a Compact),
+    Table(&'a Table),
+}
+
+enum ReprMut<'a> {
+    Compact(&'a mut Compact),
+    Table(&'a mut Table),
+}
+
+impl Repr {
+    fn compact(c: Compact) -> Repr {
+        Repr {
+            word: c.buf.0.into_raw(),
+            _owns: PhantomData,
+        }
+    }
+
+    fn table(t: Box<Table>) -> Repr {
+        let ptr = Box::into_raw(t).cast::<u8>();
+        // SAFETY: a Box's pointer is non-null and (Table being 8-aligned) has bit 0 clear, so
+        // setting it keeps it non-null.
+        let word = unsafe { NonNull::new_unchecked(ptr.map_addr(|a| a | TABLE_TAG)) };
+        Repr {
+            word,
+            _owns: PhantomData,
+        }
+    }
+
+    #[inline]
+    fn is_table(&self) -> bool {
+        self.word.as_ptr().addr() & TABLE_TAG != 0
+    }
+
+    #[inline]
+    fn is_compact(&self) -> bool {
+        !self.is_table()
+    }
+
+    #[inline]
+    fn table_ptr(&self) -> *mut Table {
+        self.word
+            .as_ptr()
+            .map_addr(|a| a & !TABLE_TAG)
+            .cast::<Table>()
+    }
+
+    #[inline]
+    fn get(&self) -> ReprRef<'_> {
+        if self.is_table() {
+            // SAFETY: a tagged word is a live Box<Table> this value owns.
+            ReprRef::Table(unsafe { &*self.table_ptr() })
+        } else {
+            // SAFETY: an untagged word is a ThinBytes; Compact, ExactBuf, ThinBytes and Repr
+            // are all `repr(transparent)` over the same NonNull, so this is that Compact.
+            ReprRef::Compact(unsafe { &*(self as *const Repr).cast::<Compact>() })
+        }
+    }
+
+    #[inline]
+    fn get_mut(&mut self) -> ReprMut<'_> {
+        if self.is_table() {
+            // SAFETY: as in `get`; `&mut self` makes the access exclusive.
+            ReprMut::Table(unsafe { &mut *self.table_ptr() })
+        } else {
+            // SAFETY: as in `get`. A Compact's buffer stays a ThinBytes (bit 0 clear)
+            // whatever is done to it, so the tag still holds afterwards.
+            ReprMut::Compact(unsafe { &mut *(self as *mut Repr).cast::<Compact>() })
+        }
+    }
+}
+
+impl Drop for Repr {
+    fn drop(&mut self) {
+        if self.is_table() {
+            // SAFETY: a tagged word is a Box<Table> this value owns; it is not used again.
+            drop(unsafe { Box::from_raw(self.table_ptr()) });
+        } else {
+            // SAFETY: an untagged word is a ThinBytes this value owns; it is not used again.
+            drop(unsafe { ThinBytes::from_raw(self.word) });
+        }
+    }
+}
+
+impl Clone for Repr {
+    fn clone(&self) -> Self {
+        match self.get() {
+            ReprRef::Compact(c) => Repr::compact(c.clone()),
+            ReprRef::Table(t) => Repr::table(Box::new(t.clone())),
+        }
+    }
+}
+
+impl std::fmt::Debug for Repr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.get() {
+            ReprRef::Compact(c) => f.debug_tuple("Compact").field(c).finish(),
+            ReprRef::Table(t) => f.debug_tuple("Table").field(t).finish(),
+        }
+    }
 }
 
 impl Default for Repr {
     fn default() -> Self {
-        Repr::Compact(Compact::default())
+        Repr::compact(Compact::default())
     }
 }
 
@@ -105,9 +220,10 @@ impl Default for Repr {
 ///
 /// A hash stored in the keyspace is one allocation: this buffer also holds its key and the
 /// key's bookkeeping, in a header before the fields (see [`header`]), so the shard table's
-/// bucket is just this buffer's 16-byte pointer and no bucket pays for a key or deadlines
-/// inline, empty ones included.
+/// bucket is just this buffer's one-word handle ([`ThinBytes`]: address and length) and no
+/// bucket pays for a key or deadlines inline, empty ones included.
 #[derive(Clone, Debug)]
+#[repr(transparent)]
 struct Compact {
     buf: ExactBuf,
 }
@@ -115,7 +231,7 @@ struct Compact {
 impl Default for Compact {
     fn default() -> Self {
         Compact {
-            buf: ExactBuf(Box::new([0; header::EMPTY])),
+            buf: ExactBuf::from_box(Box::new([0; header::EMPTY])),
         }
     }
 }
@@ -177,46 +293,53 @@ impl Default for Meta {
 /// "No deadline" in the header accessors (the keyspace's `NEVER`).
 pub const NO_DEADLINE: u64 = u64::MAX;
 
-/// A byte buffer always exactly as long as its contents, as a listpack is: a boxed slice,
-/// 16 bytes in the entry where a `Vec` takes 24, and never any unused capacity (a `Vec`
-/// keeps what a deletion freed).
+/// A byte buffer always exactly as long as its contents, as a listpack is: a boxed slice in
+/// one word ([`ThinBytes`]), where a `Vec` takes 24 bytes, and never any unused capacity (a
+/// `Vec` keeps what a deletion freed).
 #[derive(Clone, Debug, Default)]
-struct ExactBuf(Box<[u8]>);
+#[repr(transparent)]
+struct ExactBuf(ThinBytes);
 
 impl std::ops::Deref for ExactBuf {
     type Target = [u8];
+    #[inline]
     fn deref(&self) -> &[u8] {
-        &self.0
+        self.0.as_slice()
     }
 }
 
 impl std::ops::DerefMut for ExactBuf {
+    #[inline]
     fn deref_mut(&mut self) -> &mut [u8] {
-        &mut self.0
+        self.0.as_mut_slice()
     }
 }
 
 impl ExactBuf {
+    fn from_box(bytes: Box<[u8]>) -> Self {
+        ExactBuf(ThinBytes::from_box(bytes))
+    }
+
     fn u16_at(&self, at: usize) -> u16 {
-        u16::from_le_bytes([self.0[at], self.0[at + 1]])
+        u16::from_le_bytes([self[at], self[at + 1]])
     }
 
     fn set_u16_at(&mut self, at: usize, v: u16) {
-        self.0[at..at + 2].copy_from_slice(&v.to_le_bytes());
+        self[at..at + 2].copy_from_slice(&v.to_le_bytes());
     }
 
     fn u24_at(&self, at: usize) -> u32 {
-        u32::from_le_bytes([self.0[at], self.0[at + 1], self.0[at + 2], 0])
+        u32::from_le_bytes([self[at], self[at + 1], self[at + 2], 0])
     }
 
     fn set_u24_at(&mut self, at: usize, v: u32) {
         debug_assert!(v < 1 << 24);
-        self.0[at..at + 3].copy_from_slice(&v.to_le_bytes()[..3]);
+        self[at..at + 3].copy_from_slice(&v.to_le_bytes()[..3]);
     }
 
     fn u64_at(&self, at: usize) -> u64 {
         let mut b = [0u8; 8];
-        b.copy_from_slice(&self.0[at..at + 8]);
+        b.copy_from_slice(&self[at..at + 8]);
         u64::from_le_bytes(b)
     }
 
@@ -233,9 +356,9 @@ impl ExactBuf {
     /// them at their exact size again: growth by `reserve_exact` costs nothing more, a
     /// shrink is one `realloc`.
     fn edit<R>(&mut self, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
-        let mut v = std::mem::take(&mut self.0).into_vec();
+        let mut v = std::mem::take(&mut self.0).into_box().into_vec();
         let r = f(&mut v);
-        self.0 = v.into_boxed_slice();
+        self.0 = ThinBytes::from_box(v.into_boxed_slice());
         r
     }
 }
@@ -1042,9 +1165,9 @@ impl HashValue {
     /// The key this hash is stored under (empty for a value not in the keyspace).
     #[inline]
     pub(super) fn key(&self) -> &[u8] {
-        match &self.repr {
-            Repr::Compact(c) => c.key(),
-            Repr::Table(t) => &t.meta.key,
+        match self.repr.get() {
+            ReprRef::Compact(c) => c.key(),
+            ReprRef::Table(t) => &t.meta.key,
         }
     }
 
@@ -1058,8 +1181,8 @@ impl HashValue {
         packed::put_varint(&mut buf, key.len() as u64);
         buf.extend_from_slice(key);
         HashValue {
-            repr: Repr::Compact(Compact {
-                buf: ExactBuf(buf.into_boxed_slice()),
+            repr: Repr::compact(Compact {
+                buf: ExactBuf::from_box(buf.into_boxed_slice()),
             }),
         }
     }
@@ -1073,9 +1196,9 @@ impl HashValue {
         field_deadline: u64,
         access: u32,
     ) {
-        match &mut self.repr {
-            Repr::Compact(c) => c.set_identity(key, key_deadline, field_deadline),
-            Repr::Table(t) => {
+        match self.repr.get_mut() {
+            ReprMut::Compact(c) => c.set_identity(key, key_deadline, field_deadline),
+            ReprMut::Table(t) => {
                 t.meta.key = key.into();
                 t.meta.key_deadline = key_deadline;
                 t.meta.field_deadline = field_deadline;
@@ -1087,16 +1210,16 @@ impl HashValue {
     /// The key's TTL deadline, or [`NO_DEADLINE`].
     #[inline]
     pub(super) fn key_deadline(&self) -> u64 {
-        match &self.repr {
-            Repr::Compact(c) => c.deadline(header::KEY_TTL),
-            Repr::Table(t) => t.meta.key_deadline,
+        match self.repr.get() {
+            ReprRef::Compact(c) => c.deadline(header::KEY_TTL),
+            ReprRef::Table(t) => t.meta.key_deadline,
         }
     }
 
     pub(super) fn set_key_deadline(&mut self, t: u64) {
-        match &mut self.repr {
-            Repr::Compact(c) => c.set_deadline(header::KEY_TTL, t),
-            Repr::Table(tb) => tb.meta.key_deadline = t,
+        match self.repr.get_mut() {
+            ReprMut::Compact(c) => c.set_deadline(header::KEY_TTL, t),
+            ReprMut::Table(tb) => tb.meta.key_deadline = t,
         }
     }
 
@@ -1104,50 +1227,52 @@ impl HashValue {
     /// or [`NO_DEADLINE`].
     #[inline]
     pub(super) fn field_deadline(&self) -> u64 {
-        match &self.repr {
-            Repr::Compact(c) => c.deadline(header::FIELD_TTL),
-            Repr::Table(t) => t.meta.field_deadline,
+        match self.repr.get() {
+            ReprRef::Compact(c) => c.deadline(header::FIELD_TTL),
+            ReprRef::Table(t) => t.meta.field_deadline,
         }
     }
 
     pub(super) fn set_field_deadline(&mut self, t: u64) {
-        match &mut self.repr {
-            Repr::Compact(c) => c.set_deadline(header::FIELD_TTL, t),
-            Repr::Table(tb) => tb.meta.field_deadline = t,
+        match self.repr.get_mut() {
+            ReprMut::Compact(c) => c.set_deadline(header::FIELD_TTL, t),
+            ReprMut::Table(tb) => tb.meta.field_deadline = t,
         }
     }
 
     /// The key's LRU/LFU access state (`evict.rs`).
     #[inline]
     pub(super) fn access(&self) -> u32 {
-        match &self.repr {
-            Repr::Compact(c) => c.buf.u24_at(header::ACCESS),
-            Repr::Table(t) => t.meta.access,
+        match self.repr.get() {
+            ReprRef::Compact(c) => c.buf.u24_at(header::ACCESS),
+            ReprRef::Table(t) => t.meta.access,
         }
     }
 
     #[inline]
     pub(super) fn set_access(&mut self, a: u32) {
-        match &mut self.repr {
-            Repr::Compact(c) => c.buf.set_u24_at(header::ACCESS, a),
-            Repr::Table(t) => t.meta.access = a,
+        match self.repr.get_mut() {
+            ReprMut::Compact(c) => c.buf.set_u24_at(header::ACCESS, a),
+            ReprMut::Table(t) => t.meta.access = a,
         }
     }
 
     /// Starts loading the fields a command on this hash reads first: a compact hash's
     /// buffer (its first lines, where the scan starts) or a table's struct.
     pub fn prefetch(&self) {
-        match &self.repr {
-            Repr::Compact(c) => prefetch::prefetch_range(c.buf.as_ptr() as usize, c.buf.len(), 2),
-            Repr::Table(t) => prefetch::prefetch_read(&**t as *const Table as usize),
+        match self.repr.get() {
+            ReprRef::Compact(c) => {
+                prefetch::prefetch_range(c.buf.as_ptr() as usize, c.buf.len(), 2)
+            }
+            ReprRef::Table(t) => prefetch::prefetch_read(t as *const Table as usize),
         }
     }
 
     /// Stored fields, including expired ones not yet reclaimed.
     pub fn len(&self) -> usize {
-        match &self.repr {
-            Repr::Compact(c) => c.count() as usize,
-            Repr::Table(t) => t.slots.len(),
+        match self.repr.get() {
+            ReprRef::Compact(c) => c.count() as usize,
+            ReprRef::Table(t) => t.slots.len(),
         }
     }
 
@@ -1157,34 +1282,34 @@ impl HashValue {
 
     /// Fields that carry a TTL.
     pub fn volatile_len(&self) -> usize {
-        match &self.repr {
-            Repr::Compact(c) => c.volatile() as usize,
-            Repr::Table(t) => t.volatile,
+        match self.repr.get() {
+            ReprRef::Compact(c) => c.volatile() as usize,
+            ReprRef::Table(t) => t.volatile,
         }
     }
 
     /// How much freeing this value costs, as Redis's `lazyfreeGetFreeEffort`: one
     /// allocation for a compact hash, one per field for a table.
     pub fn free_effort(&self) -> usize {
-        match &self.repr {
-            Repr::Compact(_) => 1,
-            Repr::Table(_) => self.len(),
+        match self.repr.get() {
+            ReprRef::Compact(_) => 1,
+            ReprRef::Table(_) => self.len(),
         }
     }
 
     pub fn encoding(&self) -> Encoding {
-        match &self.repr {
-            Repr::Compact(c) if c.is_ex() => Encoding::ListpackEx,
-            Repr::Compact(_) => Encoding::Listpack,
-            Repr::Table(_) => Encoding::Hashtable,
+        match self.repr.get() {
+            ReprRef::Compact(c) if c.is_ex() => Encoding::ListpackEx,
+            ReprRef::Compact(_) => Encoding::Listpack,
+            ReprRef::Table(_) => Encoding::Hashtable,
         }
     }
 
     /// The field as stored, expired or not.
     pub fn get(&self, field: &[u8]) -> Option<FieldRef<'_>> {
-        match &self.repr {
-            Repr::Compact(c) => c.find(field).map(|(_, _, f)| f),
-            Repr::Table(t) => t.find(field),
+        match self.repr.get() {
+            ReprRef::Compact(c) => c.find(field).map(|(_, _, f)| f),
+            ReprRef::Table(t) => t.find(field),
         }
     }
 
@@ -1205,9 +1330,9 @@ impl HashValue {
 
     /// Every stored field, expired or not, in encoding order.
     pub fn iter(&self) -> impl Iterator<Item = FieldRef<'_>> + '_ {
-        let (compact, table) = match &self.repr {
-            Repr::Compact(c) => (Some(c.iter()), None),
-            Repr::Table(t) => (None, Some(t.slots.iter().map(|&at| t.arena.field(at)))),
+        let (compact, table) = match self.repr.get() {
+            ReprRef::Compact(c) => (Some(c.iter()), None),
+            ReprRef::Table(t) => (None, Some(t.slots.iter().map(|&at| t.arena.field(at)))),
         };
         compact
             .into_iter()
@@ -1218,8 +1343,8 @@ impl HashValue {
     /// The fields that are live at `now_ms`, in encoding order (what HGETALL, HKEYS and
     /// HVALS list), with their count when it is known without visiting them.
     pub fn live_fields(&self, now_ms: u64) -> LiveFields<'_> {
-        match &self.repr {
-            Repr::Compact(c) => {
+        match self.repr.get() {
+            ReprRef::Compact(c) => {
                 // The fields with a TTL come first, earliest first: the expired ones are a
                 // prefix, and every field after it is live.
                 let mut pos = c.fields_start();
@@ -1239,7 +1364,7 @@ impl HashValue {
                     inner: LiveInner::Compact { buf: &c.buf, pos },
                 }
             }
-            Repr::Table(t) => {
+            ReprRef::Table(t) => {
                 // Only when the earliest deadline (a lower bound) has passed can a field be
                 // expired; then each is checked and the count is known at the end.
                 let check = t.min_expire().is_some_and(|m| m < now_ms);
@@ -1274,8 +1399,8 @@ impl HashValue {
         ttl: TtlUpdate,
         before_equal: bool,
     ) -> bool {
-        match &mut self.repr {
-            Repr::Compact(c) => match c.find(field) {
+        match self.repr.get_mut() {
+            ReprMut::Compact(c) => match c.find(field) {
                 Some((pos, n, old)) => {
                     let old_t = old.expire_at;
                     match (ttl, old_t) {
@@ -1319,7 +1444,7 @@ impl HashValue {
                     true
                 }
             },
-            Repr::Table(t) => {
+            ReprMut::Table(t) => {
                 let h = hash_field(field);
                 let keep = match ttl {
                     TtlUpdate::Keep => t.find(field).and_then(|f| f.expire_at),
@@ -1337,8 +1462,8 @@ impl HashValue {
 
     /// Sets or clears the TTL of an existing field. Returns false if the field is missing.
     pub fn set_expire(&mut self, field: &[u8], expire_at: Option<u64>) -> bool {
-        match &mut self.repr {
-            Repr::Compact(c) => {
+        match self.repr.get_mut() {
+            ReprMut::Compact(c) => {
                 let Some((pos, n, old)) = c.find(field) else {
                     return false;
                 };
@@ -1353,7 +1478,7 @@ impl HashValue {
                 c.replace_and_place(pos, n, old_t.is_some(), field, &value, expire_at, true);
                 true
             }
-            Repr::Table(t) => {
+            ReprMut::Table(t) => {
                 let Some(old) = t.find(field) else {
                     return false;
                 };
@@ -1370,8 +1495,8 @@ impl HashValue {
 
     /// Removes a field (expired or not). Returns true if it was there.
     pub fn remove(&mut self, field: &[u8]) -> bool {
-        match &mut self.repr {
-            Repr::Compact(c) => match c.find(field) {
+        match self.repr.get_mut() {
+            ReprMut::Compact(c) => match c.find(field) {
                 Some((pos, n, f)) => {
                     let had_ttl = f.expire_at.is_some();
                     c.sub_volatile(u32::from(had_ttl));
@@ -1383,7 +1508,7 @@ impl HashValue {
                 }
                 None => false,
             },
-            Repr::Table(t) => t.remove(field),
+            ReprMut::Table(t) => t.remove(field),
         }
     }
 
@@ -1392,25 +1517,25 @@ impl HashValue {
     /// swept past it. Callers use it to schedule the sweeper, where an early visit costs
     /// little and a late one would be a bug.
     pub fn min_expire(&self) -> Option<u64> {
-        match &self.repr {
-            Repr::Compact(c) if c.volatile() == 0 => None,
+        match self.repr.get() {
+            ReprRef::Compact(c) if c.volatile() == 0 => None,
             // The fields with a TTL come first, earliest first.
-            Repr::Compact(c) => packed::decode_at(&c.buf, c.fields_start()).0.expire_at,
-            Repr::Table(t) => t.min_expire(),
+            ReprRef::Compact(c) => packed::decode_at(&c.buf, c.fields_start()).0.expire_at,
+            ReprRef::Table(t) => t.min_expire(),
         }
     }
 
     /// Whether the hash has fields and every one of them is expired at `now_ms`: such a
     /// hash does not exist for any command.
     pub fn all_expired(&self, now_ms: u64) -> bool {
-        match &self.repr {
-            Repr::Compact(c) => {
+        match self.repr.get() {
+            ReprRef::Compact(c) => {
                 // Every field has a TTL and the latest, the last one, has passed.
                 c.count() > 0
                     && c.volatile() == c.count()
                     && c.iter().last().is_some_and(|f| f.is_expired(now_ms))
             }
-            Repr::Table(t) => t.all_expired(now_ms),
+            ReprRef::Table(t) => t.all_expired(now_ms),
         }
     }
 
@@ -1423,8 +1548,8 @@ impl HashValue {
         limit: usize,
         mut removed_field: impl FnMut(&[u8]),
     ) -> usize {
-        match &mut self.repr {
-            Repr::Compact(c) => {
+        match self.repr.get_mut() {
+            ReprMut::Compact(c) => {
                 // The fields with a TTL come first, earliest first: the expired ones are a
                 // prefix of the buffer.
                 let mut removed = 0;
@@ -1449,7 +1574,7 @@ impl HashValue {
                 c.sub_volatile(removed as u32);
                 removed
             }
-            Repr::Table(t) => t.remove_expired(now_ms, limit, &mut removed_field),
+            ReprMut::Table(t) => t.remove_expired(now_ms, limit, &mut removed_field),
         }
     }
 
@@ -1459,12 +1584,12 @@ impl HashValue {
     /// is `generation << 32 | bucket`; a cursor from before slots moved restarts the scan,
     /// so every field present for the whole scan is returned at least once.
     pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(FieldRef<'_>)) -> u64 {
-        match &self.repr {
-            Repr::Compact(c) => {
+        match self.repr.get() {
+            ReprRef::Compact(c) => {
                 c.iter().for_each(visit);
                 0
             }
-            Repr::Table(t) => {
+            ReprRef::Table(t) => {
                 let generation = (cursor >> 32) as u32;
                 let mut bucket = (cursor & 0xffff_ffff) as usize;
                 if generation != t.generation {
@@ -1490,14 +1615,14 @@ impl HashValue {
 
     /// A uniformly random stored field, or None when empty.
     pub fn random_field(&self, rng: &mut fastrand::Rng) -> Option<FieldRef<'_>> {
-        match &self.repr {
-            Repr::Compact(c) => {
+        match self.repr.get() {
+            ReprRef::Compact(c) => {
                 if c.count() == 0 {
                     return None;
                 }
                 c.iter().nth(rng.usize(..c.count() as usize))
             }
-            Repr::Table(t) => {
+            ReprRef::Table(t) => {
                 if t.slots.is_empty() {
                     return None;
                 }
@@ -1541,14 +1666,14 @@ impl HashValue {
 
     /// True if writing `field`/`value` would push a compact hash past the limits.
     pub fn needs_table_for(&self, field: &[u8], value: &[u8], limits: &EncodingLimits) -> bool {
-        matches!(self.repr, Repr::Compact(_))
+        self.repr.is_compact()
             && (field.len() > limits.max_compact_value || value.len() > limits.max_compact_value)
     }
 
     /// Converts a compact hash that has grown past `limits` into a table. Tables stay
     /// tables, as in Redis.
     pub fn fit_encoding(&mut self, limits: &EncodingLimits) {
-        if let Repr::Compact(c) = &self.repr {
+        if let ReprRef::Compact(c) = self.repr.get() {
             if c.count() as usize > limits.compact_entries() {
                 self.convert_to_table();
             }
@@ -1558,7 +1683,7 @@ impl HashValue {
     /// Marks a compact hash `listpackex`: what a field-expiration command does to a
     /// listpack in Redis even when it sets no TTL (`hashTypeSetExInit`). No-op for tables.
     pub fn mark_field_expiry(&mut self) {
-        if let Repr::Compact(c) = &mut self.repr {
+        if let ReprMut::Compact(c) = self.repr.get_mut() {
             c.mark_ex();
         }
     }
@@ -1567,9 +1692,9 @@ impl HashValue {
     /// a table's arena accounts for exactly the bytes its slots point to (the keyspace's
     /// invariant check).
     pub fn order_holds(&self) -> bool {
-        match &self.repr {
-            Repr::Compact(c) => c.order_holds(),
-            Repr::Table(t) => {
+        match self.repr.get() {
+            ReprRef::Compact(c) => c.order_holds(),
+            ReprRef::Table(t) => {
                 let pointed: usize = t.slots.iter().map(|&at| t.arena.entry(at).1).sum();
                 let volatile = t
                     .slots
@@ -1583,7 +1708,9 @@ impl HashValue {
 
     /// Switches to the table encoding (no-op if already a table).
     pub fn convert_to_table(&mut self) {
-        let Repr::Compact(c) = &self.repr else { return };
+        let ReprRef::Compact(c) = self.repr.get() else {
+            return;
+        };
         let mut t = Table {
             slots: HashTable::with_capacity(c.count() as usize),
             arena: Arena::with_capacity(c.buf.len() - c.fields_start()),
@@ -1598,14 +1725,14 @@ impl HashValue {
         for f in c.iter() {
             t.insert_new(hash_field(f.field), f.field, f.value, f.expire_at);
         }
-        self.repr = Repr::Table(Box::new(t));
+        self.repr = Repr::table(Box::new(t));
     }
 
     /// Approximate heap bytes (MEMORY USAGE, INFO memory estimates).
     pub fn heap_bytes(&self) -> usize {
-        match &self.repr {
-            Repr::Compact(c) => c.buf.len(),
-            Repr::Table(t) => {
+        match self.repr.get() {
+            ReprRef::Compact(c) => c.buf.len(),
+            ReprRef::Table(t) => {
                 std::mem::size_of::<Table>()
                     + t.meta.key.len()
                     + t.slots.allocation_size()
@@ -1862,9 +1989,9 @@ mod tests {
     }
 
     fn table_buckets(h: &HashValue) -> usize {
-        match &h.repr {
-            Repr::Table(t) => t.slots.num_buckets(),
-            Repr::Compact(_) => panic!("table expected"),
+        match h.repr.get() {
+            ReprRef::Table(t) => t.slots.num_buckets(),
+            ReprRef::Compact(_) => panic!("table expected"),
         }
     }
 
@@ -1945,7 +2072,7 @@ mod tests {
             );
         }
         assert_eq!(h.remove_expired(15, usize::MAX, |_| {}), 5);
-        let Repr::Compact(c) = &h.repr else {
+        let ReprRef::Compact(c) = h.repr.get() else {
             panic!("compact expected")
         };
         assert_eq!(h.heap_bytes(), c.buf.len());
@@ -2044,9 +2171,9 @@ mod tests {
     }
 
     fn wheel_entries(h: &HashValue) -> usize {
-        match &h.repr {
-            Repr::Table(t) => t.wheel_entries,
-            Repr::Compact(_) => 0,
+        match h.repr.get() {
+            ReprRef::Table(t) => t.wheel_entries,
+            ReprRef::Compact(_) => 0,
         }
     }
 
@@ -2143,7 +2270,7 @@ mod tests {
         for i in 1..100_000u64 {
             h.remove(format!("f{i}").as_bytes());
         }
-        let Repr::Table(t) = &h.repr else {
+        let ReprRef::Table(t) = h.repr.get() else {
             unreachable!()
         };
         assert!(
@@ -2225,9 +2352,9 @@ mod tests {
     }
 
     fn arena_used_and_dead(h: &HashValue) -> (usize, usize) {
-        match &h.repr {
-            Repr::Table(t) => t.arena.used_and_dead().expect("counts agree"),
-            Repr::Compact(_) => (0, 0),
+        match h.repr.get() {
+            ReprRef::Table(t) => t.arena.used_and_dead().expect("counts agree"),
+            ReprRef::Compact(_) => (0, 0),
         }
     }
 
@@ -2310,7 +2437,7 @@ mod tests {
         // Half the fields are left: not sparse enough for the table to shrink (and repack).
         assert_eq!(h.len(), 10_000);
         assert!(h.order_holds());
-        let Repr::Table(t) = &h.repr else {
+        let ReprRef::Table(t) = h.repr.get() else {
             panic!("a table")
         };
         let (used, dead) = t.arena.used_and_dead().expect("counts agree");

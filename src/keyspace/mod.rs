@@ -18,6 +18,7 @@ pub mod lazyfree;
 mod packed;
 mod prefetch;
 mod shard;
+mod thin;
 
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
