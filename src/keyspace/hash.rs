@@ -2109,6 +2109,51 @@ mod tests {
     }
 
     #[test]
+    fn a_compact_buffer_past_64_kib_is_spilled_and_back_without_loss() {
+        let limits = EncodingLimits {
+            max_compact_entries: 512,
+            max_compact_value: 20_000,
+        };
+        let value = |i: u8| vec![i; 15_000];
+        let mut h = HashValue::from_fields(
+            [(&b"a"[..], &value(1)[..], None), (b"b", &value(2), Some(9))],
+            &limits,
+        );
+        h.set_identity(b"big", 7, NO_DEADLINE, 5);
+        // Past 65,535 bytes: the buffer moves behind its own box, and everything still reads.
+        for i in 3..=6u8 {
+            h.set(&[b'a' + i], &value(i), TtlUpdate::Clear);
+        }
+        assert!(h.heap_bytes() > 65_535);
+        assert_eq!(h.encoding(), Encoding::ListpackEx);
+        assert_eq!(
+            (h.len(), h.key(), h.key_deadline(), h.access()),
+            (6, &b"big"[..], 7, 5)
+        );
+        assert_eq!(
+            h.get(b"b").map(|f| (f.value.len(), f.expire_at)),
+            Some((15_000, Some(9)))
+        );
+        assert!(h.order_holds());
+        let copy = h.clone();
+        // And back under it: inline again.
+        for i in 3..=6u8 {
+            assert!(h.remove(&[b'a' + i]));
+        }
+        assert!(h.heap_bytes() < 65_535);
+        assert_eq!(h.get(b"a").map(|f| f.value), Some(&value(1)[..]));
+        assert_eq!(copy.len(), 6);
+        assert_eq!(copy.get(b"g").map(|f| f.value), Some(&value(6)[..]));
+        let mut t = copy.clone();
+        t.convert_to_table();
+        assert_eq!(
+            (t.encoding(), t.len(), t.key()),
+            (Encoding::Hashtable, 6, &b"big"[..])
+        );
+        assert!(t.order_holds());
+    }
+
+    #[test]
     fn the_header_keeps_24_bits_of_access_state_beside_the_counts() {
         let mut h = HashValue::new();
         h.set(b"a", b"1", TtlUpdate::Set(7));
