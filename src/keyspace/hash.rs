@@ -131,7 +131,7 @@ impl Repr {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn is_table(&self) -> bool {
         self.word.as_ptr().addr() & TABLE_TAG != 0
     }
@@ -141,7 +141,7 @@ impl Repr {
         !self.is_table()
     }
 
-    #[inline]
+    #[inline(always)]
     fn table_ptr(&self) -> *mut Table {
         self.word
             .as_ptr()
@@ -149,7 +149,7 @@ impl Repr {
             .cast::<Table>()
     }
 
-    #[inline]
+    #[inline(always)]
     fn get(&self) -> ReprRef<'_> {
         if self.is_table() {
             // SAFETY: a tagged word is a live Box<Table> this value owns.
@@ -161,7 +161,7 @@ impl Repr {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn get_mut(&mut self) -> ReprMut<'_> {
         if self.is_table() {
             // SAFETY: as in `get`; `&mut self` makes the access exclusive.
@@ -557,10 +557,20 @@ impl Compact {
     /// Where a field with deadline `t` goes: before the first field without a TTL or with
     /// a later deadline, and with `before_equal` before those with the same deadline too.
     fn ttl_position(&self, t: u64, before_equal: bool) -> usize {
+        self.ttl_position_skipping(t, before_equal, usize::MAX)
+    }
+
+    /// [`Compact::ttl_position`] as if the field starting at byte `skip` were not there
+    /// (its TTL field count included), in the buffer's present offsets.
+    fn ttl_position_skipping(&self, t: u64, before_equal: bool, skip: usize) -> usize {
         let buf = &self.buf[..];
         let mut pos = self.fields_start();
         for _ in 0..self.volatile() {
             let (f, n) = packed::decode_at(buf, pos);
+            if pos == skip {
+                pos += n;
+                continue;
+            }
             match f.expire_at {
                 Some(d) if d < t || (d == t && !before_equal) => pos += n,
                 _ => break,
@@ -602,11 +612,31 @@ impl Compact {
         t: Option<u64>,
         before_equal: bool,
     ) {
+        // Where it goes once removed, then both moves in one edit: the buffer is
+        // reallocated once, for the net change, where removing and placing apart shrank it
+        // and grew it back (two reallocs, the second often a move to a new chunk).
+        let at = match t {
+            None => self.buf.len(),
+            Some(d) => self.ttl_position_skipping(d, before_equal, pos),
+        };
+        let at = if at > pos { at - n } else { at };
+        let m = packed::encoded_len(field, value, t);
         self.buf.edit(|buf| {
             buf.drain(pos..pos + n);
+            let len = buf.len();
+            buf.reserve_exact(m);
+            if at == len {
+                packed::encode(buf, field, value, t);
+            } else {
+                buf.resize(len + m, 0);
+                buf.copy_within(at..len, at + m);
+                packed::encode_into(&mut buf[at..at + m], field, value, t);
+            }
         });
         self.sub_volatile(u32::from(had_ttl));
-        self.place(field, value, t, before_equal);
+        if t.is_some() {
+            self.add_volatile();
+        }
     }
 
     /// Stores a field that is not in the buffer (any more) at its place: appended without

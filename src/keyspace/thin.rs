@@ -110,12 +110,12 @@ impl ThinBytes {
         unsafe { this.take_box() }
     }
 
-    #[inline]
+    #[inline(always)]
     fn len_field(&self) -> usize {
         self.word.as_ptr().addr() >> LEN_SHIFT
     }
 
-    #[inline]
+    #[inline(always)]
     fn ptr(&self) -> *mut u8 {
         self.word.as_ptr().map_addr(|a| a & ADDR_MASK)
     }
@@ -128,7 +128,7 @@ impl ThinBytes {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn as_slice(&self) -> &[u8] {
         let len = self.len_field();
         if len == SPILLED {
@@ -141,7 +141,7 @@ impl ThinBytes {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         let len = self.len_field();
         if len == SPILLED {
