@@ -83,6 +83,10 @@ pub struct Release {
     seen: (u64, usize),
     /// [`resident_not_in_use`] right after the last trim, or the lowest seen since.
     floor: Option<usize>,
+    /// The first look's [`resident_not_in_use`] (at start-up: what is never malloc's).
+    baseline: Option<usize>,
+    /// Half the keys or more went since the last look (see [`Release::due`]).
+    keys_went: bool,
 }
 
 impl Default for Release {
@@ -92,6 +96,8 @@ impl Default for Release {
             interval: CHECK_EVERY,
             seen: (0, 0),
             floor: None,
+            baseline: None,
+            keys_went: false,
         }
     }
 }
@@ -112,6 +118,12 @@ impl Release {
         }
         if many_fewer(keys, self.seen.1) {
             self.interval = CHECK_EVERY;
+        }
+        // Half the keys or more gone since the last look (FLUSHALL, a large DEL, a fast
+        // drain): see `effective_floor`. Not on slower losses, so that a long drain of a
+        // fragmented heap does not trim at every look.
+        if keys <= self.seen.1 / 2 && self.seen.1 > 0 {
+            self.keys_went = true;
         }
         if self
             .last_check
@@ -136,7 +148,12 @@ impl Release {
             took_us = looked.elapsed().as_micros() as u64,
             "looked at the allocator"
         );
-        let floor = *self.floor.get_or_insert(slack);
+        let baseline = *self.baseline.get_or_insert(slack);
+        let floor = effective_floor(
+            *self.floor.get_or_insert(slack),
+            baseline,
+            std::mem::take(&mut self.keys_went),
+        );
         if !should_trim(slack, floor) {
             self.floor = Some(floor.min(slack));
             self.interval = (self.interval * 2).min(CHECK_AT_MOST_EVERY);
@@ -161,6 +178,19 @@ fn many_fewer(now: usize, before: usize) -> bool {
     now < before && before - now >= (before / 64).max(1)
 }
 
+/// The floor a look compares with. What the last trim could not return (pages partly in
+/// use) counts as the baseline until half the keys have gone (FLUSHALL, a large DEL):
+/// those pages may be free now, so the floor goes back to the start-up one. Otherwise a
+/// trim in the middle of a load, which leaves its fragmented heap as the floor, could keep
+/// a later FLUSHALL from returning anything.
+fn effective_floor(floor: usize, baseline: usize, keys_went: bool) -> usize {
+    if keys_went {
+        floor.min(baseline)
+    } else {
+        floor
+    }
+}
+
 /// The rule: trim when [`TRIM_THRESHOLD`] more resident memory is free than after the
 /// last trim.
 fn should_trim(slack: usize, floor: usize) -> bool {
@@ -179,6 +209,31 @@ mod tests {
         // What the last trim could not return does not trigger another one.
         assert!(!should_trim(40 << 20, 30 << 20));
         assert!(should_trim(46 << 20, 30 << 20));
+    }
+
+    #[test]
+    fn many_keys_gone_bring_the_floor_back_to_the_start_up_baseline() {
+        // A trim during a load left 30 MiB it could not return; the load is flushed.
+        let (after_trim, baseline) = (30 << 20, 7 << 20);
+        assert_eq!(effective_floor(after_trim, baseline, false), after_trim);
+        assert!(!should_trim(
+            40 << 20,
+            effective_floor(after_trim, baseline, false)
+        ));
+        assert!(should_trim(
+            40 << 20,
+            effective_floor(after_trim, baseline, true)
+        ));
+        // A floor already below the baseline stays.
+        assert_eq!(effective_floor(5 << 20, baseline, true), 5 << 20);
+        let mut r = Release::new();
+        let t0 = Instant::now();
+        assert!(r.due(t0, 1, 1000));
+        assert!(!r.keys_went);
+        assert!(r.due(t0 + CHECK_EVERY, 2, 600));
+        assert!(!r.keys_went, "400 of 1000 keys gone");
+        assert!(r.due(t0 + CHECK_EVERY * 2, 3, 0));
+        assert!(r.keys_went, "the 600 left gone");
     }
 
     #[test]
