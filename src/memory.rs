@@ -12,8 +12,9 @@
 //! second ([`Release::due`]) at how much of the resident size malloc holds free — the
 //! resident size (`/proc/self/statm`) less what malloc has handed out — and trims, on a
 //! blocking thread, only when that is at least [`TRIM_THRESHOLD`] more than right after
-//! the previous trim (or at start-up). Memory a trim cannot return (code, stacks, pages
-//! partly in use) is thus the baseline and never causes a trim by itself; and because the
+//! the previous trim (or at start-up; and than at start-up again once half the keys are
+//! gone, see `effective_floor`). Memory a trim cannot return (code, stacks, pages partly
+//! in use) is thus the baseline and never causes a trim by itself; and because the
 //! rule looks at a state, not at how much was freed between two looks, a load and delete
 //! that both fall between checks is caught.
 //!
