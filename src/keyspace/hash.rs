@@ -432,6 +432,21 @@ fn slot_hasher(arena: &Arena) -> impl Fn(&FieldAt) -> u64 + '_ {
     move |at| hash_field(arena.name(*at))
 }
 
+/// Encodes a field into `buf` at byte offset `at`, growing it by exactly the field's size,
+/// as listpack does: doubling would leave up to half the buffer unused in every small hash.
+fn encode_at(buf: &mut Vec<u8>, at: usize, field: &[u8], value: &[u8], t: Option<u64>) {
+    let n = packed::encoded_len(field, value, t);
+    let len = buf.len();
+    buf.reserve_exact(n);
+    if at == len {
+        packed::encode(buf, field, value, t);
+    } else {
+        buf.resize(len + n, 0);
+        buf.copy_within(at..len, at + n);
+        packed::encode_into(&mut buf[at..at + n], field, value, t);
+    }
+}
+
 impl Compact {
     fn flags(&self) -> u8 {
         self.buf[header::FLAGS]
@@ -581,20 +596,7 @@ impl Compact {
 
     /// Inserts an encoded field at byte offset `pos` (growing the buffer exactly).
     fn insert_at(&mut self, pos: usize, field: &[u8], value: &[u8], t: Option<u64>) {
-        let n = packed::encoded_len(field, value, t);
-        // Grow to the exact size, as listpack does: doubling would leave up to half the
-        // buffer unused in every small hash.
-        self.buf.edit(|buf| {
-            let len = buf.len();
-            buf.reserve_exact(n);
-            if pos == len {
-                packed::encode(buf, field, value, t);
-            } else {
-                buf.resize(len + n, 0);
-                buf.copy_within(pos..len, pos + n);
-                packed::encode_into(&mut buf[pos..pos + n], field, value, t);
-            }
-        });
+        self.buf.edit(|buf| encode_at(buf, pos, field, value, t));
     }
 
     /// Removes the entry at `pos..pos + n` (`had_ttl`: it had a TTL) and stores the field
@@ -620,18 +622,9 @@ impl Compact {
             Some(d) => self.ttl_position_skipping(d, before_equal, pos),
         };
         let at = if at > pos { at - n } else { at };
-        let m = packed::encoded_len(field, value, t);
         self.buf.edit(|buf| {
             buf.drain(pos..pos + n);
-            let len = buf.len();
-            buf.reserve_exact(m);
-            if at == len {
-                packed::encode(buf, field, value, t);
-            } else {
-                buf.resize(len + m, 0);
-                buf.copy_within(at..len, at + m);
-                packed::encode_into(&mut buf[at..at + m], field, value, t);
-            }
+            encode_at(buf, at, field, value, t);
         });
         self.sub_volatile(u32::from(had_ttl));
         if t.is_some() {

@@ -801,8 +801,8 @@ mod tests {
     use super::*;
 
     /// Every key costs a table bucket of this size (plus a control byte), full or not, so
-    /// it is kept in check: the compact buffer's boxed slice, or a table's box beside the
-    /// niche; the key and its bookkeeping live in what they point to.
+    /// it is kept in check: one tagged word, a compact buffer's `ThinBytes` or a table's
+    /// box; the key and its bookkeeping live in what it points to.
     #[test]
     fn an_entry_is_8_bytes() {
         assert_eq!(std::mem::size_of::<Entry>(), 8);
