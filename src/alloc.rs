@@ -98,6 +98,14 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
+/// Counts `bytes` (negative: freed) taken from memory this allocator does not hand out:
+/// the keyspace's slabs (keyspace/slab.rs), whose slots are part of what the process
+/// uses as malloc's chunks are. Not an allocation of malloc's: no chunk overhead.
+#[inline]
+pub fn note_external(bytes: isize) {
+    note(bytes, 0);
+}
+
 /// Bytes allocated and not freed, process-wide (to within 256 KiB per thread).
 pub fn allocated() -> usize {
     TOTAL.load(Ordering::Relaxed).max(0) as usize

@@ -231,7 +231,7 @@ struct Compact {
 impl Default for Compact {
     fn default() -> Self {
         Compact {
-            buf: ExactBuf::from_box(Box::new([0; header::EMPTY])),
+            buf: ExactBuf(ThinBytes::from_slice(&[0; header::EMPTY])),
         }
     }
 }
@@ -316,10 +316,6 @@ impl std::ops::DerefMut for ExactBuf {
 }
 
 impl ExactBuf {
-    fn from_box(bytes: Box<[u8]>) -> Self {
-        ExactBuf(ThinBytes::from_box(bytes))
-    }
-
     fn u16_at(&self, at: usize) -> u16 {
         u16::from_le_bytes([self[at], self[at + 1]])
     }
@@ -345,21 +341,51 @@ impl ExactBuf {
 
     /// Replaces `range` with `with`, stored at the exact size again.
     fn splice(&mut self, range: std::ops::Range<usize>, with: &[u8]) {
-        self.edit(|v| {
-            // Exactly the room needed, so the boxed slice takes the vector as it is.
-            v.reserve_exact(with.len().saturating_sub(range.len()));
-            v.splice(range, with.iter().copied());
-        });
+        let at = range.start;
+        self.0.resize_gap(at, range.len(), with.len());
+        self[at..at + with.len()].copy_from_slice(with);
     }
 
-    /// Changes the contents as a `Vec` (taken and given back without copying) and stores
-    /// them at their exact size again: growth by `reserve_exact` costs nothing more, a
-    /// shrink is one `realloc`.
-    fn edit<R>(&mut self, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
-        let mut v = std::mem::take(&mut self.0).into_box().into_vec();
-        let r = f(&mut v);
-        self.0 = ThinBytes::from_box(v.into_boxed_slice());
-        r
+    /// Replaces the `remove` bytes at `at` with `insert` zeros, at the exact size again
+    /// (see [`ThinBytes::resize_gap`]).
+    fn resize_gap(&mut self, at: usize, remove: usize, insert: usize) {
+        self.0.resize_gap(at, remove, insert);
+    }
+
+    /// Moves the `n` bytes at `pos` to `at` (an offset in the buffer without them) as `m`
+    /// bytes that `write` fills: one copy into a buffer of the new size, or in place when
+    /// the size stays (a field's new TTL keeps its encoding's size).
+    fn move_entry(
+        &mut self,
+        pos: usize,
+        n: usize,
+        at: usize,
+        m: usize,
+        write: impl FnOnce(&mut [u8]),
+    ) {
+        if m == n {
+            let b = &mut self[..];
+            if at <= pos {
+                b.copy_within(at..pos, at + m);
+            } else {
+                b.copy_within(pos + n..at + n, pos);
+            }
+            write(&mut b[at..at + m]);
+            return;
+        }
+        let new_len = self.len() - n + m;
+        self.0.rebuild(new_len, |old, new| {
+            if at <= pos {
+                new[..at].copy_from_slice(&old[..at]);
+                new[at + m..pos + m].copy_from_slice(&old[at..pos]);
+                new[pos + m..].copy_from_slice(&old[pos + n..]);
+            } else {
+                new[..pos].copy_from_slice(&old[..pos]);
+                new[pos..at].copy_from_slice(&old[pos + n..at + n]);
+                new[at + m..].copy_from_slice(&old[at + n..]);
+            }
+            write(&mut new[at..at + m]);
+        });
     }
 }
 
@@ -430,21 +456,6 @@ fn hash_field(field: &[u8]) -> u64 {
 /// The hasher a table rehashes its slots with.
 fn slot_hasher(arena: &Arena) -> impl Fn(&FieldAt) -> u64 + '_ {
     move |at| hash_field(arena.name(*at))
-}
-
-/// Encodes a field into `buf` at byte offset `at`, growing it by exactly the field's size,
-/// as listpack does: doubling would leave up to half the buffer unused in every small hash.
-fn encode_at(buf: &mut Vec<u8>, at: usize, field: &[u8], value: &[u8], t: Option<u64>) {
-    let n = packed::encoded_len(field, value, t);
-    let len = buf.len();
-    buf.reserve_exact(n);
-    if at == len {
-        packed::encode(buf, field, value, t);
-    } else {
-        buf.resize(len + n, 0);
-        buf.copy_within(at..len, at + n);
-        packed::encode_into(&mut buf[at..at + n], field, value, t);
-    }
 }
 
 impl Compact {
@@ -594,9 +605,13 @@ impl Compact {
         pos
     }
 
-    /// Inserts an encoded field at byte offset `pos` (growing the buffer exactly).
+    /// Inserts an encoded field at byte offset `pos`, growing the buffer by exactly the
+    /// field's size, as listpack does: doubling would leave up to half the buffer unused in
+    /// every small hash.
     fn insert_at(&mut self, pos: usize, field: &[u8], value: &[u8], t: Option<u64>) {
-        self.buf.edit(|buf| encode_at(buf, pos, field, value, t));
+        let n = packed::encoded_len(field, value, t);
+        self.buf.resize_gap(pos, 0, n);
+        packed::encode_into(&mut self.buf[pos..pos + n], field, value, t);
     }
 
     /// Removes the entry at `pos..pos + n` (`had_ttl`: it had a TTL) and stores the field
@@ -622,9 +637,9 @@ impl Compact {
             Some(d) => self.ttl_position_skipping(d, before_equal, pos),
         };
         let at = if at > pos { at - n } else { at };
-        self.buf.edit(|buf| {
-            buf.drain(pos..pos + n);
-            encode_at(buf, at, field, value, t);
+        let m = packed::encoded_len(field, value, t);
+        self.buf.move_entry(pos, n, at, m, |out| {
+            packed::encode_into(out, field, value, t)
         });
         self.sub_volatile(u32::from(had_ttl));
         if t.is_some() {
@@ -696,17 +711,9 @@ impl Compact {
         let new_len = packed::encoded_len(field, value, t);
         let old_end = pos + old_len;
         if new_len > old_len {
-            let extra = new_len - old_len;
-            self.buf.edit(|buf| {
-                let len = buf.len();
-                buf.reserve_exact(extra);
-                buf.resize(len + extra, 0);
-                buf.copy_within(old_end..len, old_end + extra);
-            });
+            self.buf.resize_gap(old_end, 0, new_len - old_len);
         } else if new_len < old_len {
-            self.buf.edit(|buf| {
-                buf.drain(pos + new_len..old_end);
-            });
+            self.buf.resize_gap(pos + new_len, old_len - new_len, 0);
         }
         packed::encode_into(&mut self.buf[pos..pos + new_len], field, value, t);
     }
@@ -1197,16 +1204,15 @@ impl HashValue {
     /// An empty hash already stored under `key` (no TTL): one allocation of the header's
     /// exact size, where `new` and then `set_identity` would take two.
     pub(super) fn empty_for_key(key: &[u8], access: u32) -> Self {
-        let mut buf =
-            Vec::with_capacity(header::FIXED + packed::varint_len(key.len() as u64) + key.len());
-        buf.extend_from_slice(&[0; header::FIXED]);
-        buf[header::ACCESS..header::ACCESS + 3].copy_from_slice(&access.to_le_bytes()[..3]);
-        packed::put_varint(&mut buf, key.len() as u64);
-        buf.extend_from_slice(key);
+        let key_at = header::FIXED + packed::varint_len(key.len() as u64);
+        let buf = ThinBytes::with_len(key_at + key.len(), |b| {
+            b[..header::FIXED].fill(0);
+            b[header::ACCESS..header::ACCESS + 3].copy_from_slice(&access.to_le_bytes()[..3]);
+            packed::put_varint_into(&mut b[header::FIXED..key_at], key.len() as u64);
+            b[key_at..].copy_from_slice(key);
+        });
         HashValue {
-            repr: Repr::compact(Compact {
-                buf: ExactBuf::from_box(buf.into_boxed_slice()),
-            }),
+            repr: Repr::compact(Compact { buf: ExactBuf(buf) }),
         }
     }
 
@@ -1457,10 +1463,7 @@ impl HashValue {
                         _ => {
                             // Appended, growing to the exact size as listpack does: doubling
                             // would leave up to half the buffer unused in every small hash.
-                            c.buf.edit(|buf| {
-                                buf.reserve_exact(packed::encoded_len(field, value, None));
-                                packed::encode(buf, field, value, None);
-                            });
+                            c.insert_at(c.buf.len(), field, value, None);
                         }
                     }
                     c.set_count(c.count() + 1);
@@ -1523,9 +1526,7 @@ impl HashValue {
                 Some((pos, n, f)) => {
                     let had_ttl = f.expire_at.is_some();
                     c.sub_volatile(u32::from(had_ttl));
-                    c.buf.edit(|buf| {
-                        buf.drain(pos..pos + n);
-                    });
+                    c.buf.resize_gap(pos, n, 0);
                     c.set_count(c.count() - 1);
                     true
                 }
@@ -1590,9 +1591,7 @@ impl HashValue {
                 if removed == 0 {
                     return 0;
                 }
-                c.buf.edit(|buf| {
-                    buf.drain(start..end);
-                });
+                c.buf.resize_gap(start, end - start, 0);
                 c.set_count(c.count() - removed as u32);
                 c.sub_volatile(removed as u32);
                 removed

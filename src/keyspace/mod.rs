@@ -18,6 +18,7 @@ pub mod lazyfree;
 mod packed;
 mod prefetch;
 mod shard;
+mod slab;
 mod thin;
 
 use std::ops::Deref;

@@ -45,6 +45,17 @@ pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+/// Writes a varint into `out` (exactly [`varint_len`] bytes long).
+pub fn put_varint_into(out: &mut [u8], mut v: u64) {
+    let mut at = 0;
+    while v >= 0x80 {
+        out[at] = (v as u8) | 0x80;
+        v >>= 7;
+        at += 1;
+    }
+    out[at] = v as u8;
+}
+
 /// Reads a varint at `buf[pos..]`; returns (value, bytes used). The input is our own
 /// encoding, never network data.
 pub fn get_varint(buf: &[u8], pos: usize) -> (u64, usize) {

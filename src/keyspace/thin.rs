@@ -15,11 +15,14 @@
 //! one more allocation and indirection for a rare size. Bit 0 is always clear, so an owner
 //! can use it as a tag (`hash.rs` tells a table from a compact buffer by it).
 //!
-//! Every allocation is a `Box<[u8]>` (or a `Box<Box<[u8]>>`), made and freed through
-//! `Box`, so the allocator sees exactly the layouts it would without this type.
+//! A buffer of [`slab::MIN_LEN`]..=[`slab::MAX_LEN`] bytes (every small hash) is a slot
+//! of the keyspace's slabs (slab.rs: no malloc header, even sizes); any other is a
+//! `Box<[u8]>` (or a `Box<Box<[u8]>>`), made and freed through `Box`. The length tells
+//! which, so the word needs no mark for it.
 
+use super::slab;
 use std::marker::PhantomData;
-use std::ptr::NonNull;
+use std::ptr::{self, NonNull};
 
 /// Where the length starts in the word.
 const LEN_SHIFT: u32 = 48;
@@ -49,6 +52,9 @@ impl ThinBytes {
         if len == 0 {
             return Self::empty();
         }
+        if slab::serves(len) {
+            return Self::from_slice(&bytes);
+        }
         let ptr = Box::into_raw(bytes).cast::<u8>();
         let addr = ptr.addr();
         if len < SPILLED && addr & 1 == 0 && addr & !ADDR_MASK == 0 {
@@ -75,6 +81,96 @@ impl ThinBytes {
             word,
             _owns: PhantomData,
         }
+    }
+
+    /// A copy of `bytes`.
+    pub fn from_slice(bytes: &[u8]) -> Self {
+        Self::with_len(bytes.len(), |b| b.copy_from_slice(bytes))
+    }
+
+    /// A buffer of `len` bytes, written by `fill` (it finds them initialised, to zeros or
+    /// to anything).
+    pub fn with_len(len: usize, fill: impl FnOnce(&mut [u8])) -> Self {
+        if !slab::serves(len) {
+            let mut b = vec![0; len].into_boxed_slice();
+            fill(&mut b);
+            return Self::from_box(b);
+        }
+        let p = slab::alloc(len);
+        // SAFETY: a slot of `len` bytes (or more) this call owns; slab memory is always
+        // initialised (mapped zeroed, or written before).
+        fill(unsafe { std::slice::from_raw_parts_mut(p.as_ptr(), len) });
+        Self::from_slot(p, len)
+    }
+
+    /// Wraps a slab slot of `len` bytes.
+    fn from_slot(p: NonNull<u8>, len: usize) -> Self {
+        let addr = p.as_ptr().addr();
+        if addr & 1 != 0 || addr & !ADDR_MASK != 0 {
+            eprintln!("hashd: an allocation above 2^48 cannot be stored (unsupported platform)");
+            std::process::abort();
+        }
+        // SAFETY: `p` is non-null and `len` is non-zero, so the tagged word is non-null.
+        let word = unsafe { NonNull::new_unchecked(p.as_ptr().map_addr(|a| a | len << LEN_SHIFT)) };
+        ThinBytes {
+            word,
+            _owns: PhantomData,
+        }
+    }
+
+    /// Replaces the `remove` bytes at `at` with `insert` zero bytes, moving the rest: one
+    /// copy into storage of the new exact length, or none when the slot size stays (a
+    /// large buffer is resized by `realloc`, which may grow it in place).
+    ///
+    /// Panics if `at + remove` is past the end (as `Vec::splice` does).
+    pub fn resize_gap(&mut self, at: usize, remove: usize, insert: usize) {
+        let len = self.len_field();
+        let old_len = self.as_slice().len();
+        assert!(at <= old_len && remove <= old_len - at, "gap out of range");
+        let new_len = old_len - remove + insert;
+        let tail = at + remove;
+        if slab::serves(len)
+            && slab::serves(new_len)
+            && slab::slot_size(len) == slab::slot_size(new_len)
+        {
+            let p = self.ptr();
+            // SAFETY: the slot holds slot_size(len) = slot_size(new_len) bytes, so both
+            // ranges are inside it; ptr::copy allows overlap.
+            unsafe {
+                ptr::copy(p.add(tail), p.add(at + insert), old_len - tail);
+                ptr::write_bytes(p.add(at), 0, insert);
+            }
+            let word = p.map_addr(|a| a | new_len << LEN_SHIFT);
+            // SAFETY: a slot's address is non-null and new_len is non-zero (served).
+            self.word = unsafe { NonNull::new_unchecked(word) };
+            return;
+        }
+        if !slab::serves(len) && !slab::serves(new_len) && len != 0 {
+            let mut v = std::mem::take(self).into_box().into_vec();
+            if insert > remove {
+                v.reserve_exact(insert - remove);
+                v.resize(new_len, 0);
+                v.copy_within(tail..old_len, at + insert);
+            } else {
+                v.copy_within(tail..old_len, at + insert);
+                v.truncate(new_len);
+            }
+            v[at..at + insert].fill(0);
+            *self = Self::from_box(v.into_boxed_slice());
+            return;
+        }
+        self.rebuild(new_len, |old, b| {
+            b[..at].copy_from_slice(&old[..at]);
+            b[at..at + insert].fill(0);
+            b[at + insert..].copy_from_slice(&old[tail..]);
+        });
+    }
+
+    /// Replaces the bytes with `new_len` bytes that `fill` writes from the old ones (one
+    /// allocation of the new size; the old storage is freed after).
+    pub fn rebuild(&mut self, new_len: usize, fill: impl FnOnce(&[u8], &mut [u8])) {
+        let moved = Self::with_len(new_len, |b| fill(self.as_slice(), b));
+        *self = moved;
     }
 
     /// An empty buffer (no allocation).
@@ -135,8 +231,9 @@ impl ThinBytes {
             // SAFETY: a spilled word points to a live Box<[u8]> this value owns.
             unsafe { &*self.ptr().cast::<Box<[u8]>>() }
         } else {
-            // SAFETY: the address and length are those of a live Box<[u8]> this value owns
-            // (or of an empty slice, for which any non-null address is valid).
+            // SAFETY: the address and length are those of a live Box<[u8]> or slab slot
+            // this value owns (or of an empty slice, for which any non-null address is
+            // valid).
             unsafe { std::slice::from_raw_parts(self.ptr(), len) }
         }
     }
@@ -159,6 +256,11 @@ impl ThinBytes {
     /// The caller must not use or drop `self` afterwards (the Box owns the bytes).
     unsafe fn take_box(&self) -> Box<[u8]> {
         let len = self.len_field();
+        if slab::serves(len) {
+            let b = Box::from(self.as_slice());
+            slab::free(NonNull::new_unchecked(self.ptr()), len);
+            return b;
+        }
         if len == SPILLED {
             *Box::from_raw(self.ptr().cast::<Box<[u8]>>())
         } else {
@@ -169,6 +271,12 @@ impl ThinBytes {
 
 impl Drop for ThinBytes {
     fn drop(&mut self) {
+        let len = self.len_field();
+        if slab::serves(len) {
+            // SAFETY: a slot of `len` bytes this value owns; it is not used again.
+            unsafe { slab::free(NonNull::new_unchecked(self.ptr()), len) };
+            return;
+        }
         // SAFETY: `self` is being dropped; nothing uses it afterwards.
         drop(unsafe { self.take_box() });
     }
@@ -182,7 +290,7 @@ impl Default for ThinBytes {
 
 impl Clone for ThinBytes {
     fn clone(&self) -> Self {
-        Self::from_box(self.as_slice().into())
+        Self::from_slice(self.as_slice())
     }
 }
 
@@ -249,5 +357,59 @@ mod tests {
         assert!(t.as_slice().is_empty());
         assert_eq!(t.len(), 0);
         assert!(t.into_box().is_empty());
+    }
+
+    #[test]
+    fn resize_gap_matches_a_vec_across_every_storage() {
+        // Lengths wander over malloc-small, slab, malloc-large and (once) spilled sizes.
+        let mut rng = fastrand::Rng::with_seed(16);
+        let mut model: Vec<u8> = Vec::new();
+        let mut t = ThinBytes::empty();
+        for step in 0..20_000u32 {
+            let len = model.len();
+            let at = rng.usize(..=len);
+            let remove = rng.usize(..=(len - at).min(40));
+            let insert = match step {
+                10_000 => SPILLED + 10,
+                _ if len > 1_500 => rng.usize(..8),
+                _ => rng.usize(..48),
+            };
+            t.resize_gap(at, remove, insert);
+            model.splice(at..at + remove, std::iter::repeat_n(0, insert));
+            // Write into the gap so a wrong move shows.
+            for (i, b) in t.as_mut_slice()[at..at + insert].iter_mut().enumerate() {
+                *b = (step as usize + i) as u8;
+            }
+            for (i, b) in model[at..at + insert].iter_mut().enumerate() {
+                *b = (step as usize + i) as u8;
+            }
+            assert_eq!(t.as_slice(), &model[..], "step {step}");
+            assert_eq!(t.word.as_ptr().addr() & 1, 0);
+            if step == 10_001 {
+                model.truncate(100);
+                t.resize_gap(100, t.as_slice().len() - 100, 0);
+                assert_eq!(t.as_slice(), &model[..]);
+            }
+        }
+        let c = t.clone();
+        assert_eq!(c.as_slice(), &model[..]);
+        assert_eq!(&*t.into_box(), &model[..]);
+    }
+
+    #[test]
+    fn slab_sizes_live_in_slots_and_round_trip_through_box() {
+        for n in [slab::MIN_LEN, 9, 215, 216, slab::MAX_LEN] {
+            let t = ThinBytes::from_box(bytes(n));
+            assert_eq!(t.len_field(), n);
+            assert_eq!(t.as_slice(), &*bytes(n));
+            let mut r = t.clone();
+            r.rebuild(n + 1, |old, new| {
+                new[..n].copy_from_slice(old);
+                new[n] = 7;
+            });
+            assert_eq!(&r.as_slice()[..n], &*bytes(n));
+            assert_eq!(r.as_slice()[n], 7);
+            assert_eq!(&*t.into_box(), &*bytes(n));
+        }
     }
 }
