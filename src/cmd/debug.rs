@@ -339,10 +339,10 @@ fn object_help(
     Ok(())
 }
 
-/// What a key costs besides its value's heap bytes (which hold the key itself): its
-/// 16-byte slot and control byte in the shard table, at the table's typical fill, and the
-/// allocator's header of the value's buffer.
-const KEY_OVERHEAD_BYTES: usize = 32;
+/// What a key costs besides its value's heap bytes (which hold the key itself and the
+/// allocator's rounding): its 8-byte bucket and control byte in the shard table, at the
+/// table's typical fill (7/8 to 7/16).
+const KEY_OVERHEAD_BYTES: usize = 12;
 
 /// MEMORY USAGE key [SAMPLES count]
 fn memory_usage(

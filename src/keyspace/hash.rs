@@ -239,13 +239,14 @@ impl Default for Compact {
 /// The header of a compact hash's buffer:
 ///
 /// ```text
-/// flags u8 | access u24 | fields u16 | volatile u16 | varint(key length) key
+/// flags u8 | access u24 | fields u16 | varint(key length) key
 ///   [key deadline u64, if KEY_TTL] [field deadline u64, if FIELD_TTL] | fields…
 /// ```
 ///
 /// Integers are little-endian. The access state is Redis's 24 bits (`evict.rs`), and a
-/// compact hash holds at most [`MAX_COMPACT_FIELDS`] fields, so the fixed part is 8 bytes:
-/// on the common small hash this is most of what the header costs. The key is at a fixed
+/// compact hash holds at most [`MAX_COMPACT_FIELDS`] fields, so the fixed part is 6 bytes:
+/// on the common small hash this is most of what the header costs. How many fields have
+/// a TTL is not stored: they are the first ones, each marked in its own header. The key is at a fixed
 /// offset, so a lookup compares it without reading the flags. A deadline is stored only
 /// while there is one (most keys have neither), so setting the first moves the fields by
 /// 8 bytes: a `realloc`, as a field write already is.
@@ -253,9 +254,8 @@ mod header {
     pub const FLAGS: usize = 0;
     pub const ACCESS: usize = 1;
     pub const COUNT: usize = 4;
-    pub const VOLATILE: usize = 6;
     /// Where the key's length starts.
-    pub const FIXED: usize = 8;
+    pub const FIXED: usize = 6;
     /// A header with no deadline and an empty key.
     pub const EMPTY: usize = FIXED + 1;
     pub const KEY_TTL: u8 = 1;
@@ -473,14 +473,23 @@ impl Compact {
         self.buf.set_u16_at(header::COUNT, n as u16);
     }
 
-    /// Fields with a TTL.
+    /// Fields with a TTL: the fields with a TTL come first, so they are the fields up to
+    /// the first whose header has no TTL bit. Counted, not stored: every path that walks
+    /// the TTL fields stops at the first field without one anyway, and the count would
+    /// cost every small hash two bytes.
     fn volatile(&self) -> u32 {
-        u32::from(self.buf.u16_at(header::VOLATILE))
-    }
-
-    fn set_volatile(&mut self, n: u32) {
-        debug_assert!(n as usize <= MAX_COMPACT_FIELDS + 1);
-        self.buf.set_u16_at(header::VOLATILE, n as u16);
+        let buf = &self.buf[..];
+        let mut pos = self.fields_start();
+        let mut n = 0;
+        while pos < buf.len() {
+            let (f, len) = packed::decode_at(buf, pos);
+            if f.expire_at.is_none() {
+                break;
+            }
+            pos += len;
+            n += 1;
+        }
+        n
     }
 
     fn is_ex(&self) -> bool {
@@ -489,18 +498,6 @@ impl Compact {
 
     fn mark_ex(&mut self) {
         self.buf[header::FLAGS] |= header::EX;
-    }
-
-    /// Counts a field that gained a TTL (and marks the hash `listpackex`).
-    fn add_volatile(&mut self) {
-        self.set_volatile(self.volatile() + 1);
-        self.mark_ex();
-    }
-
-    /// Counts a field that lost its TTL (or went).
-    fn sub_volatile(&mut self, n: u32) {
-        debug_assert!(self.volatile() >= n);
-        self.set_volatile(self.volatile() - n);
     }
 
     /// Where the deadline `flag` names is (or would be) stored.
@@ -587,11 +584,11 @@ impl Compact {
     }
 
     /// [`Compact::ttl_position`] as if the field starting at byte `skip` were not there
-    /// (its TTL field count included), in the buffer's present offsets.
+    /// in the buffer's present offsets.
     fn ttl_position_skipping(&self, t: u64, before_equal: bool, skip: usize) -> usize {
         let buf = &self.buf[..];
         let mut pos = self.fields_start();
-        for _ in 0..self.volatile() {
+        while pos < buf.len() {
             let (f, n) = packed::decode_at(buf, pos);
             if pos == skip {
                 pos += n;
@@ -614,16 +611,14 @@ impl Compact {
         packed::encode_into(&mut self.buf[pos..pos + n], field, value, t);
     }
 
-    /// Removes the entry at `pos..pos + n` (`had_ttl`: it had a TTL) and stores the field
-    /// again at the place its new TTL `t` gives it. Out of line: the writes that keep a
-    /// field's place (every write of a field without a TTL) do not carry it.
+    /// Removes the entry at `pos..pos + n` and stores the field again at the place its new
+    /// TTL `t` gives it. Out of line: the writes that keep a field's place (every write of
+    /// a field without a TTL) do not carry it.
     #[inline(never)]
-    #[allow(clippy::too_many_arguments)]
     fn replace_and_place(
         &mut self,
         pos: usize,
         n: usize,
-        had_ttl: bool,
         field: &[u8],
         value: &[u8],
         t: Option<u64>,
@@ -641,9 +636,8 @@ impl Compact {
         self.buf.move_entry(pos, n, at, m, |out| {
             packed::encode_into(out, field, value, t)
         });
-        self.sub_volatile(u32::from(had_ttl));
         if t.is_some() {
-            self.add_volatile();
+            self.mark_ex();
         }
     }
 
@@ -656,7 +650,7 @@ impl Compact {
             Some(d) => {
                 let at = self.ttl_position(d, before_equal);
                 self.insert_at(at, field, value, t);
-                self.add_volatile();
+                self.mark_ex();
             }
         }
     }
@@ -1378,15 +1372,13 @@ impl HashValue {
                 // prefix, and every field after it is live.
                 let mut pos = c.fields_start();
                 let mut expired = 0;
-                if c.volatile() > 0 {
-                    while expired < c.volatile() {
-                        let (f, n) = packed::decode_at(&c.buf, pos);
-                        if !f.is_expired(now_ms) {
-                            break;
-                        }
-                        pos += n;
-                        expired += 1;
+                while pos < c.buf.len() {
+                    let (f, n) = packed::decode_at(&c.buf, pos);
+                    if !f.is_expired(now_ms) {
+                        break;
                     }
+                    pos += n;
+                    expired += 1;
                 }
                 LiveFields {
                     len: Some((c.count() - expired) as usize),
@@ -1444,15 +1436,7 @@ impl HashValue {
                                 TtlUpdate::Set(t) => Some(t),
                                 _ => None,
                             };
-                            c.replace_and_place(
-                                pos,
-                                n,
-                                old_t.is_some(),
-                                field,
-                                value,
-                                t,
-                                before_equal,
-                            );
+                            c.replace_and_place(pos, n, field, value, t, before_equal);
                         }
                     }
                     false
@@ -1501,7 +1485,7 @@ impl HashValue {
                     return true;
                 }
                 let value = old.value.to_vec();
-                c.replace_and_place(pos, n, old_t.is_some(), field, &value, expire_at, true);
+                c.replace_and_place(pos, n, field, &value, expire_at, true);
                 true
             }
             ReprMut::Table(t) => {
@@ -1523,9 +1507,7 @@ impl HashValue {
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match self.repr.get_mut() {
             ReprMut::Compact(c) => match c.find(field) {
-                Some((pos, n, f)) => {
-                    let had_ttl = f.expire_at.is_some();
-                    c.sub_volatile(u32::from(had_ttl));
+                Some((pos, n, _)) => {
                     c.buf.resize_gap(pos, n, 0);
                     c.set_count(c.count() - 1);
                     true
@@ -1542,7 +1524,7 @@ impl HashValue {
     /// little and a late one would be a bug.
     pub fn min_expire(&self) -> Option<u64> {
         match self.repr.get() {
-            ReprRef::Compact(c) if c.volatile() == 0 => None,
+            ReprRef::Compact(c) if c.count() == 0 => None,
             // The fields with a TTL come first, earliest first.
             ReprRef::Compact(c) => packed::decode_at(&c.buf, c.fields_start()).0.expire_at,
             ReprRef::Table(t) => t.min_expire(),
@@ -1554,10 +1536,9 @@ impl HashValue {
     pub fn all_expired(&self, now_ms: u64) -> bool {
         match self.repr.get() {
             ReprRef::Compact(c) => {
-                // Every field has a TTL and the latest, the last one, has passed.
-                c.count() > 0
-                    && c.volatile() == c.count()
-                    && c.iter().last().is_some_and(|f| f.is_expired(now_ms))
+                // The last field has a TTL (so every field has one: those without come
+                // last) and it has passed (so every deadline has: they come in order).
+                c.count() > 0 && c.iter().last().is_some_and(|f| f.is_expired(now_ms))
             }
             ReprRef::Table(t) => t.all_expired(now_ms),
         }
@@ -1579,7 +1560,7 @@ impl HashValue {
                 let mut removed = 0;
                 let start = c.fields_start();
                 let mut end = start;
-                while removed < limit && removed < c.volatile() as usize {
+                while removed < limit && end < c.buf.len() {
                     let (f, n) = packed::decode_at(&c.buf, end);
                     if !f.is_expired(now_ms) {
                         break;
@@ -1593,7 +1574,6 @@ impl HashValue {
                 }
                 c.buf.resize_gap(start, end - start, 0);
                 c.set_count(c.count() - removed as u32);
-                c.sub_volatile(removed as u32);
                 removed
             }
             ReprMut::Table(t) => t.remove_expired(now_ms, limit, &mut removed_field),
@@ -1753,7 +1733,7 @@ impl HashValue {
     /// Approximate heap bytes (MEMORY USAGE, INFO memory estimates).
     pub fn heap_bytes(&self) -> usize {
         match self.repr.get() {
-            ReprRef::Compact(c) => c.buf.len(),
+            ReprRef::Compact(c) => c.buf.0.allocation_size(),
             ReprRef::Table(t) => {
                 std::mem::size_of::<Table>()
                     + t.meta.key.len()

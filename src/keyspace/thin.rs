@@ -83,6 +83,17 @@ impl ThinBytes {
         }
     }
 
+    /// What the buffer takes from its allocator: a slab slot's size, or for malloc the
+    /// length with glibc's 8-byte chunk header, rounded to its 16 bytes.
+    pub fn allocation_size(&self) -> usize {
+        let len = self.as_slice().len();
+        match len {
+            0 => 0,
+            _ if slab::serves(len) => slab::slot_size(len),
+            _ => (len + 8).next_multiple_of(16).max(32),
+        }
+    }
+
     /// A copy of `bytes`.
     pub fn from_slice(bytes: &[u8]) -> Self {
         Self::with_len(bytes.len(), |b| b.copy_from_slice(bytes))
