@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
+use super::table_alloc::TableAlloc;
 use hashbrown::HashTable;
 
 #[cfg(test)]
@@ -407,7 +408,7 @@ struct Table {
     /// The key and its bookkeeping.
     meta: Meta,
     /// Where each field is stored in `arena`.
-    slots: HashTable<FieldAt>,
+    slots: HashTable<FieldAt, TableAlloc>,
     /// The fields' encodings.
     arena: Arena,
     /// The fields with a TTL, by deadline bucket: bucket id (`deadline >> WHEEL_BUCKET_SHIFT`)
@@ -432,7 +433,7 @@ impl Default for Table {
     fn default() -> Self {
         Table {
             meta: Meta::default(),
-            slots: HashTable::new(),
+            slots: HashTable::new_in(TableAlloc),
             arena: Arena::default(),
             wheel: BTreeMap::new(),
             wheel_entries: 0,
@@ -1714,7 +1715,7 @@ impl HashValue {
             return;
         };
         let mut t = Table {
-            slots: HashTable::with_capacity(c.count() as usize),
+            slots: HashTable::with_capacity_in(c.count() as usize, TableAlloc),
             arena: Arena::with_capacity(c.buf.len() - c.fields_start()),
             meta: Meta {
                 key: c.key().into(),
@@ -2077,7 +2078,8 @@ mod tests {
         let ReprRef::Compact(c) = h.repr.get() else {
             panic!("compact expected")
         };
-        assert_eq!(h.heap_bytes(), c.buf.len());
+        // The buffer's slot is its length rounded to even: nothing kept past the fields.
+        assert!(h.heap_bytes() - c.buf.len() <= 1, "{}", h.heap_bytes());
         assert_eq!(h.remove_expired(15, usize::MAX, |_| {}), 0);
         assert_eq!(h.remove_expired(100, usize::MAX, |_| {}), 5);
         assert!(h.is_empty());

@@ -19,6 +19,7 @@ mod packed;
 mod prefetch;
 mod shard;
 mod slab;
+mod table_alloc;
 mod thin;
 
 use std::ops::Deref;

@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use super::table_alloc::TableAlloc;
 use hashbrown::HashTable;
 use smallvec::SmallVec;
 
@@ -131,7 +132,7 @@ impl WatchFlag {
 /// The data of a shard: what SWAPDB exchanges between databases.
 #[derive(Debug, Default)]
 pub(super) struct ShardData {
-    pub(super) entries: HashTable<Entry>,
+    pub(super) entries: HashTable<Entry, TableAlloc>,
     /// `(key deadline, key hash)` for every key with a TTL.
     pub(super) key_deadlines: BTreeSet<(u64, u64)>,
     /// `(earliest field deadline, key hash)` for every hash with field TTLs.
