@@ -1,5 +1,9 @@
 //! Giving freed memory back to the operating system.
 //!
+//! Small hashes (keyspace/slab.rs) and large hash tables (keyspace/table_alloc.rs) are not
+//! malloc's: a large table is unmapped when freed, the slabs' empty spans at each look
+//! below (before malloc's state is read). The rest is malloc's, and handled here.
+//!
 //! hashd uses the system allocator. glibc's malloc keeps what the program frees inside its
 //! arenas (one per thread that allocates, so several) and returns only the free tail of the
 //! main heap on its own; after FLUSHALL, a DEL of a large hash or a sweeper drain the
@@ -140,6 +144,10 @@ impl Release {
     /// Looks at the allocator and trims when enough resident memory is free. Blocking: run
     /// it off the async workers. Returns whether it trimmed.
     pub fn check_and_trim(&mut self) -> bool {
+        let released = crate::keyspace::release_free_slabs();
+        if released > 0 {
+            tracing::debug!(bytes = released, "unmapped empty slab spans");
+        }
         let looked = Instant::now();
         let Some(slack) = resident_not_in_use() else {
             return false;

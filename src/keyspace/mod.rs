@@ -87,6 +87,13 @@ struct Db {
     counts: Box<[Arc<ShardCounts>]>,
 }
 
+/// Unmaps the small-hash slabs' empty spans but a few (keyspace/slab.rs): what FLUSHALL,
+/// DEL and drains emptied. Makes system calls; called by the sweeper task's memory look.
+/// Returns the bytes given back.
+pub fn release_free_slabs() -> usize {
+    slab::release_empty(slab::KEEP_EMPTY)
+}
+
 /// Which shards a command needs, computed by the dispatcher before the handler runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LockPlan {

@@ -22,12 +22,17 @@
 //! and stores, takes no other lock and makes no system call; spans are mapped and unmapped
 //! outside the locks.
 //!
-//! **Giving memory back.** A span whose last slot is freed leaves its class; up to
-//! [`KEEP_EMPTY`] of them stay with the pool for the next class that needs a span (a hash
-//! that grows moves to a new size class at every write: without these, a lone growing hash
-//! would map and unmap a span per write), the rest are unmapped at once, so FLUSHALL and
-//! large deletes return this memory immediately, without `malloc_trim`. Like any slab
-//! allocator (and jemalloc), a span partly in use stays.
+//! **Giving memory back.** A span whose last slot is freed leaves its class for its pool's
+//! list of empty spans, which the next class that needs a span takes from (a hash that
+//! grows moves to a new size class at every write: without it, a lone growing hash would
+//! map and unmap a span per write). No free makes a system call: [`release_empty`], called
+//! by the sweeper task's memory look (memory.rs, once a second while keys go), unmaps all
+//! but [`KEEP_EMPTY`] of each pool's empty spans, off the request path. Unmapping while
+//! requests are served costs them: every `munmap` of a threaded process interrupts the
+//! other cores running it to flush their TLBs, and a drain of 100k small hashes empties
+//! hundreds of spans. So FLUSHALL and large deletes return this memory within about a
+//! second, without `malloc_trim`. Like any slab allocator (and jemalloc), a span partly in
+//! use stays.
 //!
 //! **Counting.** The bytes of slots in use are counted in `used_memory` (alloc.rs), as the
 //! rounding of jemalloc's size classes is in Redis's. Free slots in spans are not, as free
@@ -157,19 +162,30 @@ impl Pool {
         (*s).listed = false;
     }
 
-    /// Keeps an empty span for reuse, or hands it back to be unmapped.
+    /// Keeps an empty span for reuse (or for [`release_empty`]).
     ///
     /// # Safety
     /// `s` is a mapped span no list holds and no slot of which is in use.
-    unsafe fn retire(&mut self, s: *mut Span) -> Option<*mut Span> {
-        if self.empty_count < KEEP_EMPTY {
-            (*s).next = self.empty;
-            self.empty = s;
-            self.empty_count += 1;
-            None
-        } else {
-            Some(s)
+    unsafe fn retire(&mut self, s: *mut Span) {
+        (*s).next = self.empty;
+        self.empty = s;
+        self.empty_count += 1;
+    }
+
+    /// Takes all but `keep` of the empty spans out of the pool, linked through `next`.
+    fn detach_empty(&mut self, keep: usize) -> *mut Span {
+        let mut out = ptr::null_mut();
+        while self.empty_count > keep {
+            let s = self.empty;
+            // SAFETY: `empty_count` spans are linked from `empty`, all mapped.
+            unsafe {
+                self.empty = (*s).next;
+                (*s).next = out;
+            }
+            out = s;
+            self.empty_count -= 1;
         }
+        out
     }
 
     /// A slot of `slot` bytes, from a listed span, a kept empty one or `fresh` (a span
@@ -224,11 +240,11 @@ impl Pool {
         Some(NonNull::new_unchecked(base.add(off as usize)))
     }
 
-    /// Frees the slot at `p` of span `s`; returns the span if it is now to be unmapped.
+    /// Frees the slot at `p` of span `s`.
     ///
     /// # Safety
     /// `p` is a slot in use of span `s`, which belongs to this pool.
-    unsafe fn give(&mut self, s: *mut Span, p: *mut u8) -> Option<*mut Span> {
+    unsafe fn give(&mut self, s: *mut Span, p: *mut u8) {
         let c = (*s).slot as usize / 2;
         let off = p.addr() - s.addr();
         p.cast::<u32>().write_unaligned((*s).free);
@@ -238,12 +254,9 @@ impl Pool {
             if (*s).listed {
                 self.unlink(c, s);
             }
-            self.retire(s)
-        } else {
-            if !(*s).listed {
-                self.link(c, s);
-            }
-            None
+            self.retire(s);
+        } else if !(*s).listed {
+            self.link(c, s);
         }
     }
 }
@@ -252,9 +265,6 @@ static POOLS: [Mutex<Pool>; STRIPES] = [const { Mutex::new(Pool::new()) }; STRIP
 
 /// The next pool to give a thread.
 static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
-
-/// Bytes of spans mapped.
-static MAPPED: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
     static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
@@ -312,17 +322,27 @@ pub unsafe fn free(p: NonNull<u8>, len: usize) {
     let s = p.as_ptr().map_addr(|a| a & !(SPAN - 1)).cast::<Span>();
     debug_assert_eq!((*s).slot as usize, slot_size(len));
     let pool = (*s).pool as usize;
-    let release = POOLS[pool].lock().give(s, p.as_ptr());
-    if let Some(s) = release {
-        unmap(s);
-    }
+    POOLS[pool].lock().give(s, p.as_ptr());
     crate::alloc::note_external(-(slot_size(len) as isize));
 }
 
-/// Bytes of spans mapped (slots in use or not, kept empty spans included).
-#[cfg(test)]
-fn mapped() -> usize {
-    MAPPED.load(Ordering::Relaxed)
+/// Unmaps all but `keep` of each pool's empty spans; returns the bytes unmapped. Makes
+/// system calls: not for the request path (see the module comment).
+pub fn release_empty(keep: usize) -> usize {
+    let mut released = 0;
+    for pool in &POOLS {
+        let mut s = pool.lock().detach_empty(keep);
+        while !s.is_null() {
+            // SAFETY: detached spans are empty, mapped and no longer reachable from a pool.
+            unsafe {
+                let next = (*s).next;
+                unmap(s);
+                s = next;
+            }
+            released += SPAN;
+        }
+    }
+    released
 }
 
 /// Maps a span, aligned to its size: twice its size, less the ends. None if the kernel
@@ -354,7 +374,6 @@ fn map() -> Option<*mut Span> {
         if tail > 0 {
             libc::munmap(span.add(SPAN).cast(), tail);
         }
-        MAPPED.fetch_add(SPAN, Ordering::Relaxed);
         Some(span.cast())
     }
     #[cfg(not(unix))]
@@ -370,7 +389,6 @@ fn map() -> Option<*mut Span> {
 unsafe fn unmap(s: *mut Span) {
     #[cfg(unix)]
     libc::munmap(s.cast(), SPAN);
-    MAPPED.fetch_sub(SPAN, Ordering::Relaxed);
 }
 
 fn register_fork_handlers() {
@@ -453,23 +471,49 @@ mod tests {
     }
 
     #[test]
-    fn empty_spans_are_unmapped_beyond_the_few_kept() {
-        // Fill many spans of one class from one thread, free everything: at most the
-        // kept empties (of every pool) and what other tests hold stay mapped.
-        std::thread::spawn(|| {
-            let len = 501;
-            let per_span = (SPAN - HEADER) / slot_size(len);
-            let ptrs: Vec<_> = (0..per_span * 40).map(|_| alloc(len)).collect();
-            let grown = mapped();
-            assert!(grown >= 40 * SPAN);
-            for p in ptrs {
-                // SAFETY: allocated above, freed once.
-                unsafe { free(p, len) };
+    fn emptied_spans_wait_for_the_release_which_keeps_a_few() {
+        // A pool of the test's own, so other tests' allocations do not interfere.
+        let mut pool = Pool::new();
+        let slot = slot_size(501);
+        let per_span = (SPAN - HEADER) / slot;
+        let mut slots = Vec::new();
+        for _ in 0..per_span * 40 {
+            let mut fresh = None;
+            // SAFETY: `fresh` is a span mapped here and given to this pool only.
+            let p = unsafe { pool.take(0, slot, &mut fresh) }.unwrap_or_else(|| {
+                let mut fresh = map();
+                // SAFETY: as above.
+                unsafe { pool.take(0, slot, &mut fresh) }.expect("a fresh span has room")
+            });
+            slots.push(p);
+        }
+        for p in slots {
+            let s = p.as_ptr().map_addr(|a| a & !(SPAN - 1)).cast::<Span>();
+            // SAFETY: a slot in use of a span of this pool, freed once.
+            unsafe { pool.give(s, p.as_ptr()) };
+        }
+        assert_eq!(pool.empty_count, 40, "freeing unmaps nothing");
+        let mut s = pool.detach_empty(KEEP_EMPTY);
+        let mut detached = 0;
+        while !s.is_null() {
+            // SAFETY: detached spans are empty, mapped and reachable from nothing else.
+            unsafe {
+                let next = (*s).next;
+                unmap(s);
+                s = next;
             }
-            assert!(mapped() <= grown - 30 * SPAN, "{} of {}", mapped(), grown);
-        })
-        .join()
-        .unwrap();
+            detached += 1;
+        }
+        assert_eq!((detached, pool.empty_count), (40 - KEEP_EMPTY, KEEP_EMPTY));
+        let mut kept = pool.detach_empty(0);
+        while !kept.is_null() {
+            // SAFETY: as above.
+            unsafe {
+                let next = (*kept).next;
+                unmap(kept);
+                kept = next;
+            }
+        }
     }
 
     /// A slot's pointer, moved to another thread to be freed there.
