@@ -479,18 +479,20 @@ impl Compact {
     /// the TTL fields stops at the first field without one anyway, and the count would
     /// cost every small hash two bytes.
     fn volatile(&self) -> u32 {
-        let buf = &self.buf[..];
         let mut pos = self.fields_start();
         let mut n = 0;
-        while pos < buf.len() {
-            let (f, len) = packed::decode_at(buf, pos);
-            if f.expire_at.is_none() {
-                break;
-            }
-            pos += len;
+        while self.has_ttl_at(pos) {
+            pos += packed::decode_at(&self.buf, pos).1;
             n += 1;
         }
         n
+    }
+
+    /// Whether a field with a TTL starts at `pos` (false at the end): the TTL bit is bit 0
+    /// of the field's header, so of its first byte.
+    #[inline]
+    fn has_ttl_at(&self, pos: usize) -> bool {
+        self.buf.get(pos).is_some_and(|b| b & 1 == 1)
     }
 
     fn is_ex(&self) -> bool {
@@ -1373,7 +1375,7 @@ impl HashValue {
                 // prefix, and every field after it is live.
                 let mut pos = c.fields_start();
                 let mut expired = 0;
-                while pos < c.buf.len() {
+                while c.has_ttl_at(pos) {
                     let (f, n) = packed::decode_at(&c.buf, pos);
                     if !f.is_expired(now_ms) {
                         break;
@@ -1525,7 +1527,7 @@ impl HashValue {
     /// little and a late one would be a bug.
     pub fn min_expire(&self) -> Option<u64> {
         match self.repr.get() {
-            ReprRef::Compact(c) if c.count() == 0 => None,
+            ReprRef::Compact(c) if !c.has_ttl_at(c.fields_start()) => None,
             // The fields with a TTL come first, earliest first.
             ReprRef::Compact(c) => packed::decode_at(&c.buf, c.fields_start()).0.expire_at,
             ReprRef::Table(t) => t.min_expire(),
