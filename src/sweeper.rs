@@ -139,7 +139,11 @@ pub async fn run(server: Arc<ServerContext>) {
         // off the async workers: see memory.rs. Not gated on active expiry.
         let ks = &server.keyspace;
         let keys = (0..ks.databases()).map(|db| ks.db_summary(db).keys).sum();
-        if release.due(Instant::now(), ks.changes(), keys) {
+        // While the lazyfree thread frees (FLUSHALL ASYNC, UNLINK), what it frees is what
+        // a look would find: wait for it, and count each object it freed as a change, so
+        // that a look made before it finished is followed by one after.
+        let changes = ks.changes().wrapping_add(ks.lazyfree.freed());
+        if ks.lazyfree.pending() == 0 && release.due(Instant::now(), changes, keys) {
             let mut r = std::mem::take(&mut release);
             // A panic in the allocator calls would lose the state: start afresh.
             release = tokio::task::spawn_blocking(move || {

@@ -1,7 +1,7 @@
 //! Freed memory goes back to the operating system, and INFO's used_memory shows it.
 //!
-//! This binary holds one test on purpose: the server runs in the test process, so the
-//! resident size measured is that process's, and no other test allocates beside it.
+//! The in-process tests read used_memory; the resident size is read from a hashd process
+//! of its own (the test process's would count the other tests' allocations).
 
 mod common;
 
@@ -166,4 +166,105 @@ fn unlink_and_flush_async_free_in_the_background() {
         "stats",
         "lazyfreed_objects"
     ) == 12));
+}
+
+/// The resident size of process `pid` (Linux's /proc), in bytes.
+#[cfg(target_os = "linux")]
+fn resident(pid: u32) -> u64 {
+    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).expect("statm");
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .expect("statm's resident field");
+    pages * 4096
+}
+
+/// The resident size (not only used_memory) falls back after FLUSHALL and after a DEL of a
+/// big hash, measured on a hashd process of its own: small hashes' slab spans and large
+/// tables are unmapped, malloc's free pages trimmed.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_resident_size_falls_after_flushall_and_a_large_del() {
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let dir = std::env::temp_dir();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_hashd"))
+        .args(["--port", &port.to_string(), "--save", "", "--threads", "1"])
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start hashd");
+    let proc = Killed(child);
+    let pid = proc.0.id();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            std::net::TcpStream::connect(addr).is_ok()
+        }),
+        "hashd did not listen"
+    );
+    let mut c = common::Client::connect(addr);
+    let wait_resident_below = |target: u64| {
+        let deadline = Instant::now() + GIVE_BACK_WITHIN;
+        loop {
+            let now = resident(pid);
+            if now <= target || Instant::now() >= deadline {
+                return now;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let idle = resident(pid);
+    load(&mut c, 100_000, 200, |h| {
+        let mut args = vec![b"HSET".to_vec(), format!("h:{h}").into_bytes()];
+        for f in 0..10 {
+            args.push(format!("f{f}").into_bytes());
+            args.push(vec![b'v'; 16]);
+        }
+        args
+    });
+    let loaded = resident(pid);
+    assert!(
+        loaded >= idle + (20 << 20),
+        "RSS {idle} idle, {loaded} loaded"
+    );
+    c.expect("FLUSHALL", b"+OK\r\n");
+    let target = idle + (loaded - idle) / 3;
+    let after = wait_resident_below(target);
+    assert!(
+        after <= target,
+        "RSS {idle} idle, {loaded} loaded, still {after} {GIVE_BACK_WITHIN:?} after FLUSHALL"
+    );
+
+    load(&mut c, 400, 4, |n| {
+        let mut args = vec![b"HSET".to_vec(), b"big".to_vec()];
+        for f in 0..1000 {
+            args.push(format!("field:{n}:{f}").into_bytes());
+            args.push(vec![b'v'; 16]);
+        }
+        args
+    });
+    let base = after;
+    let loaded = resident(pid);
+    assert!(
+        loaded >= base + (16 << 20),
+        "RSS {base} before, {loaded} loaded"
+    );
+    c.expect("DEL big", b":1\r\n");
+    let target = base + (loaded - base) / 3;
+    let after = wait_resident_below(target);
+    assert!(
+        after <= target,
+        "RSS {base} before, {loaded} loaded, still {after} {GIVE_BACK_WITHIN:?} after DEL"
+    );
 }
