@@ -5,7 +5,7 @@
 //! machine, so against two fast servers it measures itself: both come out at the speed of
 //! the client. This tool only walks each reply's RESP framing to find where it ends (no
 //! allocation, no copy), so a 2-core machine can give one core to the server and keep the
-//! server the bottleneck. `scripts/bench-compare --only lean` runs it against hashd and
+//! server the bottleneck. `scripts/bench-compare --only lean` builds (`cargo build --release --example loadgen`) and runs it against hashd and
 //! Redis side by side; it is not a replacement for redis-benchmark's figures, which the
 //! main tables keep.
 //!
