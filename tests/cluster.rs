@@ -27,6 +27,10 @@ struct Cluster {
 }
 
 fn node(dir: &str, port: u16) -> TestServer {
+    try_node(dir, port).expect("bind 127.0.0.1 for the test server")
+}
+
+fn try_node(dir: &str, port: u16) -> std::io::Result<TestServer> {
     let d = dir.to_string();
     TestServer::builder()
         .port(port)
@@ -34,7 +38,7 @@ fn node(dir: &str, port: u16) -> TestServer {
             c.cluster_enabled = true;
             c.dir = d;
         })
-        .start()
+        .try_start()
 }
 
 /// `<id> 127.0.0.1 <port> master - <slots>` for three masters, a replica for each.
@@ -74,7 +78,23 @@ fn start_cluster() -> Cluster {
                 .into_owned()
         })
         .collect();
-    let nodes: Vec<TestServer> = (0..6).map(|i| node(&dirs[i], ports[i])).collect();
+    // The ports are picked free, then bound a moment later: a test running in parallel
+    // can take one in between, so pick them again if a bind fails.
+    let mut ports = ports;
+    let mut attempts = 0;
+    let nodes: Vec<TestServer> = loop {
+        match (0..6)
+            .map(|i| try_node(&dirs[i], ports[i]))
+            .collect::<std::io::Result<Vec<_>>>()
+        {
+            Ok(nodes) => break nodes,
+            Err(e) => {
+                attempts += 1;
+                assert!(attempts < 20, "no six free ports: {e}");
+                ports = (0..6).map(|_| free_port()).collect();
+            }
+        }
+    };
     let text = topology(&ports);
     for (i, n) in nodes.iter().enumerate() {
         let mut c = n.client();

@@ -62,8 +62,14 @@ impl ServerBuilder {
     }
 
     pub fn start(self) -> TestServer {
-        let std_listener = std::net::TcpListener::bind(("127.0.0.1", self.port))
-            .expect("bind 127.0.0.1 for the test server");
+        self.try_start()
+            .expect("bind 127.0.0.1 for the test server")
+    }
+
+    /// [`ServerBuilder::start`], with a failure to bind the port returned: a port picked
+    /// free beforehand may have been taken since by a test running in parallel.
+    pub fn try_start(self) -> std::io::Result<TestServer> {
+        let std_listener = std::net::TcpListener::bind(("127.0.0.1", self.port))?;
         std_listener
             .set_nonblocking(true)
             .expect("non-blocking listener");
@@ -101,12 +107,12 @@ impl ServerBuilder {
             .expect("spawn the server thread");
         // The listener is bound before this returns, so clients may connect at once: the
         // kernel queues them until the accept loop runs.
-        TestServer {
+        Ok(TestServer {
             addr,
             ctx,
             thread: Some(thread),
             done: done_rx,
-        }
+        })
     }
 }
 
