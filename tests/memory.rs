@@ -43,6 +43,30 @@ fn load(
     }
 }
 
+/// 100k small hashes of 10 fields with 16-byte values: about 23 MB.
+fn load_small_hashes(c: &mut common::Client) {
+    load(c, 100_000, 200, |h| {
+        let mut args = vec![b"HSET".to_vec(), format!("h:{h}").into_bytes()];
+        for f in 0..10 {
+            args.push(format!("f{f}").into_bytes());
+            args.push(vec![b'v'; 16]);
+        }
+        args
+    });
+}
+
+/// One hash `big` of 400k fields with 16-byte values: about 21 MB.
+fn load_big_hash(c: &mut common::Client) {
+    load(c, 400, 4, |n| {
+        let mut args = vec![b"HSET".to_vec(), b"big".to_vec()];
+        for f in 0..1000 {
+            args.push(format!("field:{n}:{f}").into_bytes());
+            args.push(vec![b'v'; 16]);
+        }
+        args
+    });
+}
+
 /// Polls used_memory until it is at most `target`; returns the last value.
 fn wait_below(c: &mut common::Client, target: u64) -> u64 {
     let deadline = Instant::now() + GIVE_BACK_WITHIN;
@@ -62,14 +86,7 @@ fn memory_is_given_back_after_flushall_and_a_large_del() {
     let idle = used_memory(&mut c);
 
     // 100k small hashes of 10 fields with 16-byte values: about 30 MB.
-    load(&mut c, 100_000, 200, |h| {
-        let mut args = vec![b"HSET".to_vec(), format!("h:{h}").into_bytes()];
-        for f in 0..10 {
-            args.push(format!("f{f}").into_bytes());
-            args.push(vec![b'v'; 16]);
-        }
-        args
-    });
+    load_small_hashes(&mut c);
     let loaded = used_memory(&mut c);
     assert!(
         loaded >= idle + (20 << 20),
@@ -86,14 +103,7 @@ fn memory_is_given_back_after_flushall_and_a_large_del() {
     );
 
     // One hash of 400k fields, then DEL.
-    load(&mut c, 400, 4, |n| {
-        let mut args = vec![b"HSET".to_vec(), b"big".to_vec()];
-        for f in 0..1000 {
-            args.push(format!("field:{n}:{f}").into_bytes());
-            args.push(vec![b'v'; 16]);
-        }
-        args
-    });
+    load_big_hash(&mut c);
     let base = after;
     let loaded = used_memory(&mut c);
     // 400k fields of 28 bytes of data and their table: about 21 MB; what the table's
@@ -225,14 +235,7 @@ fn the_resident_size_falls_after_flushall_and_a_large_del() {
         }
     };
     let idle = resident(pid);
-    load(&mut c, 100_000, 200, |h| {
-        let mut args = vec![b"HSET".to_vec(), format!("h:{h}").into_bytes()];
-        for f in 0..10 {
-            args.push(format!("f{f}").into_bytes());
-            args.push(vec![b'v'; 16]);
-        }
-        args
-    });
+    load_small_hashes(&mut c);
     let loaded = resident(pid);
     assert!(
         loaded >= idle + (20 << 20),
@@ -246,14 +249,7 @@ fn the_resident_size_falls_after_flushall_and_a_large_del() {
         "RSS {idle} idle, {loaded} loaded, still {after} {GIVE_BACK_WITHIN:?} after FLUSHALL"
     );
 
-    load(&mut c, 400, 4, |n| {
-        let mut args = vec![b"HSET".to_vec(), b"big".to_vec()];
-        for f in 0..1000 {
-            args.push(format!("field:{n}:{f}").into_bytes());
-            args.push(vec![b'v'; 16]);
-        }
-        args
-    });
+    load_big_hash(&mut c);
     let base = after;
     let loaded = resident(pid);
     assert!(
