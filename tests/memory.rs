@@ -85,7 +85,6 @@ fn memory_is_given_back_after_flushall_and_a_large_del() {
     let mut c = server.client();
     let idle = used_memory(&mut c);
 
-    // 100k small hashes of 10 fields with 16-byte values: about 30 MB.
     load_small_hashes(&mut c);
     let loaded = used_memory(&mut c);
     assert!(
