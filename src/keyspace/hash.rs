@@ -247,10 +247,10 @@ impl Default for Compact {
 /// Integers are little-endian. The access state is Redis's 24 bits (`evict.rs`), and a
 /// compact hash holds at most [`MAX_COMPACT_FIELDS`] fields, so the fixed part is 6 bytes:
 /// on the common small hash this is most of what the header costs. How many fields have
-/// a TTL is not stored: they are the first ones, each marked in its own header. The key is at a fixed
-/// offset, so a lookup compares it without reading the flags. A deadline is stored only
-/// while there is one (most keys have neither), so setting the first moves the fields by
-/// 8 bytes: a `realloc`, as a field write already is.
+/// a TTL is not stored: they are the first ones, each marked in its own header. The key
+/// is at a fixed offset, so a lookup compares it without reading the flags. A deadline is
+/// stored only while there is one (most keys have neither), so setting the first moves
+/// the fields by 8 bytes: one copy into a slot of the new size, as a field write is.
 mod header {
     pub const FLAGS: usize = 0;
     pub const ACCESS: usize = 1;
