@@ -553,7 +553,7 @@ impl Compact {
         &self.buf[start..end]
     }
 
-    /// Writes the key and both deadlines at once (one `realloc`, where setting them one by
+    /// Writes the key and both deadlines at once (one copy, where setting them one by
     /// one would move the fields up to three times: loading a snapshot does this per key).
     fn set_identity(&mut self, key: &[u8], key_deadline: u64, field_deadline: u64) {
         let mut enc = Vec::with_capacity(key.len() + 21);
@@ -627,9 +627,9 @@ impl Compact {
         t: Option<u64>,
         before_equal: bool,
     ) {
-        // Where it goes once removed, then both moves in one edit: the buffer is
-        // reallocated once, for the net change, where removing and placing apart shrank it
-        // and grew it back (two reallocs, the second often a move to a new chunk).
+        // Where it goes once removed, then both moves in one edit: the buffer is copied
+        // once, for the net change (or not at all when the size stays), where removing and
+        // placing apart would shrink it and grow it back (two copies).
         let at = match t {
             None => self.buf.len(),
             Some(d) => self.ttl_position_skipping(d, before_equal, pos),
