@@ -67,16 +67,43 @@ fn load_big_hash(c: &mut common::Client) {
     });
 }
 
-/// Polls used_memory until it is at most `target`; returns the last value.
-fn wait_below(c: &mut common::Client, target: u64) -> u64 {
+/// Loads with `load` from `base`, checks that `measure` grew by at least `min_growth`,
+/// runs `free` (which must reply `reply`), and checks that `measure` falls back within
+/// [`GIVE_BACK_WITHIN`] to at most a third of the growth above `base`: most of what the
+/// load took comes back (not all: the keyspace keeps some capacity, and pages partly used
+/// by the connection's buffers stay). Returns the value it fell to.
+#[allow(clippy::too_many_arguments)]
+fn grows_then_falls(
+    c: &mut common::Client,
+    what: &str,
+    measure: &mut dyn FnMut(&mut common::Client) -> u64,
+    base: u64,
+    load: fn(&mut common::Client),
+    min_growth: u64,
+    free: &str,
+    reply: &[u8],
+) -> u64 {
+    load(c);
+    let loaded = measure(c);
+    assert!(
+        loaded >= base + min_growth,
+        "loading grew {what} only from {base} to {loaded}"
+    );
+    c.expect(free, reply);
+    let target = base + (loaded - base) / 3;
     let deadline = Instant::now() + GIVE_BACK_WITHIN;
-    loop {
-        let now = used_memory(c);
+    let after = loop {
+        let now = measure(c);
         if now <= target || Instant::now() >= deadline {
-            return now;
+            break now;
         }
         std::thread::sleep(Duration::from_millis(100));
-    }
+    };
+    assert!(
+        after <= target,
+        "{what} {base} before, {loaded} loaded, still {after} {GIVE_BACK_WITHIN:?} after {free}"
+    );
+    after
 }
 
 #[test]
@@ -84,40 +111,28 @@ fn memory_is_given_back_after_flushall_and_a_large_del() {
     let server = TestServer::start();
     let mut c = server.client();
     let idle = used_memory(&mut c);
-
-    load_small_hashes(&mut c);
-    let loaded = used_memory(&mut c);
-    assert!(
-        loaded >= idle + (20 << 20),
-        "loading 1M fields grew used_memory only from {idle} to {loaded}"
+    let after = grows_then_falls(
+        &mut c,
+        "used_memory",
+        &mut used_memory,
+        idle,
+        load_small_hashes,
+        20 << 20,
+        "FLUSHALL",
+        b"+OK\r\n",
     );
-    c.expect("FLUSHALL", b"+OK\r\n");
-    // Most of what the load took comes back (not all: the keyspace keeps some capacity,
-    // and pages partly used by the connection's buffers stay).
-    let target = idle + (loaded - idle) / 3;
-    let after = wait_below(&mut c, target);
-    assert!(
-        after <= target,
-        "used_memory idle {idle}, loaded {loaded}, still {after} {GIVE_BACK_WITHIN:?} after FLUSHALL"
-    );
-
-    // One hash of 400k fields, then DEL.
-    load_big_hash(&mut c);
-    let base = after;
-    let loaded = used_memory(&mut c);
     // 400k fields of 28 bytes of data and their table: about 21 MB; what the table's
     // growth leaves at the moment of measuring varies, so ask for clearly more than the
     // data alone.
-    assert!(
-        loaded >= base + (16 << 20),
-        "loading 400k fields grew used_memory only from {base} to {loaded}"
-    );
-    c.expect("DEL big", b":1\r\n");
-    let target = base + (loaded - base) / 3;
-    let after = wait_below(&mut c, target);
-    assert!(
-        after <= target,
-        "used_memory {base} before, {loaded} loaded, still {after} {GIVE_BACK_WITHIN:?} after DEL"
+    grows_then_falls(
+        &mut c,
+        "used_memory",
+        &mut used_memory,
+        after,
+        load_big_hash,
+        16 << 20,
+        "DEL big",
+        b":1\r\n",
     );
 }
 
@@ -223,43 +238,26 @@ fn the_resident_size_falls_after_flushall_and_a_large_del() {
         "hashd did not listen"
     );
     let mut c = common::Client::connect(addr);
-    let wait_resident_below = |target: u64| {
-        let deadline = Instant::now() + GIVE_BACK_WITHIN;
-        loop {
-            let now = resident(pid);
-            if now <= target || Instant::now() >= deadline {
-                return now;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
+    let mut rss = |_: &mut common::Client| resident(pid);
     let idle = resident(pid);
-    load_small_hashes(&mut c);
-    let loaded = resident(pid);
-    assert!(
-        loaded >= idle + (20 << 20),
-        "RSS {idle} idle, {loaded} loaded"
+    let after = grows_then_falls(
+        &mut c,
+        "RSS",
+        &mut rss,
+        idle,
+        load_small_hashes,
+        20 << 20,
+        "FLUSHALL",
+        b"+OK\r\n",
     );
-    c.expect("FLUSHALL", b"+OK\r\n");
-    let target = idle + (loaded - idle) / 3;
-    let after = wait_resident_below(target);
-    assert!(
-        after <= target,
-        "RSS {idle} idle, {loaded} loaded, still {after} {GIVE_BACK_WITHIN:?} after FLUSHALL"
-    );
-
-    load_big_hash(&mut c);
-    let base = after;
-    let loaded = resident(pid);
-    assert!(
-        loaded >= base + (16 << 20),
-        "RSS {base} before, {loaded} loaded"
-    );
-    c.expect("DEL big", b":1\r\n");
-    let target = base + (loaded - base) / 3;
-    let after = wait_resident_below(target);
-    assert!(
-        after <= target,
-        "RSS {base} before, {loaded} loaded, still {after} {GIVE_BACK_WITHIN:?} after DEL"
+    grows_then_falls(
+        &mut c,
+        "RSS",
+        &mut rss,
+        after,
+        load_big_hash,
+        16 << 20,
+        "DEL big",
+        b":1\r\n",
     );
 }
