@@ -662,8 +662,10 @@ impl Compact {
     fn order_holds(&self) -> bool {
         let mut last = 0;
         let mut seen = 0u32;
+        // Counted from the TTL bits once: a scan, no longer a stored count.
+        let volatile = self.volatile();
         for (i, f) in self.iter().enumerate() {
-            let volatile_part = (i as u32) < self.volatile();
+            let volatile_part = (i as u32) < volatile;
             match f.expire_at {
                 Some(d) if volatile_part && d >= last => last = d,
                 None if !volatile_part => {}
@@ -671,7 +673,7 @@ impl Compact {
             }
             seen += 1;
         }
-        seen == self.count() && (self.volatile() == 0 || self.is_ex())
+        seen == self.count() && (volatile == 0 || self.is_ex())
     }
 
     /// Byte offset, encoded size and decoded form of `field`, if present. Fields whose

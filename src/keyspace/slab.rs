@@ -300,9 +300,10 @@ pub fn alloc(len: usize) -> NonNull<u8> {
         };
         if let Some(p) = got {
             if let Some(unused) = fresh {
-                // Another thread's free made room meanwhile.
-                // SAFETY: `unused` was mapped by `map` and never handed out.
-                unsafe { unmap(unused) };
+                // Another thread's free made room meanwhile: keep the span as an empty
+                // one (unmapping it here would be a system call on the request path).
+                // SAFETY: `unused` was mapped by `map`, never handed out, and is empty.
+                unsafe { POOLS[me].lock().retire(unused) };
             }
             crate::alloc::note_external(slot as isize);
             return p;
