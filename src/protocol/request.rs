@@ -250,15 +250,26 @@ pub fn peek_keys<'a>(buf: &'a [u8], max: usize, mut each: impl FnMut(&'a [u8])) 
 }
 
 /// A `<marker><integer>\r\n` line at `pos`: the integer and the offset after the line.
+/// Only non-negative counts of at most 18 digits are taken (anything else ends the peek),
+/// so the digits are summed as they are read, in one pass: a request of many arguments is
+/// walked header by header here before the parser walks it again, and on a 10-field HSET
+/// the strict `\r` search then `parse_i64` was ~9% of the server's time.
 fn peek_header(buf: &[u8], pos: usize, marker: u8) -> Option<(i64, usize)> {
+    const MAX_DIGITS: usize = 18;
     let rest = buf.get(pos..)?;
     if rest.first() != Some(&marker) {
         return None;
     }
-    // Header lines are a few bytes long: a plain scan beats memchr's setup here.
-    let cr = rest.iter().take(24).position(|&b| b == b'\r')?;
-    let n = parse_i64(&rest[1..cr])?;
-    (rest.get(cr + 1) == Some(&b'\n')).then_some((n, pos + cr + 2))
+    let mut n: i64 = 0;
+    let mut end = 1;
+    while let Some(&d) = rest.get(end).filter(|d| d.is_ascii_digit()) {
+        if end > MAX_DIGITS {
+            return None;
+        }
+        n = n * 10 + i64::from(d - b'0');
+        end += 1;
+    }
+    (end > 1 && rest.get(end..end + 2) == Some(b"\r\n")).then_some((n, pos + end + 2))
 }
 
 /// Where Redis finds the `\r` ending a count or length line: `strchr` stops at a NUL
@@ -444,6 +455,11 @@ mod tests {
             b"*2\r\n$4\r\nHLEN\r\n:1\r\n",
             b"*2\n$4\r\nHLEN\r\n$1\r\nk\r\n",
             b"*2\r\n$4\r\nHLEN\r\n$1\r\nk",
+            b"*2\r\n$4\r\nHLEN\r\n$\r\nk\r\n",
+            b"*2\r\n$4\r\nHLEN\r\n$1 \r\nk\r\n",
+            b"*2\r\n$4\r\nHLEN\r\n$1\r",
+            b"*2\r\n$4\r\nHLEN\r\n$1",
+            b"*2\r\n$4\r\nHLEN\r\n$999999999999999999\r\nk\r\n",
             b"",
         ];
         for buf in stops {
