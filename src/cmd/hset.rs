@@ -6,6 +6,7 @@ use super::{flags, Args, Command, Ctx};
 use crate::error::CmdError;
 use crate::keyspace::TtlUpdate;
 use crate::protocol::Reply;
+use smallvec::SmallVec;
 
 const WRITE_FAST: u32 = flags::WRITE | flags::DENYOOM | flags::FAST;
 
@@ -53,13 +54,11 @@ fn set_pairs(ctx: &mut Ctx<'_, '_>, args: Args<'_>, name: &str) -> Result<i64, C
     let mut hash = db.get_or_create(args.get(1), now);
     // Redis converts on the number of pairs given, repeated fields included.
     hash.fit_pairs((args.len() - 2) / 2);
-    let mut created = 0;
-    for i in (2..args.len()).step_by(2) {
-        if hash.set(args.get(i), args.get(i + 1), TtlUpdate::Clear) {
-            created += 1;
-        }
-    }
-    Ok(created)
+    let pairs: SmallVec<[(&[u8], &[u8]); 16]> = (2..args.len())
+        .step_by(2)
+        .map(|i| (args.get(i), args.get(i + 1)))
+        .collect();
+    Ok(hash.set_pairs(&pairs) as i64)
 }
 
 fn hset(ctx: &mut Ctx<'_, '_>, args: Args<'_>, reply: &mut Reply<'_>) -> Result<(), CmdError> {

@@ -1275,6 +1275,30 @@ impl<'s> HashMut<'s> {
         new
     }
 
+    /// HSET's write of `pairs`, in order; returns how many fields are new. The same as
+    /// [`HashMut::set`] on each pair with [`TtlUpdate::Clear`] (that is what it does when
+    /// a pair may convert the encoding), with the new fields of a compact hash appended at
+    /// once.
+    pub fn set_pairs(&mut self, pairs: &[(&[u8], &[u8])]) -> usize {
+        let limits = self.limits;
+        if !self.value_mut().set_pairs_fits(pairs, &limits) {
+            return pairs
+                .iter()
+                .filter(|&&(f, v)| self.set(f, v, TtlUpdate::Clear))
+                .count();
+        }
+        let created = self.value_mut().set_pairs(pairs);
+        for &(field, value) in pairs {
+            self.note(|v| Change::FieldSet {
+                field: field.to_vec(),
+                value: value.to_vec(),
+                deadline: v.get(field).and_then(|f| f.expire_at),
+                ttl: TtlUpdate::Clear,
+            });
+        }
+        created
+    }
+
     /// Converts a compact hash to a table if a command writes more field/value pairs than
     /// `hash-max-listpack-entries`, repeated fields included (Redis's
     /// `hashTypeTryConversion`, which counts the arguments before writing any).

@@ -28,6 +28,32 @@ impl FieldRef<'_> {
     }
 }
 
+/// `a == b` for two slices of the same length, without a `memcmp` call for the short names
+/// hash fields mostly have: a compact hash's lookup compares the name it looks for with
+/// every stored name of that length, and for names of a few bytes the call and its size
+/// dispatch cost more than the comparison (profile of a 10-field HSET: `memcmp` 9.6% of the
+/// server's time). Up to 16 bytes, two overlapping loads from each end cover every byte.
+#[inline(always)]
+pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    debug_assert_eq!(a.len(), b.len());
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    fn word<const W: usize>(s: &[u8], at: usize) -> [u8; W] {
+        let mut w = [0; W];
+        w.copy_from_slice(&s[at..at + W]);
+        w
+    }
+    match n {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=7 => word::<4>(a, 0) == word::<4>(b, 0) && word::<4>(a, n - 4) == word::<4>(b, n - 4),
+        8..=16 => word::<8>(a, 0) == word::<8>(b, 0) && word::<8>(a, n - 8) == word::<8>(b, n - 8),
+        _ => a == b,
+    }
+}
+
 pub fn varint_len(mut v: u64) -> usize {
     let mut n = 1;
     while v >= 0x80 {
@@ -190,6 +216,19 @@ pub fn name_at(buf: &[u8], pos: usize) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_bytes_agrees_with_slice_equality_for_every_length_and_difference() {
+        let a: Vec<u8> = (0..40u8).map(|i| i.wrapping_mul(37)).collect();
+        for n in 0..=a.len() {
+            assert!(same_bytes(&a[..n], &a[..n]));
+            for at in 0..n {
+                let mut b = a[..n].to_vec();
+                b[at] ^= 0x80;
+                assert!(!same_bytes(&a[..n], &b), "length {n}, byte {at}");
+            }
+        }
+    }
 
     #[test]
     fn round_trip() {
