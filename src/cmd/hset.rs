@@ -148,6 +148,26 @@ mod tests {
         assert_eq!(env.run("HGET k f"), "$1\r\nb\r\n");
     }
 
+    /// The order Redis 7.4.1 gives (checked against it): a repeated field keeps its first
+    /// place, and a field whose TTL HSET clears moves to the end at its turn, after the
+    /// new fields named before it.
+    #[test]
+    fn hset_keeps_redis_order_with_repeats_and_cleared_ttls() {
+        let mut env = TestEnv::new();
+        assert_eq!(env.run("HSET k a 1 b 2 a 3 c 4 b 5"), ":3\r\n");
+        assert_eq!(
+            env.run("HGETALL k"),
+            "*6\r\n$1\r\na\r\n$1\r\n3\r\n$1\r\nb\r\n$1\r\n5\r\n$1\r\nc\r\n$1\r\n4\r\n"
+        );
+        assert_eq!(env.run("HEXPIRE k 100 FIELDS 1 a"), "*1\r\n:1\r\n");
+        assert_eq!(env.run("HSET k n 6 a 7 m 8"), ":2\r\n");
+        assert_eq!(
+            env.run("HKEYS k"),
+            "*5\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\nn\r\n$1\r\na\r\n$1\r\nm\r\n"
+        );
+        assert_eq!(env.run("HTTL k FIELDS 1 a"), "*1\r\n:-1\r\n");
+    }
+
     #[test]
     fn odd_pairs_are_an_arity_error() {
         let mut env = TestEnv::new();

@@ -1518,22 +1518,24 @@ impl HashValue {
         // Indices into `pairs` of the new fields not yet written, in order.
         let mut pending: SmallVec<[usize; 16]> = SmallVec::new();
         for (i, &(field, value)) in pairs.iter().enumerate() {
-            let repeated = pending.iter().any(|&j| pairs[j].0 == field);
-            if repeated {
-                c.append_pending(pairs, &mut pending);
-            }
             match c.find(field) {
                 // A field with a TTL loses it and moves to the end: what was appended
                 // before it must be in place first, so that the order is the one-by-one
                 // order.
                 Some((_, _, old)) if old.expire_at.is_some() => {
                     c.append_pending(pairs, &mut pending);
-                    let Some((pos, n, _)) = c.find(field) else {
-                        continue;
-                    };
-                    c.replace_and_place(pos, n, field, value, None, true);
+                    if let Some((pos, n, _)) = c.find(field) {
+                        c.replace_and_place(pos, n, field, value, None, true);
+                    }
                 }
                 Some((pos, n, _)) => c.rewrite(pos, n, field, value, None),
+                // Named earlier in this command: written now, it is rewritten in place.
+                None if pending.iter().any(|&j| pairs[j].0 == field) => {
+                    c.append_pending(pairs, &mut pending);
+                    if let Some((pos, n, _)) = c.find(field) {
+                        c.rewrite(pos, n, field, value, None);
+                    }
+                }
                 None => {
                     pending.push(i);
                     created += 1;
