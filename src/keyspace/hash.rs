@@ -241,23 +241,34 @@ impl Default for Compact {
 /// The header of a compact hash's buffer:
 ///
 /// ```text
-/// flags u8 | access u24 | fields u16 | varint(key length) key
-///   [key deadline u64, if KEY_TTL] [field deadline u64, if FIELD_TTL] | fields…
+/// access u24 | count u5 flags u3 | varint(key length) key
+///   [key deadline u64, if KEY_TTL] [field deadline u64, if FIELD_TTL]
+///   [fields u16, if the count bits are 31] | fields…
 /// ```
 ///
-/// Integers are little-endian. The access state is Redis's 24 bits (`evict.rs`), and a
-/// compact hash holds at most [`MAX_COMPACT_FIELDS`] fields, so the fixed part is 6 bytes:
-/// on the common small hash this is most of what the header costs. How many fields have
-/// a TTL is not stored: they are the first ones, each marked in its own header. The key
-/// is at a fixed offset, so a lookup compares it without reading the flags. A deadline is
-/// stored only while there is one (most keys have neither), so setting the first moves
-/// the fields by 8 bytes: one copy into a slot of the new size, as a field write is.
+/// Integers are little-endian. The access state is Redis's 24 bits (`evict.rs`). The
+/// fields are counted in the high five bits of the flags byte up to [`INLINE_COUNT_MAX`];
+/// a larger hash stores 31 there and its count in 16 bits after the deadlines (a compact
+/// hash holds at most [`MAX_COMPACT_FIELDS`] fields). So the fixed part is 4 bytes on the
+/// common small hash, where it is most of what the header costs: two bytes fewer than a
+/// 16-bit count took, for one branch in `count` (slots are even-sized, so a one-byte saving
+/// would round away half the time). How many fields have a TTL is not stored: they are the
+/// first ones, each marked in its own header. The key is at a fixed offset, so a lookup
+/// compares it without reading the flags. A deadline is stored only while there is one
+/// (most keys have neither), so setting the first moves the fields by 8 bytes: one copy
+/// into a slot of the new size, as a field write is.
 mod header {
-    pub const FLAGS: usize = 0;
-    pub const ACCESS: usize = 1;
-    pub const COUNT: usize = 4;
+    pub const ACCESS: usize = 0;
+    /// The flags (low three bits) and the inline count (high five).
+    pub const FLAGS: usize = 3;
+    pub const FLAG_BITS: u8 = 0b111;
+    pub const COUNT_SHIFT: u32 = 3;
+    /// The inline count's value for "the count is stored after the deadlines".
+    pub const COUNT_STORED: u8 = 31;
+    /// The largest count kept in the flags byte.
+    pub const INLINE_COUNT_MAX: u32 = COUNT_STORED as u32 - 1;
     /// Where the key's length starts.
-    pub const FIXED: usize = 6;
+    pub const FIXED: usize = 4;
     /// A header with no deadline and an empty key.
     pub const EMPTY: usize = FIXED + 1;
     pub const KEY_TTL: u8 = 1;
@@ -462,17 +473,53 @@ fn slot_hasher(arena: &Arena) -> impl Fn(&FieldAt) -> u64 + '_ {
 
 impl Compact {
     fn flags(&self) -> u8 {
-        self.buf[header::FLAGS]
+        self.buf[header::FLAGS] & header::FLAG_BITS
+    }
+
+    /// The count bits of the flags byte: the count, or [`header::COUNT_STORED`].
+    #[inline]
+    fn inline_count(&self) -> u8 {
+        self.buf[header::FLAGS] >> header::COUNT_SHIFT
+    }
+
+    /// Where the key and the deadlines end: the stored count, if any, then the fields.
+    #[inline]
+    fn deadlines_end(&self) -> usize {
+        self.key_span().2 + 8 * (self.flags() & 3).count_ones() as usize
     }
 
     /// Stored fields.
+    #[inline]
     fn count(&self) -> u32 {
-        u32::from(self.buf.u16_at(header::COUNT))
+        match self.inline_count() {
+            header::COUNT_STORED => u32::from(self.buf.u16_at(self.deadlines_end())),
+            n => u32::from(n),
+        }
     }
 
+    /// Records `n` stored fields. Crossing [`header::INLINE_COUNT_MAX`] adds or removes the
+    /// stored count: call it last in an edit, as the fields move by two bytes then.
     fn set_count(&mut self, n: u32) {
         debug_assert!(n as usize <= MAX_COMPACT_FIELDS + 1);
-        self.buf.set_u16_at(header::COUNT, n as u16);
+        let stored = self.inline_count() == header::COUNT_STORED;
+        let at = self.deadlines_end();
+        let inline = match (stored, n > header::INLINE_COUNT_MAX) {
+            (false, false) => n as u8,
+            (true, true) => {
+                self.buf.set_u16_at(at, n as u16);
+                header::COUNT_STORED
+            }
+            (false, true) => {
+                self.buf.splice(at..at, &(n as u16).to_le_bytes());
+                header::COUNT_STORED
+            }
+            (true, false) => {
+                self.buf.splice(at..at + 2, &[]);
+                n as u8
+            }
+        };
+        let flags = self.flags();
+        self.buf[header::FLAGS] = inline << header::COUNT_SHIFT | flags;
     }
 
     /// Fields with a TTL: the fields with a TTL come first, so they are the fields up to
@@ -570,15 +617,16 @@ impl Compact {
                 flags |= flag;
             }
         }
-        let end = self.fields_start();
+        let end = self.deadlines_end();
         self.buf.splice(header::FIXED..end, &enc);
-        self.buf[header::FLAGS] = flags;
+        self.buf[header::FLAGS] = self.inline_count() << header::COUNT_SHIFT | flags;
     }
 
     /// Where the first field starts.
     #[inline]
     fn fields_start(&self) -> usize {
-        self.key_span().2 + 8 * (self.flags() & 3).count_ones() as usize
+        let stored = self.inline_count() == header::COUNT_STORED;
+        self.deadlines_end() + if stored { 2 } else { 0 }
     }
 
     /// Where a field with deadline `t` goes: before the first field without a TTL or with
@@ -1845,6 +1893,58 @@ mod tests {
         let mut t = HashValue::new();
         t.convert_to_table();
         vec![HashValue::new(), t]
+    }
+
+    /// The count lives in the flags byte up to 30 fields and after the deadlines beyond:
+    /// growing and shrinking across that line, with deadlines, the access state and the
+    /// key changed on either side, keeps every field, the count, and the header's parts.
+    #[test]
+    fn the_count_moves_out_of_the_flags_byte_and_back_intact() {
+        let limits = EncodingLimits::default();
+        let mut h = HashValue::empty_for_key(b"key", 0x00ab_cdef);
+        let name = |i: u32| format!("field{i}").into_bytes();
+        let check = |h: &HashValue, n: u32, key: &[u8], key_t: u64, field_t: u64| {
+            assert_eq!(h.len(), n as usize);
+            assert_eq!(h.encoding(), Encoding::ListpackEx);
+            assert_eq!(h.key(), key);
+            assert_eq!(h.key_deadline(), key_t);
+            assert_eq!(h.field_deadline(), field_t);
+            assert_eq!(h.access(), 0x00ab_cdef);
+            assert_eq!(h.iter().count(), n as usize);
+            for i in 0..n {
+                assert_eq!(
+                    h.get(&name(i)).map(|f| f.value),
+                    Some(&name(i)[..]),
+                    "{i}/{n}"
+                );
+            }
+            assert!(h.order_holds(), "{n} fields");
+        };
+        h.mark_field_expiry();
+        for n in 0..40u32 {
+            // Deadlines come and go on both sides of the line.
+            let key_t = if n % 3 == 0 {
+                5_000 + u64::from(n)
+            } else {
+                NO_DEADLINE
+            };
+            let field_t = if n % 2 == 0 { 9_000 } else { NO_DEADLINE };
+            h.set_key_deadline(key_t);
+            h.set_field_deadline(field_t);
+            check(&h, n, b"key", key_t, field_t);
+            let ttl = match n % 4 {
+                0 => TtlUpdate::Set(1_000_000 + u64::from(n % 7)),
+                _ => TtlUpdate::Clear,
+            };
+            h.set(&name(n), &name(n), ttl);
+            assert!(!h.needs_table_for(&name(n), &name(n), &limits));
+        }
+        h.set_identity(b"another key", 77, 88, 0x00ab_cdef);
+        check(&h, 40, b"another key", 77, 88);
+        for n in (0..40u32).rev() {
+            assert!(h.remove(&name(n)));
+            check(&h, n, b"another key", 77, 88);
+        }
     }
 
     /// HSET's batched write gives what writing its pairs one by one gives: the same fields
