@@ -1288,11 +1288,12 @@ impl<'s> HashMut<'s> {
                 .count();
         }
         let created = self.value_mut().set_pairs(pairs);
+        // HSET clears every TTL it writes: no field needs looking up again for its deadline.
         for &(field, value) in pairs {
-            self.note(|v| Change::FieldSet {
+            self.note(|_| Change::FieldSet {
                 field: field.to_vec(),
                 value: value.to_vec(),
-                deadline: v.get(field).and_then(|f| f.expire_at),
+                deadline: None,
                 ttl: TtlUpdate::Clear,
             });
         }
