@@ -43,7 +43,8 @@ fn load(
     }
 }
 
-/// 100k small hashes of 10 fields with 16-byte values: about 23 MB.
+/// 100k small hashes of 10 fields with 16-byte values: about 22 MB (ask for 16: the
+/// layout keeps shrinking).
 fn load_small_hashes(c: &mut common::Client) {
     load(c, 100_000, 200, |h| {
         let mut args = vec![b"HSET".to_vec(), format!("h:{h}").into_bytes()];
@@ -55,7 +56,7 @@ fn load_small_hashes(c: &mut common::Client) {
     });
 }
 
-/// One hash `big` of 400k fields with 16-byte values: about 21 MB.
+/// One hash `big` of 400k fields with 16-byte values: 16-18 MB.
 fn load_big_hash(c: &mut common::Client) {
     load(c, 400, 4, |n| {
         let mut args = vec![b"HSET".to_vec(), b"big".to_vec()];
@@ -117,20 +118,20 @@ fn memory_is_given_back_after_flushall_and_a_large_del() {
         &mut used_memory,
         idle,
         load_small_hashes,
-        20 << 20,
+        16 << 20,
         "FLUSHALL",
         b"+OK\r\n",
     );
-    // 400k fields of 28 bytes of data and their table: about 21 MB; what the table's
-    // growth leaves at the moment of measuring varies, so ask for clearly more than the
-    // data alone.
+    // 400k fields of about 28 bytes of data and their table measure 16-18 MB; where the
+    // table's growth stands at the moment of measuring varies (one CI run saw 16.76 MB), so
+    // ask for a growth that shows the load landed, not for its exact size.
     grows_then_falls(
         &mut c,
         "used_memory",
         &mut used_memory,
         after,
         load_big_hash,
-        16 << 20,
+        12 << 20,
         "DEL big",
         b":1\r\n",
     );
@@ -246,7 +247,7 @@ fn the_resident_size_falls_after_flushall_and_a_large_del() {
         &mut rss,
         idle,
         load_small_hashes,
-        20 << 20,
+        16 << 20,
         "FLUSHALL",
         b"+OK\r\n",
     );
@@ -256,7 +257,7 @@ fn the_resident_size_falls_after_flushall_and_a_large_del() {
         &mut rss,
         after,
         load_big_hash,
-        16 << 20,
+        12 << 20,
         "DEL big",
         b":1\r\n",
     );
