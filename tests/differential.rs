@@ -11,8 +11,8 @@
 //!
 //! Normalised, not byte-compared:
 //! - HGETALL, HKEYS, HVALS and HSCAN from cursor 0 compare byte for byte, order included,
-//!   while Redis holds the hash as a listpack (asked out of band with OBJECT ENCODING,
-//!   outside MULTI): insertion order, fields with a TTL first by deadline. On a hashtable
+//!   while the hash is a listpack (asked out of band with OBJECT ENCODING outside MULTI,
+//!   whose replies must match too): insertion order, fields with a TTL first by deadline. On a hashtable
 //!   (its order is its seeded hash's), inside MULTI, and for HRANDFIELD (whole-hash counts
 //!   only), they compare as sorted multisets of their elements (or field/value pairs).
 //! - Times: a relative TTL is set a few microseconds apart on the two servers. PTTL, HPTTL
@@ -258,6 +258,23 @@ impl Session<'_> {
     }
 }
 
+impl Session<'_> {
+    /// Whether `key` is held as a listpack (with or without field TTLs), whose order is
+    /// defined (insertion order; fields with a TTL first, by deadline): hashd must then
+    /// reply in the same order. A hashtable's order is its seeded hash's, so those replies
+    /// compare as multisets. Both servers must report the same encoding. Asked out of band
+    /// (OBJECT does not touch the key), and shown in the sequence only on a difference.
+    fn listpack(&mut self, key: &[u8]) -> bool {
+        let ask = [b"OBJECT".to_vec(), b"ENCODING".to_vec(), key.to_vec()];
+        let (a, b) = (self.h.cmd(&ask), self.r.cmd(&ask));
+        if a != b {
+            self.history.push(ask.to_vec());
+            fail(self.seed, self.resp3, &self.history, &a, &b);
+        }
+        b == b"$8\r\nlistpack\r\n" || b == b"$10\r\nlistpackex\r\n"
+    }
+}
+
 fn run(seed: u64, resp3: bool, commands: usize, h: &mut Client, r: &mut Client) {
     let mut g = Gen {
         rng: fastrand::Rng::with_seed(seed.wrapping_mul(2).wrapping_add(u64::from(resp3))),
@@ -283,7 +300,7 @@ fn run(seed: u64, resp3: bool, commands: usize, h: &mut Client, r: &mut Client) 
             n == b":0\r\n" || n == b":1\r\n"
         };
         let (args, kind) = g.command(key, small);
-        let kind = if !g.in_multi && whole_hash_in_order(&args, kind) && listpack(s.r, &args[1]) {
+        let kind = if !g.in_multi && whole_hash_in_order(&args, kind) && s.listpack(&args[1]) {
             if let Some(stats) = &mut s.stats {
                 *stats
                     .entry("(a listpack, compared in order)".into())
@@ -335,15 +352,6 @@ fn whole_hash_in_order(args: &[Vec<u8>], kind: Kind) -> bool {
         Kind::Scan(_) => args.len() >= 3 && name(b"HSCAN") && args[2] == b"0",
         _ => false,
     }
-}
-
-/// Whether Redis holds `key` as a listpack (with or without field TTLs), whose order is
-/// defined (insertion order; fields with a TTL first, by deadline): hashd must then reply
-/// in the same order. A hashtable's order is its seeded hash's, so those replies compare as
-/// multisets. Asked out of band (OBJECT does not touch the key), not part of the sequence.
-fn listpack(redis: &mut Client, key: &[u8]) -> bool {
-    let encoding = redis.cmd(&[&b"OBJECT"[..], b"ENCODING", key]);
-    encoding == b"$8\r\nlistpack\r\n" || encoding == b"$10\r\nlistpackex\r\n"
 }
 
 fn fail(seed: u64, resp3: bool, history: &[Vec<Vec<u8>>], hashd: &[u8], redis: &[u8]) -> ! {
