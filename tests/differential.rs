@@ -10,11 +10,12 @@
 //! own replies are not compared), and the raw reply bytes must match.
 //!
 //! Normalised, not byte-compared:
-//! - HGETALL, HKEYS, HVALS and HSCAN from cursor 0 compare byte for byte, order included,
-//!   while the hash is a listpack (asked out of band with OBJECT ENCODING outside MULTI,
-//!   whose replies must match too): insertion order, fields with a TTL first by deadline. On a hashtable
-//!   (its order is its seeded hash's), inside MULTI, and for HRANDFIELD (whole-hash counts
-//!   only), they compare as sorted multisets of their elements (or field/value pairs).
+//! - HGETALL, HKEYS, HVALS and HSCAN from cursor 0 compare as sorted multisets of their
+//!   elements (or field/value pairs) only on a hashtable, whose order is its seeded hash's,
+//!   and inside MULTI; HRANDFIELD (whole-hash counts only) always. Outside MULTI both
+//!   servers are asked OBJECT ENCODING out of band (the replies must match), and on a
+//!   listpack the read is byte-compared, order included: insertion order, fields with a
+//!   TTL first by deadline.
 //! - Times: a relative TTL is set a few microseconds apart on the two servers. PTTL, HPTTL
 //!   and PEXPIRETIME, HPEXPIRETIME compare their positive numbers within 2 s; EXPIRETIME
 //!   and HEXPIRETIME within 1 s (two deadlines 1 ms apart may straddle a second); TTL and
@@ -256,9 +257,7 @@ impl Session<'_> {
         }
         b
     }
-}
 
-impl Session<'_> {
     /// Whether `key` is held as a listpack (with or without field TTLs), whose order is
     /// defined (insertion order; fields with a TTL first, by deadline): hashd must then
     /// reply in the same order. A hashtable's order is its seeded hash's, so those replies
