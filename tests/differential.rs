@@ -264,10 +264,10 @@ impl Session<'_> {
     /// compare as multisets. Both servers must report the same encoding. Asked out of band
     /// (OBJECT does not touch the key), and shown in the sequence only on a difference.
     fn listpack(&mut self, key: &[u8]) -> bool {
-        let ask = [b"OBJECT".to_vec(), b"ENCODING".to_vec(), key.to_vec()];
+        let ask = vec![b"OBJECT".to_vec(), b"ENCODING".to_vec(), key.to_vec()];
         let (a, b) = (self.h.cmd(&ask), self.r.cmd(&ask));
         if a != b {
-            self.history.push(ask.to_vec());
+            self.history.push(ask);
             fail(self.seed, self.resp3, &self.history, &a, &b);
         }
         b == b"$8\r\nlistpack\r\n" || b == b"$10\r\nlistpackex\r\n"

@@ -43,8 +43,16 @@ fn load(
     }
 }
 
-/// 100k small hashes of 10 fields with 16-byte values: about 22 MB (ask for 16: the
-/// layout keeps shrinking).
+/// How much [`load_small_hashes`] must grow the measure, in both tests: it takes about
+/// 22 MB; the floor shows that the load landed, not its exact size (the layout shrinks).
+const SMALL_HASHES_GROWTH: u64 = 16 << 20;
+
+/// How much [`load_big_hash`] must grow the measure: 400k fields of about 28 bytes of data
+/// and their table measure 16-18 MB, and where the table's growth stands at the moment of
+/// measuring varies (one CI run saw 16.76 MB), so the floor only shows that the load landed.
+const BIG_HASH_GROWTH: u64 = 12 << 20;
+
+/// 100k small hashes of 10 fields with 16-byte values: about 22 MB.
 fn load_small_hashes(c: &mut common::Client) {
     load(c, 100_000, 200, |h| {
         let mut args = vec![b"HSET".to_vec(), format!("h:{h}").into_bytes()];
@@ -118,20 +126,17 @@ fn memory_is_given_back_after_flushall_and_a_large_del() {
         &mut used_memory,
         idle,
         load_small_hashes,
-        16 << 20,
+        SMALL_HASHES_GROWTH,
         "FLUSHALL",
         b"+OK\r\n",
     );
-    // 400k fields of about 28 bytes of data and their table measure 16-18 MB; where the
-    // table's growth stands at the moment of measuring varies (one CI run saw 16.76 MB), so
-    // ask for a growth that shows the load landed, not for its exact size.
     grows_then_falls(
         &mut c,
         "used_memory",
         &mut used_memory,
         after,
         load_big_hash,
-        12 << 20,
+        BIG_HASH_GROWTH,
         "DEL big",
         b":1\r\n",
     );
@@ -247,7 +252,7 @@ fn the_resident_size_falls_after_flushall_and_a_large_del() {
         &mut rss,
         idle,
         load_small_hashes,
-        16 << 20,
+        SMALL_HASHES_GROWTH,
         "FLUSHALL",
         b"+OK\r\n",
     );
@@ -257,7 +262,7 @@ fn the_resident_size_falls_after_flushall_and_a_large_del() {
         &mut rss,
         after,
         load_big_hash,
-        12 << 20,
+        BIG_HASH_GROWTH,
         "DEL big",
         b":1\r\n",
     );
